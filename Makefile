@@ -1,0 +1,48 @@
+# AI Prime: `make run` sets up everything and runs the main job; `make test` sets up and runs the tests.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+TOOLS := .venv-tools
+# Debian packages that carry the real data sets (and terraform/kubectl are optional, see README).
+DATA_PACKAGES := wordnet-base dict-foldoc python3.11-doc
+
+.PHONY: run test setup sysdeps tools lint pipelines clean-state help
+
+help:
+	@echo "make run   - set up and run the platform's main job on embedded defaults"
+	@echo "make test  - set up and run the whole test suite"
+
+run: setup
+	$(BIN)/aiprime run
+
+test: setup tools
+	$(BIN)/pytest
+
+setup: $(VENV)/.installed sysdeps
+
+# torch first, pinned: it is the CPU wheel on local disk; any looser spec would pull a multi-GB CUDA build.
+# requirements.lock pins everything else to the set verified together, so pip resolves nothing.
+$(VENV)/.installed: pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip setuptools wheel
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -c requirements.lock -e '.[dev]'
+	touch $@
+
+sysdeps:
+	@bash scripts/install-data-packages.sh $(DATA_PACKAGES)
+
+# checkov lives in its own venv: it pins an old `packaging` and replaces python-hcl2's module.
+tools: $(TOOLS)/.installed
+$(TOOLS)/.installed:
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install -q checkov
+	touch $@
+
+lint:
+	$(BIN)/ruff check src tests components pipelines kserve bench
+
+clean-state:
+	$(BIN)/aiprime services down || true
+	rm -rf .aiprime

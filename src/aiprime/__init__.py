@@ -1,0 +1,1 @@
+"""AI Prime: an MLOps platform for a mixture of experts with retrieval."""

@@ -1,0 +1,1 @@
+"""PostgreSQL for AI Prime: the embedded server, connection URLs, and the Alembic-managed schema."""

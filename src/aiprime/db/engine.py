@@ -1,0 +1,69 @@
+"""Engines and the schema: connect, create the per-tool databases, run the Alembic migrations."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+from aiprime.db.urls import DATABASES, database_url, parse_url
+from aiprime.errors import ConfigError, ServiceUnavailable
+
+
+def connect(url: str) -> Engine:
+    """An engine for `url`, checked with one round trip; ServiceUnavailable names the host and the fix."""
+    engine = sa.create_engine(parse_url(url), pool_pre_ping=True)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except OperationalError as e:
+        where = parse_url(url).render_as_string(hide_password=True)
+        raise ServiceUnavailable(
+            f"Cannot connect to PostgreSQL at {where}: {str(e.orig).strip().splitlines()[0]}. "
+            "Check AIPRIME_DATABASE_URL (host, port, user, password), or unset it to use the embedded server "
+            "started by `aiprime services up`."
+        ) from e
+    return engine
+
+
+def ensure_databases(server_url: str) -> None:
+    """Create the per-tool databases (aiprime, mlflow, dagster, feast) that do not exist yet."""
+    engine = connect(database_url(server_url, "postgres"))
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        existing = set(conn.execute(sa.text("SELECT datname FROM pg_database")).scalars())
+        for name in DATABASES:
+            if name in existing:
+                continue
+            try:
+                conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+            except ProgrammingError as e:
+                raise ConfigError(
+                    f"Database {name!r} does not exist and this user may not create it ({e.orig}). "
+                    f"Create it once as an administrator: CREATE DATABASE {name};"
+                ) from e
+    engine.dispose()
+
+
+def migrate(url: str, revision: str = "head") -> None:
+    """Bring the AI Prime schema at `url` to `revision` with Alembic (idempotent)."""
+    config = Config()
+    config.set_main_option("script_location", str(resources.files("aiprime.db") / "migrations"))
+    engine = connect(url)
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, revision)
+    engine.dispose()
+
+
+def current_revision(url: str) -> str | None:
+    """The Alembic revision the schema at `url` is at, or None before the first migration."""
+    engine = connect(url)
+    with engine.connect() as conn:
+        has_table = sa.inspect(conn).has_table("alembic_version")
+        rev = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() if has_table else None
+    engine.dispose()
+    return rev

@@ -1,0 +1,90 @@
+"""The local stack: PostgreSQL (embedded unless AIPRIME_DATABASE_URL is set) and an MLflow server on it."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+from aiprime.db import embedded
+from aiprime.db.engine import ensure_databases, migrate
+from aiprime.db.urls import database_url
+from aiprime.errors import ServiceUnavailable
+from aiprime.services import processes
+from aiprime.settings import Settings
+
+MLFLOW_START_TIMEOUT_S = 120.0  # the first start runs MLflow's own migrations (about 15 s here)
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    """One line of `aiprime services status`."""
+
+    name: str
+    running: bool
+    url: str
+    detail: str
+
+
+def server_url(settings: Settings, start: bool = True) -> str:
+    """The URL of the PostgreSQL server (its `postgres` database), starting the embedded one if asked."""
+    if settings.database_url:
+        return database_url(settings.database_url, "postgres")
+    url = embedded.start_embedded(settings.pg_dir) if start else embedded.running_url(settings.pg_dir)
+    if url is None:
+        raise ServiceUnavailable("The embedded PostgreSQL is not running. Start it with `aiprime services up`.")
+    return url
+
+
+def app_db_url(settings: Settings, start: bool = True) -> str:
+    """The URL of the `aiprime` database, whose schema Alembic manages."""
+    return database_url(server_url(settings, start=start), "aiprime")
+
+
+def up(settings: Settings) -> list[ServiceStatus]:
+    """Start PostgreSQL, create the per-tool databases, migrate the schema, start MLflow; idempotent."""
+    url = server_url(settings)
+    ensure_databases(url)
+    migrate(database_url(url, "aiprime"))
+    if not settings.mlflow_tracking_uri:
+        _start_mlflow(settings, database_url(url, "mlflow"))
+    return status(settings)
+
+
+def _start_mlflow(settings: Settings, backend_url: str) -> None:
+    pid_file, log_file = settings.run_dir / "mlflow.pid", settings.log_dir / "mlflow.log"
+    if processes.read_pid(pid_file) is None:
+        processes.require_free_port(settings.host, settings.mlflow_port, "MLflow", "AIPRIME_MLFLOW_PORT")
+        settings.mlflow_artifacts_dir.mkdir(parents=True, exist_ok=True)
+        argv = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend_url,
+                "--artifacts-destination", str(settings.mlflow_artifacts_dir), "--serve-artifacts",
+                "--host", settings.host, "--port", str(settings.mlflow_port), "--workers", "1"]
+        processes.start_detached(argv, pid_file, log_file)
+    processes.wait_http(f"{settings.mlflow_url}/health", MLFLOW_START_TIMEOUT_S, pid_file, log_file, "MLflow")
+
+
+def down(settings: Settings) -> list[str]:
+    """Stop MLflow and the embedded PostgreSQL; return the names of the services that were stopped."""
+    stopped = []
+    if processes.stop_process(settings.run_dir / "mlflow.pid"):
+        stopped.append("mlflow")
+    if not settings.database_url and embedded.stop_embedded(settings.pg_dir):
+        stopped.append("postgresql")
+    return stopped
+
+
+def status(settings: Settings) -> list[ServiceStatus]:
+    """What runs now, without starting anything."""
+    if settings.database_url:
+        pg = ServiceStatus("postgresql", True, _hide_password(settings.database_url), "external")
+    else:
+        url = embedded.running_url(settings.pg_dir)
+        pg = ServiceStatus("postgresql", url is not None, url or str(settings.pg_dir), f"embedded, {settings.pg_dir}")
+    mlflow_up = processes.http_ok(f"{settings.mlflow_url}/health")
+    where = "external" if settings.mlflow_tracking_uri else f"artifacts in {settings.mlflow_artifacts_dir}"
+    return [pg, ServiceStatus("mlflow", mlflow_up, settings.mlflow_url, where)]
+
+
+def _hide_password(url: str) -> str:
+    from aiprime.db.urls import parse_url
+
+    return parse_url(url).render_as_string(hide_password=True)

@@ -1,0 +1,72 @@
+"""Runtime settings: the one place where AI Prime reads its environment.
+
+Every value can be set by an `AIPRIME_<FIELD>` environment variable (or a `.env` file in the working
+directory). Library functions take a `Settings` argument instead of reading the environment themselves, so
+tests pass `Settings(home=tmp_path)` and a cluster passes `AIPRIME_DATABASE_URL`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Where AI Prime keeps its state and how it reaches its services."""
+
+    model_config = SettingsConfigDict(env_prefix="AIPRIME_", env_file=".env", extra="ignore", frozen=True)
+
+    home: Path = Field(Path(".aiprime"), description="State folder: database, MLflow artifacts, logs, DVC remote.")
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of an external PostgreSQL with pgvector; unset means the embedded one.",
+    )
+    host: str = Field("127.0.0.1", description="Interface that local servers bind to.")
+    mlflow_port: int = Field(5000, ge=1, le=65535, description="Port of the local MLflow UI and tracking server.")
+    mlflow_tracking_uri: str | None = Field(
+        None, description="An external MLflow tracking server; unset means the local one backed by PostgreSQL."
+    )
+    wordnet_dir: Path = Field(Path("/usr/share/wordnet"), description="WordNet 3.0 database (Debian wordnet-base).")
+    foldoc_dict: Path = Field(
+        Path("/usr/share/dictd/foldoc.dict.dz"), description="FOLDOC dictionary (Debian dict-foldoc)."
+    )
+    python_docs_dir: Path = Field(
+        Path("/usr/share/doc/python3.11/html/_sources"), description="Python 3.11 docs sources (python3.11-doc)."
+    )
+
+    @field_validator("home")
+    @classmethod
+    def _absolute_home(cls, home: Path) -> Path:
+        return home.expanduser().resolve()
+
+    @property
+    def pg_dir(self) -> Path:
+        """Data folder of the embedded PostgreSQL."""
+        return self.home / "pg"
+
+    @property
+    def mlflow_artifacts_dir(self) -> Path:
+        """Where the local MLflow server stores run artifacts and registered models."""
+        return self.home / "mlflow" / "artifacts"
+
+    @property
+    def run_dir(self) -> Path:
+        """Pid files of the local services."""
+        return self.home / "run"
+
+    @property
+    def log_dir(self) -> Path:
+        """Logs of the local services."""
+        return self.home / "logs"
+
+    @property
+    def dvc_remote_dir(self) -> Path:
+        """The default DVC remote: a local folder."""
+        return self.home / "dvc-remote"
+
+    @property
+    def mlflow_url(self) -> str:
+        """The MLflow tracking URI that clients use."""
+        return self.mlflow_tracking_uri or f"http://{self.host}:{self.mlflow_port}"
