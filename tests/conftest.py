@@ -2,23 +2,41 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from aiprime.db import embedded
+from aiprime.db.engine import ensure_databases, migrate
+from aiprime.db.urls import database_url
 from aiprime.settings import Settings
 
 
 @pytest.fixture(scope="session")
-def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """URL of the `postgres` database on a real embedded PostgreSQL 18 + pgvector, stopped after the session."""
-    pg_dir = tmp_path_factory.mktemp("pg") / "pg"
-    url = embedded.start_embedded(pg_dir)
+def pg_server_url() -> Iterator[str]:
+    """URL of the `postgres` database on a real embedded PostgreSQL 18 + pgvector, removed after the session.
+
+    It lives outside pytest's temp tree: pytest resets that tree to mode 0700 during the session, and the
+    server runs as the `pgserver` system user when the tests run as root.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="aiprime-test-pg-"))
+    url = embedded.start_embedded(folder / "pg")
     yield url
-    embedded.stop_embedded(pg_dir)
+    embedded.stop_embedded(folder / "pg")
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def app_db_url(pg_server_url: str) -> str:
+    """URL of the `aiprime` database on the session's PostgreSQL, created and migrated to head."""
+    ensure_databases(pg_server_url)
+    url = database_url(pg_server_url, "aiprime")
+    migrate(url)
+    return url
 
 
 def free_port() -> int:

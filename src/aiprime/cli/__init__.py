@@ -1,0 +1,29 @@
+"""The `aiprime` command: thin typer commands that call the library and render with rich."""
+
+from __future__ import annotations
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from aiprime.cli import data, services
+from aiprime.cli.render import err_console
+from aiprime.errors import AIPrimeError
+
+
+class _OneLineErrors(TyperGroup):
+    """Print an AIPrimeError as one line with its fix (no stack trace) and exit with status 1."""
+
+    def invoke(self, ctx: click.Context):  # noqa: D102
+        try:
+            return super().invoke(ctx)
+        except AIPrimeError as e:
+            err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from e
+
+
+app = typer.Typer(cls=_OneLineErrors, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="AI Prime: a mixture of experts trained by Kubeflow Pipelines and served by KServe.")
+app.add_typer(services.app, name="services")
+app.add_typer(data.app, name="data")
+app.command("run")(data.run)

@@ -1,0 +1,68 @@
+"""`aiprime data ingest|status|stage` and `aiprime run`: DVC-versioned datasets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from aiprime import lifecycle, versioning
+from aiprime.cli.render import console, datasets_table, services_table
+from aiprime.data import pipeline
+from aiprime.services import stack
+from aiprime.settings import Settings
+
+app = typer.Typer(no_args_is_help=True, help="Ingest and version the data sets.")
+
+
+def _ingest_with_progress(settings: Settings) -> list[versioning.DatasetVersion]:
+    root = versioning.find_repo_root(Path.cwd())
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("data", total=None)
+        versions = lifecycle.ingest(settings, root, lambda s: progress.update(task, description=f"dvc: {s}"))
+    return versions
+
+
+@app.command()
+def ingest() -> None:
+    """Reproduce the DVC pipeline (raw -> processed -> splits), push it, and record the versions."""
+    console.print(datasets_table(_ingest_with_progress(Settings())))
+
+
+@app.command()
+def status() -> None:
+    """Show the dataset versions recorded in data/dvc.lock, with row counts."""
+    console.print(datasets_table(versioning.read_versions(versioning.find_repo_root(Path.cwd()))))
+
+
+@app.command()
+def stage(
+    name: str = typer.Argument(..., help="raw, processed or splits (called by data/dvc.yaml)"),
+    out: Path = typer.Option(..., help="Output folder."),
+    limit: int = typer.Option(0, min=0, help="raw: keep the first N entries of each source (0 = all)."),
+    raw: Path = typer.Option(Path("raw"), help="processed: the raw folder."),
+    processed: Path = typer.Option(Path("processed"), help="splits: the processed folder."),
+) -> None:
+    """Run one stage of the data pipeline (DVC calls this; use `aiprime data ingest` yourself)."""
+    if name == "raw":
+        pipeline.stage_raw(Settings(), out, limit or None)
+    elif name == "processed":
+        pipeline.stage_processed(raw, out)
+    elif name == "splits":
+        pipeline.stage_splits(processed, out)
+    else:
+        raise typer.BadParameter(f"unknown stage {name!r}; use one of {', '.join(versioning.STAGES)}")
+
+
+def run() -> None:
+    """Run the platform's main job on embedded defaults: services, data, and a summary."""
+    settings = Settings()
+    with console.status("starting PostgreSQL and MLflow"):
+        statuses = stack.up(settings)
+    versions = _ingest_with_progress(settings)
+    console.print(services_table(statuses))
+    console.print(datasets_table(versions))
+    console.print(f"state (database, MLflow artifacts, DVC remote, logs): {settings.home}")
+    console.print(f"data: {versioning.find_repo_root(Path.cwd()) / 'data'} (tracked by data/dvc.lock)")
