@@ -18,7 +18,7 @@ def services_table(statuses: Iterable[ServiceStatus]) -> Table:
     """Services with their state and URL."""
     table = Table(title="Services")
     for column in ("service", "state", "url", "detail"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for s in statuses:
         state = "[green]running[/]" if s.running else "[red]stopped[/]"
         table.add_row(s.name, state, s.url, s.detail)
@@ -30,7 +30,7 @@ def datasets_table(versions: Iterable[DatasetVersion]) -> Table:
     table = Table(title="Datasets (DVC-versioned)")
     for column, justify in (("dataset", "left"), ("stage", "left"), ("rows", "right"), ("dvc md5", "left"),
                             ("path", "left")):
-        table.add_column(column, justify=justify)
+        table.add_column(column, justify=justify, overflow="fold", no_wrap=column in ("rows", "stage"))
     for v in versions:
         table.add_row(v.name, v.stage, f"{v.rows:,}", v.dvc_md5, v.path)
     return table

