@@ -11,7 +11,7 @@ import yaml
 
 from aiprime import versioning
 from aiprime.db.engine import connect
-from aiprime.errors import ConfigError, NotFound
+from aiprime.errors import ConfigError, NotFound, StageFailed
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -78,3 +78,12 @@ def test_a_bad_limit_names_the_file_and_the_rule(tmp_path) -> None:
 def test_versions_before_any_ingest_say_what_to_run(tmp_path) -> None:
     with pytest.raises(NotFound, match="aiprime data ingest"):
         versioning.read_versions(tmp_path)
+
+
+def test_a_missing_source_stops_the_raw_stage_with_the_apt_command(tmp_path, monkeypatch) -> None:
+    root = _subset_checkout(tmp_path / "repo", limit=5)
+    monkeypatch.setenv("AIPRIME_WORDNET_DIR", str(tmp_path / "absent"))
+    with pytest.raises(StageFailed, match="apt-get install wordnet-base") as info:
+        versioning.reproduce(root)
+    assert "Traceback" not in str(info.value)
+    assert not (root / "data" / "dvc.lock").exists()

@@ -62,3 +62,10 @@ class PortInUse(ServiceUnavailable):
 
 class ModelNotReady(ServiceUnavailable):
     """A model is not loaded yet, or no version carries the asked-for alias. HTTP servers should return HTTP_503."""
+
+
+class StageFailed(AIPrimeError):
+    """A pipeline stage (DVC or Kubeflow Pipelines) failed; the message carries its own error line.
+
+    HTTP servers should return HTTP_500 (Internal Server Error).
+    """

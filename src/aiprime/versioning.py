@@ -18,7 +18,7 @@ import sqlalchemy as sa
 import yaml
 from sqlalchemy.engine import Engine
 
-from aiprime.errors import ConfigError, DataCorrupt, NotFound
+from aiprime.errors import ConfigError, NotFound, StageFailed
 
 STAGES = ("raw", "processed", "splits")
 
@@ -50,14 +50,14 @@ def dvc(root: Path, *args: str) -> str:
     proc = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=root, env=env,  # noqa: S603
                           capture_output=True, text=True, check=False)
     if proc.returncode != 0:
-        raise DataCorrupt(f"`dvc {' '.join(args)}` failed: {_last_error(proc.stderr + proc.stdout)}")
+        raise StageFailed(f"`dvc {' '.join(args)}` failed: {_last_error(proc.stderr + proc.stdout)}")
     return proc.stdout
 
 
 def _last_error(output: str) -> str:
     """The most useful line of a failed DVC run: our own `error:` line if a stage printed one."""
     lines = [line.strip() for line in output.splitlines() if line.strip()]
-    ours = [line for line in lines if line.startswith("error:")]
+    ours = [line.removeprefix("error:").strip() for line in lines if line.startswith("error:")]
     return (ours or lines or ["no output"])[-1]
 
 
