@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from aiprime.db.engine import connect, current_revision, ensure_databases, migrate
+from aiprime.db.engine import connect, current_revisions, ensure_databases, head_revisions, migrate
 from aiprime.db.urls import DATABASES, database_url, parse_url
 from aiprime.errors import ConfigError, ServiceUnavailable
 
@@ -36,7 +36,7 @@ def test_databases_are_created_once_and_migrations_are_idempotent(pg_server_url:
     url = database_url(pg_server_url, "aiprime")
     migrate(url)
     migrate(url)
-    assert current_revision(url) == "0001"
+    assert current_revisions(url) == head_revisions()
     with connect(url).connect() as conn:
         assert conn.execute(sa.text("SELECT extversion FROM pg_extension WHERE extname='vector'")).scalar()
         assert sa.inspect(conn).has_table("dataset_versions")

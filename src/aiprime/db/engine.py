@@ -48,8 +48,12 @@ def ensure_databases(server_url: str) -> None:
     engine.dispose()
 
 
-def migrate(url: str, revision: str = "head") -> None:
-    """Bring the AI Prime schema at `url` to `revision` with Alembic (idempotent)."""
+def migrate(url: str, revision: str = "heads") -> None:
+    """Bring the AI Prime schema at `url` to `revision` with Alembic (idempotent).
+
+    Each feature area (retrieval, gateway, ...) keeps its tables on its own branch from revision 0001, so
+    the default target is every head.
+    """
     config = Config()
     config.set_main_option("script_location", str(resources.files("aiprime.db") / "migrations"))
     engine = connect(url)
@@ -59,11 +63,20 @@ def migrate(url: str, revision: str = "head") -> None:
     engine.dispose()
 
 
-def current_revision(url: str) -> str | None:
-    """The Alembic revision the schema at `url` is at, or None before the first migration."""
+def current_revisions(url: str) -> set[str]:
+    """The Alembic revisions (one per branch head) the schema at `url` is at; empty before any migration."""
     engine = connect(url)
     with engine.connect() as conn:
         has_table = sa.inspect(conn).has_table("alembic_version")
-        rev = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() if has_table else None
+        revs = set(conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars()) if has_table else set()
     engine.dispose()
-    return rev
+    return revs
+
+
+def head_revisions() -> set[str]:
+    """Every head revision that the migrations shipped with this package define."""
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(resources.files("aiprime.db") / "migrations"))
+    return set(ScriptDirectory.from_config(config).get_heads())
