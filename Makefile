@@ -37,7 +37,7 @@ sysdeps:
 tools: $(TOOLS)/.installed
 $(TOOLS)/.installed:
 	$(PYTHON) -m venv $(TOOLS)
-	$(TOOLS)/bin/pip install -q checkov
+	$(TOOLS)/bin/pip install -q checkov==3.3.30
 	touch $@
 
 lint:

@@ -50,3 +50,24 @@ def free_port() -> int:
 def settings(tmp_path: Path) -> Settings:
     """Settings whose state folder is this test's tmp_path and whose MLflow port is free."""
     return Settings(home=tmp_path / "home", mlflow_port=free_port(), _env_file=None)
+
+
+@pytest.fixture(scope="session")
+def subset_checkout():
+    """Builds checkouts over a subset of the real sources: `subset_checkout(root, limit) -> root`."""
+    return _subset_checkout
+
+
+def _subset_checkout(root: Path, limit: int) -> Path:
+    """A DVC project laid out like the repository (data/ + src/ linked) over a `limit`-entry subset of the
+    real sources, with its own DVC cache and remote."""
+    from aiprime import versioning
+
+    repo = Path(__file__).resolve().parents[1]
+    (root / "data").mkdir(parents=True)
+    shutil.copy(repo / "data" / "dvc.yaml", root / "data" / "dvc.yaml")
+    (root / "data" / "params.yaml").write_text(f"limit: {limit}\n")
+    (root / "src").symlink_to(repo / "src")
+    versioning.dvc(root, "init", "--no-scm", "-q")
+    versioning.dvc(root, "remote", "add", "-d", "local", str(root / "remote"))
+    return root

@@ -2,37 +2,22 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-import yaml
 
 from aiprime import versioning
 from aiprime.db.engine import connect
 from aiprime.errors import ConfigError, NotFound, StageFailed
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _subset_checkout(root: Path, limit: int) -> Path:
-    """A DVC project laid out like the repository (data/ + src/ linked), with its own cache and remote."""
-    (root / "data").mkdir(parents=True)
-    shutil.copy(REPO / "data" / "dvc.yaml", root / "data" / "dvc.yaml")
-    (root / "data" / "params.yaml").write_text(yaml.safe_dump({"limit": limit}))
-    (root / "src").symlink_to(REPO / "src")
-    versioning.dvc(root, "init", "--no-scm", "-q")
-    versioning.dvc(root, "remote", "add", "-d", "local", str(root / "remote"))
-    return root
-
 
 @pytest.fixture(scope="module")
-def reproduced(tmp_path_factory) -> tuple[Path, Path]:
+def reproduced(tmp_path_factory, subset_checkout) -> tuple[Path, Path]:
     """Two independent checkouts of a 40-entry subset, each reproduced once."""
     roots = []
     for name in ("first", "second"):
-        root = _subset_checkout(tmp_path_factory.mktemp(name), limit=40)
+        root = subset_checkout(tmp_path_factory.mktemp(name), limit=40)
         versioning.reproduce(root)
         roots.append(root)
     return roots[0], roots[1]
@@ -80,8 +65,8 @@ def test_versions_before_any_ingest_say_what_to_run(tmp_path) -> None:
         versioning.read_versions(tmp_path)
 
 
-def test_a_missing_source_stops_the_raw_stage_with_the_apt_command(tmp_path, monkeypatch) -> None:
-    root = _subset_checkout(tmp_path / "repo", limit=5)
+def test_a_missing_source_stops_the_raw_stage_with_the_apt_command(tmp_path, monkeypatch, subset_checkout) -> None:
+    root = subset_checkout(tmp_path / "repo", limit=5)
     monkeypatch.setenv("AIPRIME_WORDNET_DIR", str(tmp_path / "absent"))
     with pytest.raises(StageFailed, match="apt-get install wordnet-base") as info:
         versioning.reproduce(root)

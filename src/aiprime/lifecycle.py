@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from aiprime import versioning
-from aiprime.db.engine import connect, migrate
+from aiprime.db.engine import connect
 from aiprime.services import stack
 from aiprime.settings import Settings
 from aiprime.versioning import DatasetVersion
@@ -19,9 +19,7 @@ def ingest(settings: Settings, root: Path, on_stage: Callable[[str], None] = lam
     on_stage("push")
     versioning.push(root)
     versions = versioning.read_versions(root)
-    url = stack.app_db_url(settings)
-    migrate(url)
-    engine = connect(url)
+    engine = connect(stack.prepare_app_db(settings))
     versioning.record_versions(engine, versions)
     engine.dispose()
     return versions

@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     mlflow_tracking_uri: str | None = Field(
         None, description="An external MLflow tracking server; unset means the local one backed by PostgreSQL."
     )
+    dagster_port: int = Field(3000, ge=1, le=65535, description="Port of the Dagster UI (`aiprime ui`).")
     wordnet_dir: Path = Field(Path("/usr/share/wordnet"), description="WordNet 3.0 database (Debian wordnet-base).")
     foldoc_dict: Path = Field(
         Path("/usr/share/dictd/foldoc.dict.dz"), description="FOLDOC dictionary (Debian dict-foldoc)."

@@ -6,6 +6,7 @@ PostgreSQL so that models can be tagged with the exact data they were trained on
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -71,6 +72,29 @@ def reproduce(root: Path, on_stage: Callable[[str], None] = lambda stage: None) 
 def push(root: Path) -> None:
     """Push the cached outputs to the default DVC remote (a folder under `.aiprime/` unless configured)."""
     dvc(root, "push", "--quiet")
+
+
+def stage_outs(root: Path, stage: str) -> dict[str, str]:
+    """The md5 of each output of `stage` in `data/dvc.lock`, keyed by its path relative to `data/`."""
+    lock_file = root / "data" / "dvc.lock"
+    if not lock_file.is_file():
+        raise NotFound(f"{lock_file} does not exist yet. Run `aiprime data ingest` first.")
+    spec = yaml.safe_load(lock_file.read_text()).get("stages", {}).get(stage)
+    if spec is None:
+        raise NotFound(f"Stage {stage!r} has not run yet (not in {lock_file}). Run `aiprime data ingest`.")
+    return {out["path"]: out["md5"] for out in spec.get("outs", [])}
+
+
+def fingerprint(paths: list[Path]) -> str:
+    """A sha256 over the names and contents of files (folders are walked in sorted order)."""
+    digest = hashlib.sha256()
+    files = sorted(f for p in paths for f in ([p] if p.is_file() else p.rglob("*")) if f.is_file())
+    for file in files:
+        digest.update(str(file).encode())
+        with file.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
 
 
 def read_versions(root: Path) -> list[DatasetVersion]:

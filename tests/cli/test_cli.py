@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from typer.testing import CliRunner
 
@@ -11,7 +13,7 @@ runner = CliRunner()
 
 
 @pytest.mark.parametrize("args", [[], ["services"], ["data"], ["services", "up"], ["data", "ingest"],
-                                  ["data", "status"], ["data", "stage"], ["run"]])
+                                  ["data", "status"], ["data", "stage"], ["run"], ["ui"]])
 def test_every_command_has_help(args: list[str]) -> None:
     result = runner.invoke(app, [*args, "--help"])
     assert result.exit_code == 0, result.output
@@ -23,7 +25,7 @@ def test_status_reports_stopped_services_without_starting_them(tmp_path, monkeyp
     monkeypatch.setenv("AIPRIME_MLFLOW_PORT", "9")
     result = runner.invoke(app, ["services", "status"])
     assert result.exit_code == 0, result.output
-    assert result.output.count("stopped") == 2
+    assert len(re.findall(r"(postgresql|mlflow)\s+│\s+stopped", result.output)) == 2, result.output
     assert not (tmp_path / "home" / "pg").exists()
 
 

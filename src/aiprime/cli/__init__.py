@@ -6,7 +6,7 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from aiprime.cli import data, services
+from aiprime.cli import data, platform, services
 from aiprime.cli.render import err_console
 from aiprime.errors import AIPrimeError
 
@@ -26,4 +26,5 @@ app = typer.Typer(cls=_OneLineErrors, no_args_is_help=True, pretty_exceptions_en
                   help="AI Prime: a mixture of experts trained by Kubeflow Pipelines and served by KServe.")
 app.add_typer(services.app, name="services")
 app.add_typer(data.app, name="data")
-app.command("run")(data.run)
+app.command("run")(platform.run)
+app.command("ui")(platform.ui)

@@ -8,9 +8,8 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from aiprime import lifecycle, versioning
-from aiprime.cli.render import console, datasets_table, services_table
+from aiprime.cli.render import console, datasets_table
 from aiprime.data import pipeline
-from aiprime.services import stack
 from aiprime.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, help="Ingest and version the data sets.")
@@ -54,15 +53,3 @@ def stage(
         pipeline.stage_splits(processed, out)
     else:
         raise typer.BadParameter(f"unknown stage {name!r}; use one of {', '.join(versioning.STAGES)}")
-
-
-def run() -> None:
-    """Run the platform's main job on embedded defaults: services, data, and a summary."""
-    settings = Settings()
-    with console.status("starting PostgreSQL and MLflow"):
-        statuses = stack.up(settings)
-    versions = _ingest_with_progress(settings)
-    console.print(services_table(statuses))
-    console.print(datasets_table(versions))
-    console.print(f"state (database, MLflow artifacts, DVC remote, logs): {settings.home}")
-    console.print(f"data: {versioning.find_repo_root(Path.cwd()) / 'data'} (tracked by data/dvc.lock)")

@@ -40,13 +40,20 @@ def app_db_url(settings: Settings, start: bool = True) -> str:
     return database_url(server_url(settings, start=start), "aiprime")
 
 
-def up(settings: Settings) -> list[ServiceStatus]:
-    """Start PostgreSQL, create the per-tool databases, migrate the schema, start MLflow; idempotent."""
+def prepare_app_db(settings: Settings) -> str:
+    """Start PostgreSQL if needed, create the per-tool databases, migrate ours; return its URL."""
     url = server_url(settings)
     ensure_databases(url)
-    migrate(database_url(url, "aiprime"))
+    app_url = database_url(url, "aiprime")
+    migrate(app_url)
+    return app_url
+
+
+def up(settings: Settings) -> list[ServiceStatus]:
+    """Start PostgreSQL, create the per-tool databases, migrate the schema, start MLflow; idempotent."""
+    prepare_app_db(settings)
     if not settings.mlflow_tracking_uri:
-        _start_mlflow(settings, database_url(url, "mlflow"))
+        _start_mlflow(settings, database_url(server_url(settings), "mlflow"))
     return status(settings)
 
 

@@ -1,0 +1,36 @@
+"""The Dagster definitions of AI Prime; the one place where the environment picks the resources.
+
+`dagster dev -m aiprime.orchestration.definitions` or `aiprime ui` loads them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+
+from aiprime import versioning
+from aiprime.orchestration.data_assets import build_data_assets, data_code_version, debian_sources
+from aiprime.orchestration.data_checks import DATA_CHECKS
+from aiprime.orchestration.resources import Workspace
+from aiprime.settings import Settings
+
+everything_job = dg.define_asset_job("everything", selection=dg.AssetSelection.all(),
+                                     description="Materialise every asset: what `make run` runs.")
+
+
+def build_definitions(settings: Settings, repo_root: Path) -> dg.Definitions:
+    """Definitions for a checkout at `repo_root` with state under `settings.home`."""
+    return dg.Definitions(
+        assets=[debian_sources, *build_data_assets(data_code_version())],
+        asset_checks=DATA_CHECKS,
+        jobs=[everything_job],
+        resources={"workspace": Workspace(repo_root=str(repo_root), home=str(settings.home),
+                                           database_url=settings.database_url)},
+    )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    """Entry point for Dagster's loaders: settings from the environment, the checkout from the cwd."""
+    return build_definitions(Settings(), versioning.find_repo_root(Path.cwd()))

@@ -1,0 +1,28 @@
+"""Dagster resources: where the checkout and the platform's state are."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+from pydantic import Field
+
+from aiprime.settings import Settings
+
+
+class Workspace(dg.ConfigurableResource):
+    """The AI Prime checkout (DVC pipeline, data) and the settings that locate its state."""
+
+    repo_root: str = Field(description="The repository root: the folder that holds .dvc/ and data/dvc.yaml.")
+    home: str = Field(".aiprime", description="AIPRIME_HOME: database, MLflow artifacts, DVC remote.")
+    database_url: str | None = Field(None, description="AIPRIME_DATABASE_URL; None means the embedded server.")
+
+    @property
+    def root(self) -> Path:
+        """The repository root as a path."""
+        return Path(self.repo_root)
+
+    @property
+    def settings(self) -> Settings:
+        """Settings with this workspace's state folder (other values from the environment)."""
+        return Settings(home=Path(self.home), database_url=self.database_url)

@@ -1,0 +1,65 @@
+"""Run the Dagster definitions in-process on a PostgreSQL-backed instance, the one the UI shows."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import dagster as dg
+import yaml
+
+from aiprime.db.engine import ensure_databases
+from aiprime.db.urls import database_url, parse_url
+from aiprime.errors import StageFailed
+from aiprime.orchestration.definitions import build_definitions
+from aiprime.services import stack
+from aiprime.settings import Settings
+
+
+def dagster_home(settings: Settings) -> Path:
+    """`settings.home/dagster` with a dagster.yaml that keeps runs, events and schedules in PostgreSQL."""
+    home = settings.home / "dagster"
+    home.mkdir(parents=True, exist_ok=True)
+    server = stack.server_url(settings)
+    ensure_databases(server)
+    # dagster-postgres binds NOTIFY parameters client-side: psycopg2, not SQLAlchemy 2.1's default psycopg 3
+    url = parse_url(database_url(server, "dagster")).set(drivername="postgresql+psycopg2")
+    config = {"storage": {"postgres": {"postgres_url": url.render_as_string(hide_password=False)}},
+              "telemetry": {"enabled": False}}
+    (home / "dagster.yaml").write_text(yaml.safe_dump(config))
+    return home
+
+
+def materialize_everything(settings: Settings, repo_root: Path) -> dg.ExecuteInProcessResult:
+    """Materialise every asset and run every check; StageFailed names the first failed step or check."""
+    home = dagster_home(settings)
+    os.environ["DAGSTER_HOME"] = str(home)  # the instance and any subprocess Dagster starts read it
+    defs = build_definitions(settings, repo_root)
+    with dg.DagsterInstance.get() as instance:
+        result = defs.resolve_job_def("everything").execute_in_process(instance=instance, raise_on_error=False)
+    _raise_on_failure(result)
+    return result
+
+
+def _raise_on_failure(result: dg.ExecuteInProcessResult) -> None:
+    failures = [e for e in result.all_events if e.is_step_failure]
+    if failures:
+        error = failures[0].step_failure_data.error
+        while error is not None and error.cause is not None:  # Dagster wraps the step's own exception
+            error = error.cause
+        message = error.message.strip().splitlines()[-1] if error else "no message"
+        raise StageFailed(f"Dagster step {failures[0].step_key!r} failed: {message}")
+    failed_checks = [e.asset_check_evaluation_data for e in result.all_events
+                     if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.asset_check_evaluation_data.passed]
+    if failed_checks:
+        check = failed_checks[0]
+        raise StageFailed(f"Asset check {check.check_name!r} on {check.asset_key.to_user_string()} failed: "
+                          f"{check.description}. Fix the data or the code, then run again.")
+
+
+def ui_command(settings: Settings) -> tuple[list[str], dict[str, str]]:
+    """The `dagster dev` command line (webserver and daemon) and environment for these definitions."""
+    argv = [sys.executable, "-m", "dagster", "dev", "-m", "aiprime.orchestration.definitions",
+            "--host", settings.host, "--port", str(settings.dagster_port)]
+    return argv, {"DAGSTER_HOME": str(dagster_home(settings))}
