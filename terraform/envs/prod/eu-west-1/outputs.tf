@@ -1,0 +1,60 @@
+output "cluster_name" {
+  description = "EKS cluster name (`aws eks update-kubeconfig --name <this>`)."
+  value       = module.eks.cluster_name
+}
+
+output "irsa_role_arns" {
+  description = "IRSA role per service account; copy into the overlay's patch-serviceaccounts-irsa.yaml."
+  value       = { for k, m in module.irsa : k => m.role_arn }
+}
+
+output "waf_web_acl_arn" {
+  description = "Web ACL for the gateway Ingress annotation `alb.ingress.kubernetes.io/wafv2-acl-arn`."
+  value       = module.waf.web_acl_arn
+}
+
+output "redis_endpoint" {
+  description = "Redis primary endpoint (TLS)."
+  value       = module.elasticache.primary_endpoint
+}
+
+output "redis_auth_token_secret_arn" {
+  description = "Secrets Manager secret with the Redis AUTH token."
+  value       = module.elasticache.auth_token_secret_arn
+}
+
+output "artifacts_bucket" {
+  description = "MLflow artifact bucket (`mlflow server --artifacts-destination s3://<this>`)."
+  value       = module.s3["artifacts"].bucket_id
+}
+
+output "dvc_bucket" {
+  description = "DVC remote bucket (`dvc remote add -d s3 s3://<this>`)."
+  value       = module.s3["dvc"].bucket_id
+}
+
+# Read by the primary stack (Terragrunt dependency) to place the database replica and bucket replicas here.
+output "data_kms_key_arn" {
+  description = "KMS key of this region's data: the database replica and the replicated buckets."
+  value       = module.kms["data"].key_arn
+}
+
+output "db_subnet_group_name" {
+  description = "Subnet group for the database replica."
+  value       = module.vpc.db_subnet_group_name
+}
+
+output "rds_security_group_id" {
+  description = "Security group for the database replica."
+  value       = module.sg_rds.security_group_id
+}
+
+output "artifacts_bucket_arn" {
+  description = "Replication destination of the primary's artifacts bucket."
+  value       = module.s3["artifacts"].bucket_arn
+}
+
+output "dvc_bucket_arn" {
+  description = "Replication destination of the primary's DVC bucket."
+  value       = module.s3["dvc"].bucket_arn
+}

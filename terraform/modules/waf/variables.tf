@@ -1,0 +1,54 @@
+variable "name" {
+  description = "Name of the web ACL, for example `aiprime-prod-us-east-1-gateway`."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-zA-Z0-9_-]{1,100}$", var.name))
+    error_message = "name must be 1-100 letters, digits, underscores or hyphens."
+  }
+}
+
+variable "rate_limit_per_5min" {
+  description = "Requests one client IP may send in any 5-minute window before WAF blocks it."
+  type        = number
+  default     = 2000
+
+  validation {
+    condition     = var.rate_limit_per_5min >= 10 && var.rate_limit_per_5min <= 2000000000
+    error_message = "rate_limit_per_5min must be between 10 and 2,000,000,000 (AWS WAF limits)."
+  }
+}
+
+variable "max_body_kib" {
+  description = "Largest request body in KiB that the gateway accepts; larger ones are blocked at the edge. Inference requests with retrieved context exceed the managed rule set's 8 KiB, so the managed check only counts and this rule blocks."
+  type        = number
+  default     = 64
+
+  validation {
+    condition     = var.max_body_kib >= 8 && var.max_body_kib <= 64
+    error_message = "max_body_kib must be 8-64: ALB-attached WAF inspects at most 64 KiB of a body."
+  }
+}
+
+variable "associated_resource_arns" {
+  description = "ARNs of regional resources to protect (the gateway ALB). Empty when the ALB is created by the AWS Load Balancer Controller, which associates the ACL from the Ingress annotation `alb.ingress.kubernetes.io/wafv2-acl-arn` instead."
+  type        = list(string)
+  default     = []
+}
+
+variable "logs_kms_key_arn" {
+  description = "KMS key of the WAF log group."
+  type        = string
+}
+
+variable "log_retention_days" {
+  description = "Days to keep WAF logs."
+  type        = number
+  default     = 365
+}
+
+variable "tags" {
+  description = "Tags added to every resource."
+  type        = map(string)
+  default     = {}
+}

@@ -1,0 +1,236 @@
+"""Every kustomize overlay builds, holds the whole platform, and is correct in ways a cluster would only tell
+us at deploy time: KServe objects match the CRDs, pods pass the restricted Pod Security Standard, selectors
+select something, and nothing is left pointing at a placeholder.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+MODELS = {
+    "gate",
+    "expert-living",
+    "expert-artifacts",
+    "expert-people-society",
+    "expert-abstractions",
+    "expert-actions",
+    "expert-qualities",
+    "retriever",
+    "generator",
+    "combiner",  # kserve/graphs/top2.yaml weights the two experts' answers with it
+}
+KINDS = {
+    "Namespace", "ConfigMap", "ServiceAccount", "Role", "RoleBinding", "Deployment", "Service", "Ingress",
+    "HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy", "InferenceService",
+    "ServiceMonitor", "PodMonitor", "PrometheusRule",
+}
+# Which overlays put the generator on GPU nodes (components/gpu).
+GPU_OVERLAYS = {"staging", "prod/common", "prod/us-east-1", "prod/eu-west-1"}
+CRD_FILES = {
+    "InferenceService": "serving.kserve.io_inferenceservices.yaml",
+    "InferenceGraph": "serving.kserve.io_inferencegraphs.yaml",
+}
+
+
+def _name(overlay: Path) -> str:
+    return str(overlay).split("kustomize/overlays/", 1)[1]
+
+
+def _of_kind(manifests: list[dict], kind: str) -> dict[str, dict]:
+    return {m["metadata"]["name"]: m for m in manifests if m["kind"] == kind}
+
+
+def _pod_specs(manifests: list[dict]) -> dict[str, dict]:
+    """Pod specs by workload: Deployment templates and InferenceService predictors (which KServe turns into
+    Deployments with the same pod fields)."""
+    specs = {f"Deployment/{n}": d["spec"]["template"]["spec"] for n, d in _of_kind(manifests, "Deployment").items()}
+    specs |= {f"InferenceService/{n}": i["spec"]["predictor"] for n, i in _of_kind(manifests, "InferenceService").items()}
+    return specs
+
+
+def test_overlay_builds_with_every_kind(manifests: list[dict], overlay: Path) -> None:
+    kinds = {m["kind"] for m in manifests}
+    assert KINDS <= kinds, f"{_name(overlay)} lacks {sorted(KINDS - kinds)}"
+
+
+def test_overlay_serves_every_model(manifests: list[dict], overlay: Path) -> None:
+    services = _of_kind(manifests, "InferenceService")
+    assert set(services) == MODELS, f"{_name(overlay)}: InferenceServices {sorted(services)}"
+    for name, isvc in services.items():
+        container = isvc["spec"]["predictor"]["containers"][0]
+        assert container["args"][:3] == ["python", "-m", f"kserve_{name.split('-')[0]}"], name
+        assert container["args"][3:5] == ["--model_name", name], name
+        assert isvc["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "Standard", name
+
+
+def _strict(schema: dict) -> dict:
+    """A copy of a CRD schema that rejects unknown fields, which the API server would silently prune."""
+    schema = copy.deepcopy(schema)
+
+    def walk(node: dict) -> None:
+        if "properties" in node and "additionalProperties" not in node \
+                and not node.get("x-kubernetes-preserve-unknown-fields"):
+            node["additionalProperties"] = False
+        for key in ("properties", "patternProperties"):
+            for child in node.get(key, {}).values():
+                walk(child)
+        for key in ("items", "additionalProperties"):
+            if isinstance(node.get(key), dict):
+                walk(node[key])
+        for key in ("anyOf", "allOf", "oneOf"):
+            for child in node.get(key, []):
+                walk(child)
+
+    walk(schema)
+    return schema
+
+
+@pytest.fixture(scope="session")
+def crd_validators(infra) -> dict[str, jsonschema.Draft7Validator]:
+    """A strict validator per KServe kind, from the openAPIV3Schema of ../shared/crds."""
+    if not infra.crds.is_dir():
+        pytest.skip(f"KServe CRDs not found at {infra.crds}: check out `shared/` beside the repository")
+    validators = {}
+    for kind, filename in CRD_FILES.items():
+        with (infra.crds / filename).open() as f:
+            crd = yaml.load(f, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        version = next(v for v in crd["spec"]["versions"] if v.get("storage"))
+        validators[kind] = jsonschema.Draft7Validator(_strict(version["schema"]["openAPIV3Schema"]))
+    return validators
+
+
+def test_kserve_resources_match_their_crd(manifests: list[dict], overlay: Path, crd_validators) -> None:
+    checked = [m for m in manifests if m["kind"] in crd_validators]
+    assert checked, f"{_name(overlay)} has no KServe resource to check"
+    for manifest in checked:
+        errors = sorted(crd_validators[manifest["kind"]].iter_errors(manifest), key=lambda e: list(e.path))
+        where = f"{_name(overlay)}: {manifest['kind']}/{manifest['metadata']['name']}"
+        assert not errors, where + "\n" + "\n".join(f"  {'.'.join(map(str, e.path))}: {e.message}" for e in errors)
+
+
+def test_pods_meet_the_restricted_pod_security_standard(manifests: list[dict], overlay: Path) -> None:
+    for workload, pod in _pod_specs(manifests).items():
+        where = f"{_name(overlay)}: {workload}"
+        assert pod["securityContext"]["runAsNonRoot"] is True, where
+        assert pod["securityContext"]["runAsUser"] == 10001, f"{where}: the image's user is 10001"
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, where
+        for container in pod["containers"]:
+            context = container["securityContext"]
+            assert context["allowPrivilegeEscalation"] is False, where
+            assert context["readOnlyRootFilesystem"] is True, where
+            assert context["capabilities"]["drop"] == ["ALL"], where
+            for bound in ("requests", "limits"):
+                assert {"cpu", "memory"} <= set(container["resources"][bound]), f"{where}: {bound}"
+            assert "livenessProbe" in container and "readinessProbe" in container, where
+
+
+def test_only_dagster_mounts_a_kubernetes_token(manifests: list[dict], overlay: Path) -> None:
+    accounts = _of_kind(manifests, "ServiceAccount")
+    mounting = {name for name, sa in accounts.items() if sa.get("automountServiceAccountToken") is not False}
+    assert mounting == {"dagster"}, f"{_name(overlay)}: {sorted(mounting)}"
+    role = _of_kind(manifests, "Role")["dagster"]
+    assert all("secrets" not in rule["resources"] for rule in role["rules"]), "Dagster must not read Secrets"
+
+
+def test_objects_share_the_overlay_namespace(manifests: list[dict], overlay: Path) -> None:
+    (namespace,) = _of_kind(manifests, "Namespace")
+    stray = {f"{m['kind']}/{m['metadata']['name']}" for m in manifests
+             if m["kind"] != "Namespace" and m["metadata"].get("namespace") != namespace}
+    assert not stray, f"{_name(overlay)}: outside {namespace}: {sorted(stray)}"
+    subjects = _of_kind(manifests, "RoleBinding")["dagster"]["subjects"]
+    assert {s["namespace"] for s in subjects} == {namespace}, f"{_name(overlay)}: RoleBinding subjects {subjects}"
+
+
+def test_network_is_default_deny(manifests: list[dict], overlay: Path) -> None:
+    policy = _of_kind(manifests, "NetworkPolicy")["default-deny"]["spec"]
+    assert policy["podSelector"] == {} and set(policy["policyTypes"]) == {"Ingress", "Egress"}, _name(overlay)
+    assert not policy.get("ingress") and not policy.get("egress"), _name(overlay)
+
+
+def test_deployable_overlays_narrow_the_vpc_range(manifests: list[dict], overlay: Path) -> None:
+    if _name(overlay) == "prod/common":
+        pytest.skip("prod/common is shared by the region overlays and never deployed on its own")
+    text = yaml.safe_dump_all(_of_kind(manifests, "NetworkPolicy").values())
+    assert "10.0.0.0/8" not in text, f"{_name(overlay)} still admits base's 10.0.0.0/8 placeholder"
+
+
+def _selects(selector: dict, labels: dict) -> bool:
+    return all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items())
+
+
+def test_selectors_select_a_workload(manifests: list[dict], overlay: Path) -> None:
+    deployments = _of_kind(manifests, "Deployment")
+    pod_labels = [d["spec"]["template"]["metadata"]["labels"] for d in deployments.values()]
+    # KServe labels each predictor pod with the InferenceService's name.
+    pod_labels += [{"serving.kserve.io/inferenceservice": n} for n in _of_kind(manifests, "InferenceService")]
+    for kind in ("Service", "PodDisruptionBudget"):
+        for name, obj in _of_kind(manifests, kind).items():
+            selector = obj["spec"]["selector"]
+            selector = selector if "matchLabels" in selector else {"matchLabels": selector}
+            assert any(_selects(selector, labels) for labels in pod_labels), f"{_name(overlay)}: {kind}/{name}"
+    for name, hpa in _of_kind(manifests, "HorizontalPodAutoscaler").items():
+        assert hpa["spec"]["scaleTargetRef"]["name"] in deployments, f"{_name(overlay)}: HPA {name}"
+
+
+def test_every_container_runs_the_project_image(manifests: list[dict], overlay: Path) -> None:
+    for workload, pod in _pod_specs(manifests).items():
+        for container in pod["containers"]:
+            repository, _, tag = container["image"].partition(":")
+            assert repository in {"ghcr.io/aiprime/aiprime", "ghcr.io/aiprime/aiprime-cuda"}, workload
+            assert tag and tag != "latest", f"{_name(overlay)}: {workload} has no release tag"
+
+
+def test_dagster_runs_use_the_deployed_image(manifests: list[dict], overlay: Path) -> None:
+    for name in ("dagster-daemon", "dagster-webserver"):
+        container = _of_kind(manifests, "Deployment")[name]["spec"]["template"]["spec"]["containers"][0]
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert env["DAGSTER_CURRENT_IMAGE"] == container["image"], f"{_name(overlay)}: {name}"
+
+
+def test_generator_is_on_gpus_only_where_the_gpu_component_is(manifests: list[dict], overlay: Path) -> None:
+    services = _of_kind(manifests, "InferenceService")
+    on_gpu = {n for n, i in services.items()
+              if "nvidia.com/gpu" in i["spec"]["predictor"]["containers"][0]["resources"]["limits"]}
+    expected = {"generator"} if _name(overlay) in GPU_OVERLAYS else set()
+    assert on_gpu == expected, _name(overlay)
+    if expected:
+        predictor = services["generator"]["spec"]["predictor"]
+        assert predictor["nodeSelector"] == {"aiprime.io/pool": "gpu"}
+        assert predictor["tolerations"][0]["key"] == "nvidia.com/gpu"
+        assert predictor["containers"][0]["image"].startswith("ghcr.io/aiprime/aiprime-cuda:")
+
+
+def test_irsa_roles_exist_in_terraform(infra, manifests: list[dict], overlay: Path) -> None:
+    annotated = {n for n, sa in _of_kind(manifests, "ServiceAccount").items()
+                 if "eks.amazonaws.com/role-arn" in sa["metadata"].get("annotations", {})}
+    if _name(overlay) == "prod/common":
+        assert not annotated, "role ARNs are per region; they belong in the region overlays"
+        return
+    irsa = infra.load_hcl(infra.terraform / "envs" / "dev" / "us-east-1" / "irsa.tf")["locals"][0]["irsa_roles"]
+    assert annotated == set(irsa), f"{_name(overlay)}: annotated {sorted(annotated)}, Terraform roles {sorted(irsa)}"
+
+
+def test_prometheus_alerts_link_to_runbook_sections(infra, manifests: list[dict], overlay: Path) -> None:
+    runbook = (infra.repo / "docs" / "runbook.md").read_text()
+    anchors = {line.lstrip("#").strip().lower().replace(" ", "-") for line in runbook.splitlines() if line.startswith("#")}
+    for rules in _of_kind(manifests, "PrometheusRule").values():
+        for group in rules["spec"]["groups"]:
+            for rule in group["rules"]:
+                anchor = rule["annotations"]["runbook_url"].rsplit("#", 1)[1]
+                assert anchor in anchors, f"{rule['alert']} links to #{anchor}, which docs/runbook.md lacks"
+
+
+def test_crd_check_rejects_a_misspelt_field(crd_validators) -> None:
+    isvc = {
+        "apiVersion": "serving.kserve.io/v1beta1",
+        "kind": "InferenceService",
+        "metadata": {"name": "typo"},
+        "spec": {"predictor": {"minReplica": 1, "containers": [{"name": "kserve-container", "image": "x:1"}]}},
+    }
+    errors = [e.message for e in crd_validators["InferenceService"].iter_errors(isvc)]
+    assert any("minReplica" in message for message in errors), errors
