@@ -1,0 +1,1 @@
+"""Model serving: KServe model servers, the local InferenceGraph router and their clients."""

@@ -1,0 +1,251 @@
+"""The HTTP face of the local InferenceGraph router: a Starlette app and `serve_router` to run it.
+
+Routes:
+- `POST /` runs the `root` node (KServe's router serves the graph on `/`);
+- `POST /{node}` runs one node of the graph (beyond KServe, for debugging a branch);
+- `GET /healthz` and `GET /readyz` (KServe's readiness path) answer 200 while the router serves;
+- `GET /metrics` exposes the Prometheus metrics.
+
+Answers mirror KServe's `graphHandler`: the node's response body and status as they are (with
+`Content-Type: application/json` when the body is JSON), or, when the graph failed,
+`{"error": "Failed to process request", "cause": "..."}` with the failure's status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+import re
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import uvicorn
+from opentelemetry import context, trace
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from aiprime.serving.graph.config import RouterConfig
+from aiprime.serving.graph.engine import GraphExecutor
+from aiprime.serving.graph.resilience import HealthBook, RouterPolicy, fallback_service_urls, policy_for
+from aiprime.serving.graph.spec import ROOT, InferenceGraph, load_graph, load_services, service_urls
+from aiprime.serving.graph.telemetry import RouterMetrics, extract_context, tracer
+from aiprime.serving.graph.upstream import Reply, Upstream, propagated_headers
+
+FAILED = "Failed to process request"  # KServe's graphHandler message
+_DEFAULT_IDLE_S = 180  # KServe's router keeps idle connections for 3 minutes
+
+
+@dataclass(frozen=True)
+class _Router:
+    """Everything one request needs, built once when the app starts."""
+
+    graph: InferenceGraph  # the graph served
+    executor: GraphExecutor  # runs its nodes
+    metrics: RouterMetrics  # the app's metrics
+    patterns: tuple[re.Pattern[str], ...]  # header propagation patterns
+    deadline_s: float | None  # the whole request's deadline
+
+
+@dataclass(frozen=True)
+class _Blueprint:
+    """What `create_app` validated, waiting for the HTTP client that the app's lifespan opens."""
+
+    graph: InferenceGraph  # the graph to serve
+    urls: Mapping[str, str]  # serviceName -> URL
+    config: RouterConfig  # router settings
+    policy: RouterPolicy  # retries and avoidance
+    patterns: tuple[re.Pattern[str], ...]  # header propagation patterns
+    metrics: RouterMetrics  # the app's metrics
+    tracer_provider: trace.TracerProvider | None  # where spans go
+
+    def client(self) -> httpx.AsyncClient:
+        """The pooled client for every upstream call, one pool per upstream origin.
+
+        httpcore's pool does bookkeeping quadratic in its connections on every request, so separate pools
+        per model server keep it cheap under concurrency. No client-wide timeout: steps set their own.
+        """
+        limits = httpx.Limits(
+            max_connections=self.config.max_connections, max_keepalive_connections=self.config.max_connections
+        )
+        mounts = {origin: httpx.AsyncHTTPTransport(limits=limits) for origin in self._origins()}
+        return httpx.AsyncClient(limits=limits, timeout=None, mounts=mounts)
+
+    def _origins(self) -> set[str]:
+        urls = [*self.urls.values(), *(step.target.service_url for _, step in self.graph.steps())]
+        urls += [target.service_url for target in self.policy.avoidance.fallbacks.values()]
+        return {f"{part.scheme}://{part.netloc}" for part in map(urlsplit, filter(None, urls))}
+
+    def build(self, client: httpx.AsyncClient) -> _Router:
+        """Wire the executor to `client`."""
+        rng = random.Random(self.config.seed)
+        health = HealthBook(self.policy.avoidance, client) if self.policy.avoidance.enabled else None
+        upstream = Upstream(
+            client,
+            self.metrics,
+            timeout_s=self.config.step_timeout_s or self.graph.service_client_timeout_s,
+            unreachable_as_503=self.config.unreachable_as_503,
+            health=health,
+            rng=rng,
+        )
+        tracer_ = tracer(self.tracer_provider)
+        executor = GraphExecutor(
+            self.graph, self.urls, upstream, policy=self.policy, health=health, metrics=self.metrics,
+            tracer=tracer_, rng=rng,
+        )  # fmt: skip
+        deadline = self.config.graph_timeout_s or self.graph.timeout_s
+        return _Router(self.graph, executor, self.metrics, self.patterns, deadline)
+
+
+def create_app(
+    graph: InferenceGraph,
+    services: Mapping[str, str],
+    config: RouterConfig | None = None,
+    *,
+    tracer_provider: trace.TracerProvider | None = None,
+    registry: CollectorRegistry | None = None,
+) -> Starlette:
+    """Build the router app for a validated graph.
+
+    Everything that can be wrong with the graph, the services mapping or the config is checked here, before
+    the app serves: a `serviceName` missing from `services`, a bad router-policy annotation, a bad header
+    pattern.
+
+    Args:
+        graph: the graph to serve (see `spec.load_graph`).
+        services: `serviceName` -> URL (see `spec.load_services`).
+        config: router settings; the defaults behave as KServe's router.
+        tracer_provider: where spans go; None uses the global provider (a no-op unless configured).
+        registry: where metrics are registered; None creates a fresh registry for this app.
+
+    Raises:
+        ConfigError: naming what is wrong and how to fix it.
+    """
+    config = config or RouterConfig()
+    registry = registry or CollectorRegistry()
+    policy = policy_for(graph, config.policy)
+    blueprint = _Blueprint(
+        graph=graph,
+        urls=service_urls(graph, services) | fallback_service_urls(policy, services),
+        config=config,
+        policy=policy,
+        patterns=config.header_patterns(),
+        metrics=RouterMetrics(registry),
+        tracer_provider=tracer_provider,
+    )
+    holder: dict[str, _Router] = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        async with blueprint.client() as client:
+            holder["router"] = blueprint.build(client)
+            yield
+
+    async def run_node(request: Request) -> Response:
+        return await _serve(holder["router"], request.path_params.get("node", ROOT), request)
+
+    async def metrics_endpoint(_: Request) -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    routes = [
+        Route("/healthz", _healthy, methods=["GET"]),
+        Route("/readyz", _healthy, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
+        Route("/", run_node, methods=["POST"]),
+        Route("/{node}", run_node, methods=["POST"]),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+def load_app(
+    graph_path: str | Path, services_path: str | Path, config: RouterConfig | None = None
+) -> Starlette:
+    """Load a graph and a services mapping from files and build the router app (see `create_app`)."""
+    return create_app(load_graph(graph_path), load_services(services_path), config)
+
+
+def serve_router(
+    graph_path: str | Path,
+    services_path: str | Path,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    config: RouterConfig | None = None,
+) -> None:
+    """Serve an InferenceGraph on `host:port` until interrupted (what `aiprime router` runs).
+
+    Args:
+        graph_path: the InferenceGraph YAML.
+        services_path: the YAML map of `serviceName` to URL.
+        host: interface to bind; keep the loopback default unless the router must be reachable from outside.
+        port: port to bind (KServe's router uses 8080).
+        config: router settings; the defaults behave as KServe's router.
+
+    Raises:
+        ConfigError: the graph, the services mapping or the config is invalid (raised before binding).
+    """
+    graph = load_graph(graph_path)
+    app = create_app(graph, load_services(services_path), config)
+    idle = int(graph.server_idle_timeout_s or _DEFAULT_IDLE_S)
+    uvicorn.Server(
+        uvicorn.Config(app, host=host, port=port, timeout_keep_alive=idle, access_log=False, log_level="info")
+    ).run()
+
+
+async def _serve(router: _Router, node: str, request: Request) -> Response:
+    if node not in router.graph.nodes:
+        nodes = sorted(router.graph.nodes)
+        cause = f"node {node!r} is not in graph {router.graph.name!r}; POST to / or to one of {nodes}"
+        return _failure(Reply(None, 404, cause))
+    body = await request.body()
+    incoming = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in request.headers.raw]
+    headers = propagated_headers(incoming, router.patterns)
+    router.metrics.in_flight.inc()
+    start = time.perf_counter()
+    token = context.attach(extract_context(incoming))
+    try:
+        reply = await _run_with_deadline(router, node, body, headers)
+    finally:
+        context.detach(token)
+        router.metrics.in_flight.dec()
+    router.metrics.request_seconds.labels(node).observe(time.perf_counter() - start)
+    router.metrics.requests.labels(node, str(reply.status)).inc()
+    return _failure(reply) if reply.error else _success(reply)
+
+
+async def _run_with_deadline(
+    router: _Router, node: str, body: bytes, headers: list[tuple[str, str]]
+) -> Reply:
+    if router.deadline_s is None:
+        return await router.executor.run(node, body, headers)
+    try:
+        async with asyncio.timeout(router.deadline_s):
+            return await router.executor.run(node, body, headers)
+    except TimeoutError:
+        # On a cluster the deadline (spec.timeout) is enforced in front of the router, which answers 504.
+        return Reply(None, 504, f"the graph did not answer within spec.timeout = {router.deadline_s:g} s")
+
+
+def _success(reply: Reply) -> Response:
+    body = reply.body or b""
+    try:
+        json.loads(body)
+        media_type = "application/json"
+    except ValueError:
+        media_type = "text/plain; charset=utf-8"  # what Go's net/http sniffs for text
+    return Response(body, status_code=reply.status, media_type=media_type)
+
+
+def _failure(reply: Reply) -> Response:
+    return JSONResponse({"error": FAILED, "cause": reply.error}, status_code=reply.status)
+
+
+async def _healthy(_: Request) -> Response:
+    return JSONResponse({"status": "ok"})

@@ -1,0 +1,133 @@
+"""The shipped graphs (kserve/graphs/) end to end, in front of real `kserve.Model` servers."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from aiprime.serving.graph import load_graph
+
+REPO = Path(__file__).resolve().parents[3]
+GRAPHS = REPO / "kserve" / "graphs"
+EXPERTS = ("living", "artifacts", "people-society", "abstractions", "actions", "qualities")
+SERVICES = ("gate", *(f"expert-{e}" for e in EXPERTS), "combiner")
+
+
+@pytest.fixture(scope="module")
+def moe_url(port_factory: Callable[[], int], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL of a KServe REST server holding the gate, the six experts and the combiner."""
+    port = port_factory()
+    log = tmp_path_factory.mktemp("moe") / "server.log"
+    script = Path(__file__).with_name("moe_models.py")
+    with log.open("w") as sink:
+        process = subprocess.Popen(
+            [sys.executable, str(script), str(port)], stdout=sink, stderr=subprocess.STDOUT
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(url, process, log)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _wait_ready(url: str, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the KServe stand-ins exited:\n{log.read_text()[-2000:]}")
+        try:
+            if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(
+        f"the KServe stand-ins at {url} were not ready within 60 s:\n{log.read_text()[-2000:]}"
+    )
+
+
+def services(moe_url: str, down: tuple[str, ...], closed_port: int) -> dict[str, str]:
+    """The services mapping for the stand-ins; names in `down` point at a port nothing listens on."""
+    return {
+        name: f"http://127.0.0.1:{closed_port}/v1/models/{name}:predict"
+        if name in down
+        else f"{moe_url}/v1/models/{name}:predict"
+        for name in SERVICES
+    }
+
+
+def ask(http: httpx.Client, url: str, route: list[str], probs: list[float]) -> httpx.Response:
+    return http.post(url, json={"instances": [{"text": "a dog runs", "route": route, "probs": probs}]})
+
+
+def serve(router, name: str, moe_url: str, down: tuple[str, ...] = (), closed_port: int = 0) -> str:
+    """Run the shipped graph `name` against the stand-ins, the services in `down` unreachable."""
+    load_graph(GRAPHS / name)  # the file itself must load
+    return router(yaml.safe_load((GRAPHS / name).read_text()), services(moe_url, down, closed_port))
+
+
+def test_top1_sends_the_request_to_the_gates_choice(http, router, moe_url) -> None:
+    url = serve(router, "top1.yaml", moe_url)
+    answer = ask(http, url, ["actions", "qualities"], [0.8, 0.15])
+    assert answer.status_code == 200
+    assert answer.json() == {
+        "predictions": [{"expert": "actions", "probability": 0.8, "scores": {"actions": 1.0}}]
+    }
+    assert ask(http, url, ["people-society", "living"], [0.5, 0.4]).json()["predictions"][0]["expert"] == (
+        "people-society"
+    )
+
+
+def test_top1_with_its_expert_down_answers_503(http, router, moe_url, closed_port) -> None:
+    url = serve(router, "top1.yaml", moe_url, down=("expert-actions",), closed_port=closed_port)
+    answer = ask(http, url, ["actions", "qualities"], [0.8, 0.15])
+    assert answer.status_code == 503 and answer.json()["error"] == "Service Unavailable"
+
+
+def test_top2_weights_both_experts_by_gate_probability(http, router, moe_url) -> None:
+    url = serve(router, "top2.yaml", moe_url)
+    answer = ask(http, url, ["actions", "qualities"], [0.8, 0.2])
+    assert answer.status_code == 200
+    (record,) = answer.json()["predictions"]
+    assert record["experts"] == ["actions", "qualities"]
+    assert record["weights"] == pytest.approx([0.8, 0.2])
+    assert record["scores"] == pytest.approx({"actions": 0.8, "qualities": 0.2})
+
+
+def test_top2_degrades_to_the_first_choice_when_the_second_is_down(
+    http, router, moe_url, closed_port
+) -> None:
+    url = serve(router, "top2.yaml", moe_url, down=("expert-qualities",), closed_port=closed_port)
+    (record,) = ask(http, url, ["actions", "qualities"], [0.8, 0.2]).json()["predictions"]
+    assert (record["experts"], record["weights"]) == (["actions"], [1.0])
+
+
+@pytest.mark.parametrize(
+    ("route", "down", "expected"),
+    [
+        (["actions", "qualities"], (), "actions"),
+        (["actions", "qualities"], ("expert-actions",), "qualities"),  # first choice down: second choice
+        (
+            ["actions", "qualities"],
+            ("expert-actions", "expert-qualities"),
+            "abstractions",
+        ),  # then the generalist
+        (["unheard-of", "qualities"], (), "abstractions"),  # a choice no expert serves: the default branch
+    ],
+)
+def test_fallback_graph_answers_when_an_expert_is_down(
+    http, router, moe_url, closed_port, route: list[str], down: tuple[str, ...], expected: str
+) -> None:
+    url = serve(router, "fallback.yaml", moe_url, down=down, closed_port=closed_port)
+    answer = ask(http, url, route, [0.7, 0.3])
+    assert answer.status_code == 200
+    assert answer.json()["predictions"][0]["expert"] == expected
