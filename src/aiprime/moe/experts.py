@@ -1,0 +1,125 @@
+"""The expert registry: the one place where the mixture's experts are declared.
+
+Each `ExpertSpec` names one expert and the domain it serves; the gate's outputs are the domains in registry
+order. To add an expert, append a spec to `EXPERTS`. Nothing else about the other experts changes: their
+configs, their fingerprints and their initial weights (seeded from their own names) stay the same, so
+`plan_training` against the fingerprints of the last run asks only for the gate and the new expert.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+
+import torch
+
+from aiprime.errors import ConfigError, InvalidInput
+from aiprime.moe.layers import MoEConfig
+from aiprime.moe.models import ExpertConfig, ExpertNet, GateConfig
+
+GATE = "gate"  # key of the gate in a manifest of fingerprints
+
+
+@dataclass(frozen=True)
+class ExpertSpec:
+    """One domain expert: its name, the domain the gate routes to it, and its architecture."""
+
+    name: str  # unique id: artifact and route names derive from it
+    domain: str  # the gate class whose requests this expert answers
+    n_layers: int = 2  # residual SwitchMoE blocks
+    moe: MoEConfig = field(  # every block's layer
+        default_factory=lambda: MoEConfig(d_model=128, d_hidden=256, n_experts=4, top_k=1, dropout=0.1)
+    )
+
+    def config(self, n_classes: int) -> ExpertConfig:
+        """The network config, once the data says how many fine classes the domain has."""
+        return ExpertConfig(n_classes=n_classes, n_layers=self.n_layers, moe=self.moe)
+
+    def fingerprint(self, classes: Sequence[str]) -> str:
+        """Hash of everything that decides this expert's training: the spec and its class list."""
+        text = json.dumps({"spec": asdict(self), "classes": list(classes)}, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+EXPERTS: tuple[ExpertSpec, ...] = (
+    ExpertSpec("living", domain="living"),
+    ExpertSpec("artifacts", domain="artifacts"),
+    ExpertSpec("people_society", domain="people_society"),
+    ExpertSpec("abstractions", domain="abstractions"),
+    ExpertSpec("actions", domain="actions"),
+    ExpertSpec("qualities", domain="qualities"),
+)
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    """What a training run must (re)train, given the fingerprints of the last run."""
+
+    gate: bool  # the gate: its classes (the domains, in order) changed
+    train: tuple[str, ...]  # experts that are new or changed
+    keep: tuple[str, ...]  # experts whose trained weights stay valid
+
+
+def check_registry(specs: Sequence[ExpertSpec] = EXPERTS) -> None:
+    """Raise ConfigError unless names are unique and there is exactly one expert per domain."""
+    names = [s.name for s in specs]
+    domains = [s.domain for s in specs]
+    if not specs or len(set(names)) < len(names) or len(set(domains)) < len(domains):
+        raise ConfigError(
+            f"The expert registry needs unique names and one expert per domain; got names {names} and "
+            f"domains {domains}. Fix EXPERTS in aiprime/moe/experts.py."
+        )
+
+
+def domains(specs: Sequence[ExpertSpec] = EXPERTS) -> tuple[str, ...]:
+    """The gate's classes: the domains in registry order."""
+    check_registry(specs)
+    return tuple(s.domain for s in specs)
+
+
+def gate_config(specs: Sequence[ExpertSpec] = EXPERTS, **overrides: object) -> GateConfig:
+    """The gate's config: one output per registered domain."""
+    return GateConfig(n_domains=len(domains(specs)), **overrides)
+
+
+def gate_fingerprint(specs: Sequence[ExpertSpec] = EXPERTS) -> str:
+    """Hash of the gate's classes; it changes when an expert is added, removed or moved."""
+    return hashlib.sha256(json.dumps(domains(specs)).encode()).hexdigest()
+
+
+def expert_seed(spec: ExpertSpec, seed: int) -> int:
+    """A seed for this expert alone: independent of the other specs and of its place in the registry."""
+    digest = hashlib.sha256(f"{seed}:{spec.name}".encode()).digest()
+    return int.from_bytes(digest[:4], "little")
+
+
+def build_expert(spec: ExpertSpec, n_classes: int, seed: int) -> ExpertNet:
+    """An untrained expert whose initial weights depend only on its own spec, class count and `seed`."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(expert_seed(spec, seed))
+        return ExpertNet(spec.config(n_classes))
+
+
+def manifest(specs: Sequence[ExpertSpec], classes: Mapping[str, Sequence[str]]) -> dict[str, str]:
+    """Fingerprints to store after a training run: the gate's and each expert's, by name."""
+    missing = [s.domain for s in specs if s.domain not in classes]
+    if missing:
+        raise InvalidInput(
+            f"No fine classes given for domains {missing}; pass classes for every spec's domain."
+        )
+    return {GATE: gate_fingerprint(specs)} | {s.name: s.fingerprint(classes[s.domain]) for s in specs}
+
+
+def plan_training(
+    specs: Sequence[ExpertSpec], classes: Mapping[str, Sequence[str]], trained: Mapping[str, str]
+) -> TrainingPlan:
+    """Which models to train now, comparing the registry with the manifest `trained` of the last run."""
+    wanted = manifest(specs, classes)
+    changed = tuple(s.name for s in specs if trained.get(s.name) != wanted[s.name])
+    return TrainingPlan(
+        gate=trained.get(GATE) != wanted[GATE],
+        train=changed,
+        keep=tuple(s.name for s in specs if s.name not in changed),
+    )
