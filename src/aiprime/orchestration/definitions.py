@@ -12,6 +12,7 @@ import dagster as dg
 from aiprime import versioning
 from aiprime.orchestration.data_assets import build_data_assets, data_code_version, debian_sources
 from aiprime.orchestration.data_checks import DATA_CHECKS
+from aiprime.orchestration.feature_assets import document_features, feature_store
 from aiprime.orchestration.resources import Workspace
 from aiprime.settings import Settings
 
@@ -22,7 +23,7 @@ everything_job = dg.define_asset_job("everything", selection=dg.AssetSelection.a
 def build_definitions(settings: Settings, repo_root: Path) -> dg.Definitions:
     """Definitions for a checkout at `repo_root` with state under `settings.home`."""
     return dg.Definitions(
-        assets=[debian_sources, *build_data_assets(data_code_version())],
+        assets=[debian_sources, *build_data_assets(data_code_version()), feature_store, document_features],
         asset_checks=DATA_CHECKS,
         jobs=[everything_job],
         resources={"workspace": Workspace(repo_root=str(repo_root), home=str(settings.home),
