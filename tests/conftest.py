@@ -51,6 +51,27 @@ def mlflow_url(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> 
     stack.down(settings)
 
 
+@pytest.fixture(scope="session")
+def subset_splits(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The `splits` folder (classification, queries, documents) built from the first 150 entries of each real
+    source: every domain is present, verbs and adjectives included."""
+    from aiprime.data import pipeline
+
+    root = tmp_path_factory.mktemp("subset")
+    pipeline.stage_raw(Settings(_env_file=None), root / "raw", 150)
+    pipeline.stage_processed(root / "raw", root / "processed")
+    pipeline.stage_splits(root / "processed", root / "splits")
+    return root / "splits"
+
+
+@pytest.fixture(scope="session")
+def embedding_cache() -> Path:
+    """Embeddings keyed by the content hash of their texts, kept across runs (as pip keeps its wheels)."""
+    path = Path.home() / ".cache" / "aiprime" / "embeddings"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as sock:

@@ -1,0 +1,1 @@
+"""Traffic drift: the request log, two-sample tests against the training reference, and the report."""
