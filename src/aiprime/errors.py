@@ -7,6 +7,8 @@ as one line instead of a stack trace.
 
 from __future__ import annotations
 
+import math
+
 
 class AIPrimeError(Exception):
     """Base of all AI Prime errors. HTTP servers should return HTTP_500 (Internal Server Error)."""
@@ -69,3 +71,133 @@ class StageFailed(AIPrimeError):
 
     HTTP servers should return HTTP_500 (Internal Server Error).
     """
+
+
+# Authentication, authorization and audit (the gateway maps each to its status).
+
+
+class Unauthenticated(AIPrimeError):
+    """No credential, or an invalid or expired one. HTTP servers should return HTTP_401 (Unauthorized)."""
+
+    http_status = 401
+    code = "unauthenticated"
+
+    def __init__(self, message: str, reason: str = "invalid") -> None:
+        """Keep `reason` (missing, expired, signature, algorithm, ...) for the metrics and the audit log."""
+        super().__init__(message)
+        self.reason = reason
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """RFC 6750: a 401 names the scheme and, for a credential that was sent, `invalid_token`."""
+        return {"WWW-Authenticate": 'Bearer realm="aiprime", error="invalid_token"'}
+
+
+class Forbidden(AIPrimeError):
+    """The caller is known but holds no role granting the permission. HTTP servers should return HTTP_403."""
+
+    http_status = 403
+    code = "forbidden"
+
+
+class DutyConflict(AIPrimeError):
+    """A role assignment would break a static separation-of-duty constraint.
+
+    HTTP servers should return HTTP_409 (Conflict).
+    """
+
+    http_status = 409
+    code = "separation_of_duty"
+
+
+class AlreadyExists(AIPrimeError):
+    """A principal to create exists already. HTTP servers should return HTTP_409 (Conflict)."""
+
+    http_status = 409
+    code = "already_exists"
+
+
+class AuditChainBroken(DataCorrupt):
+    """The audit hash chain does not verify (a row altered or deleted). HTTP servers should return 422."""
+
+    code = "audit_chain_broken"
+
+
+class InvalidGrant(AIPrimeError):
+    """OAuth2 (RFC 6749 5.2): wrong user name or password, or a grant the principal may not use.
+
+    HTTP servers should return HTTP_400 (Bad Request).
+    """
+
+    http_status = 400
+    code = "invalid_grant"
+
+
+class InvalidClient(AIPrimeError):
+    """OAuth2 (RFC 6749 5.2): client authentication failed. HTTP servers should return HTTP_401."""
+
+    http_status = 401
+    code = "invalid_client"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """RFC 6749 asks a 401 here to name the Basic scheme the client may use."""
+        return {"WWW-Authenticate": 'Basic realm="aiprime"'}
+
+
+# The gateway's own conditions.
+
+
+class PayloadTooLarge(AIPrimeError):
+    """A request body exceeds the limit. HTTP servers should return HTTP_413 (Content Too Large)."""
+
+    http_status = 413
+    code = "payload_too_large"
+
+
+class RateLimited(AIPrimeError):
+    """A principal sent more than its rate allows. HTTP servers should return HTTP_429 with Retry-After."""
+
+    http_status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        """Args: retry_after_s is when the next request will be accepted."""
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Retry-After in whole seconds, rounded up (never 0)."""
+        return {"Retry-After": str(max(1, math.ceil(self.retry_after_s)))}
+
+
+class BadGateway(AIPrimeError):
+    """An upstream answered with something that is not HTTP. HTTP servers should return HTTP_502."""
+
+    http_status = 502
+    code = "bad_gateway"
+
+
+class UpstreamUnavailable(ServiceUnavailable):
+    """An upstream is not configured or cannot be reached. HTTP servers should return HTTP_503."""
+
+    code = "upstream_unavailable"
+
+
+class UpstreamTimeout(AIPrimeError):
+    """An upstream did not answer in time. HTTP servers should return HTTP_504 (Gateway Timeout)."""
+
+    http_status = 504
+    code = "upstream_timeout"
+
+
+class UpstreamError(AIPrimeError):
+    """An upstream answered with an error status; the gateway answers with the same status."""
+
+    code = "upstream_error"
+
+    def __init__(self, message: str, status: int) -> None:
+        """Args: status is the upstream's own HTTP status (4xx or 5xx)."""
+        super().__init__(message)
+        self.http_status = status

@@ -6,7 +6,7 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from aiprime.cli import data, platform, services
+from aiprime.cli import audit, data, platform, roles, services, users
 from aiprime.cli.render import err_console
 from aiprime.errors import AIPrimeError
 
@@ -28,3 +28,7 @@ app.add_typer(services.app, name="services")
 app.add_typer(data.app, name="data")
 app.command("run")(platform.run)
 app.command("ui")(platform.ui)
+app.add_typer(users.app, name="users")
+app.add_typer(users.keys_app, name="keys")
+app.add_typer(roles.app, name="roles")
+app.add_typer(audit.app, name="audit")

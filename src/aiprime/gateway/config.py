@@ -1,0 +1,88 @@
+"""Gateway settings: `AIPRIME_GATEWAY_*` variables, beside the platform's `aiprime.settings.Settings`."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from aiprime.security.secrets import EnvSecrets, FileSecrets, SecretStore, VaultSecrets
+from aiprime.settings import Settings
+
+#: The upstream services behind the gateway's data-plane routes, by the permission that guards them.
+UPSTREAMS = ("predict", "explain", "ask", "ingest", "train", "deploy")
+
+
+class GatewaySettings(BaseSettings):
+    """How the gateway authenticates, limits, forwards and keeps its secrets."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="AIPRIME_GATEWAY_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    predict_url: str | None = Field(None, description="The InferenceGraph router (`POST /`).")
+    explain_url: str | None = Field(None, description="The explainer; unset answers 503.")
+    ask_url: str | None = Field(
+        None, description="The retrieval-augmented answer service; unset answers 503."
+    )
+    ingest_url: str | None = Field(None, description="The data ingestion service; unset answers 503.")
+    train_url: str | None = Field(None, description="The training launcher; unset answers 503.")
+    deploy_url: str | None = Field(None, description="The deployment service; unset answers 503.")
+    upstream_timeout_s: float = Field(30.0, gt=0, le=600, description="Per upstream call; past it: 504.")
+    upstream_max_connections: int = Field(100, ge=1, description="Pooled connections per gateway process.")
+
+    issuer: str = Field("aiprime-gateway", description="`iss` of the tokens this gateway issues and accepts.")
+    audience: str = Field("aiprime", description="`aud` of the tokens this gateway issues and accepts.")
+    token_ttl_s: int = Field(900, ge=60, le=86400, description="Lifetime of issued access tokens.")
+    oidc_issuer: str | None = Field(None, description="An external OIDC issuer whose tokens are accepted.")
+    oidc_jwks_url: str | None = Field(None, description="Its JWKS URL (required with oidc_issuer).")
+    oidc_audience: str | None = Field(None, description="`aud` its tokens must carry; default: `audience`.")
+    oidc_principal_claim: str = Field("sub", description="The claim naming the local principal.")
+
+    max_body_bytes: int = Field(1 << 20, ge=1024, description="Larger request bodies are refused with 413.")
+    rate_per_s: float = Field(
+        50.0, gt=0, description="Sustained requests per second per principal (429 past)."
+    )
+    burst: int = Field(
+        100, ge=1, description="Requests a principal may send at once before the rate applies."
+    )
+    login_rate_per_s: float = Field(
+        1.0, gt=0, description="Password-grant attempts per second, per client address and per user name."
+    )
+    login_burst: int = Field(10, ge=1, description="Password-grant attempts allowed at once.")
+    identity_cache_s: float = Field(
+        5.0,
+        ge=0,
+        description="How long permissions and API keys are cached; revocations take effect within it.",
+    )
+    audit_backlog: int = Field(
+        10000, ge=1, description="Unwritten audit entries past which requests get 503."
+    )
+
+    secrets: Literal["file", "env", "vault"] = Field("file", description="Where the signing key is kept.")
+    vault_url: str | None = Field(None, description="Vault address, for secrets=vault.")
+    vault_token: SecretStr | None = Field(None, description="Vault token; unset: hvac reads VAULT_TOKEN.")
+    vault_mount: str = Field("secret", description="The KV v2 mount.")
+    vault_path: str = Field("aiprime", description="The folder under the mount.")
+
+    def upstream_url(self, name: str) -> str | None:
+        """The URL configured for the upstream `name` (one of UPSTREAMS)."""
+        return getattr(self, f"{name}_url")
+
+
+def secret_store(settings: Settings, gateway: GatewaySettings) -> SecretStore:
+    """The provider that `AIPRIME_GATEWAY_SECRETS` chooses; files live in `<AIPRIME_HOME>/secrets`."""
+    if gateway.secrets == "env":
+        return EnvSecrets()
+    if gateway.secrets == "vault":
+        if not gateway.vault_url:
+            from aiprime.errors import ConfigError
+
+            raise ConfigError(
+                "AIPRIME_GATEWAY_SECRETS=vault needs AIPRIME_GATEWAY_VAULT_URL "
+                "(e.g. https://vault.example:8200)."
+            )
+        token = gateway.vault_token.get_secret_value() if gateway.vault_token else None
+        return VaultSecrets(gateway.vault_url, token, gateway.vault_mount, gateway.vault_path)
+    return FileSecrets(settings.home / "secrets")

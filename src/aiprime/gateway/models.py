@@ -1,0 +1,175 @@
+"""The gateway's request and answer documents (they make its OpenAPI schema at /openapi.json)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from aiprime.security.passwords import MAX_LENGTH, MIN_LENGTH
+from aiprime.security.rbac import NAME_PATTERN
+
+PrincipalName = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=10_000)]
+Scalar = str | int | float | bool
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorDetail(BaseModel):
+    """What went wrong and how to fix it."""
+
+    code: str = Field(description="Stable, machine-readable: unauthenticated, forbidden, rate_limited, ...")
+    message: str = Field(description="For people: what was wrong and what to do.")
+    request_id: str | None = Field(
+        description="Quote it to an operator: it finds the log lines and audit row."
+    )
+
+
+class ErrorBody(BaseModel):
+    """Every error the gateway answers has this shape."""
+
+    error: ErrorDetail
+
+
+class PredictRequest(_Strict):
+    """KServe v1 inference request, forwarded to the InferenceGraph router."""
+
+    instances: list[Text | dict[str, Any]] = Field(
+        min_length=1, max_length=256, description="Texts (or KServe instance objects) to classify."
+    )
+    parameters: dict[str, Scalar] | None = Field(None, max_length=32)
+
+
+class ExplainRequest(PredictRequest):
+    """The same request as for a prediction, explained."""
+
+
+class AskRequest(_Strict):
+    """A question for retrieval-augmented answering."""
+
+    question: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+    top_k: int = Field(5, ge=1, le=50, description="Passages to retrieve.")
+
+
+class IngestRequest(_Strict):
+    """Ingest and version a data set."""
+
+    dataset: Slug
+
+
+class TrainRequest(_Strict):
+    """Start a training pipeline."""
+
+    pipeline: Slug
+    parameters: dict[Slug, Scalar] = Field(default_factory=dict, max_length=64)
+
+
+class DeployRequest(_Strict):
+    """Serve a registered model version."""
+
+    model: Slug
+    version: Slug = Field(description="A version number or an alias such as `champion`.")
+
+
+class TokenAnswer(BaseModel):
+    """RFC 6749 access token response."""
+
+    access_token: str
+    token_type: Literal["Bearer"] = "Bearer"
+    expires_in: int
+
+
+class NewPrincipal(_Strict):
+    """A principal to create; it holds no role until one is granted."""
+
+    name: PrincipalName
+    kind: Literal["user", "service", "external"] = "user"
+    password: Annotated[str, StringConstraints(min_length=MIN_LENGTH, max_length=MAX_LENGTH)] | None = Field(
+        None, description="Users only; without one, the user cannot use the password grant."
+    )
+
+
+class PrincipalOut(BaseModel):
+    """A principal and its assigned roles."""
+
+    name: str
+    kind: str
+    roles: list[str]
+    created_at: datetime
+    created_by: str
+
+
+class RoleGrant(_Strict):
+    """A role to assign."""
+
+    role: Slug
+
+
+class RoleOut(BaseModel):
+    """A role with its own and effective permissions."""
+
+    name: str
+    description: str
+    permissions: list[str]
+    inherits: list[str]
+    effective_permissions: list[str]
+
+
+class NewApiKey(BaseModel):
+    """A new API key. `api_key` is shown this once: only its hash is stored."""
+
+    key_id: str
+    api_key: str
+    principal: str
+
+
+class AuditRowOut(BaseModel):
+    """One audit log row."""
+
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    resource: str
+    decision: str
+    status: int | None
+    request_id: str | None
+    trace_id: str | None
+    detail: dict[str, Any]
+    hash: str
+
+
+class AuditPage(BaseModel):
+    """Audit rows after a sequence number; pass `next_after` as `after` for the next page."""
+
+    entries: list[AuditRowOut]
+    next_after: int
+
+
+class ChainProblem(BaseModel):
+    """A row the chain check found altered or deleted."""
+
+    seq: int
+    kind: str
+    message: str
+
+
+class ChainReport(BaseModel):
+    """The outcome of walking the audit log's hash chain."""
+
+    ok: bool
+    rows: int
+    head_seq: int
+    head_hash: str
+    problems: list[ChainProblem]
+
+
+class Health(BaseModel):
+    """Liveness or readiness."""
+
+    status: Literal["ok"]

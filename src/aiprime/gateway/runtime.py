@@ -1,0 +1,130 @@
+"""Everything a running gateway holds: database engine, authenticator, token issuer, limiter, audit writer.
+
+`open_runtime` builds it when the app starts (it connects to PostgreSQL and reads the signing key, so it
+never runs at import or at `create_app`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from aiprime.db.engine import connect
+from aiprime.errors import ConfigError, Forbidden, RateLimited, Unauthenticated
+from aiprime.gateway.auditwriter import AuditWriter
+from aiprime.gateway.auth import Authenticator, Caller
+from aiprime.gateway.config import GatewaySettings
+from aiprime.gateway.middleware import RequestContext
+from aiprime.gateway.ratelimit import RateLimiter
+from aiprime.gateway.telemetry import GatewayMetrics
+from aiprime.gateway.upstream import Upstreams
+from aiprime.security import rbac
+from aiprime.security.admin import Actor, Admin
+from aiprime.security.secrets import SecretStore, load_signing_key
+from aiprime.security.tokens import OidcIssuer, TokenIssuer, TokenVerifier
+
+
+@dataclass
+class Runtime:
+    """The live parts of one gateway app."""
+
+    settings: GatewaySettings
+    engine: Engine
+    auth: Authenticator
+    issuer: TokenIssuer
+    limiter: RateLimiter
+    logins: RateLimiter  # password guesses cost Argon2 work: a tighter bucket per address and per user
+    audit: AuditWriter
+    admin: Admin
+    metrics: GatewayMetrics
+    upstreams: Upstreams | None = None  # set once the lifespan opened the HTTP client
+
+    async def authorize(self, ctx: RequestContext, permission: str, credential: str | None) -> Caller:
+        """Authenticate, rate-limit and authorize one request, recording each step in `ctx`."""
+        ctx.resource, ctx.decision = permission, "deny"
+        try:
+            caller = await self.auth.authenticate(credential)
+        except Unauthenticated as e:
+            self.metrics.auth_failures.labels(e.reason).inc()
+            self.take(f"ip:{ctx.client}")  # failures spend the address's bucket: floods get 429
+            raise
+        ctx.actor = caller.name
+        self.take(caller.name)
+        try:
+            self.auth.authorize(caller, permission)
+        except Forbidden:
+            self.metrics.auth_failures.labels("forbidden").inc()
+            raise
+        ctx.decision = "allow"
+        return caller
+
+    def take(self, key: str, limiter: RateLimiter | None = None) -> None:
+        """Spend one request of `key`'s rate (RateLimited, counted, when none is left)."""
+        try:
+            (limiter or self.limiter).take(key)
+        except RateLimited:
+            self.metrics.rate_limited.inc()
+            raise
+
+    @staticmethod
+    def actor(ctx: RequestContext, caller: Caller) -> Actor:
+        """The actor of an admin change made by this request."""
+        return Actor(caller.name, ctx.request_id, ctx.trace_id)
+
+
+def open_runtime(
+    gateway: GatewaySettings, db_url: str, secrets: SecretStore, metrics: GatewayMetrics
+) -> Runtime:
+    """Connect, check the schema, load the signing key and roles, and start the audit writer.
+
+    Raises:
+        ServiceUnavailable: PostgreSQL cannot be reached.
+        ConfigError: the gateway tables are missing, or the signing key or OIDC settings are wrong.
+    """
+    engine = connect(db_url)
+    if not sa.inspect(engine).has_table("audit_log", schema="gateway"):
+        raise ConfigError(
+            "The gateway's tables (schema `gateway`) are missing from the aiprime database; run "
+            "`aiprime services up`, which migrates the schema to every head."
+        )
+    key = load_signing_key(secrets)
+    verifier = TokenVerifier({key.kid: key.public}, gateway.issuer, gateway.audience, oidc=_oidc(gateway))
+    auth = Authenticator(engine, verifier, gateway.identity_cache_s, _roles_granting(engine))
+    audit = AuditWriter(engine, metrics, gateway.audit_backlog)
+    audit.start()
+    issuer = TokenIssuer(key, gateway.issuer, gateway.audience, gateway.token_ttl_s)
+    return Runtime(
+        gateway,
+        engine,
+        auth,
+        issuer,
+        RateLimiter(gateway.rate_per_s, gateway.burst),
+        RateLimiter(gateway.login_rate_per_s, gateway.login_burst),
+        audit,
+        Admin(engine),
+        metrics,
+    )
+
+
+def _roles_granting(engine: Engine) -> dict[str, list[str]]:
+    with engine.connect() as conn:
+        roles = rbac.list_roles(conn)
+    return {p: [r.name for r in roles if p in r.effective_permissions] for p in rbac.PERMISSIONS}
+
+
+def _oidc(gateway: GatewaySettings) -> OidcIssuer | None:
+    if not gateway.oidc_issuer:
+        return None
+    if not gateway.oidc_jwks_url:
+        raise ConfigError(
+            "AIPRIME_GATEWAY_OIDC_ISSUER is set but AIPRIME_GATEWAY_OIDC_JWKS_URL is not; set it to "
+            "the issuer's jwks_uri (from its /.well-known/openid-configuration)."
+        )
+    return OidcIssuer(
+        gateway.oidc_issuer,
+        gateway.oidc_jwks_url,
+        gateway.oidc_audience or gateway.audience,
+        gateway.oidc_principal_claim,
+    )

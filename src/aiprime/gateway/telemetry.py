@@ -1,0 +1,129 @@
+"""The gateway's observability: Prometheus RED metrics per route, OpenTelemetry spans, JSON logs.
+
+Metric names are what the SLO rules in `kustomize/observability/` query; `tests/gateway/test_slo_rules.py`
+checks that every expression there names a series this module exports.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterable, MutableMapping
+from datetime import UTC, datetime
+
+from opentelemetry import context, trace
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+TRACER_NAME = "aiprime.gateway"
+LOGGER = "aiprime.gateway"
+# From 1 ms (an auth failure) to 30 s (the upstream timeout); 0.25/0.5/1 s are the latency SLO's thresholds.
+BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+_PROPAGATOR = TraceContextTextMapPropagator()
+
+
+class GatewayMetrics:
+    """Every metric of one gateway app, in one registry (so two apps in a process do not clash)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        """Register the metrics in `registry`."""
+        labels = ["route", "method"]
+        self.requests = Counter(
+            "aiprime_gateway_requests",
+            "Requests answered, by route template, method and HTTP status.",
+            [*labels, "code"],
+            registry=registry,
+        )
+        self.errors = Counter(
+            "aiprime_gateway_request_errors",
+            "Requests answered with a 5xx status (the availability SLO's bad events).",
+            [*labels, "code"],
+            registry=registry,
+        )
+        self.duration = Histogram(
+            "aiprime_gateway_request_duration_seconds",
+            "Time from the first byte read to the answer, by route template.",
+            labels,
+            buckets=BUCKETS,
+            registry=registry,
+        )
+        self.in_flight = Gauge(
+            "aiprime_gateway_in_flight_requests", "Requests being served.", registry=registry
+        )
+        self.upstream_duration = Histogram(
+            "aiprime_gateway_upstream_duration_seconds",
+            "Upstream calls, by upstream and outcome.",
+            ["upstream", "outcome"],
+            buckets=BUCKETS,
+            registry=registry,
+        )
+        self.auth_failures = Counter(
+            "aiprime_gateway_auth_failures",
+            "Refused credentials and permissions, by reason.",
+            ["reason"],
+            registry=registry,
+        )
+        self.rate_limited = Counter(
+            "aiprime_gateway_rate_limited", "Requests refused with 429.", registry=registry
+        )
+        self.audit_backlog = Gauge(
+            "aiprime_gateway_audit_backlog", "Audit entries not yet written.", registry=registry
+        )
+        self.audit_write_failures = Counter(
+            "aiprime_gateway_audit_write_failures",
+            "Failed audit batch writes (retried; the backlog grows meanwhile).",
+            registry=registry,
+        )
+
+
+def extract_context(headers: Iterable[tuple[bytes, bytes]]) -> context.Context:
+    """The trace context in an incoming request's W3C `traceparent`/`tracestate` headers (raw ASGI pairs)."""
+    carrier = {
+        k.decode("latin-1"): v.decode("latin-1") for k, v in headers if k in (b"traceparent", b"tracestate")
+    }
+    return _PROPAGATOR.extract(carrier)
+
+
+def inject_context(headers: MutableMapping[str, str]) -> None:
+    """Write the current span's `traceparent` (and `tracestate`) into outgoing headers."""
+    _PROPAGATOR.inject(headers)
+
+
+def trace_id_of(span: trace.Span) -> str | None:
+    """The span's trace id as 32 hex digits, or None for a non-recording (invalid) span."""
+    ctx = span.get_span_context()
+    return format(ctx.trace_id, "032x") if ctx.is_valid else None
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, and every `extra` field given."""
+
+    _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+        "message",
+        "asctime",
+        "color_message",
+    }
+
+    def format(self, record: logging.LogRecord) -> str:
+        document = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        document |= {k: v for k, v in record.__dict__.items() if k not in self._STANDARD}
+        if record.exc_info:
+            document["exception"] = self.formatException(record.exc_info)
+        return json.dumps(document, default=str)
+
+
+def configure_json_logging(level: int = logging.INFO, stream=None) -> None:
+    """Send the gateway's logs (and uvicorn's) as JSON lines to `stream` (stderr by default); idempotent."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    for name in (LOGGER, "uvicorn", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        logger.handlers = [handler]
+        logger.setLevel(level)
+        logger.propagate = False

@@ -1,0 +1,198 @@
+"""Real servers on 127.0.0.1 for the gateway tests: a small upstream, gateways under uvicorn, principals."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from aiprime.db.engine import connect
+from aiprime.gateway import GatewaySettings, create_app
+from aiprime.security.admin import Actor, Admin
+from aiprime.settings import Settings
+
+ROLES = ("viewer", "operator", "deployer", "admin", "auditor")
+UPSTREAM_NAMES = ("predict", "explain", "ask", "ingest", "train", "deploy")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Upstream:
+    """A real HTTP/1.1 server: `/` echoes, `/slow` sleeps 2 s, `/fail` answers KServe's 500 error."""
+
+    url: str
+    seen: list[dict[str, Any]] = field(default_factory=list)
+
+    def last(self) -> dict[str, Any]:
+        """The last request it received: path, headers (lower-case names) and JSON body."""
+        return self.seen[-1]
+
+
+def _handler(upstream: Upstream) -> type[http.server.BaseHTTPRequestHandler]:
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))) or b"null")
+            upstream.seen.append(
+                {"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body}
+            )
+            if self.path == "/slow":
+                time.sleep(2)
+            status, answer = (
+                (500, {"error": "Failed to process request", "cause": "expert-2 is down"})
+                if self.path == "/fail"
+                else (200, {"predictions": ["ok"], "echo": body})
+            )
+            raw = json.dumps(answer).encode()
+            self.send_response(status)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    return Handler
+
+
+@pytest.fixture(scope="session")
+def upstream() -> Iterator[Upstream]:
+    """The small upstream every gateway in these tests forwards to."""
+    up = Upstream("")
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(up))
+    up.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield up
+    server.shutdown()
+
+
+@dataclass
+class Gateway:
+    """A gateway served by uvicorn on 127.0.0.1 in a background thread."""
+
+    app: Any
+    url: str
+    server: uvicorn.Server
+    thread: threading.Thread
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        """An HTTP client for this gateway, sending `token` as the bearer credential."""
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+    def token(self, name: str, api_key: str) -> str:
+        """An access token from this gateway's client-credentials grant."""
+        with self.client() as client:
+            answer = client.post(
+                "/oauth/token",
+                data={"grant_type": "client_credentials", "client_id": name, "client_secret": api_key},
+            )
+        assert answer.status_code == 200, answer.text
+        return answer.json()["access_token"]
+
+    def flush_audit(self) -> None:
+        """Wait until every request answered so far is in the audit log."""
+        assert self.app.state.runtime.audit.flush(10), "the audit writer did not catch up within 10 s"
+
+    def stop(self) -> None:
+        """Shut it down (the lifespan flushes the audit log)."""
+        self.server.should_exit = True
+        self.thread.join(15)
+
+
+def start_gateway(db_url: str, home: Path, gateway: GatewaySettings, **kwargs: Any) -> Gateway:
+    """Create the app and serve it; return once it accepts requests."""
+    app = create_app(Settings(home=home, _env_file=None), gateway, db_url=db_url, **kwargs)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the gateway did not start"
+        time.sleep(0.02)
+    return Gateway(app, f"http://127.0.0.1:{port}", server, thread)
+
+
+def settings_for(upstream_url: str, **overrides: Any) -> GatewaySettings:
+    """Gateway settings with every upstream at `upstream_url`, ignoring the environment."""
+    urls = {f"{name}_url": upstream_url for name in UPSTREAM_NAMES}
+    return GatewaySettings(_env_file=None, **(urls | overrides))
+
+
+@pytest.fixture
+def make_gateway(app_db_url: str, upstream: Upstream, tmp_path: Path) -> Iterator[Callable[..., Gateway]]:
+    """Start gateways with settings overridden per test (`make_gateway(rate_per_s=1)`); stopped after it."""
+    started: list[Gateway] = []
+
+    def make(**overrides: Any) -> Gateway:
+        kwargs = {k: overrides.pop(k) for k in ("tracer_provider", "secrets", "registry") if k in overrides}
+        gw = start_gateway(
+            app_db_url, tmp_path / f"home{len(started)}", settings_for(upstream.url, **overrides), **kwargs
+        )
+        started.append(gw)
+        return gw
+
+    yield make
+    for gw in started:
+        gw.stop()
+
+
+@pytest.fixture(scope="module")
+def gateway(
+    app_db_url: str, upstream: Upstream, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Gateway]:
+    """One gateway for a whole test module, with default limits and every upstream configured."""
+    gw = start_gateway(app_db_url, tmp_path_factory.mktemp("gateway-home"), settings_for(upstream.url))
+    yield gw
+    gw.stop()
+
+
+class Principals:
+    """Creates uniquely named principals with roles and API keys through the audited admin API."""
+
+    def __init__(self, db_url: str) -> None:
+        self.admin = Admin(connect(db_url))
+        self.actor = Actor("tests")
+
+    def service(self, *roles: str) -> tuple[str, str]:
+        """A new service account holding `roles`; returns (name, API key)."""
+        name = f"svc-{'-'.join(roles) or 'none'}-{uuid.uuid4().hex[:8]}"
+        self.admin.add_principal(self.actor, name, "service")
+        for role in roles:
+            self.admin.grant(self.actor, name, role)
+        return name, self.admin.create_key(self.actor, name).token
+
+    def user(self, password: str, *roles: str, kind: str = "user") -> str:
+        """A new user (or external subject) holding `roles`; returns its name."""
+        name = f"user-{uuid.uuid4().hex[:8]}"
+        self.admin.add_principal(self.actor, name, kind, password if kind == "user" else None)
+        for role in roles:
+            self.admin.grant(self.actor, name, role)
+        return name
+
+
+@pytest.fixture(scope="session")
+def principals(app_db_url: str) -> Principals:
+    """The principal factory on the session's database."""
+    return Principals(app_db_url)
