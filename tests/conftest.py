@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import tempfile
@@ -11,6 +12,9 @@ from pathlib import Path
 import pytest
 
 from aiprime.db import embedded
+
+# MLflow's client telemetry fails offline and races requests for an environment variable.
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 from aiprime.db.engine import ensure_databases, migrate
 from aiprime.db.urls import database_url
 from aiprime.settings import Settings
@@ -80,9 +84,15 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    """Settings whose state folder is this test's tmp_path and whose MLflow port is free."""
-    return Settings(home=tmp_path / "home", mlflow_port=free_port(), _env_file=None)
+def settings() -> Iterator[Settings]:
+    """Settings with a fresh state folder and a free MLflow port.
+
+    The folder is outside pytest's temp tree, which pytest resets to mode 0700 while the embedded server,
+    running as the `pgserver` user, still needs to reach it.
+    """
+    home = Path(tempfile.mkdtemp(prefix="aiprime-test-home-"))
+    yield Settings(home=home, mlflow_port=free_port(), _env_file=None)
+    shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

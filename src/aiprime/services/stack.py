@@ -65,7 +65,8 @@ def _start_mlflow(settings: Settings, backend_url: str) -> None:
         argv = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend_url,
                 "--artifacts-destination", str(settings.mlflow_artifacts_dir), "--serve-artifacts",
                 "--host", settings.host, "--port", str(settings.mlflow_port), "--workers", "1"]
-        processes.start_detached(argv, pid_file, log_file)
+        # MLflow's telemetry thread fails offline and races requests for an environment variable.
+        processes.start_detached(argv, pid_file, log_file, env={"MLFLOW_DISABLE_TELEMETRY": "true"})
     processes.wait_http(f"{settings.mlflow_url}/health", MLFLOW_START_TIMEOUT_S, pid_file, log_file, "MLflow")
 
 
