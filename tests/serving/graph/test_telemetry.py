@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -28,12 +30,22 @@ def two_node_graph(make_graph, zoo) -> dict:
     )
 
 
+def _metrics_once_counted(http, url: str, line: str, timeout_s: float = 5.0) -> str:
+    """The router's /metrics once `line` is in it: the request counter moves after the response is sent."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        text = http.get(f"{url}/metrics").text
+        if line in text or time.monotonic() > deadline:
+            assert line in text, text
+            return text
+        time.sleep(0.05)
+
+
 def test_metrics_count_requests_latency_in_flight_and_errors(http, router, zoo, make_graph) -> None:
     url = router(two_node_graph(make_graph, zoo))
     for _ in range(2):
         assert http.post(url, content=b"{}").status_code == 503  # the last (Soft) step's status
-    text = http.get(f"{url}/metrics").text
-    assert 'aiprime_router_requests_total{code="503",node="root"} 2.0' in text
+    text = _metrics_once_counted(http, url, 'aiprime_router_requests_total{code="503",node="root"} 2.0')
     assert 'aiprime_router_request_duration_seconds_count{node="root"} 2.0' in text
     assert 'aiprime_router_node_duration_seconds_count{node="sub"} 2.0' in text
     assert 'aiprime_router_step_duration_seconds_count{node="root",step="a"} 2.0' in text
