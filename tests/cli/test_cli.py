@@ -13,7 +13,8 @@ runner = CliRunner()
 
 
 @pytest.mark.parametrize("args", [[], ["services"], ["data"], ["services", "up"], ["data", "ingest"],
-                                  ["data", "status"], ["data", "stage"], ["run"], ["ui"]])
+                                  ["data", "status"], ["data", "stage"], ["run"], ["ui"],
+                                  ["gateway"], ["users"], ["roles"], ["audit"], ["backup"]])
 def test_every_command_has_help(args: list[str]) -> None:
     result = runner.invoke(app, [*args, "--help"])
     assert result.exit_code == 0, result.output

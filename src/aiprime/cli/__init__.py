@@ -6,7 +6,7 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from aiprime.cli import audit, backup, data, platform, roles, services, users
+from aiprime.cli import audit, backup, data, gateway, platform, roles, services, users
 from aiprime.cli.render import err_console
 from aiprime.errors import AIPrimeError
 
@@ -33,3 +33,4 @@ app.add_typer(users.keys_app, name="keys")
 app.add_typer(roles.app, name="roles")
 app.add_typer(audit.app, name="audit")
 app.add_typer(backup.app, name="backup")
+app.command("gateway")(gateway.gateway)

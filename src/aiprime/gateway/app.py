@@ -102,7 +102,7 @@ def serve_gateway(
     port: int = 8000,
     gateway: GatewaySettings | None = None,
 ) -> None:
-    """Serve the gateway on `host:port` until interrupted (what `aiprime serve gateway` runs).
+    """Serve the gateway on `host:port` until interrupted (what `aiprime gateway` runs).
 
     Args:
         settings: the platform's settings (database, AIPRIME_HOME).

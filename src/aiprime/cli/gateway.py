@@ -1,0 +1,18 @@
+"""`aiprime gateway`: the authenticated front door in front of the InferenceGraph router."""
+
+from __future__ import annotations
+
+import typer
+
+from aiprime.settings import Settings
+
+
+def gateway(
+    upstream: str = typer.Option(None, help="The router's URL for /v1/predict (default: AIPRIME_GATEWAY_PREDICT_URL)."),
+    host: str = typer.Option("127.0.0.1", help="Interface to bind; 0.0.0.0 only inside a container."),
+    port: int = typer.Option(8000, min=1, max=65535, help="Port to bind."),
+) -> None:
+    """Serve the gateway (OAuth2 tokens, RBAC, audit log, limits) until Ctrl-C."""
+    from aiprime.gateway.app import serve_gateway  # FastAPI and the security stack load on use
+
+    serve_gateway(Settings(), upstream, host=host, port=port)
