@@ -14,5 +14,8 @@ def gateway(
 ) -> None:
     """Serve the gateway (OAuth2 tokens, RBAC, audit log, limits) until Ctrl-C."""
     from aiprime.gateway.app import serve_gateway  # FastAPI and the security stack load on use
+    from aiprime.services import stack
 
-    serve_gateway(Settings(), upstream, host=host, port=port)
+    settings = Settings()
+    stack.prepare_app_db(settings)  # users, roles and the audit log live in PostgreSQL: start and migrate it
+    serve_gateway(settings, upstream, host=host, port=port)
