@@ -9,7 +9,8 @@ FROM python:3.11-slim
 # torch release, e.g. --build-arg TORCH_INDEX_URL=https://download.pytorch.org/whl/cu128.
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 
-# PYTHONPATH: the model servers under kserve/ (kserve_gate, kserve_expert, ...) run as `python -m <package>`.
+# PYTHONPATH: model servers packaged as kserve/kserve_<name> run as `python -m kserve_<name>`; the gate, the
+# experts and the combiner run as folders instead (`python /app/kserve/gate`, see docker/README.md).
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \

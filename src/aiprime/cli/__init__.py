@@ -6,7 +6,7 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from aiprime.cli import audit, backup, data, gateway, platform, roles, services, users
+from aiprime.cli import audit, backup, data, gateway, platform, rag, roles, serve, services, users
 from aiprime.cli.render import err_console
 from aiprime.errors import AIPrimeError
 
@@ -34,3 +34,7 @@ app.add_typer(roles.app, name="roles")
 app.add_typer(audit.app, name="audit")
 app.add_typer(backup.app, name="backup")
 app.command("gateway")(gateway.gateway)
+app.add_typer(serve.app, name="serve")
+app.command("router")(serve.router)
+app.command("ask")(serve.ask)
+app.add_typer(rag.app, name="rag")

@@ -69,6 +69,17 @@ def embed_texts(texts: Sequence[str], cache_dir: Path, batch_size: int = 64) -> 
     path = Path(cache_dir) / f"{cache_key(texts)}.npy"
     if path.is_file():
         return np.load(path)
+    vectors = encode_texts(texts, batch_size)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")
+    np.save(partial, vectors)
+    partial.replace(path)  # atomic: a reader never sees half a file
+    return vectors
+
+
+def encode_texts(texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+    """Unit-norm float32 embeddings (N, 384) of `texts`, computed now (no cache): for requests at serving time."""
+    texts = list(texts)
     if not texts:
         return np.zeros((0, EMBED_DIM), dtype=np.float32)
     vectors = load_model().encode(
@@ -78,8 +89,4 @@ def embed_texts(texts: Sequence[str], cache_dir: Path, batch_size: int = 64) -> 
     assert vectors.shape == (len(texts), EMBED_DIM), (
         f"expected ({len(texts)}, {EMBED_DIM}), got {vectors.shape}"
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")
-    np.save(partial, vectors)
-    partial.replace(path)  # atomic: a reader never sees half a file
     return vectors

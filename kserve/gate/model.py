@@ -1,0 +1,91 @@
+"""The gate's KServe model: text in, the experts ranked for the request out.
+
+Contract (kserve/graphs/README.md): one v1 record per request, `{"instances": [...as received...],
+"expert": "<first choice>", "experts": [...ranked...], "probabilities": [...]}`; the probabilities are the
+gate's softmax averaged over the request's instances. v2 answers per text: `probabilities` [N, D] and
+`expert` [N]. `:explain` attributes the first choice (or `parameters.target`) to the words of each text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from opentelemetry import trace
+
+from aiprime.explain import TextExplainer
+from aiprime.serving import models
+from aiprime.serving.load import LoadWatcher, rerank
+from aiprime.serving.metrics import GateMetrics
+from aiprime.serving.names import route_name
+from aiprime.serving.protocol import Request, gate_record, parse_gate, v2_response
+from aiprime.serving.runtime import ServingModel
+from aiprime.serving.text import TextClassifier, TextEncoder
+
+RANKS = ("first", "second")  # the choices counted in aiprime_gate_selections_total
+
+
+class GateModel(ServingModel):
+    """Routes each request to experts by the gate's probabilities (and, if watched, the experts' load)."""
+
+    def __init__(
+        self, name: str, source: models.ModelSource, *, explainer: str = "ig", watcher: LoadWatcher | None = None,
+        max_in_flight: int = 0,
+    ) -> None:  # fmt: skip
+        """Create the gate (not loaded): `source` says where the model is, `watcher` turns on load-awareness."""
+        super().__init__(name, max_in_flight=max_in_flight)
+        self.source = source
+        self.explainer_method = explainer
+        self.watcher = watcher
+        self.gate_metrics = GateMetrics()
+        self.classifier: TextClassifier | None = None
+        self.explainer: TextExplainer | None = None
+
+    def load(self) -> bool:
+        """Load the gate and the encoder; the classes are the experts' route names (`people-society`)."""
+        served = models.load(self.source, "gate")
+        routes = tuple(route_name(domain) for domain in served.classes)
+        self.classifier = TextClassifier(TextEncoder.load(), served.module, routes)
+        self.explainer = TextExplainer(self.classifier, self.explainer_method)
+        self.ready = True
+        return self.ready
+
+    async def preprocess(self, payload: Any, headers: dict[str, str] | None = None) -> Request:
+        """Parse v1 instances or a v2 `text` tensor."""
+        return parse_gate(payload)
+
+    async def predict(self, request: Request, headers: dict[str, str] | None = None) -> Any:
+        """The routing record (v1) or per-text probabilities (v2)."""
+        probabilities = await self.blocking(self.classifier.predict_texts, request.texts)  # (N, D)
+        if request.v2:
+            top = np.array([self.classifier.classes[i] for i in probabilities.argmax(axis=1)], dtype=object)
+            return v2_response(self.name, request, {"probabilities": probabilities, "expert": top})
+        experts, ranked = self._rank(probabilities.mean(axis=0))  # one decision per request
+        return {"predictions": [gate_record(request.instances, experts, ranked)]}
+
+    async def explain(self, request: Request, headers: dict[str, str] | None = None) -> dict[str, Any]:
+        """Which words pushed each text towards the first choice (or `parameters.target`)."""
+        return await self.blocking(self._explain, request)
+
+    def _rank(self, mean: np.ndarray) -> tuple[list[str], list[float]]:
+        order = np.argsort(-mean, kind="stable")
+        experts = [self.classifier.classes[i] for i in order]
+        ranked = [float(mean[i]) for i in order]
+        if self.watcher is not None:
+            experts, ranked, avoided = rerank(experts, ranked, self.watcher.avoid)
+            for expert, reason in avoided.items():
+                self.gate_metrics.avoided.labels(expert, reason).inc()
+        for rank, expert in zip(RANKS, experts, strict=False):
+            self.gate_metrics.selections.labels(expert, rank).inc()
+        trace.get_current_span().set_attribute("aiprime.expert", experts[0])
+        return experts, ranked
+
+    def _explain(self, request: Request) -> dict[str, Any]:
+        target = request.parameters.get("target")
+        if target is None:
+            target = int(self.classifier.predict_texts(request.texts).mean(axis=0).argmax())
+        elif isinstance(target, str):
+            target = route_name(target)  # a domain name is accepted too
+        index = self.classifier.index(target)
+        method = request.parameters.get("method")
+        return {"explanations": [self.explainer.explain(t, index, method).to_dict() for t in request.texts]}

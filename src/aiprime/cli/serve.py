@@ -1,0 +1,167 @@
+"""`aiprime serve`, `aiprime serve stop|status`, `aiprime router` and `aiprime ask`: the served mixture of experts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from aiprime.cli.render import console
+from aiprime.errors import ServiceUnavailable
+from aiprime.settings import Settings
+
+app = typer.Typer(help="Serve the gate, the experts and the combiner behind the InferenceGraph router.")
+
+
+@app.callback(invoke_without_command=True)
+def serve(
+    ctx: typer.Context,
+    graph: Annotated[Path, typer.Option(help="The InferenceGraph the router runs.")] = Path(
+        "kserve/graphs/top1.yaml"
+    ),
+    port: Annotated[int, typer.Option(help="The router's port (0: a free one).")] = 8080,
+    base_port: Annotated[int, typer.Option(help="First port of the model servers (0: free ports).")] = 0,
+    models_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder of gate/, expert-<name>/ folders holding model.pt (default: the MLflow champions)."
+        ),
+    ] = None,
+    alias: Annotated[str, typer.Option(help="The registry alias to serve.")] = "champion",
+    load_aware: Annotated[bool, typer.Option(help="The gate passes over unready or full experts.")] = False,
+    max_in_flight: Annotated[
+        int, typer.Option(help="Requests each expert holds before answering 503 (0: no limit).")
+    ] = 0,
+    trace: Annotated[
+        bool, typer.Option(help="Write each server's spans to <AIPRIME_HOME>/serving/traces/.")
+    ] = False,
+    kserve_dir: Annotated[Path, typer.Option(help="The folder holding gate/, expert/, combiner/.")] = Path(
+        "kserve"
+    ),
+    detach: Annotated[
+        bool, typer.Option(help="Start in the background and return; stop with `aiprime serve stop`.")
+    ] = False,
+) -> None:
+    """Start the gate, the six experts, the combiner and the router on AIPRIME_HOST; Ctrl-C stops them all."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from aiprime.serving import launcher  # imports the graph router: only when serving
+
+    options = launcher.ServeOptions(
+        graph=graph, kserve_dir=kserve_dir, router_port=port, base_port=base_port, model_dir=models_dir,
+        alias=alias, load_aware=load_aware, max_in_flight=max_in_flight, trace=trace,
+    )  # fmt: skip
+    settings = Settings()
+    if detach:
+        with console.status("starting the model servers and the router"):
+            stack = launcher.start(options, settings)
+        console.print(_stack_table(stack))
+        return
+    console.print("starting the model servers and the router (Ctrl-C stops them)")
+    launcher.run_foreground(options, settings, lambda stack: console.print(_stack_table(stack)))
+    console.print("stopped")
+
+
+@app.command()
+def stop() -> None:
+    """Stop a stack started with `aiprime serve --detach`."""
+    from aiprime.serving import launcher
+
+    stopped = launcher.stop(Settings())
+    console.print(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
+
+
+@app.command()
+def status() -> None:
+    """Show the running stack's endpoints."""
+    from aiprime.serving import launcher
+
+    stack = launcher.running(Settings())
+    console.print(
+        _stack_table(stack) if stack else "no serving stack is running; start one with `aiprime serve`"
+    )
+
+
+def router(
+    graph: Annotated[Path, typer.Option(help="The InferenceGraph YAML.")],
+    services: Annotated[Path, typer.Option(help="The YAML map of serviceName to URL.")],
+    port: Annotated[int, typer.Option(help="The port to bind.")] = 8080,
+    host: Annotated[str | None, typer.Option(help="The interface to bind (default AIPRIME_HOST).")] = None,
+    trace_file: Annotated[
+        Path | None, typer.Option(help="Append the router's spans here as JSON lines.")
+    ] = None,
+) -> None:
+    """Run an InferenceGraph with KServe's routing semantics until interrupted."""
+    from aiprime.serving.graph import serve_router
+    from aiprime.serving.tracing import configure_tracing
+
+    configure_tracing("router", trace_file)
+    serve_router(graph, services, host or Settings().host, port)
+
+
+def ask(
+    text: Annotated[str, typer.Argument(help="The question, e.g. 'a small dog that barks'.")],
+    router_url: Annotated[
+        str | None, typer.Option("--router", help="The router's URL (default: the running stack's).")
+    ] = None,
+    services: Annotated[
+        Path | None, typer.Option(help="The services mapping (default: the running stack's).")
+    ] = None,
+    explain: Annotated[bool, typer.Option(help="Also ask the gate and the expert why.")] = True,
+    top: Annotated[int, typer.Option(help="Labels and words to show.")] = 5,
+) -> None:
+    """Send a text through the router and show the route, the prediction and the words behind them."""
+    from aiprime.serving import client, launcher
+    from aiprime.serving.graph import load_services
+
+    stack = launcher.running(Settings())
+    if stack is None and (router_url is None or services is None):
+        raise ServiceUnavailable("No serving stack is running; start one with `aiprime serve --detach` "
+                                 "or pass --router and --services.")  # fmt: skip
+    mapping = load_services(services) if services else stack.services()
+    answer = client.ask(text, router_url or stack.router_url, mapping, explain=explain)
+    _render_answer(answer, top)
+
+
+def _stack_table(stack) -> Table:
+    table = Table(title=f"Serving {stack.graph}")
+    for column in ("service", "endpoint"):
+        table.add_column(column, overflow="fold")
+    for name, url in stack.servers.items():
+        table.add_row(name, url)
+    table.caption = f"services mapping: {stack.services_file}; logs: {stack.state_dir}/logs"
+    return table
+
+
+def _render_answer(answer, top: int) -> None:
+    route = Table(title="Route: the gate's ranking", title_justify="left")
+    for column, justify in (("expert", "left"), ("probability", "right"), ("", "left")):
+        route.add_column(column, justify=justify)
+    for expert, p in zip(answer.experts, answer.probabilities, strict=True):
+        route.add_row(expert, f"{p:.3f}", "[green]answered[/]" if expert in answer.answered_by else "")
+    console.print(route)
+    prediction = Table(title=f"Prediction: {answer.label}", title_justify="left")
+    prediction.add_column("label")
+    prediction.add_column("score", justify="right")
+    for label, score in sorted(answer.scores.items(), key=lambda kv: -kv[1])[:top]:
+        prediction.add_row(label, f"{score:.3f}")
+    console.print(prediction)
+    for who, why in (("gate", answer.gate_explanation), ("expert", answer.expert_explanation)):
+        if why:
+            _print_words(who, why, top)
+
+
+def _print_words(who: str, why: dict, top: int) -> None:
+    console.print(f"\n[bold]Why the {who} chose {why['target']}[/] ({why['method']}):", highlight=False)
+    table = Table(show_header=True)
+    table.add_column("word")
+    table.add_column("attribution", justify="right")
+    for word in sorted(why["words"], key=lambda w: -abs(w["attribution"]))[:top]:
+        color = "green" if word["attribution"] > 0 else "red"
+        table.add_row(word["word"], f"[{color}]{word['attribution']:+.4f}[/]")
+    console.print(table)
+    check = "complete" if why["complete"] else "[red]incomplete[/]"
+    console.print(f"sum of attributions - (f(x) - f(baseline)) = {why['delta']:+.4f}: {check} "
+                  f"(tolerance {why['tolerance']})", highlight=False)  # fmt: skip

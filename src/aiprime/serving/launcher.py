@@ -1,0 +1,293 @@
+"""Start and stop the local serving stack: the gate, one server per expert, the combiner and the router.
+
+Each is its own process in its own session (so a terminal's Ctrl-C reaches only `aiprime serve`, which then
+stops them in order), bound to `host`, with a pid file, a log and (with `trace=True`) a span file under
+`<AIPRIME_HOME>/serving/`. The services mapping the router reads is written there too, and `stack.json`
+records the endpoints, so `aiprime ask` and `aiprime serve stop` find a stack started with `--detach`.
+
+Model servers run as `python kserve/<role> ...` (the same command as the InferenceServices in
+`kustomize/base/inference/`, where the folder is `/app/kserve/<role>`).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import httpx
+
+from aiprime.errors import ConfigError, ServiceUnavailable
+from aiprime.services.processes import read_pid, require_free_port, start_detached, stop_process
+from aiprime.serving.graph import load_graph
+from aiprime.serving.names import domain_of, service_name
+from aiprime.settings import Settings
+
+STATE_FILE = "stack.json"
+SERVICES_FILE = "services.yaml"
+ROUTER = "router"
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """What `aiprime serve` starts, and how."""
+
+    graph: Path = Path("kserve/graphs/top1.yaml")  # the InferenceGraph the router runs
+    kserve_dir: Path = Path("kserve")  # the folder holding gate/, expert/, combiner/
+    router_port: int = 8080  # 0: a free port
+    base_port: int = 0  # gate on base_port, experts and combiner on the next ports; 0: free ports
+    model_dir: Path | None = None  # holds gate/, expert-<name>/ folders with model.pt; None: MLflow
+    tracking_uri: str | None = None  # MLflow; None: the settings' URL
+    alias: str = "champion"  # the registry alias served
+    load_aware: bool = False  # the gate passes over unready or full experts
+    max_in_flight: int = 0  # each expert's limit before it answers 503 (0: none)
+    trace: bool = False  # write each process's spans to traces/<name>.jsonl
+    timeout_s: float = 600.0  # how long every server has to become ready
+
+
+@dataclass(frozen=True)
+class Server:
+    """One process of the stack."""
+
+    name: str  # serviceName (`gate`, `expert-living`, `combiner`) or `router`
+    port: int  # its HTTP port
+    argv: tuple[str, ...]  # the command
+    url: str  # where clients call it: a v1 predict URL, or the router's root
+    ready_url: str  # answers 200 once it serves
+
+
+@dataclass(frozen=True)
+class Stack:
+    """A running stack, as `stack.json` records it."""
+
+    router_url: str  # POST the graph's requests here
+    services_file: str  # the serviceName -> URL mapping
+    graph: str  # the graph served
+    servers: dict[str, str] = field(default_factory=dict)  # name -> URL
+    state_dir: str = ""  # pid files, logs, traces
+
+    def services(self) -> dict[str, str]:
+        """serviceName -> predict URL (the router left out)."""
+        return {name: url for name, url in self.servers.items() if name != ROUTER}
+
+
+def state_dir(settings: Settings) -> Path:
+    """Where the stack keeps its state: `<AIPRIME_HOME>/serving`."""
+    return settings.home / "serving"
+
+
+def plan(options: ServeOptions, settings: Settings) -> list[Server]:
+    """The processes to start, model servers first and the router last.
+
+    Raises:
+        ConfigError: the graph is invalid or calls a service the stack does not run.
+    """
+    from aiprime.moe.experts import domains  # the expert registry (imports torch): only when starting
+
+    names = ["gate", *(service_name("expert", d) for d in domains()), "combiner"]
+    ports = iter(_ports(settings.host, options.base_port, len(names) + 1))
+    models = [_model_server(name, next(ports), options, settings) for name in names]
+    _check_graph(options.graph, {m.name for m in models})
+    port = options.router_port or next(ports)
+    return [*models, _router(port, options, settings)]
+
+
+def start(options: ServeOptions, settings: Settings) -> Stack:
+    """Start every server, wait until each is ready, and record the stack; stop them all if one fails.
+
+    Raises:
+        ServiceUnavailable: a stack runs already, a port is taken, or a server failed to start (quoting its log).
+    """
+    if running(settings) is not None:
+        raise ServiceUnavailable(
+            "A serving stack is already running; stop it with `aiprime serve stop` first."
+        )
+    servers = plan(options, settings)
+    require_free_port(settings.host, servers[-1].port, "the InferenceGraph router", "--port")
+    folder = state_dir(settings)
+    _write_services(folder / SERVICES_FILE, servers[:-1])
+    try:
+        _launch(servers[:-1], folder, options.timeout_s)
+        _launch(servers[-1:], folder, options.timeout_s)  # the router validates the mapping on start
+    except BaseException:
+        stop(settings)
+        raise
+    stack = Stack(servers[-1].url, str(folder / SERVICES_FILE), str(options.graph),
+                  {s.name: s.url for s in servers}, str(folder))  # fmt: skip
+    (folder / STATE_FILE).write_text(json.dumps(asdict(stack), indent=2))
+    return stack
+
+
+def stop(settings: Settings) -> list[str]:
+    """Stop the stack's processes (router first); the names of those that were running."""
+    folder = state_dir(settings)
+    pid_files = sorted((folder / "run").glob("*.pid"))
+    models = [p for p in pid_files if p.stem != ROUTER]
+    stopped = [p.stem for p in pid_files if p.stem == ROUTER and stop_process(p)]  # first: no new requests
+    with ThreadPoolExecutor(max_workers=max(1, len(models))) as pool:  # each takes seconds to drain
+        stopped += [p.stem for p, was in zip(models, pool.map(stop_process, models), strict=True) if was]
+    (folder / STATE_FILE).unlink(missing_ok=True)
+    return stopped
+
+
+def running(settings: Settings) -> Stack | None:
+    """The recorded stack if its router still runs, else None."""
+    folder = state_dir(settings)
+    if not (folder / STATE_FILE).is_file() or read_pid(folder / "run" / f"{ROUTER}.pid") is None:
+        return None
+    return Stack(**json.loads((folder / STATE_FILE).read_text()))
+
+
+def dead(settings: Settings) -> list[str]:
+    """Servers of the stack whose process has exited."""
+    folder = state_dir(settings)
+    stack = running(settings)
+    names = list(stack.servers) if stack else []
+    return [name for name in names if read_pid(folder / "run" / f"{name}.pid") is None]
+
+
+def _ports(host: str, base: int, count: int) -> list[int]:
+    if base:
+        return list(range(base, base + count))
+    ports: set[int] = set()
+    while len(ports) < count:
+        with socket.socket() as sock:
+            sock.bind((host, 0))  # the kernel picks a free port
+            ports.add(sock.getsockname()[1])
+    return sorted(ports)
+
+
+def _model_server(name: str, port: int, options: ServeOptions, settings: Settings) -> Server:
+    role = name.split("-", 1)[0]
+    argv = [sys.executable, str(options.kserve_dir / role), "--model_name", name, "--http_port", str(port),
+            "--host", settings.host, "--enable_latency_logging", "false"]  # fmt: skip
+    if role == "expert":
+        argv += ["--domain", domain_of(name), "--max_in_flight", str(options.max_in_flight)]
+    if role == "gate" and options.load_aware:
+        argv += ["--load_aware", "--services", str(state_dir(settings) / SERVICES_FILE)]
+    argv += _model_source(name, role, options, settings)
+    if options.trace:
+        argv += ["--trace_file", str(state_dir(settings) / "traces" / f"{name}.jsonl")]
+    base = f"http://{settings.host}:{port}"
+    return Server(
+        name, port, tuple(argv), f"{base}/v1/models/{name}:predict", f"{base}/v2/models/{name}/ready"
+    )
+
+
+def _model_source(name: str, role: str, options: ServeOptions, settings: Settings) -> list[str]:
+    if role == "combiner":
+        return []
+    if options.model_dir is not None:
+        return ["--model_dir", str(options.model_dir / name)]
+    return ["--tracking_uri", options.tracking_uri or settings.mlflow_url, "--alias", options.alias]
+
+
+def _router(port: int, options: ServeOptions, settings: Settings) -> Server:
+    argv = [_aiprime_command(), ROUTER, "--graph", str(options.graph), "--services",
+            str(state_dir(settings) / SERVICES_FILE), "--host", settings.host, "--port", str(port)]  # fmt: skip
+    if options.trace:
+        argv += ["--trace-file", str(state_dir(settings) / "traces" / f"{ROUTER}.jsonl")]
+    base = f"http://{settings.host}:{port}"
+    return Server(ROUTER, port, tuple(argv), f"{base}/", f"{base}/readyz")
+
+
+def _aiprime_command() -> str:
+    beside = Path(sys.executable).with_name("aiprime")
+    found = str(beside) if beside.is_file() else shutil.which("aiprime")
+    if not found:
+        raise ConfigError(
+            "The `aiprime` command is not installed beside this Python; run `pip install -e .`."
+        )
+    return found
+
+
+def _check_graph(path: Path, services: set[str]) -> None:
+    graph = load_graph(path)
+    missing = sorted({s.target.service_name for _, s in graph.steps() if s.target.service_name} - services)
+    if missing:
+        raise ConfigError(
+            f"Graph {path} calls {missing}, which `aiprime serve` does not run; it runs {sorted(services)}."
+        )
+
+
+def _write_services(path: Path, servers: list[Server]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = ["# serviceName -> URL, written by `aiprime serve` for the router (and the gate's load watcher)"]
+    path.write_text("\n".join([*lines, *(f"{s.name}: {s.url}" for s in servers)]) + "\n")
+
+
+def _launch(servers: list[Server], folder: Path, timeout_s: float) -> None:
+    for server in servers:
+        start_detached(list(server.argv), folder / "run" / f"{server.name}.pid", _log(folder, server.name))
+    deadline = time.monotonic() + timeout_s
+    pending = list(servers)
+    with httpx.Client(timeout=2.0) as client:
+        while pending:
+            pending = [s for s in pending if not _ready(client, s, folder)]
+            if pending and time.monotonic() > deadline:
+                names = [s.name for s in pending]
+                raise ServiceUnavailable(
+                    f"{names} did not become ready within {timeout_s:.0f} s; see {folder / 'logs'}."
+                )
+            time.sleep(0.3 if pending else 0)
+
+
+def _ready(client: httpx.Client, server: Server, folder: Path) -> bool:
+    try:
+        if client.get(server.ready_url).status_code == 200:
+            return True
+    except httpx.HTTPError:
+        pass
+    if read_pid(folder / "run" / f"{server.name}.pid") is None:
+        log = _log(folder, server.name)
+        tail = log.read_text(errors="replace").strip().splitlines()[-3:] if log.exists() else []
+        raise ServiceUnavailable(
+            f"{server.name} exited while starting; last log lines: {' | '.join(tail)}. "
+            f"Read {log}, fix the cause, and run `aiprime serve` again."
+        )
+    return False
+
+
+def _log(folder: Path, name: str) -> Path:
+    return folder / "logs" / f"{name}.log"
+
+
+class _Stop(Exception):
+    """SIGINT or SIGTERM arrived."""
+
+
+def _raise_stop(signum: int, _frame: object) -> None:
+    raise _Stop(signum)
+
+
+def run_foreground(options: ServeOptions, settings: Settings, on_started: Callable[[Stack], None]) -> None:
+    """Start the stack, call `on_started`, serve until SIGINT/SIGTERM (or a server dies), then stop it all.
+
+    Raises:
+        ServiceUnavailable: a server failed to start, or exited while serving (naming it and its log).
+    """
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.signal(sig, _raise_stop) for sig in signals}
+    try:
+        on_started(start(options, settings))
+        while not (gone := dead(settings)):
+            time.sleep(1.0)
+        raise ServiceUnavailable(
+            f"{gone} exited while serving; see {state_dir(settings) / 'logs'}. "
+            "The other servers were stopped."
+        )
+    except _Stop:
+        pass
+    finally:
+        for sig in signals:
+            signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
+        stop(settings)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

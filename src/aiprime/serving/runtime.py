@@ -1,0 +1,188 @@
+"""What every AI Prime model server shares: the base model class, the server, and the common arguments.
+
+`ServingModel` is a `kserve.Model` that, around KServe's own preprocess -> predict/explain -> postprocess,
+- continues the caller's W3C trace (the router injects `traceparent`) in its own span;
+- counts the requests it holds (`aiprime_model_in_flight_requests`) and answers 503 past `max_in_flight`;
+- counts what it turns away or fails (`aiprime_model_dropped_requests_total{reason}`).
+
+`serve` runs KServe's `ModelServer` bound to one interface (KServe binds 0.0.0.0; locally we bind
+127.0.0.1) with gRPC off unless asked, and answers every `AIPrimeError` as `{"error": "..."}` with the
+error's HTTP status, as KServe answers its own errors (so a graph's `condition: error` sees them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import kserve
+from fastapi import Request
+from fastapi.responses import JSONResponse
+from kserve import errors as kserve_errors
+from kserve import model_server
+from kserve.model import InferenceVerb
+
+from aiprime.errors import AIPrimeError, ConfigError, InvalidInput, ModelNotReady, ServiceUnavailable
+from aiprime.serving.metrics import ServerMetrics
+from aiprime.serving.tracing import configure_tracing, request_context, tracer
+from aiprime.settings import Settings
+
+T = TypeVar("T")
+# Defaults that differ from KServe's; a server's parser applies them with `parser.set_defaults(**DEFAULTS)`
+# (a parent parser's set_defaults cannot override another parent's argument).
+DEFAULTS = {"enable_grpc": False}  # KServe turns gRPC on, on [::]; these servers speak REST
+
+
+class ServerOverloaded(ServiceUnavailable):
+    """A model server already holds its `--max_in_flight` requests. HTTP servers should return HTTP_503."""
+
+
+class ServingModel(kserve.Model):
+    """A `kserve.Model` with trace continuation, an in-flight limit and request metrics."""
+
+    def __init__(self, name: str, *, max_in_flight: int = 0, metrics: ServerMetrics | None = None) -> None:
+        """Create the model (not loaded).
+
+        Args:
+            name: the KServe model name (the path segment in `/v1/models/<name>:predict`).
+            max_in_flight: requests held at once before answering 503; 0 means no limit.
+            metrics: where to count; None registers a fresh set in the default registry (once per process).
+        """
+        super().__init__(name)
+        self.max_in_flight = max_in_flight
+        self.metrics = metrics or ServerMetrics()
+        self.metrics.max_in_flight.labels(name).set(max_in_flight)
+        self.in_flight = 0
+
+    async def __call__(
+        self, body: Any, headers: dict[str, str] | None = None, verb: InferenceVerb = InferenceVerb.PREDICT
+    ) -> Any:
+        """KServe's request path, inside a server span and the in-flight accounting."""
+        name = verb.name.lower()
+        parent, kind = request_context(headers)
+        with tracer().start_as_current_span(f"{self.name} {name}", context=parent, kind=kind) as span:
+            span.set_attribute("aiprime.model", self.name)
+            with self._admitted(name):
+                return await super().__call__(body, headers, verb)
+
+    async def blocking(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run CPU-bound work (torch) in the server's thread pool, keeping the event loop free."""
+        return await asyncio.to_thread(fn, *args)  # to_thread copies the context: spans nest
+
+    @contextlib.contextmanager
+    def _admitted(self, verb: str) -> Iterator[None]:
+        if self.max_in_flight and self.in_flight >= self.max_in_flight:
+            self._count(verb, "overflow")
+            raise ServerOverloaded(
+                f"{self.name} already serves {self.in_flight} requests (--max_in_flight {self.max_in_flight}); "
+                "retry later, route elsewhere, or raise --max_in_flight."
+            )
+        self.in_flight += 1
+        self.metrics.in_flight.labels(self.name).inc()
+        try:
+            yield
+        except Exception as e:
+            self._count(verb, _reason(e))
+            raise
+        else:
+            self.metrics.requests.labels(self.name, verb, "ok").inc()
+        finally:
+            self.in_flight -= 1
+            self.metrics.in_flight.labels(self.name).dec()
+
+    def _count(self, verb: str, reason: str) -> None:
+        self.metrics.requests.labels(self.name, verb, reason).inc()
+        self.metrics.dropped.labels(self.name, reason).inc()
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, InvalidInput | kserve_errors.InvalidInput):
+        return "invalid_input"
+    if isinstance(error, ModelNotReady | kserve_errors.ModelNotReady):
+        return "not_ready"
+    return "error"
+
+
+class LocalModelServer(kserve.ModelServer):
+    """KServe's ModelServer, bound to `host`, answering AIPrimeErrors with their own HTTP status."""
+
+    def __init__(self, host: str, **kwargs: Any) -> None:
+        """Create the server; `kwargs` are `kserve.ModelServer`'s."""
+        if kwargs.get("workers", 1) > 1:
+            raise ConfigError(
+                "--workers > 1 is not supported by AI Prime's servers; scale with replicas instead."
+            )
+        super().__init__(**kwargs)
+        self.host = host
+
+    def start(self, models: list[kserve.Model]) -> None:
+        """Serve `models` until SIGINT/SIGTERM."""
+        model_server.app.add_exception_handler(AIPrimeError, _error_response)
+        super().start(models)
+
+    def setup_event_loop(self) -> None:
+        """Bind the REST server to `host`: ModelServer.start builds it, then calls this before serving."""
+        if self._rest_server is not None:
+            self._rest_server.config.host = self.host
+        super().setup_event_loop()
+
+
+async def _error_response(_: Request, error: AIPrimeError) -> JSONResponse:
+    return JSONResponse({"error": str(error)}, status_code=error.http_status)
+
+
+def common_arguments() -> argparse.ArgumentParser:
+    """The arguments every AI Prime server adds to `kserve.model_server.parser` (use with `parents=`).
+
+    Apply `DEFAULTS` to the server's own parser too.
+    """
+    settings = Settings()
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--host", default=settings.host, help="Interface to bind (AIPRIME_HOST).")
+    parser.add_argument(
+        "--model_dir",
+        type=Path,
+        default=None,
+        help="A folder holding model.pt; when unset, the model comes from MLflow.",
+    )
+    parser.add_argument("--tracking_uri", default=settings.mlflow_url, help="MLflow server to load from.")
+    parser.add_argument("--alias", default="champion", help="Registry alias of the version to serve.")
+    parser.add_argument(
+        "--max_in_flight",
+        type=int,
+        default=0,
+        help="Requests held at once before answering 503 (0: no limit).",
+    )
+    parser.add_argument("--torch_threads", type=int, default=1, help="torch intra-op threads per process.")
+    parser.add_argument("--trace_file", type=Path, default=None, help="Append spans here as JSON lines.")
+    parser.set_defaults(cache_dir=settings.home / "models")
+    return parser
+
+
+def prepare(args: argparse.Namespace, uses_torch: bool = True) -> None:
+    """Set up the process before models load: torch's thread count and the span exporter."""
+    if uses_torch:
+        import torch  # the combiner never imports torch
+
+        torch.set_num_threads(args.torch_threads)
+    configure_tracing(args.model_name, args.trace_file)
+
+
+def serve(models: list[kserve.Model], args: argparse.Namespace) -> None:
+    """Serve loaded `models` as the parsed arguments say, until SIGINT/SIGTERM."""
+    # The loaded models' object graph lives as long as the process: keep the collector off it. Serving gets
+    # no GC pauses over it, and exiting does not spend seconds collecting it.
+    gc.freeze()
+    server = LocalModelServer(
+        host=args.host, http_port=args.http_port, grpc_port=args.grpc_port, workers=args.workers,
+        max_threads=args.max_threads, max_asyncio_workers=args.max_asyncio_workers, enable_grpc=args.enable_grpc,
+        enable_docs_url=args.enable_docs_url, enable_latency_logging=args.enable_latency_logging,
+        access_log_format=args.access_log_format, event_loop=args.event_loop,
+        timeout_keep_alive=args.timeout_keep_alive,
+    )  # fmt: skip
+    server.start(models)

@@ -1,0 +1,72 @@
+"""The metadata contract between training and serving: what a server refuses to load, and why."""
+
+from __future__ import annotations
+
+import pytest
+
+from aiprime.errors import DataCorrupt, InvalidInput, NotFound
+from aiprime.moe.layers import MoEConfig
+from aiprime.moe.models import ExpertConfig, ExpertNet, GateConfig, GateNet, save_model
+from aiprime.serving.models import ModelSource, fetch, load_served
+from aiprime.serving.names import domain_of, registered_model_name, route_name, service_name
+
+DOMAINS = ["living", "artifacts", "people_society", "abstractions", "actions", "qualities"]
+
+
+def _expert(tmp_path, metadata: dict):
+    module = ExpertNet(
+        ExpertConfig(n_classes=2, n_layers=1, moe=MoEConfig(d_model=8, d_hidden=8, n_experts=2))
+    )
+    return save_model(module, tmp_path / "expert" / "model.pt", metadata)
+
+
+def test_names_follow_kubernetes_and_the_registry() -> None:
+    assert route_name("people_society") == "people-society"
+    assert service_name("expert", "people_society") == "expert-people-society"
+    assert service_name("gate") == "gate"
+    assert domain_of("expert-people-society") == "people_society"
+    assert registered_model_name("expert", "people_society") == "aiprime-expert-people_society"
+    with pytest.raises(NotFound, match="expert-living"):
+        domain_of("expert-nobody")
+
+
+def test_a_model_saved_with_the_contract_loads(tmp_path) -> None:
+    path = save_model(
+        GateNet(GateConfig()), tmp_path / "gate" / "model.pt", {"classes": DOMAINS, "role": "gate"}
+    )
+    served = load_served(path, "gate")
+    assert served.classes == tuple(DOMAINS) and served.domain is None and not served.module.training
+    assert fetch(ModelSource(model_dir=tmp_path / "gate"), "gate") == path
+
+
+@pytest.mark.parametrize(
+    ("metadata", "role", "domain", "message"),
+    [
+        ({"role": "expert", "domain": "living"}, "expert", "living", "no `classes`"),
+        ({"classes": ["a", "b"], "role": "gate"}, "expert", "living", "served as 'expert'"),
+        (
+            {"classes": ["a", "b"], "role": "expert", "domain": "actions"},
+            "expert",
+            "living",
+            "--domain actions",
+        ),
+        (
+            {"classes": ["a", "b", "c"], "role": "expert", "domain": "living"},
+            "expert",
+            "living",
+            "3 classes for 2",
+        ),
+    ],
+)
+def test_a_model_that_breaks_the_contract_is_refused_naming_the_fix(
+    tmp_path, metadata, role, domain, message
+) -> None:
+    with pytest.raises(DataCorrupt, match=message):
+        load_served(_expert(tmp_path, metadata), role, domain)
+
+
+def test_a_missing_model_says_where_to_get_one(tmp_path) -> None:
+    with pytest.raises(NotFound, match="--model_dir"):
+        fetch(ModelSource(model_dir=tmp_path), "gate")
+    with pytest.raises(InvalidInput, match="--tracking_uri"):
+        fetch(ModelSource(), "gate")
