@@ -1,0 +1,238 @@
+"""Search the store: dense (pgvector `<=>` on the HNSW index), lexical (PostgreSQL full text), and both fused.
+
+Each retriever returns a ranking of chunk ids; `rrf` fuses rankings by reciprocal rank (k=60). Metadata
+filters go into the SQL, and pgvector 0.8's iterative index scan (`hnsw.iterative_scan = relaxed_order`) keeps
+the HNSW scan going until enough rows pass them; if a very selective filter still leaves fewer than asked,
+the query is rerun exactly (index scans off), so a filter never shortens the list while rows match it.
+A preferred domain (the gate's choice) adds rankings restricted to that domain to the fusion, which lifts
+its documents without hiding the others.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Literal
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import REGCONFIG
+from sqlalchemy.engine import Connection, Engine
+
+from aiprime.errors import InvalidInput
+from aiprime.rag import store
+from aiprime.rag.embed import Embedder
+from aiprime.rag.ingest import DEFAULT_COLLECTION
+
+RRF_K = 60  # the constant of Cormack et al. (2009): rank r contributes 1 / (60 + r)
+MAX_QUERY_CHARS = 2000  # a question, not a document; longer input is refused
+MAX_K = 200
+DEPTH = 50  # candidates each retriever hands to the fusion
+EF_SEARCH = 40  # pgvector's default; see bench/rag_hnsw.py for the recall/latency trade
+RANK_NORMALIZATION = 1  # ts_rank_cd: divide by 1 + log(document length), so long pages do not win by length
+Mode = Literal["hybrid", "dense", "lexical"]
+Match = Literal["any", "all"]
+Ranking = list[tuple[int, float]]  # (chunk id, score), best first
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Metadata every result must have; None matches anything."""
+
+    source: str | None = None  # wordnet, foldoc, pydocs
+    domain: str | None = None  # a gate domain, or computing
+
+    def clauses(self) -> list[sa.ColumnElement[bool]]:
+        """SQL conditions on `rag_chunks`."""
+        c = store.chunks.c
+        return [col == value for col, value in ((c.source, self.source), (c.domain, self.domain)) if value]
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One retrieved chunk with its document's metadata."""
+
+    chunk_id: int
+    doc_id: str
+    chunk_index: int
+    title: str
+    content: str
+    source: str
+    domain: str
+    score: float  # cosine similarity (dense), ts_rank_cd (lexical) or the RRF sum (fused)
+
+
+def check_query(text: str) -> str:
+    """The query stripped; InvalidInput for an empty, oversized or non-UTF-8 one."""
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidInput('The query is empty. Pass some words, e.g. `aiprime rag search "a small dog"`.')
+    if len(text) > MAX_QUERY_CHARS:
+        raise InvalidInput(
+            f"The query has {len(text):,} characters; the limit is {MAX_QUERY_CHARS:,}. "
+            "Shorten it to the question itself."
+        )
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise InvalidInput(f"The query is not valid UTF-8 ({e.reason} at position {e.start}).") from e
+    return text.strip()
+
+
+def check_k(k: int) -> int:
+    """`k` if it is in 1..MAX_K, else InvalidInput."""
+    if not 1 <= k <= MAX_K:
+        raise InvalidInput(f"k={k} is out of range; ask for 1 to {MAX_K} results.")
+    return k
+
+
+def rrf(rankings: Sequence[Sequence[int]], k: int = RRF_K, weights: Sequence[float] | None = None) -> Ranking:
+    """Reciprocal rank fusion: score(d) = sum over rankings of weight / (k + rank of d), ranks from 1.
+
+    Ties keep the order in which the items were first seen, so the result is deterministic.
+    """
+    weights = weights or [1.0] * len(rankings)
+    scores: dict[int, float] = defaultdict(float)
+    for ranking, weight in zip(rankings, weights, strict=True):
+        for rank, item in enumerate(ranking, start=1):
+            scores[item] += weight / (k + rank)
+    return sorted(scores.items(), key=lambda pair: -pair[1])
+
+
+def dense_ranking(
+    conn: Connection,
+    cid: int,
+    vector: np.ndarray,
+    depth: int,
+    filters: Filters = Filters(),
+    exact_fallback: bool = True,
+) -> Ranking:
+    """Chunks nearest to `vector` by cosine, as (id, similarity); run after `store.set_search_params`."""
+    c = store.chunks.c
+    distance = c.embedding.cosine_distance(vector)
+    query = (
+        sa.select(c.id, distance.label("d"))
+        .where(c.collection_id == cid, *filters.clauses())
+        .order_by(distance)
+        .limit(depth)
+    )
+    rows = conn.execute(query).all()
+    if len(rows) < depth and exact_fallback:
+        conn.execute(sa.text("SET LOCAL enable_indexscan = off"))  # exact over the rows that pass the filter
+        rows = conn.execute(query).all()
+        conn.execute(sa.text("SET LOCAL enable_indexscan = on"))
+    rows.sort(key=lambda row: row.d)  # relaxed_order may return near-ties out of order
+    return [(row.id, 1.0 - row.d) for row in rows]
+
+
+def tsquery_text(text: str, match: Match) -> str:
+    """Text for `websearch_to_tsquery`: as typed for `all`, its words joined by `or` for `any`."""
+    if match == "all":
+        return text
+    words = [w for w in re.findall(r"[^\W_]+", text) if w.lower() != "or"]  # `___` and punctuation drop out
+    return " or ".join(words)
+
+
+def lexical_ranking(
+    conn: Connection, cid: int, text: str, depth: int, filters: Filters = Filters(), match: Match = "any"
+) -> Ranking:
+    """Chunks matching `text` in full text, by `ts_rank_cd` on the GIN-indexed `tsv`, as (id, rank)."""
+    c = store.chunks.c
+    tsquery = sa.func.websearch_to_tsquery(sa.cast("english", REGCONFIG), tsquery_text(text, match))
+    rank = sa.func.ts_rank_cd(c.tsv, tsquery, RANK_NORMALIZATION)
+    query = (
+        sa.select(c.id, rank.label("r"))
+        .where(c.collection_id == cid, c.tsv.bool_op("@@")(tsquery), *filters.clauses())
+        .order_by(rank.desc(), c.id)
+        .limit(depth)
+    )
+    return [(row.id, float(row.r)) for row in conn.execute(query)]
+
+
+def ranking(
+    conn: Connection,
+    cid: int,
+    text: str,
+    vector: np.ndarray | None,
+    mode: Mode,
+    depth: int,
+    filters: Filters = Filters(),
+    prefer_domain: str | None = None,
+    match: Match = "any",
+) -> Ranking:
+    """The ranking of one query by `mode`; fused by RRF when there is more than one list to combine."""
+    scopes = [filters]
+    if prefer_domain and prefer_domain != filters.domain:
+        scopes.append(replace(filters, domain=prefer_domain))
+    lists: list[Ranking] = []
+    for scope in scopes:
+        if mode in ("hybrid", "dense"):
+            lists.append(dense_ranking(conn, cid, vector, depth, scope))
+        if mode in ("hybrid", "lexical"):
+            lists.append(lexical_ranking(conn, cid, text, depth, scope, match))
+    if len(lists) == 1:
+        return lists[0]
+    return rrf([[item for item, _ in ranked] for ranked in lists])
+
+
+def hydrate(conn: Connection, scored: Ranking) -> list[Hit]:
+    """The chunks of `scored` with their documents' ids and titles, in the same order."""
+    c, d = store.chunks.c, store.documents.c
+    ids = [item for item, _ in scored]
+    rows = conn.execute(
+        sa.select(c.id, d.doc_id, c.chunk_index, d.title, c.content, c.source, c.domain)
+        .join(store.documents, d.id == c.document_id)
+        .where(c.id.in_(ids))
+    ).all()
+    by_id = {row.id: row for row in rows}
+    return [Hit(item, *by_id[item][1:], score=score) for item, score in scored if item in by_id]
+
+
+def search(
+    engine: Engine,
+    query: str,
+    embedder: Embedder,
+    *,
+    k: int = 10,
+    mode: Mode = "hybrid",
+    collection: str = DEFAULT_COLLECTION,
+    filters: Filters = Filters(),
+    prefer_domain: str | None = None,
+    ef_search: int = EF_SEARCH,
+    depth: int = DEPTH,
+    match: Match = "any",
+) -> list[Hit]:
+    """The top `k` chunks for `query`.
+
+    Args:
+        engine: The `aiprime` database.
+        query: The user's text (1 to MAX_QUERY_CHARS characters).
+        embedder: The model the collection was embedded with (its `dim` must match the table).
+        k: Number of results, 1 to MAX_K.
+        mode: `hybrid` (dense and lexical fused by RRF), `dense` or `lexical`.
+        collection: Collection name.
+        filters: Source and domain every result must have.
+        prefer_domain: A domain whose documents are boosted (the gate's choice).
+        ef_search: HNSW candidate list size (`SET LOCAL hnsw.ef_search`).
+        depth: Candidates per retriever before fusion (at least k).
+        match: Lexical matching: `any` word (OR) or `all` (websearch syntax as typed: quotes, -word, or).
+
+    Raises:
+        InvalidInput: For an empty, huge or non-UTF-8 query, or k out of range.
+        ConfigError: If the embedder's dimension differs from the table's.
+        NotFound: If the collection does not exist.
+    """
+    text, k = check_query(query), check_k(k)
+    if mode not in ("hybrid", "dense", "lexical"):
+        raise InvalidInput(f"mode={mode!r}; use hybrid, dense or lexical.")
+    with engine.begin() as conn:
+        cid = store.collection_id(conn, collection)
+        vector = None
+        if mode != "lexical":
+            store.check_dim(conn, embedder.dim, f"The embedder {embedder.name}")
+            vector = np.asarray(embedder.embed([text]), dtype=np.float32)[0]  # (dim,)
+            store.check_dim(conn, vector.shape[0], f"The query vector of {embedder.name}")
+        store.set_search_params(conn, ef_search, iterative=True)
+        scored = ranking(conn, cid, text, vector, mode, max(depth, k), filters, prefer_domain, match)
+        return hydrate(conn, scored[:k])

@@ -1,0 +1,103 @@
+"""`aiprime rag`: help, one-line errors, and ingest then search end to end."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import uuid
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from aiprime.cli import app
+from aiprime.cli import rag as rag_cli
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(pg_server_url: str, tmp_path, monkeypatch) -> None:
+    """Point the command at the session's PostgreSQL and keep its caches in tmp_path."""
+    monkeypatch.setenv("AIPRIME_DATABASE_URL", pg_server_url)
+    monkeypatch.setenv("AIPRIME_HOME", str(tmp_path / "home"))
+
+
+@pytest.mark.parametrize("args", [["rag"], ["rag", "ingest"], ["rag", "search"], ["rag", "eval"]])
+def test_every_rag_command_has_help(args: list[str]) -> None:
+    result = runner.invoke(app, [*args, "--help"])
+
+    assert result.exit_code == 0, result.output
+    assert "Usage" in result.output
+
+
+def test_an_empty_query_is_one_line_with_the_fix(env) -> None:
+    result = runner.invoke(app, ["rag", "search", "  "])
+
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert "error: The query is empty. Pass some words" in result.output
+
+
+@pytest.fixture
+def short_splits(tiny_splits: Path, tmp_path: Path) -> Path:
+    """A splits folder with 10 WordNet and 2 FOLDOC documents of the tiny corpus."""
+    docs = pd.read_parquet(tiny_splits / "documents.parquet")
+    docs = pd.concat([docs[docs.source == "wordnet"].head(10), docs[docs.source == "foldoc"].head(2)])
+    (tmp_path / "splits").mkdir()
+    docs.to_parquet(tmp_path / "splits" / "documents.parquet")
+    shutil.copy(tiny_splits / "classification.parquet", tmp_path / "splits" / "classification.parquet")
+    return tmp_path / "splits"
+
+
+def test_ingest_then_search_print_their_tables(env, short_splits: Path, embedder, monkeypatch) -> None:
+    monkeypatch.setattr(
+        rag_cli, "default_embedder", lambda settings: embedder
+    )  # the model takes minutes to import
+    collection = f"test-cli-{uuid.uuid4().hex[:8]}"
+    ingest_args = ["rag", "ingest", "--splits", str(short_splits), "--collection", collection]
+
+    ingested = runner.invoke(app, ingest_args)
+    again = runner.invoke(app, ingest_args)
+    found = runner.invoke(
+        app,
+        [
+            "rag",
+            "search",
+            "able to do something",
+            "--k",
+            "3",
+            "--collection",
+            collection,
+            "--source",
+            "wordnet",
+        ],
+    )
+
+    assert ingested.exit_code == 0, ingested.output
+    assert re.search(r"inserted\s+│\s+12\b", ingested.output), ingested.output
+    assert re.search(r"unchanged\s+│\s+12\b", again.output), again.output
+    assert found.exit_code == 0, found.output
+    assert len(re.findall(r"│\s+wn:[anrv]\d{8}\s+│\s+wordnet", found.output)) == 3, found.output
+
+
+def test_eval_prints_the_quality_and_hnsw_tables(
+    env, pg_server_url, tiny_splits, embedder, monkeypatch
+) -> None:
+    monkeypatch.setattr(rag_cli, "default_embedder", lambda settings: embedder)
+    collection = f"test-cli-{uuid.uuid4().hex[:8]}"
+    assert (
+        runner.invoke(
+            app, ["rag", "ingest", "--splits", str(tiny_splits), "--collection", collection]
+        ).exit_code
+        == 0
+    )
+
+    result = runner.invoke(
+        app, ["rag", "eval", "--splits", str(tiny_splits), "--queries", "20", "--collection", collection]
+    )
+
+    assert result.exit_code == 0, result.output
+    assert re.search(r"│ hybrid\s+│\s+[01]\.\d{4} │", result.output), result.output
+    assert len(re.findall(r"│\s+(20|40|100) │\s+[01]\.\d{4} │", result.output)) == 3, result.output
