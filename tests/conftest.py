@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _helpers import free_port
 
 from aiprime.db import embedded
 
@@ -74,13 +74,6 @@ def embedding_cache() -> Path:
     path = Path.home() / ".cache" / "aiprime" / "embeddings"
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import http.server
 import json
-import socket
 import threading
 import time
 import uuid
@@ -15,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
+from _helpers import AsgiServer
 
 from aiprime.db.engine import connect
 from aiprime.gateway import GatewaySettings, create_app
@@ -24,13 +23,6 @@ from aiprime.settings import Settings
 
 ROLES = ("viewer", "operator", "deployer", "admin", "auditor")
 UPSTREAM_NAMES = ("predict", "explain", "ask", "ingest", "train", "deploy")
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -91,9 +83,11 @@ class Gateway:
     """A gateway served by uvicorn on 127.0.0.1 in a background thread."""
 
     app: Any
-    url: str
-    server: uvicorn.Server
-    thread: threading.Thread
+    served: AsgiServer
+
+    @property
+    def url(self) -> str:
+        return self.served.url
 
     def client(self, token: str | None = None) -> httpx.Client:
         """An HTTP client for this gateway, sending `token` as the bearer credential."""
@@ -116,22 +110,13 @@ class Gateway:
 
     def stop(self) -> None:
         """Shut it down (the lifespan flushes the audit log)."""
-        self.server.should_exit = True
-        self.thread.join(15)
+        self.served.__exit__()
 
 
 def start_gateway(db_url: str, home: Path, gateway: GatewaySettings, **kwargs: Any) -> Gateway:
     """Create the app and serve it; return once it accepts requests."""
     app = create_app(Settings(home=home, _env_file=None), gateway, db_url=db_url, **kwargs)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the gateway did not start"
-        time.sleep(0.02)
-    return Gateway(app, f"http://127.0.0.1:{port}", server, thread)
+    return Gateway(app, AsgiServer(app).__enter__())
 
 
 def settings_for(upstream_url: str, **overrides: Any) -> GatewaySettings:

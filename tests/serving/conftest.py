@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from _helpers import free_port
 
 from aiprime.serving import launcher, smoke
 from aiprime.settings import Settings
@@ -68,13 +68,6 @@ class Served:
         """The spans a server has written so far."""
         path = self.home / "serving" / "traces" / f"{name}.jsonl"
         return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def aiprime(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:

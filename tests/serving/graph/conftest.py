@@ -4,54 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import Any
 
 import httpx
 import pytest
-import uvicorn
+from _helpers import AsgiServer, free_port
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from aiprime.serving.graph import RouterConfig, create_app, parse_graph
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class ServerThread:
-    """An ASGI app served by uvicorn on 127.0.0.1 in a background thread."""
-
-    def __init__(self, app: Any, port: int | None = None) -> None:
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-
-    def __enter__(self) -> Self:
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError(f"server on port {self.port} did not start")
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
 
 
 @dataclass
@@ -136,7 +102,7 @@ class Zoo:
 @pytest.fixture(scope="session")
 def _zoo_server() -> Iterator[Zoo]:
     state = ZooState()
-    with ServerThread(zoo_app(state)) as server:
+    with AsgiServer(zoo_app(state)) as server:
         yield Zoo(server.url, state)
 
 
@@ -168,7 +134,7 @@ RouterFactory = Callable[..., str]
 @pytest.fixture
 def router() -> Iterator[RouterFactory]:
     """Start a router for a graph document; returns its base URL. Stopped after the test."""
-    stack: list[ServerThread] = []
+    stack: list[AsgiServer] = []
 
     def start(
         document: dict,
@@ -177,7 +143,7 @@ def router() -> Iterator[RouterFactory]:
         **app_kwargs: Any,
     ) -> str:
         app = create_app(parse_graph(document), services or {}, config, **app_kwargs)
-        server = ServerThread(app).__enter__()
+        server = AsgiServer(app).__enter__()
         stack.append(server)
         return server.url
 
@@ -198,9 +164,9 @@ def closed_port() -> int:
     return free_port()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def http() -> Iterator[httpx.Client]:
-    """One pooled HTTP client for the tests (a client per request costs ~60 ms of TLS setup)."""
+    """A pooled HTTP client for one test: its keep-alive connections must not outlive the routers they reach."""
     with httpx.Client(timeout=10) as client:
         yield client
 

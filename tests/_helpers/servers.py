@@ -1,0 +1,53 @@
+"""Real servers on 127.0.0.1 for the tests.
+
+`AsgiServer` binds its socket itself and hands it to uvicorn, so no other server can take the port between
+choosing and binding it (what a `free_port()` then `bind` does), and it waits until the server thread has
+really stopped: a server that lingers after its test would answer the next test's pooled connections.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from typing import Any, Self
+
+import uvicorn
+
+START_TIMEOUT_S = 30.0
+GRACEFUL_S = 2.0  # open requests get this long at shutdown, then uvicorn cancels them
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now (for servers in other processes)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class AsgiServer:
+    """An ASGI app served by uvicorn on 127.0.0.1 in a background thread; a context manager."""
+
+    def __init__(self, app: Any) -> None:
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.port = self.socket.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=GRACEFUL_S)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True)
+
+    def __enter__(self) -> Self:
+        self.thread.start()
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError(f"the server on port {self.port} did not start")
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(GRACEFUL_S + 15)
+        self.socket.close()
+        assert not self.thread.is_alive(), f"the server on port {self.port} did not stop"
