@@ -7,16 +7,17 @@ TOOLS := .venv-tools
 # Debian packages that carry the real data sets (and terraform/kubectl are optional, see README).
 DATA_PACKAGES := wordnet-base dict-foldoc python3.11-doc
 
-.PHONY: run test setup sysdeps tools lint pipelines clean-state help
+.PHONY: run test setup sysdeps browser tools lint pipelines clean-state help
 
 help:
 	@echo "make run   - set up and run the platform's main job on embedded defaults"
 	@echo "make test  - set up and run the whole test suite"
+	@echo "make pipelines - recompile pipelines/compiled/*.yaml after changing pipelines/ or components/"
 
 run: setup
 	$(BIN)/aiprime run
 
-test: setup tools
+test: setup tools browser
 	$(BIN)/pytest
 
 setup: $(VENV)/.installed sysdeps
@@ -33,12 +34,21 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 sysdeps:
 	@bash scripts/install-data-packages.sh $(DATA_PACKAGES)
 
+# Headless Chromium for the Dagster UI test; without it that one test skips.
+browser:
+	@bash scripts/install-data-packages.sh chromium 2>/dev/null || \
+		echo "note: chromium is not installed (apt-get install chromium): the Dagster UI test will skip"
+
 # checkov lives in its own venv: it pins an old `packaging` and replaces python-hcl2's module.
 tools: $(TOOLS)/.installed
 $(TOOLS)/.installed:
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install -q checkov==3.3.30
 	touch $@
+
+# The compiled KFP YAML is committed; a test fails when it no longer matches pipelines/*.py.
+pipelines: $(VENV)/.installed
+	$(BIN)/python -m aiprime.moe.pipeline
 
 lint:
 	$(BIN)/ruff check src tests components pipelines kserve bench

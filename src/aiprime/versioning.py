@@ -48,7 +48,7 @@ def dvc(root: Path, *args: str) -> str:
     """Run one DVC command in `root` with this environment's `aiprime` on PATH; return its output."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
            "DVC_NO_ANALYTICS": "1"}
-    proc = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=root, env=env,  # noqa: S603
+    proc = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=root, env=env,
                           capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise StageFailed(f"`dvc {' '.join(args)}` failed: {_last_error(proc.stderr + proc.stdout)}")

@@ -14,7 +14,7 @@ from aiprime.data.quality import (
 
 
 def _classification(n: int = 2000, split_of=lambda i: "train" if i % 10 < 8 else ("val" if i % 10 == 8 else "test")):
-    rows = [("n%08d" % i, f"gloss {i}", "noun.animal" if i % 2 else "verb.motion",
+    rows = [(f"n{i:08d}", f"gloss {i}", "noun.animal" if i % 2 else "verb.motion",
              "living" if i % 2 else "actions", split_of(i)) for i in range(n)]
     return pd.DataFrame(rows, columns=["synset_id", "text", "lexname", "domain", "split"])
 

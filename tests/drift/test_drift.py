@@ -13,6 +13,7 @@ from aiprime.drift.requests import LoggedRequest, log_requests, recent_requests
 from aiprime.errors import InvalidInput
 from aiprime.moe.embeddings import embed_texts
 
+
 @pytest.fixture(scope="module")
 def traffic(subset_splits, embedding_cache):
     """Embedded real glosses: a training-like reference, a same-mix window, and a verbs-only window."""

@@ -13,7 +13,7 @@ def dockerfile(infra) -> str:
 
 
 def test_base_image_is_python_311_slim(dockerfile: str) -> None:
-    assert re.search(r"^FROM python:3\.11-slim\b", dockerfile, re.M)
+    assert re.search(r"^FROM python:3\.11-slim\b", dockerfile, re.MULTILINE)
 
 
 def test_cpu_torch_is_installed_before_the_project(dockerfile: str) -> None:
@@ -25,7 +25,7 @@ def test_cpu_torch_is_installed_before_the_project(dockerfile: str) -> None:
 
 def test_runs_as_the_user_the_manifests_expect(dockerfile: str) -> None:
     # kustomize pods run as 10001 (tests/infra/test_kustomize.py checks that side).
-    users = re.findall(r"^USER (\S+)", dockerfile, re.M)
+    users = re.findall(r"^USER (\S+)", dockerfile, re.MULTILINE)
     assert users == ["10001:10001"]
     assert "--uid 10001" in dockerfile
 

@@ -13,26 +13,31 @@ from aiprime.orchestration.resources import Workspace
 from aiprime.orchestration.runner import materialize_everything
 from aiprime.settings import Settings
 
+GROUPS = ("data", "features")
+
 
 @pytest.fixture(scope="module")
 def materialised(tmp_path_factory, subset_checkout, pg_server_url):
-    """A 30-entry checkout whose assets were all materialised once, its settings and the run's result."""
+    """A 30-entry checkout whose data and feature assets were materialised once, its settings and the result.
+
+    The model asset (a training run) has its own test, tests/orchestration/test_model_assets.py.
+    """
     root = subset_checkout(tmp_path_factory.mktemp("repo"), limit=30)
     settings = Settings(home=tmp_path_factory.mktemp("home"), database_url=pg_server_url, _env_file=None)
-    return root, settings, materialize_everything(settings, root)
+    return root, settings, materialize_everything(settings, root, groups=GROUPS)
 
 
 def test_definitions_load_with_every_asset_and_check(tmp_path) -> None:
     defs = build_definitions(Settings(home=tmp_path, _env_file=None), tmp_path)
     keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
     assert {"debian_sources", "raw_data", "synsets", "classification", "documents", "dataset_versions",
-            "feature_store", "document_features"} <= keys
+            "feature_store", "document_features", "moe_models"} <= keys
     assert defs.resolve_job_def("everything")
 
 
 @pytest.mark.slow
 def test_materialisation_records_dvc_hashes_as_data_versions(materialised) -> None:
-    root, settings, result = materialised
+    root, _, result = materialised
     assert result.success
     events = {m.asset_key.to_user_string(): m for m in (
         event.event_specific_data.materialization for event in result.get_asset_materialization_events())}
@@ -63,7 +68,7 @@ def test_a_damaged_table_fails_its_check_and_a_rerun_restores_it(materialised) -
     pd.read_parquet(path).assign(domain="living").to_parquet(path)
     outcome = classification_labels(workspace=Workspace(repo_root=str(root), home=str(settings.home)))
     assert not outcome.passed and "disagrees with domains.csv" in outcome.description
-    materialize_everything(settings, root)  # DVC sees the changed output and rebuilds it from its inputs
+    materialize_everything(settings, root, groups=GROUPS)  # DVC sees the changed output and rebuilds it
     assert path.read_bytes() == original
 
 
@@ -72,4 +77,4 @@ def test_a_failed_step_is_one_error_naming_the_step(materialised, monkeypatch, t
     root, settings, _ = materialised
     monkeypatch.setenv("AIPRIME_WORDNET_DIR", str(tmp_path / "absent"))
     with pytest.raises(StageFailed, match="Dagster step 'raw_data' failed: .*apt-get install wordnet-base"):
-        materialize_everything(settings, root)
+        materialize_everything(settings, root, groups=GROUPS)

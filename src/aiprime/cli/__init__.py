@@ -8,13 +8,14 @@ from typer.core import TyperGroup
 
 from aiprime.cli import audit, backup, data, gateway, platform, rag, roles, serve, services, users
 from aiprime.cli.render import err_console
+from aiprime.cli.train import train
 from aiprime.errors import AIPrimeError
 
 
 class _OneLineErrors(TyperGroup):
     """Print an AIPrimeError as one line with its fix (no stack trace) and exit with status 1."""
 
-    def invoke(self, ctx: click.Context):  # noqa: D102
+    def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except AIPrimeError as e:
@@ -26,15 +27,16 @@ app = typer.Typer(cls=_OneLineErrors, no_args_is_help=True, pretty_exceptions_en
                   help="AI Prime: a mixture of experts trained by Kubeflow Pipelines and served by KServe.")
 app.add_typer(services.app, name="services")
 app.add_typer(data.app, name="data")
+app.add_typer(rag.app, name="rag")
 app.command("run")(platform.run)
 app.command("ui")(platform.ui)
+app.command("train")(train)
 app.add_typer(users.app, name="users")
 app.add_typer(users.keys_app, name="keys")
 app.add_typer(roles.app, name="roles")
 app.add_typer(audit.app, name="audit")
 app.add_typer(backup.app, name="backup")
-app.command("gateway")(gateway.gateway)
 app.add_typer(serve.app, name="serve")
 app.command("router")(serve.router)
 app.command("ask")(serve.ask)
-app.add_typer(rag.app, name="rag")
+app.command("gateway")(gateway.gateway)

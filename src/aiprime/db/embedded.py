@@ -78,7 +78,7 @@ def _move_stale_lock_aside(pg_dir: Path) -> None:
 
 def running_url(pg_dir: Path) -> str | None:
     """The URL of the embedded server if it is running now, else None (never starts it)."""
-    PostmasterInfo = _import_pgserver().utils.PostmasterInfo  # noqa: N806
+    PostmasterInfo = _import_pgserver().utils.PostmasterInfo
     try:
         info = PostmasterInfo.read_from_pgdata(pg_dir) if (pg_dir / "PG_VERSION").exists() else None
     except AssertionError:  # a truncated lock file: no server answers behind it

@@ -13,7 +13,7 @@ import prometheus_client.values  # noqa: F401  (decides in-process metric values
 
 _FEAST_VARIABLES = ("PROMETHEUS_MULTIPROC_DIR", "PROMETHEUS_MULTIPROCESS_DIR")
 _before = {name: os.environ.get(name) for name in _FEAST_VARIABLES}
-import feast  # noqa: E402,F401  (sets the variables above)
+import feast  # noqa: F401  (sets the variables above)
 
 for _name, _value in _before.items():
     if _value is None:

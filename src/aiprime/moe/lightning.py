@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import warnings
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -23,18 +23,8 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from aiprime.errors import InvalidInput
+from aiprime.moe.config import TrainConfig  # re-exported: fit's settings
 from aiprime.moe.models import DenseConfig, ExpertConfig, GateConfig, build_model, n_outputs, save_model
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Optimiser and loop settings of `fit`."""
-
-    lr: float = 1e-3  # AdamW peak learning rate (one-cycle: 10% warm-up, then cosine decay to ~0)
-    weight_decay: float = 1e-2  # AdamW decoupled weight decay
-    batch_size: int = 256  # rows per step; also the token count that expert capacity is computed from
-    patience: int = 5  # epochs without a lower val_loss before stopping
-    num_threads: int | None = None  # torch intra-op threads while fitting (restored after); None: torch's own
 
 
 class ClassifierModule(L.LightningModule):
@@ -183,7 +173,7 @@ def fit(
     seed: int,
     max_epochs: int,
     out_dir: Path,
-    train: TrainConfig = TrainConfig(),
+    train: TrainConfig | None = None,
 ) -> tuple[nn.Module, dict[str, Any]]:
     """Train the network `config` describes and return it with its best weights, and a history.
 
@@ -195,6 +185,7 @@ def fit(
         The plain module in eval mode, and a dict with per-epoch metrics (`epochs`), `best_val_loss`,
         `best_epoch`, `checkpoint` and `model_path`.
     """
+    train = train or TrainConfig()
     check_arrays(X_train, y_train, config, "train")
     check_arrays(X_val, y_val, config, "val")
     out_dir = Path(out_dir)

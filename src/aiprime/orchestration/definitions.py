@@ -13,6 +13,7 @@ from aiprime import versioning
 from aiprime.orchestration.data_assets import build_data_assets, data_code_version, debian_sources
 from aiprime.orchestration.data_checks import DATA_CHECKS
 from aiprime.orchestration.feature_assets import document_features, feature_store
+from aiprime.orchestration.model_assets import moe_models
 from aiprime.orchestration.resources import Workspace
 from aiprime.settings import Settings
 
@@ -23,11 +24,14 @@ everything_job = dg.define_asset_job("everything", selection=dg.AssetSelection.a
 def build_definitions(settings: Settings, repo_root: Path) -> dg.Definitions:
     """Definitions for a checkout at `repo_root` with state under `settings.home`."""
     return dg.Definitions(
-        assets=[debian_sources, *build_data_assets(data_code_version()), feature_store, document_features],
+        assets=[debian_sources, *build_data_assets(data_code_version()), feature_store, document_features,
+                moe_models],
         asset_checks=DATA_CHECKS,
         jobs=[everything_job],
         resources={"workspace": Workspace(repo_root=str(repo_root), home=str(settings.home),
-                                           database_url=settings.database_url)},
+                                           database_url=settings.database_url,
+                                           mlflow_tracking_uri=settings.mlflow_tracking_uri,
+                                           mlflow_port=settings.mlflow_port)},
     )
 
 

@@ -16,6 +16,8 @@ class Workspace(dg.ConfigurableResource):
     repo_root: str = Field(description="The repository root: the folder that holds .dvc/ and data/dvc.yaml.")
     home: str = Field(".aiprime", description="AIPRIME_HOME: database, MLflow artifacts, DVC remote.")
     database_url: str | None = Field(None, description="AIPRIME_DATABASE_URL; None means the embedded server.")
+    mlflow_tracking_uri: str | None = Field(None, description="AIPRIME_MLFLOW_TRACKING_URI; None: the local one.")
+    mlflow_port: int | None = Field(None, description="AIPRIME_MLFLOW_PORT of the local MLflow; None: the default.")
 
     @property
     def root(self) -> Path:
@@ -25,4 +27,6 @@ class Workspace(dg.ConfigurableResource):
     @property
     def settings(self) -> Settings:
         """Settings with this workspace's state folder (other values from the environment)."""
-        return Settings(home=Path(self.home), database_url=self.database_url)
+        ports = {"mlflow_port": self.mlflow_port} if self.mlflow_port else {}
+        return Settings(home=Path(self.home), database_url=self.database_url,
+                        mlflow_tracking_uri=self.mlflow_tracking_uri, **ports)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import dagster as dg
@@ -31,13 +32,25 @@ def dagster_home(settings: Settings) -> Path:
     return home
 
 
-def materialize_everything(settings: Settings, repo_root: Path) -> dg.ExecuteInProcessResult:
-    """Materialise every asset and run every check; StageFailed names the first failed step or check."""
+def materialize_everything(settings: Settings, repo_root: Path, groups: Sequence[str] | None = None,
+                           run_config: dict | None = None) -> dg.ExecuteInProcessResult:
+    """Materialise every asset (or those of `groups`) and run their checks.
+
+    Raises:
+        StageFailed: names the first failed step or failed check of ERROR severity (WARN checks, such as
+            a challenger that did not beat its champion, are recorded in Dagster and do not raise).
+    """
     home = dagster_home(settings)
     os.environ["DAGSTER_HOME"] = str(home)  # the instance and any subprocess Dagster starts read it
     defs = build_definitions(settings, repo_root)
+    job = defs.resolve_job_def("everything")
+    selection = None
+    if groups:
+        graph = defs.resolve_asset_graph()
+        selection = [key for key in graph.materializable_asset_keys if graph.get(key).group_name in groups]
     with dg.DagsterInstance.get() as instance:
-        result = defs.resolve_job_def("everything").execute_in_process(instance=instance, raise_on_error=False)
+        result = job.execute_in_process(instance=instance, raise_on_error=False, asset_selection=selection,
+                                        run_config=run_config)
     _raise_on_failure(result)
     return result
 
@@ -51,7 +64,8 @@ def _raise_on_failure(result: dg.ExecuteInProcessResult) -> None:
         message = error.message.strip().splitlines()[-1] if error else "no message"
         raise StageFailed(f"Dagster step {failures[0].step_key!r} failed: {message}")
     failed_checks = [e.asset_check_evaluation_data for e in result.all_events
-                     if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.asset_check_evaluation_data.passed]
+                     if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.asset_check_evaluation_data.passed
+                     and e.asset_check_evaluation_data.severity == dg.AssetCheckSeverity.ERROR]
     if failed_checks:
         check = failed_checks[0]
         raise StageFailed(f"Asset check {check.check_name!r} on {check.asset_key.to_user_string()} failed: "

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import mlflow
 from mlflow import MlflowClient
-from mlflow.exceptions import MlflowException, RestException
+from mlflow.exceptions import MlflowException
 
 from aiprime.errors import ModelNotReady
 
@@ -30,18 +30,18 @@ def register(tracking_uri: str, name: str, model_dir: Path, run_id: str, tags: d
     client.log_artifacts(run_id, str(model_dir), artifact_path=ARTIFACT_PATH)
     try:
         client.create_registered_model(name)
-    except RestException as e:
+    except MlflowException as e:  # RestException from a server; the base class from a database store
         if e.error_code != "RESOURCE_ALREADY_EXISTS":
             raise
     version = client.create_model_version(name, f"runs:/{run_id}/{ARTIFACT_PATH}", run_id=run_id, tags=tags)
     client.set_registered_model_alias(name, CHALLENGER, version.version)
-    return version.version
+    return str(version.version)  # a server answers a string, a database store an int
 
 
 def version_for(tracking_uri: str, name: str, alias: str) -> str | None:
     """The version of `name` that carries `alias`, or None."""
     try:
-        return MlflowClient(tracking_uri).get_model_version_by_alias(name, alias).version
+        return str(MlflowClient(tracking_uri).get_model_version_by_alias(name, alias).version)
     except MlflowException:
         return None
 

@@ -52,7 +52,7 @@ def start_detached(argv: list[str], pid_file: Path, log_file: Path, env: dict[st
     pid_file.parent.mkdir(parents=True, exist_ok=True)
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with log_file.open("ab") as log:
-        proc = subprocess.Popen(  # noqa: S603 - argv is built by us, never by a shell
+        proc = subprocess.Popen(
             argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True, env={**os.environ, **(env or {})},
         )

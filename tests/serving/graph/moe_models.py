@@ -11,9 +11,9 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+import kserve
 from kserve.protocol.rest.server import RESTServer
 
-import kserve
 from aiprime.serving.graph.combine import combine_top2
 
 EXPERTS = ("living", "artifacts", "people-society", "abstractions", "actions", "qualities")

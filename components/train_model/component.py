@@ -1,0 +1,28 @@
+"""KFP component `train_model`: one model of the mixture (the gate, an expert or the dense baseline)."""
+
+from kfp import dsl
+from kfp.dsl import Artifact, Dataset, Input, Model, Output
+
+from aiprime.moe.pipeline import BASE_IMAGE
+
+
+@dsl.component(base_image=BASE_IMAGE, install_kfp_package=False)
+def train_model(
+    name: str,
+    train: Input[Dataset],
+    val: Input[Dataset],
+    plan: Input[Artifact],
+    mlflow_uri: str,
+    model: Output[Model],
+) -> None:
+    """Train model `name` ("gate", "dense" or an expert's name), or copy its champion when the plan reuses it.
+
+    `model` is a folder holding `model.pt`; its metadata says the registry role and whether this run trained it.
+    """
+    from pathlib import Path
+
+    from aiprime.moe.planning import RunPlan, train_or_reuse
+
+    decided = RunPlan.from_json(Path(plan.path).read_text())
+    model.metadata.update(train_or_reuse(decided, name, Path(train.path), Path(val.path), mlflow_uri,
+                                         Path(model.path)))

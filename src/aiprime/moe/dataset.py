@@ -1,0 +1,182 @@
+"""The classification task as arrays: embedded glosses with their lexname and domain, one `TaskSplit` per split.
+
+The table is `data/splits/classification.parquet`, the DVC-versioned output of the `splits` stage; its data
+version is the md5 that `data/dvc.lock` records, checked against the file so that a model tagged with it was
+really trained on it. Embeddings are cached by content in chunks (`embed_texts`), so a data version that
+was embedded once is read back from disk, and an interrupted run keeps the chunks it finished.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from aiprime import versioning
+from aiprime.data.domains import load_domains
+from aiprime.data.splits import SPLITS
+from aiprime.errors import DataCorrupt, NotFound, StageFailed
+from aiprime.moe.embeddings import EMBED_DIM, cache_key, embed_texts
+
+TABLE = "splits/classification.parquet"  # under data/, as data/dvc.lock names it
+CHUNK = 4096  # texts per cached embedding file
+
+
+@dataclass(frozen=True)
+class TaskSplit:
+    """One split of the classification task, embedded."""
+
+    x: np.ndarray  # (N, 384) float32 unit-norm gloss embeddings
+    synset_id: np.ndarray  # (N,) str
+    lexname: np.ndarray  # (N,) str: the fine class (45 in all)
+    domain: np.ndarray  # (N,) str: the coarse class, the gate's target (6)
+
+    def __post_init__(self) -> None:
+        n = len(self.x)
+        assert self.x.shape == (n, EMBED_DIM), f"x is {self.x.shape}, expected ({n}, {EMBED_DIM})"
+        assert len(self.synset_id) == len(self.lexname) == len(self.domain) == n, (
+            f"lengths differ: x {n}, ids {len(self.synset_id)}, lexname {len(self.lexname)}, "
+            f"domain {len(self.domain)}"
+        )
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def where(self, mask: np.ndarray) -> TaskSplit:
+        """The rows where `mask` is true."""
+        return TaskSplit(self.x[mask], self.synset_id[mask], self.lexname[mask], self.domain[mask])
+
+    def of_domain(self, domain: str) -> TaskSplit:
+        """The rows of one domain: what that domain's expert trains and is scored on."""
+        return self.where(self.domain == domain)
+
+    def save(self, path: Path) -> Path:
+        """Write the split as one `.npz` file (no pickles)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("wb") as handle:  # a file handle: np.savez would append `.npz` to a bare path
+            np.savez(handle, x=self.x, synset_id=self.synset_id.astype(str),
+                     lexname=self.lexname.astype(str), domain=self.domain.astype(str))
+        return path
+
+    @classmethod
+    def load(cls, path: Path) -> TaskSplit:
+        """Read a split written by `save`."""
+        try:
+            with np.load(Path(path), allow_pickle=False) as data:
+                return cls(data["x"], data["synset_id"], data["lexname"], data["domain"])
+        except (OSError, KeyError, ValueError) as e:
+            raise DataCorrupt(f"Cannot read the task split {path}: {e}. Rerun prepare_data.") from e
+
+
+def data_version(root: Path) -> str:
+    """The DVC md5 of the classification table in `root`'s `data/dvc.lock`."""
+    outs = versioning.stage_outs(root, "splits")
+    if TABLE not in outs:
+        raise NotFound(f"data/dvc.lock has no output {TABLE}. Run `aiprime data ingest`.")
+    return outs[TABLE]
+
+
+def file_md5(path: Path) -> str:
+    """md5 of a file's bytes: what DVC records for a single-file output."""
+    digest = hashlib.md5()  # DVC's content hash, not a security measure
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_table(root: Path, pull: bool = True) -> tuple[pd.DataFrame, str]:
+    """The classification table of the checkout `root` and its data version, checked against dvc.lock.
+
+    Args:
+        root: an AI Prime checkout (holds `.dvc/` and `data/dvc.lock`).
+        pull: when the table is absent (a fresh clone or a container), fetch it from the DVC remote first.
+
+    Raises:
+        NotFound: the table is neither here nor in the remote.
+        DataCorrupt: the file's md5 differs from the one dvc.lock pins.
+    """
+    version = data_version(root)
+    path = root / "data" / TABLE
+    if not path.is_file() and pull:
+        try:
+            versioning.dvc(root, "pull", "--quiet", "data/dvc.yaml:splits")
+        except StageFailed as e:
+            raise NotFound(f"{path} is missing and `dvc pull` failed ({e}). Run `aiprime data ingest`.") from e
+    if not path.is_file():
+        raise NotFound(f"{path} is missing. Run `aiprime data ingest` (or `dvc pull`) first.")
+    actual = file_md5(path)
+    if actual != version:
+        raise DataCorrupt(f"{path} has md5 {actual} but data/dvc.lock pins {version}. "
+                          "Run `dvc checkout data/dvc.yaml:splits` or `aiprime data ingest`.")
+    return pd.read_parquet(path, columns=["synset_id", "text", "lexname", "domain", "split"]), version
+
+
+def sample(table: pd.DataFrame, limit: int) -> pd.DataFrame:
+    """At most `limit` rows per (split, lexname), the first by synset id; `limit` 0 keeps every row.
+
+    Every class keeps some rows, so a quick run still trains every expert.
+    """
+    if limit <= 0:
+        return table
+    ordered = table.sort_values("synset_id", kind="stable")
+    return ordered.groupby(["split", "lexname"], sort=False).head(limit)
+
+
+def embed(texts: Sequence[str], cache_dir: Path, chunk: int = CHUNK) -> np.ndarray:
+    """Embeddings (N, 384) of `texts`, cached in chunks of `chunk` texts under `cache_dir`."""
+    texts = list(texts)
+    parts = [embed_texts(texts[i : i + chunk], cache_dir) for i in range(0, len(texts), chunk)]
+    return np.concatenate(parts) if parts else np.zeros((0, EMBED_DIM), dtype=np.float32)
+
+
+def is_cached(texts: Sequence[str], cache_dir: Path, chunk: int = CHUNK) -> bool:
+    """Whether `embed(texts, cache_dir, chunk)` would only read the cache."""
+    texts = list(texts)
+    return all((Path(cache_dir) / f"{cache_key(texts[i : i + chunk])}.npy").is_file()
+               for i in range(0, len(texts), chunk))
+
+
+def embed_rows(split: pd.DataFrame, kept: pd.DataFrame, cache_dir: Path) -> np.ndarray:
+    """Embeddings of the rows `kept` of one split, in the split's order.
+
+    A sample of a split whose full embedding is cached is cut from it; otherwise only the sample is embedded.
+    """
+    if len(kept) < len(split) and is_cached(split.text.tolist(), cache_dir):
+        return embed(split.text.tolist(), cache_dir)[split.index.isin(kept.index)]
+    return embed(kept.text.tolist(), cache_dir)
+
+
+def build_splits(root: Path, cache_dir: Path, limit: int = 0) -> tuple[dict[str, TaskSplit], str]:
+    """Train, val and test `TaskSplit`s of the checkout's classification table, and its data version.
+
+    Args:
+        root: the checkout.
+        cache_dir: the embedding cache (e.g. `settings.home / "embeddings"`).
+        limit: at most this many rows per (split, lexname); 0 keeps every row.
+    """
+    table, version = read_table(root)
+    sampled = sample(table, limit)
+    splits = {}
+    for name in SPLITS:
+        split = table[table.split == name]
+        rows = split[split.index.isin(sampled.index)]
+        splits[name] = TaskSplit(embed_rows(split, rows, cache_dir), rows.synset_id.to_numpy(str),
+                                 rows.lexname.to_numpy(str), rows.domain.to_numpy(str))
+    return splits, version
+
+
+def fine_classes() -> dict[str, tuple[str, ...]]:
+    """Each domain's lexnames, sorted: an expert's classes in logit order (from the reviewed domain table)."""
+    table = load_domains()
+    return {d: tuple(sorted(table.lexname[table.domain == d])) for d in sorted(set(table.domain))}
+
+
+def all_classes() -> tuple[str, ...]:
+    """Every lexname, sorted: the dense baseline's classes in logit order."""
+    return tuple(sorted(load_domains().lexname))

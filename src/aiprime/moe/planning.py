@@ -1,0 +1,175 @@
+"""Planning a training run: which models it trains, and which champions registered in MLflow it reuses.
+
+Every model of a run has a fingerprint: its architecture and classes (`experts.manifest`), salted with the
+data version and the training settings. The champion of each role carries the fingerprint it was trained
+with as an MLflow tag; a champion whose fingerprint matches is current and reused, through
+`experts.plan_training`. Adding an expert to `EXPERTS` thus trains the gate and the new expert only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiprime.errors import InvalidInput
+from aiprime.moe import experts as registry_of_experts
+from aiprime.moe import training
+from aiprime.moe.config import RunConfig, TrainConfig
+from aiprime.moe.dataset import TaskSplit, all_classes, fine_classes
+from aiprime.moe.experts import EXPERTS, GATE, ExpertSpec
+from aiprime.moe.models import config_from_dict
+from aiprime.moe.training import DENSE_ROLE, GATE_ROLE, dense_config, expert_role, spec_named, why_untrainable
+
+DENSE = "dense"  # key of the dense baseline in a run's fingerprints (beside GATE and the expert names)
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What one training run trains, reuses and leaves out, and the fingerprints it tags models with."""
+
+    data_version: str  # DVC md5 of the classification table
+    limit: int  # rows per (split, lexname) the run used; 0: all
+    run: dict[str, Any]  # the RunConfig, as `asdict` writes it
+    fingerprints: dict[str, str]  # GATE, DENSE and each expert name -> this run's fingerprint
+    gate: bool  # train the gate (else reuse its champion)
+    dense: bool  # train the dense baseline (else reuse its champion)
+    train: tuple[str, ...]  # experts to train
+    keep: tuple[str, ...]  # experts whose champion is reused
+    skip: dict[str, str] = field(default_factory=dict)  # expert -> why it is left out of this run
+
+    def trains(self, name: str) -> bool:
+        """Whether this run trains model `name` (GATE, DENSE or an expert's name) rather than reusing it."""
+        return {GATE: self.gate, DENSE: self.dense}.get(name, name in self.train)
+
+    def run_config(self) -> RunConfig:
+        """The training settings every step of this run uses."""
+        return config_from_dict(RunConfig, self.run)
+
+    @property
+    def experts(self) -> list[str]:
+        """The experts of this run's system, trained or reused, in registry order."""
+        return [name for name in self.fingerprints if name in self.train or name in self.keep]
+
+    def to_json(self) -> str:
+        """The plan as JSON (a KFP artifact)."""
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> RunPlan:
+        """Read a plan written by `to_json`."""
+        values = json.loads(text)
+        return cls(**{k: tuple(v) if k in ("train", "keep") else v for k, v in values.items()})
+
+
+def run_fingerprints(specs: Sequence[ExpertSpec], data_id: str, run: RunConfig) -> dict[str, str]:
+    """Fingerprints of a run's models: the registry's (architecture, classes) with the data and the settings."""
+    classes = fine_classes()
+    base = registry_of_experts.manifest(specs, {s.domain: classes.get(s.domain, ()) for s in specs})
+    base[DENSE] = hashlib.sha256(json.dumps(
+        {"dense": asdict(dense_config(len(all_classes()))), "classes": all_classes()}, sort_keys=True).encode()
+    ).hexdigest()
+    salt = f"{data_id}|{run.key()}"
+    return {key: hashlib.sha256(f"{fp}|{salt}".encode()).hexdigest() for key, fp in base.items()}
+
+
+def role_of(key: str, specs: Sequence[ExpertSpec] = EXPERTS) -> str:
+    """The registry role of a fingerprint key: GATE, DENSE or an expert's name."""
+    return {GATE: GATE_ROLE, DENSE: DENSE_ROLE}.get(key) or expert_role(spec_named(key, specs).domain)
+
+
+def champion_fingerprints(tracking_uri: str, keys: Sequence[str], specs: Sequence[ExpertSpec]) -> dict[str, str]:
+    """The `fingerprint` tag of the champion of each key's role, for the keys that have a champion."""
+    from mlflow import MlflowClient  # on use: the training steps never talk to MLflow
+
+    from aiprime.registry import mlflow_registry as registry
+
+    client, found = MlflowClient(tracking_uri), {}
+    for key in keys:
+        name = registry.registered_name(role_of(key, specs))
+        version = registry.version_for(tracking_uri, name, registry.CHAMPION)
+        if version is not None:
+            found[key] = client.get_model_version(name, version).tags.get("fingerprint", "")
+    return found
+
+
+def plan_run(train: TaskSplit, val: TaskSplit, tracking_uri: str, data_version: str, run: RunConfig | None = None,
+             limit: int = 0, retrain: bool = False, specs: Sequence[ExpertSpec] = EXPERTS) -> RunPlan:
+    """Plan a run: train what is new or changed (everything with `retrain`), reuse the other champions.
+
+    Experts whose domain has no train or val rows in this data are left out (`skip`).
+
+    Raises:
+        InvalidInput: no expert can be trained or reused.
+    """
+    run = run or RunConfig()
+    wanted = run_fingerprints(specs, f"{data_version}|limit={limit}", run)
+    champions = {} if retrain else champion_fingerprints(tracking_uri, list(wanted), specs)
+    classes = fine_classes()
+    spec_classes = {s.domain: classes.get(s.domain, ()) for s in specs}
+    base = registry_of_experts.manifest(specs, spec_classes)
+    # plan_training compares architecture fingerprints; a champion counts as current only when it was also
+    # trained on this data with these settings.
+    trained = {key: base[key] for key in base if champions.get(key) == wanted[key]}
+    plan = registry_of_experts.plan_training(specs, spec_classes, trained)
+    skip = {s.name: r for s in specs if (r := why_untrainable(s, train, val))}
+    if len(skip) == len(specs):
+        raise InvalidInput(f"No expert has rows to train on: {skip}. Use a larger --limit or the full data.")
+    return RunPlan(
+        data_version=data_version,
+        limit=limit,
+        run=asdict(run),
+        fingerprints=wanted,
+        gate=plan.gate,
+        dense=champions.get(DENSE) != wanted[DENSE],
+        train=tuple(n for n in plan.train if n not in skip),
+        keep=tuple(n for n in plan.keep if n not in skip),
+        skip=skip,
+    )
+
+
+def run_config(max_epochs: int, lr: float, seed: int, threads: int) -> RunConfig:
+    """A RunConfig from the flat values a pipeline passes (threads 0: torch's default)."""
+    return RunConfig(max_epochs=max_epochs, seed=seed, train=TrainConfig(lr=lr, num_threads=threads or None))
+
+
+def describe(plan: RunPlan) -> dict[str, str]:
+    """A plan as flat strings: MLflow parameters and KFP artifact metadata."""
+    train = {k: v for k, v in plan.run["train"].items() if k != "num_threads"}
+    trained = [GATE] * plan.gate + [DENSE] * plan.dense + list(plan.train)
+    reused = [GATE] * (not plan.gate) + [DENSE] * (not plan.dense) + list(plan.keep)
+    values = {"data_version": plan.data_version, "limit": plan.limit, "max_epochs": plan.run["max_epochs"],
+              "seed": plan.run["seed"], **train, "trained": ",".join(trained), "reused": ",".join(reused),
+              "skipped": ",".join(plan.skip)}
+    return {k: str(v) for k, v in values.items()}
+
+
+def train_or_reuse(plan: RunPlan, name: str, train: Path, val: Path, tracking_uri: str, out_dir: Path,
+                   specs: Sequence[ExpertSpec] = EXPERTS) -> dict[str, Any]:
+    """Train model `name` (GATE, DENSE or an expert's name) into `out_dir`, or copy its champion there.
+
+    Args:
+        plan: the run's plan: what to train, the settings and the fingerprints.
+        train, val: the split files prepare_data wrote.
+        tracking_uri: the MLflow server holding the champions the plan reuses.
+
+    Returns:
+        The model artifact's metadata: its registry `role`, `trained`, and `expert` for an expert.
+    """
+    role = role_of(name, specs)
+    trained = plan.trains(name)
+    if not trained:
+        training.fetch_model(tracking_uri, role, out_dir)
+    else:
+        splits = (TaskSplit.load(train), TaskSplit.load(val))
+        run, fingerprint = plan.run_config(), plan.fingerprints[name]
+        if name == GATE:
+            training.train_gate(*splits, out_dir, run, specs, fingerprint=fingerprint)
+        elif name == DENSE:
+            training.train_dense(*splits, out_dir, run, fingerprint=fingerprint)
+        else:
+            training.train_expert(spec_named(name, specs), *splits, out_dir, run, fingerprint=fingerprint)
+    return {"role": role, "trained": trained} | ({} if name in (GATE, DENSE) else {"expert": name})

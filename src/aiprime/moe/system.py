@@ -1,0 +1,159 @@
+"""The end-to-end mixture: the gate picks a domain expert for each input and that expert names the fine class.
+
+`MoESystem` is what evaluation scores and what serving loads: plain modules (no Lightning), built from the
+model folders that training writes, or from the champions registered in MLflow. Top-1 sends each input to
+the gate's first choice; top-2 asks both first choices and keeps the class with the highest gate-weighted
+probability (the two experts' classes are disjoint, so mixing is that comparison).
+
+An expert that the gate knows but that is not loaded (its domain had no data in a small run) is masked:
+the gate's probabilities are renormalised over the experts that are there.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from aiprime.errors import InvalidInput, ModelNotReady
+from aiprime.moe.embeddings import EMBED_DIM, encode_texts
+from aiprime.moe.models import GateNet, load_metadata, load_model, save_model
+from aiprime.moe.training import GATE_ROLE, MODEL_FILE, expert_role, fetch_model
+from aiprime.registry import mlflow_registry as registry
+
+
+@dataclass(frozen=True)
+class Member:
+    """One loaded model of the system and the classes of its logits."""
+
+    module: nn.Module  # in eval mode
+    classes: tuple[str, ...]  # class of each logit
+    metadata: dict  # what training saved with it (role, fingerprint, history, ...)
+
+    @classmethod
+    def load(cls, folder: Path) -> Member:
+        """The model in a folder that training wrote (it holds `model.pt`)."""
+        path = Path(folder) / MODEL_FILE
+        metadata = load_metadata(path)
+        return cls(load_model(path), tuple(metadata["classes"]), metadata)
+
+    @torch.no_grad()
+    def probabilities(self, x: np.ndarray) -> np.ndarray:
+        """Softmax over this model's classes: (N, d_in) -> (N, C)."""
+        logits = self.module(torch.as_tensor(x, dtype=torch.float32)).logits  # (N, C)
+        return logits.softmax(dim=-1).numpy()
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The system's answer for N inputs."""
+
+    expert: list[str]  # (N,) the gate's first choice among the loaded experts
+    experts: list[tuple[str, ...]]  # (N,) the experts asked, best first (top_k of them)
+    probabilities: np.ndarray  # (N, E) gate probabilities over `MoESystem.expert_names`, loaded ones only
+    fine_class: list[str]  # (N,) the predicted lexname
+    fine_probability: np.ndarray  # (N,) its gate-weighted probability
+
+
+class MoESystem:
+    """Gate -> chosen expert(s) -> fine class, over frozen sentence embeddings."""
+
+    def __init__(self, gate: Member, experts: Mapping[str, Member]) -> None:
+        assert isinstance(gate.module, GateNet), f"the gate must be a GateNet, got {type(gate.module).__name__}"
+        self.gate = gate
+        self.expert_names: tuple[str, ...] = tuple(gate.metadata["experts"])  # gate logit order
+        unknown = sorted(set(experts) - set(self.expert_names))
+        if unknown:
+            raise InvalidInput(f"Experts {unknown} are not outputs of the gate {list(self.expert_names)}. "
+                               "Retrain the gate with them in aiprime/moe/experts.py.")
+        if not experts:
+            raise ModelNotReady("The system has no expert loaded. Train them with `aiprime train`.")
+        self.experts = dict(experts)
+
+    @classmethod
+    def from_folders(cls, gate_dir: Path, expert_dirs: Sequence[Path]) -> MoESystem:
+        """A system from model folders (each holding `model.pt`), as training writes them."""
+        experts = {}
+        for folder in expert_dirs:
+            member = Member.load(folder)
+            experts[member.metadata["expert"]] = member
+        return cls(Member.load(gate_dir), experts)
+
+    @classmethod
+    def from_registry(cls, tracking_uri: str, alias: str = registry.CHAMPION) -> MoESystem:
+        """The system whose gate and experts carry `alias` in MLflow; experts without one are left out."""
+        with tempfile.TemporaryDirectory(prefix="aiprime-system-") as tmp:
+            gate = Member.load(fetch_model(tracking_uri, GATE_ROLE, Path(tmp) / "gate", alias))
+            experts = {}
+            for name, domain in zip(gate.metadata["experts"], gate.metadata["classes"], strict=True):
+                role = expert_role(domain)
+                if registry.version_for(tracking_uri, registry.registered_name(role), alias) is not None:
+                    experts[name] = Member.load(fetch_model(tracking_uri, role, Path(tmp) / name, alias))
+        return cls(gate, experts)
+
+    def save(self, folder: Path) -> Path:
+        """Write the system as `gate/model.pt` and `experts/<name>/model.pt` (what `load` reads)."""
+        save_model(self.gate.module, Path(folder) / "gate" / MODEL_FILE, self.gate.metadata)
+        for name, member in self.experts.items():
+            save_model(member.module, Path(folder) / "experts" / name / MODEL_FILE, member.metadata)
+        return Path(folder)
+
+    @classmethod
+    def load(cls, folder: Path) -> MoESystem:
+        """Read a system written by `save`."""
+        folder = Path(folder)
+        return cls.from_folders(folder / "gate", sorted(p for p in (folder / "experts").iterdir() if p.is_dir()))
+
+    def route(self, x: np.ndarray) -> np.ndarray:
+        """Gate probabilities (N, E), zero for experts that are not loaded and renormalised over the rest."""
+        probs = self.gate.probabilities(x)  # (N, E)
+        loaded = np.array([name in self.experts for name in self.expert_names])  # (E,)
+        probs = probs * loaded
+        return probs / probs.sum(axis=1, keepdims=True)
+
+    def predict(self, inputs: Sequence[str] | np.ndarray, top_k: int = 1) -> Prediction:
+        """Route each input (a text, or its 384-dim embedding) and classify it with its expert(s)."""
+        x = self.embed(inputs)
+        if top_k not in (1, 2):
+            raise InvalidInput(f"top_k={top_k}; use 1 (first choice) or 2 (mix the first two).")
+        probs = self.route(x)  # (N, E)
+        k = min(top_k, len(self.experts))
+        ranked = np.argsort(-probs, axis=1, kind="stable")[:, :k]  # (N, k) expert indices, best first
+        top_mass = np.take_along_axis(probs, ranked, axis=1).sum(axis=1)  # (N,)
+        best_score = np.full(len(x), -1.0)
+        best_class = np.empty(len(x), dtype=object)
+        for e, name in enumerate(self.expert_names):
+            rows = np.nonzero((ranked == e).any(axis=1))[0]  # inputs that ask expert e
+            if name not in self.experts or not len(rows):
+                continue
+            member = self.experts[name]
+            score = member.probabilities(x[rows]) * (probs[rows, e] / top_mass[rows])[:, None]  # (R, C)
+            top = score.argmax(axis=1)  # (R,)
+            better = score[np.arange(len(rows)), top] > best_score[rows]
+            best_score[rows[better]] = score[np.arange(len(rows)), top][better]
+            best_class[rows[better]] = np.asarray(member.classes, dtype=object)[top[better]]
+        names = np.asarray(self.expert_names, dtype=object)
+        return Prediction(
+            expert=names[ranked[:, 0]].tolist(),
+            experts=[tuple(row) for row in names[ranked].tolist()],
+            probabilities=probs,
+            fine_class=best_class.tolist(),
+            fine_probability=best_score,
+        )
+
+    @staticmethod
+    def embed(inputs: Sequence[str] | np.ndarray) -> np.ndarray:
+        """(N, 384) float32 embeddings of texts, or the given embeddings checked."""
+        if isinstance(inputs, np.ndarray):
+            x = inputs.astype(np.float32, copy=False)
+        else:
+            x = encode_texts([str(t) for t in inputs])
+        if x.ndim != 2 or x.shape[1] != EMBED_DIM:
+            raise InvalidInput(f"Expected texts or embeddings of shape (N, {EMBED_DIM}), got {x.shape}.")
+        return x
+

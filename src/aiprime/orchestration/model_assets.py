@@ -1,0 +1,72 @@
+"""Model assets: the mixture of experts, trained by the `moe-training` KFP pipeline and registered in MLflow.
+
+Materialising `moe_models` runs the committed pipeline with kfp.local (what `aiprime train` runs), so its
+lineage in Dagster starts at the DVC-versioned classification table. Its data version is the MLflow run
+that evaluated the models; its metadata holds the test scores and each champion decision.
+"""
+
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from pydantic import Field
+
+from aiprime.moe import launch
+from aiprime.moe.launch import TrainOptions
+from aiprime.orchestration.resources import Workspace
+from aiprime.services import stack
+
+GROUP = "models"
+
+
+class TrainingConfig(dg.Config):
+    """The pipeline parameters, as in `aiprime train --help`."""
+
+    limit: int = Field(0, ge=0, description="At most N rows per (split, lexname); 0 uses all the data.")
+    max_epochs: int = Field(30, ge=1, description="Epochs at most per model; early stopping may end sooner.")
+    lr: float = Field(1e-3, gt=0, description="Peak AdamW learning rate (one-cycle schedule).")
+    seed: int = Field(0, description="Base seed; each expert derives its own from it and its name.")
+    threads: int = Field(2, ge=0, description="torch threads per pipeline step (0: torch's default).")
+    retrain: bool = Field(False, description="Train every model, even those whose champion is current.")
+
+
+CHAMPION_GATE = dg.AssetCheckSpec(
+    "challengers_beat_champions", asset="moe_models",
+    description="Every model this run trained beat its champion on the validation split and became champion "
+                "(a warning: the champions stay in place when a challenger loses).")
+
+
+@dg.asset(group_name=GROUP, deps=[dg.AssetKey("classification")], kinds={"kubeflow", "mlflow", "pytorch"},
+          check_specs=[CHAMPION_GATE])
+def moe_models(context: dg.AssetExecutionContext, config: TrainingConfig,
+               workspace: Workspace) -> dg.MaterializeResult:
+    """The gate, one expert per domain and the dense baseline: trained, evaluated, registered in MLflow."""
+    settings = workspace.settings
+    stack.up(settings)
+    summary, log = launch.train_here(settings, workspace.root, TrainOptions(**config.model_dump()),
+                                     on_task=lambda task, state: context.log.info(f"task {task}: {state}"))
+    return dg.MaterializeResult(metadata=training_metadata(summary, str(log)),
+                                data_version=dg.DataVersion(summary["mlflow_run_id"]),
+                                check_results=[champion_gate_result(summary["promotions"])])
+
+
+def champion_gate_result(promotions: list[dict[str, Any]]) -> dg.AssetCheckResult:
+    """The champion gate as an asset check: fails (WARN) naming each challenger that did not beat its champion."""
+    losers = [p for p in promotions if not p["promoted"]]
+    return dg.AssetCheckResult(
+        check_name=CHAMPION_GATE.name, passed=not losers, severity=dg.AssetCheckSeverity.WARN,
+        description="; ".join(p["reason"] for p in losers) or f"{len(promotions)} trained, all champions",
+        metadata={"trained": len(promotions), "stayed_challenger": [p["name"] for p in losers]})
+
+
+def training_metadata(summary: dict[str, Any], log: str) -> dict[str, Any]:
+    """What the Dagster UI shows for a training run: scores, champion decisions, where to look further."""
+    metrics = summary["metrics"]
+    scores = {key: float(metrics[key]) for key in ("gate.accuracy", "system.accuracy", "system_top2.accuracy",
+                                                   "dense.accuracy", "routing.utilisation_cv") if key in metrics}
+    champions = {p["name"]: {"version": p["challenger"], "promoted": p["promoted"], "reason": p["reason"]}
+                 for p in summary["promotions"]}
+    return {**scores, "mlflow_run_id": summary["mlflow_run_id"], "data_version": summary["data_version"],
+            "champions": dg.MetadataValue.json(champions), "reused": dg.MetadataValue.json(summary["reused"]),
+            "skipped": dg.MetadataValue.json(summary["skipped"]), "log": dg.MetadataValue.path(log),
+            "summary": dg.MetadataValue.path(str(Path(log).with_suffix(".json")))}

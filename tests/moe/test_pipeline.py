@@ -1,0 +1,112 @@
+"""The `moe-training` Kubeflow pipeline: it compiles to the committed YAML, and it runs for real with kfp.local.
+
+The end-to-end tests run the compiled pipeline twice on a 60-entry DVC subset against the session's MLflow
+server: a first run that registers champions, then `aiprime train` with a crippled configuration, whose
+challengers the champion gate refuses.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+from typer.testing import CliRunner
+
+from aiprime import versioning
+from aiprime.cli import app
+from aiprime.moe import pipeline
+from aiprime.moe.dataset import TABLE
+from aiprime.registry import mlflow_registry as registry
+
+REPO = Path(__file__).resolve().parents[2]
+COMPONENTS = ("prepare_data", "plan_training", "train_model", "evaluate", "register")
+TRAINED = ("gate", "expert-abstractions", "expert-actions", "expert-qualities", "dense")  # domains in the subset
+
+
+def test_every_pipeline_compiles_to_its_committed_yaml() -> None:
+    assert pipeline.stale_pipelines(REPO) == [], "recompile with `python -m aiprime.moe.pipeline` (make pipelines)"
+
+
+@pytest.mark.parametrize("name", COMPONENTS)
+def test_every_component_has_its_folder_and_loads_by_path(name: str) -> None:
+    folder = REPO / "components" / name
+    assert (folder / "README.md").is_file() and any((folder / "tests").glob("test_*.py")), folder
+    component = pipeline.load_component(name, REPO)
+    assert component.component_spec.implementation.container.image == pipeline.BASE_IMAGE
+    assert callable(component.python_func)
+
+
+@pytest.fixture(scope="module")
+def checkout(tmp_path_factory: pytest.TempPathFactory, subset_checkout) -> Path:
+    """A DVC checkout of a 60-entry subset (4 of the 6 domains), with the repository's pipeline files."""
+    root = subset_checkout(tmp_path_factory.mktemp("moe-checkout"), limit=60)
+    versioning.reproduce(root)
+    for folder in ("components", "pipelines"):
+        (root / folder).symlink_to(REPO / folder)
+    return root
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("moe-home")
+
+
+@pytest.fixture(scope="module")
+def first_run(checkout: Path, home: Path, mlflow_url: str) -> dict:
+    """The compiled pipeline run once with settings that learn the subset."""
+    arguments = {"repo_root": str(checkout), "mlflow_uri": mlflow_url, "code_version": "test-sha", "limit": 0,
+                 "max_epochs": 20, "lr": 0.01, "seed": 0, "threads": 1, "retrain": False,
+                 "embedding_cache": str(home / "embeddings"), "experiment": "moe-test"}
+    with (home / "first-run.log").open("w") as log:
+        return json.loads(pipeline.run_local(pipeline.compiled_path(root=REPO), arguments, home / "kfp", log))
+
+
+@pytest.mark.slow
+def test_the_first_run_makes_champions_of_the_gate_the_experts_and_dense(first_run: dict, checkout: Path,
+                                                                          mlflow_url: str) -> None:
+    promotions = {p["name"]: p for p in first_run["promotions"]}
+    assert sorted(promotions) == sorted(registry.registered_name(role) for role in TRAINED)
+    assert all(p["promoted"] and p["champion_before"] is None for p in promotions.values()), promotions
+    assert sorted(first_run["skipped"]) == ["artifacts", "living", "people_society"]
+    md5 = versioning.stage_outs(checkout, "splits")[TABLE]
+    client = MlflowClient(mlflow_url)
+    for name, promotion in promotions.items():
+        assert registry.version_for(mlflow_url, name, "champion") == promotion["challenger"]
+        tags = client.get_model_version(name, promotion["challenger"]).tags
+        assert tags["data_version"] == md5 and tags["code_version"] == "test-sha", tags
+        assert tags["pipeline_run_id"] and tags["fingerprint"]
+
+
+@pytest.mark.slow
+def test_the_run_logs_its_test_metrics_and_plots_to_kfp_and_mlflow(first_run: dict, mlflow_url: str) -> None:
+    metrics = first_run["metrics"]  # what the evaluate step logged as KFP Metrics
+    for key in ("gate.accuracy", "system.macro_f1", "system_top2.accuracy", "dense.accuracy",
+                "expert.qualities.accuracy", "routing.utilisation_cv", "dropped_frac"):
+        assert key in metrics, sorted(metrics)
+    client = MlflowClient(mlflow_url)
+    run = client.get_run(first_run["mlflow_run_id"])
+    assert run.data.metrics["system.accuracy"] == pytest.approx(metrics["system.accuracy"])
+    assert run.data.params["trained"] == "gate,dense,abstractions,actions,qualities"
+    files = {f.path for f in client.list_artifacts(run.info.run_id)}
+    assert {"confusion.png", "routing.png", "report.md"} <= files
+
+
+@pytest.mark.slow
+def test_aiprime_train_with_a_crippled_config_leaves_the_champions(first_run: dict, checkout: Path, home: Path,
+                                                                    mlflow_url: str, pg_server_url: str,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    champions = {p["name"]: p["challenger"] for p in first_run["promotions"]}
+    monkeypatch.chdir(checkout)
+    for variable, value in {"AIPRIME_HOME": str(home), "AIPRIME_DATABASE_URL": pg_server_url,
+                            "AIPRIME_MLFLOW_TRACKING_URI": mlflow_url, "COLUMNS": "200"}.items():
+        monkeypatch.setenv(variable, value)
+    result = CliRunner().invoke(app, ["train", "--retrain", "--max-epochs", "1", "--lr", "0.000001",
+                                      "--threads", "1"])
+    assert result.exit_code == 0, result.output
+    assert "system_top2" in result.output and result.output.count("challenger only") == len(TRAINED), result.output
+    assert "aiprime-gate v2" in result.output and "does not beat champion v1" in result.output
+    for name, version in champions.items():
+        assert registry.version_for(mlflow_url, name, "champion") == version, name
+        assert registry.version_for(mlflow_url, name, "challenger") != version, name

@@ -1,0 +1,68 @@
+"""Training the mixture's models: model folders that name their role and classes, and what a run must train."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from aiprime.errors import InvalidInput
+from aiprime.moe import planning, training
+from aiprime.moe.config import RunConfig, TrainConfig
+from aiprime.moe.dataset import all_classes, fine_classes
+from aiprime.moe.experts import EXPERTS, GATE, domains
+from aiprime.moe.models import ExpertNet, active_parameters, build_model
+from aiprime.moe.system import Member
+
+pytestmark = pytest.mark.slow
+
+
+def test_each_model_folder_names_its_role_and_its_classes(tiny_models: dict[str, Path]) -> None:
+    gate, dense = Member.load(tiny_models["gate"]), Member.load(tiny_models["dense"])
+    assert gate.metadata["role"] == "gate" and gate.classes == domains(EXPERTS)
+    assert gate.metadata["experts"] == [s.name for s in EXPERTS]
+    assert dense.metadata["role"] == "dense" and dense.classes == all_classes()
+    expert = Member.load(tiny_models["people_society"])
+    assert expert.metadata["role"] == "expert" and expert.metadata["domain"] == "people_society"
+    assert training.registry_role(expert.metadata) == "expert-people_society"
+    assert expert.classes == fine_classes()["people_society"] and isinstance(expert.module, ExpertNet)
+    assert expert.metadata["history"]["train_rows"] == 48  # its domain's two lexnames x 24 rows
+
+
+def test_the_experts_learn_their_domains_tiny_problem(tiny_models: dict[str, Path], tiny_splits: dict) -> None:
+    test = tiny_splits["test"].of_domain("living")
+    member = Member.load(tiny_models["living"])
+    predicted = np.asarray(member.classes)[member.probabilities(test.x).argmax(axis=1)]
+    assert (predicted == test.lexname).mean() > 0.9, list(zip(predicted, test.lexname, strict=True))
+
+
+def test_an_expert_without_rows_of_its_domain_is_refused_with_the_fix(tmp_path: Path, tiny_splits: dict) -> None:
+    train = tiny_splits["train"].where(tiny_splits["train"].domain != "living")
+    with pytest.raises(InvalidInput, match="larger --limit"):
+        training.train_expert(EXPERTS[0], train, tiny_splits["val"], tmp_path)
+
+
+def test_the_dense_baseline_has_an_expert_paths_active_parameters() -> None:
+    n_classes = len(all_classes())
+    expert = build_model(EXPERTS[0].config(n_classes))
+    assert active_parameters(build_model(training.dense_config(n_classes))) == active_parameters(expert)
+
+
+def test_threads_do_not_change_a_runs_fingerprints_but_the_learning_rate_does() -> None:
+    base = RunConfig(train=TrainConfig(num_threads=1))
+    assert base.key() == dataclasses.replace(base, train=TrainConfig(num_threads=2)).key()
+    assert base.key() != dataclasses.replace(base, train=TrainConfig(lr=0.5)).key()
+    prints = planning.run_fingerprints(EXPERTS, "md5|limit=0", base)
+    assert set(prints) == {GATE, planning.DENSE, *(s.name for s in EXPERTS)}
+    assert prints != planning.run_fingerprints(EXPERTS, "other-md5|limit=0", base)
+
+
+def test_a_plan_round_trips_through_json() -> None:
+    plan = planning.RunPlan(data_version="abc", limit=3, run=dataclasses.asdict(RunConfig(max_epochs=2)),
+                            fingerprints={GATE: "g", "living": "l"}, gate=True, dense=False, train=("living",),
+                            keep=(), skip={"artifacts": "no rows"})
+    again = planning.RunPlan.from_json(plan.to_json())
+    assert again == plan and again.run_config() == RunConfig(max_epochs=2) and again.experts == ["living"]
+    assert planning.describe(plan)["trained"] == "gate,living"
