@@ -18,6 +18,8 @@ from aiprime.serving import runtime
 from aiprime.serving.graph import load_services
 from aiprime.serving.load import LoadWatcher, endpoints
 from aiprime.serving.models import ModelSource
+from aiprime.serving.request_log import request_log
+from aiprime.settings import Settings
 
 
 def parser() -> argparse.ArgumentParser:
@@ -37,6 +39,12 @@ def parser() -> argparse.ArgumentParser:
         help="In-flight requests at which an expert counts as full, if below its own --max_in_flight.",
     )
     parser.add_argument("--poll_interval_s", type=float, default=0.5, help="Seconds between load polls.")
+    parser.add_argument(
+        "--database_url",
+        default=Settings().database_url,
+        help="PostgreSQL server whose `aiprime` database gets every request (request_log, for drift "
+        "detection); default AIPRIME_DATABASE_URL; unset: no request logging.",
+    )
     parser.set_defaults(**runtime.DEFAULTS, model_name="gate")
     return parser
 
@@ -58,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
     runtime.prepare(args)
     model = GateModel(
         args.model_name, ModelSource.from_args(args), explainer=args.explainer, watcher=watcher(args),
-        max_in_flight=args.max_in_flight,
+        max_in_flight=args.max_in_flight, request_log=request_log(args.database_url, args.model_name),
     )  # fmt: skip
     model.load()
     runtime.serve([model], args)

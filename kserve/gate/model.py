@@ -13,12 +13,14 @@ from typing import Any
 import numpy as np
 from opentelemetry import trace
 
+from aiprime.drift.requests import LoggedRequest
 from aiprime.explain import TextExplainer
 from aiprime.serving import models
 from aiprime.serving.load import LoadWatcher, rerank
 from aiprime.serving.metrics import GateMetrics
 from aiprime.serving.names import route_name
 from aiprime.serving.protocol import Request, gate_record, parse_gate, v2_response
+from aiprime.serving.request_log import RequestLog
 from aiprime.serving.runtime import ServingModel
 from aiprime.serving.text import TextClassifier, TextEncoder
 
@@ -30,10 +32,12 @@ class GateModel(ServingModel):
 
     def __init__(
         self, name: str, source: models.ModelSource, *, explainer: str = "ig", watcher: LoadWatcher | None = None,
-        max_in_flight: int = 0,
+        max_in_flight: int = 0, request_log: RequestLog | None = None,
     ) -> None:  # fmt: skip
-        """Create the gate (not loaded): `source` says where the model is, `watcher` turns on load-awareness."""
+        """Create the gate (not loaded): `source` says where the model is, `watcher` turns on load-awareness,
+        `request_log` (started) receives every text's embedding and gate choice, for drift detection."""
         super().__init__(name, max_in_flight=max_in_flight)
+        self.request_log = request_log
         self.source = source
         self.explainer_method = explainer
         self.watcher = watcher
@@ -56,7 +60,8 @@ class GateModel(ServingModel):
 
     async def predict(self, request: Request, headers: dict[str, str] | None = None) -> Any:
         """The routing record (v1) or per-text probabilities (v2)."""
-        probabilities = await self.blocking(self.classifier.predict_texts, request.texts)  # (N, D)
+        embedded, probabilities = await self.blocking(self._classify, request.texts)  # (N, 384), (N, D)
+        self._log(embedded, probabilities)
         if request.v2:
             top = np.array([self.classifier.classes[i] for i in probabilities.argmax(axis=1)], dtype=object)
             return v2_response(self.name, request, {"probabilities": probabilities, "expert": top})
@@ -66,6 +71,26 @@ class GateModel(ServingModel):
     async def explain(self, request: Request, headers: dict[str, str] | None = None) -> dict[str, Any]:
         """Which words pushed each text towards the first choice (or `parameters.target`)."""
         return await self.blocking(self._explain, request)
+
+    def stop(self) -> None:
+        """Write the requests still queued for the request log, then stop."""
+        if self.request_log is not None:
+            self.request_log.close()
+        super().stop()
+
+    def _classify(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        embedded = self.classifier.encoder.embed(texts)  # (N, 384)
+        return embedded.numpy(), self.classifier.probabilities(embedded)
+
+    def _log(self, embedded: np.ndarray, probabilities: np.ndarray) -> None:
+        """Hand each text's embedding and the gate's own first choice to the request log (non-blocking)."""
+        if self.request_log is None:
+            return
+        top = probabilities.argmax(axis=1)  # (N,) before any load-aware reranking: the gate's decision
+        self.request_log.submit([
+            LoggedRequest(self.name, vector, self.classifier.classes[i], float(row[i]))
+            for vector, row, i in zip(embedded, probabilities, top, strict=True)
+        ])
 
     def _rank(self, mean: np.ndarray) -> tuple[list[str], list[float]]:
         order = np.argsort(-mean, kind="stable")

@@ -44,9 +44,12 @@ def log_requests(engine: Engine, requests: list[LoggedRequest]) -> None:
         conn.execute(request_log.insert(), rows)
 
 
-def recent_requests(engine: Engine, limit: int) -> tuple[np.ndarray, list[str]]:
-    """The embeddings (N, 384) and gate choices of the last `limit` requests, oldest first."""
+def recent_requests(engine: Engine, limit: int, model: str | None = None) -> tuple[np.ndarray, list[str]]:
+    """The embeddings (N, 384) and gate choices of the last `limit` requests (of `model`: all if None), oldest
+    first."""
     query = sa.select(request_log.c.embedding, request_log.c.expert).order_by(request_log.c.id.desc()).limit(limit)
+    if model is not None:
+        query = query.where(request_log.c.model == model)
     with engine.connect() as conn:
         rows = conn.execute(query).all()[::-1]
     if not rows:

@@ -12,6 +12,7 @@ import dagster as dg
 from aiprime import versioning
 from aiprime.orchestration.data_assets import build_data_assets, data_code_version, debian_sources
 from aiprime.orchestration.data_checks import DATA_CHECKS
+from aiprime.orchestration.drift_assets import DRIFT_JOBS, DRIFT_SCHEDULES, drift_sensor, traffic_drift
 from aiprime.orchestration.feature_assets import document_features, feature_store
 from aiprime.orchestration.model_assets import moe_models
 from aiprime.orchestration.resources import Workspace
@@ -25,9 +26,11 @@ def build_definitions(settings: Settings, repo_root: Path) -> dg.Definitions:
     """Definitions for a checkout at `repo_root` with state under `settings.home`."""
     return dg.Definitions(
         assets=[debian_sources, *build_data_assets(data_code_version()), feature_store, document_features,
-                moe_models],
+                moe_models, traffic_drift],
         asset_checks=DATA_CHECKS,
-        jobs=[everything_job],
+        jobs=[everything_job, *DRIFT_JOBS],
+        schedules=DRIFT_SCHEDULES,
+        sensors=[drift_sensor],
         resources={"workspace": Workspace(repo_root=str(repo_root), home=str(settings.home),
                                            database_url=settings.database_url,
                                            mlflow_tracking_uri=settings.mlflow_tracking_uri,

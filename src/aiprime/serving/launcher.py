@@ -172,6 +172,8 @@ def _model_server(name: str, port: int, options: ServeOptions, settings: Setting
         argv += ["--domain", domain_of(name), "--max_in_flight", str(options.max_in_flight)]
     if role == "gate" and options.load_aware:
         argv += ["--load_aware", "--services", str(state_dir(settings) / SERVICES_FILE)]
+    if role == "gate":
+        argv += _request_log(settings)
     argv += _model_source(name, role, options, settings)
     if options.trace:
         argv += ["--trace_file", str(state_dir(settings) / "traces" / f"{name}.jsonl")]
@@ -179,6 +181,16 @@ def _model_server(name: str, port: int, options: ServeOptions, settings: Setting
     return Server(
         name, port, tuple(argv), f"{base}/v1/models/{name}:predict", f"{base}/v2/models/{name}/ready"
     )
+
+
+def _request_log(settings: Settings) -> list[str]:
+    """The gate logs every request to PostgreSQL (drift detection) when one runs: configured or embedded."""
+    from aiprime.services import stack  # the database layer: only when a stack starts
+
+    try:
+        return ["--database_url", stack.server_url(settings, start=False)]
+    except ServiceUnavailable:
+        return []
 
 
 def _model_source(name: str, role: str, options: ServeOptions, settings: Settings) -> list[str]:

@@ -47,3 +47,20 @@ class GateMetrics:
             "aiprime_gate_avoided", "Experts passed over by load-aware routing, by reason (not_ready, saturated).",
             ["expert", "reason"], registry=registry,
         )  # fmt: skip
+
+
+class RequestLogMetrics:
+    """What a server's request log (`aiprime.serving.request_log`) wrote to PostgreSQL, and what it lost."""
+
+    def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
+        """Register the metrics in `registry`."""
+        self.written = Counter(
+            "aiprime_request_log_written", "Requests written to the request_log table, by model.", ["model"],
+            registry=registry,
+        )  # fmt: skip
+        self.failed = Counter(
+            "aiprime_request_log_failed",
+            "Requests not written to the request_log table, by model and reason: database (the write failed), "
+            "queue_full (the writer fell behind).",
+            ["model", "reason"], registry=registry,
+        )  # fmt: skip

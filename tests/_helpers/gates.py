@@ -1,0 +1,25 @@
+"""A tiny real gate for the drift and request-log tests, trained in seconds on real glosses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from aiprime.moe.embeddings import embed_texts
+from aiprime.moe.experts import domains
+from aiprime.moe.models import GateConfig, GateNet, save_model
+from aiprime.serving.smoke import fit
+
+
+def train_gate(table: Path, cache_dir: Path, out: Path, steps: int = 150) -> Path:
+    """A GateNet fitted to the train rows of the classification table at `table`; the folder holding model.pt."""
+    train = pd.read_parquet(table, columns=["text", "domain", "split"]).query("split == 'train'")
+    names = list(domains())
+    x = torch.from_numpy(embed_texts(train.text.tolist(), cache_dir))  # (N, 384)
+    y = torch.tensor([names.index(d) for d in train.domain])
+    torch.manual_seed(0)
+    gate = fit(GateNet(GateConfig(n_domains=len(names), d_hidden=64, dropout=0.0)), x, y, steps)
+    save_model(gate, out / "model.pt", {"classes": names, "role": "gate"})
+    return out
