@@ -32,6 +32,9 @@ def dagster_home(settings: Settings) -> Path:
     return home
 
 
+QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}  # steps' own lines, no event debug
+
+
 def materialize_everything(settings: Settings, repo_root: Path, groups: Sequence[str] | None = None,
                            run_config: dict | None = None) -> dg.ExecuteInProcessResult:
     """Materialise every asset (or those of `groups`) and run their checks.
@@ -50,7 +53,7 @@ def materialize_everything(settings: Settings, repo_root: Path, groups: Sequence
         selection = [key for key in graph.materializable_asset_keys if graph.get(key).group_name in groups]
     with dg.DagsterInstance.get() as instance:
         result = job.execute_in_process(instance=instance, raise_on_error=False, asset_selection=selection,
-                                        run_config=run_config)
+                                        run_config=QUIET_CONSOLE | (run_config or {}))
     _raise_on_failure(result)
     return result
 

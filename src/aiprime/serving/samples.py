@@ -12,7 +12,7 @@ from aiprime.serving.launcher import ServeOptions, Stack
 from aiprime.settings import Settings
 
 SAMPLE_QUERIES = (  # one per domain, none of them a WordNet gloss
-    "a small dog that barks at strangers",
+    "a small dog that barks",
     "a hammer and a saw in the toolbox",
     "the mayor and the city council",
     "a feeling of deep sadness",
