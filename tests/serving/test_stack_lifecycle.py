@@ -1,16 +1,22 @@
-"""`aiprime ask` against the running stack, then `aiprime serve stop` (marked to run last: they stop it)."""
+"""`aiprime ask`, the deployment asset (it restarts the stack), then `aiprime serve stop`: run last."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import dagster as dg
 import httpx
 import pytest
 
 from aiprime.moe.dataset import fine_classes
+from aiprime.orchestration.resources import Workspace
+from aiprime.orchestration.serving_assets import deployment
 from aiprime.services.processes import read_pid
 from aiprime.serving import launcher, samples
 from aiprime.serving.names import domain_of
 from aiprime.settings import Settings
 
+REPO = Path(__file__).resolve().parents[2]
 DOG = "a domestic animal that barks and is kept as a pet"
 
 
@@ -27,18 +33,23 @@ def test_ask_shows_the_route_the_prediction_and_the_words(served, http) -> None:
 
 @pytest.mark.slow
 @pytest.mark.stops_stack
-def test_aiprime_run_ends_by_serving_the_champions_and_answering_samples(served) -> None:
-    settings = Settings(home=served.home, mlflow_tracking_uri=served.env["AIPRIME_MLFLOW_TRACKING_URI"],
-                        _env_file=None)
-    restarted, answers = samples.serve_and_ask(settings)
-    assert restarted.router_url != served.stack.router_url  # a fresh stack on the current champions
-    assert launcher.running(settings) == restarted
-    assert [a.text for a in answers] == list(samples.SAMPLE_QUERIES)
+def test_the_deployment_asset_serves_the_champions_and_answers_samples(served) -> None:
+    tracking_uri = served.env["AIPRIME_MLFLOW_TRACKING_URI"]
+    workspace = Workspace(repo_root=str(REPO), home=str(served.home), mlflow_tracking_uri=tracking_uri)
+    result = dg.materialize([deployment], resources={"workspace": workspace})
+    recorded = {k: v.value for k, v in result.asset_materializations_for_node("deployment")[0].metadata.items()}
+    settings = Settings(home=served.home, mlflow_tracking_uri=tracking_uri, _env_file=None)
+    restarted = launcher.running(settings)
+    assert restarted is not None and restarted.router_url == recorded["router"] != served.stack.router_url
+    answers = recorded["answers"]
+    assert [a["text"] for a in answers] == list(samples.SAMPLE_QUERIES)
     lexnames = fine_classes()
     for answer in answers:
-        expert = answer.answered_by[0]
-        assert expert == answer.experts[0]  # top1.yaml: the gate's first choice answers
-        assert answer.label in lexnames[domain_of(f"expert-{expert}")], (answer.text, expert, answer.label)
+        expert = answer["answered_by"][0]
+        assert expert == next(iter(answer["route"]))  # top1.yaml: the gate's first choice answers
+        assert answer["label"] in lexnames[domain_of(f"expert-{expert}")], answer
+    versions = recorded["versions"]  # the gate and six experts, each the champion of its registered model
+    assert len(versions) == 7 and versions == samples.served_versions(restarted, tracking_uri), versions
 
 
 @pytest.mark.slow

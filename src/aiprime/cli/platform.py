@@ -20,14 +20,14 @@ from aiprime.settings import Settings
 def run() -> None:
     """Run the platform's main job: services up, every Dagster asset materialised, sample queries served."""
     from aiprime.orchestration.runner import materialize_everything  # Dagster is slow to import: on use
-    from aiprime.serving import samples  # the router and the KServe client too
 
     settings = Settings()
     root = versioning.find_repo_root(Path.cwd())
     with console.status("starting PostgreSQL and MLflow"):
         statuses = stack.up(settings)
     console.print("Materialising every Dagster asset: data (DVC raw -> processed -> splits), features, models "
-                  f"(the moe-training pipeline; task logs in {settings.log_dir}/train-*.log).")
+                  f"(the moe-training pipeline; task logs in {settings.log_dir}/train-*.log), drift, and the "
+                  "deployment (the serving stack on the champions, answering sample queries).")
     with console.status("materialising"):
         result = materialize_everything(settings, root)
     versioning.push(root)
@@ -36,33 +36,38 @@ def run() -> None:
     training = training_summary(result)
     if training:
         print_summary(training, settings, console)
-    with console.status("serving the champions: gate, experts, combiner and the InferenceGraph router"):
-        served, answers = samples.serve_and_ask(settings)
-    console.print(answers_table(answers, served.graph))
-    console.print(f"The serving stack keeps running: router {served.router_url}. Try "
-                  "`aiprime ask \"a cat that purrs\"`; stop it with `aiprime serve stop`.", highlight=False)
+    deployed = metadata_of(result, "deployment")
+    if deployed:
+        console.print(answers_table(deployed["answers"], deployed["graph"], deployed["versions"]))
+        console.print(f"The serving stack keeps running: router {deployed['router']}. Try "
+                      "`aiprime ask \"a cat that purrs\"`; stop it with `aiprime serve stop`.", highlight=False)
     console.print(f"Dagster run {result.run_id}: see the lineage with `aiprime ui` "
                   f"(http://{settings.host}:{settings.dagster_port})")
     console.print(f"state (database, MLflow artifacts, DVC remote, logs): {settings.home}")
 
 
-def answers_table(answers: list, graph: str) -> Table:
-    """One row per sample query: the gate's route and the answer."""
+def answers_table(answers: list[dict], graph: str, versions: dict[str, str | None]) -> Table:
+    """One row per sample query: the gate's route and the answer; the served versions as caption."""
     table = Table(title=f"Sample queries through the InferenceGraph ({graph})")
     for column in ("query", "route (gate probability)", "answered by", "prediction"):
         table.add_column(column, overflow="fold")
     for a in answers:
-        route = ", ".join(f"{e} {p:.2f}" for e, p in list(zip(a.experts, a.probabilities, strict=True))[:2])
-        table.add_row(a.text, route, ", ".join(a.answered_by), f"{a.label} ({a.scores[a.label]:.2f})")
+        route = ", ".join(f"{expert} {p:.2f}" for expert, p in a["route"].items())
+        table.add_row(a["text"], route, ", ".join(a["answered_by"]), f"{a['label']} ({a['score']:.2f})")
+    table.caption = "served: " + ", ".join(f"{name} v{version}" for name, version in versions.items())
     return table
+
+
+def metadata_of(result: Any, asset: str) -> dict[str, Any] | None:
+    """The metadata values `asset`'s materialisation in this run recorded, if it ran."""
+    events = result.asset_materializations_for_node(asset)
+    return {key: value.value for key, value in events[-1].metadata.items()} if events else None
 
 
 def training_summary(result: Any) -> dict[str, Any] | None:
     """The summary of the training run that the `moe_models` materialisation recorded, if it ran."""
-    events = result.asset_materializations_for_node("moe_models")
-    if not events:
-        return None
-    return json.loads(Path(events[-1].metadata["summary"].value).read_text())
+    recorded = metadata_of(result, "moe_models")
+    return json.loads(Path(recorded["summary"]).read_text()) if recorded else None
 
 
 def ui() -> None:

@@ -16,6 +16,7 @@ from aiprime.orchestration.drift_assets import DRIFT_JOBS, DRIFT_SCHEDULES, drif
 from aiprime.orchestration.feature_assets import document_features, feature_store
 from aiprime.orchestration.model_assets import moe_models
 from aiprime.orchestration.resources import Workspace
+from aiprime.orchestration.serving_assets import deployment
 from aiprime.settings import Settings
 
 everything_job = dg.define_asset_job("everything", selection=dg.AssetSelection.all(),
@@ -26,7 +27,7 @@ def build_definitions(settings: Settings, repo_root: Path) -> dg.Definitions:
     """Definitions for a checkout at `repo_root` with state under `settings.home`."""
     return dg.Definitions(
         assets=[debian_sources, *build_data_assets(data_code_version()), feature_store, document_features,
-                moe_models, traffic_drift],
+                moe_models, traffic_drift, deployment],
         asset_checks=DATA_CHECKS,
         jobs=[everything_job, *DRIFT_JOBS],
         schedules=DRIFT_SCHEDULES,

@@ -1,4 +1,4 @@
-"""Sample queries answered through the served graph: how `aiprime run` ends.
+"""The served champions and sample queries answered through their graph: how `aiprime run` ends.
 
 The stack is (re)started on the current champions, so the answers come from the models this run
 registered, and it is left running for `aiprime ask`; `aiprime serve stop` stops it.
@@ -6,9 +6,11 @@ registered, and it is left running for `aiprime ask`; `aiprime serve stop` stops
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
+
 from aiprime.serving import client, launcher
-from aiprime.serving.client import Answer
 from aiprime.serving.launcher import ServeOptions, Stack
+from aiprime.serving.names import domain_of, registered_model_name
 from aiprime.settings import Settings
 
 SAMPLE_QUERIES = (  # one per domain, none of them a WordNet gloss
@@ -21,8 +23,19 @@ SAMPLE_QUERIES = (  # one per domain, none of them a WordNet gloss
 )
 
 
+@dataclass(frozen=True)
+class SampleAnswer:
+    """One sample query as the graph answered it."""
+
+    text: str  # the query
+    route: dict[str, float]  # the gate's two first choices and their probabilities
+    answered_by: list[str]  # the expert(s) whose scores make the answer
+    label: str  # the answer's top label
+    score: float  # its score
+
+
 def serve_and_ask(settings: Settings, queries: tuple[str, ...] = SAMPLE_QUERIES,
-                  options: ServeOptions | None = None) -> tuple[Stack, list[Answer]]:
+                  options: ServeOptions | None = None) -> tuple[Stack, list[SampleAnswer]]:
     """Restart the serving stack on the champions and send each query through its InferenceGraph.
 
     Raises:
@@ -30,5 +43,23 @@ def serve_and_ask(settings: Settings, queries: tuple[str, ...] = SAMPLE_QUERIES,
     """
     launcher.stop(settings)
     stack = launcher.start(options or ServeOptions(router_port=0), settings)
-    answers = [client.ask(text, stack.router_url, stack.services(), explain=False) for text in queries]
+    answers = []
+    for text in queries:
+        a = client.ask(text, stack.router_url, stack.services(), explain=False)
+        route = dict(list(zip(a.experts, a.probabilities, strict=True))[:2])
+        answers.append(SampleAnswer(text, route, a.answered_by, a.label, a.scores[a.label]))
     return stack, answers
+
+
+def served_versions(stack: Stack, tracking_uri: str, alias: str = "champion") -> dict[str, str | None]:
+    """The registry version each model server of `stack` loaded: registered name -> version (None: none)."""
+    from aiprime.registry import mlflow_registry as registry  # MLflow: imported on use
+
+    names = [registered_model_name("gate")] + [registered_model_name("expert", domain_of(name))
+                                               for name in stack.services() if name.startswith("expert-")]
+    return {name: registry.version_for(tracking_uri, name, alias) for name in names}
+
+
+def as_records(answers: list[SampleAnswer]) -> list[dict]:
+    """The answers as JSON-ready dicts."""
+    return [asdict(a) for a in answers]
