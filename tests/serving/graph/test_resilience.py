@@ -8,7 +8,7 @@ import random
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import httpx
+import aiohttp
 import pytest
 
 from aiprime.errors import ConfigError
@@ -119,7 +119,7 @@ def test_health_book_recovers_after_cooldown() -> None:
     policy = AvoidancePolicy(enabled=True, probe_ready=False, failure_threshold=2, cooldown_s=5)
 
     async def scenario() -> list[bool]:
-        async with httpx.AsyncClient() as client:
+        async with aiohttp.ClientSession() as client:
             book = HealthBook(policy, client, clock=lambda: now[0])
             seen = [await book.available("http://x")]
             for _ in range(2):

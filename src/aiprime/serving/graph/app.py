@@ -22,9 +22,8 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
-import httpx
+import aiohttp
 import uvicorn
 from opentelemetry import context, trace
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -67,24 +66,19 @@ class _Blueprint:
     metrics: RouterMetrics  # the app's metrics
     tracer_provider: trace.TracerProvider | None  # where spans go
 
-    def client(self) -> httpx.AsyncClient:
-        """The pooled client for every upstream call, one pool per upstream origin.
+    def client(self) -> aiohttp.ClientSession:
+        """The pooled client for every upstream call. No client-wide timeout: steps set their own.
 
-        httpcore's pool does bookkeeping quadratic in its connections on every request, so separate pools
-        per model server keep it cheap under concurrency. No client-wide timeout: steps set their own.
+        aiohttp, not httpx: measured on loopback, an httpx.AsyncClient POST cost 0.93 ms of CPU and an
+        aiohttp one 0.20 ms, and a top-1 graph makes two per request. Of its own headers aiohttp sends
+        Host, Content-Length and `Accept: */*`; User-Agent and Accept-Encoding are left out.
         """
-        limits = httpx.Limits(
-            max_connections=self.config.max_connections, max_keepalive_connections=self.config.max_connections
-        )
-        mounts = {origin: httpx.AsyncHTTPTransport(limits=limits) for origin in self._origins()}
-        return httpx.AsyncClient(limits=limits, timeout=None, mounts=mounts)
+        connector = aiohttp.TCPConnector(limit=self.config.max_connections,
+                                         limit_per_host=self.config.max_connections)
+        return aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=None),
+                                     skip_auto_headers=("User-Agent", "Accept-Encoding"), auto_decompress=False)
 
-    def _origins(self) -> set[str]:
-        urls = [*self.urls.values(), *(step.target.service_url for _, step in self.graph.steps())]
-        urls += [target.service_url for target in self.policy.avoidance.fallbacks.values()]
-        return {f"{part.scheme}://{part.netloc}" for part in map(urlsplit, filter(None, urls))}
-
-    def build(self, client: httpx.AsyncClient) -> _Router:
+    def build(self, client: aiohttp.ClientSession) -> _Router:
         """Wire the executor to `client`."""
         rng = random.Random(self.config.seed)
         health = HealthBook(self.policy.avoidance, client) if self.policy.avoidance.enabled else None

@@ -41,7 +41,7 @@ from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
+import aiohttp
 import yaml
 
 from aiprime.errors import ConfigError
@@ -261,7 +261,7 @@ class HealthBook:
     def __init__(
         self,
         policy: AvoidancePolicy,
-        client: httpx.AsyncClient,
+        client: aiohttp.ClientSession,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """Create an empty book.
@@ -313,10 +313,9 @@ class HealthBook:
 
     async def _probe(self, url: str) -> bool:
         parts = urlsplit(url)
+        timeout = aiohttp.ClientTimeout(total=self._policy.probe_timeout_s)
         try:
-            answer = await self._client.get(
-                f"{parts.scheme}://{parts.netloc}{READY_PATH}", timeout=self._policy.probe_timeout_s
-            )
-        except httpx.HTTPError:
+            async with self._client.get(f"{parts.scheme}://{parts.netloc}{READY_PATH}", timeout=timeout) as answer:
+                return answer.status == 200
+        except (aiohttp.ClientError, TimeoutError):
             return False
-        return answer.status_code == 200

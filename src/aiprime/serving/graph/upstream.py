@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-import httpx
+import aiohttp
 
 from aiprime.serving.graph.resilience import HealthBook, RetryPolicy
 from aiprime.serving.graph.telemetry import RouterMetrics, inject_context
@@ -72,11 +72,11 @@ def propagated_headers(
 
 
 class Upstream:
-    """Posts step requests through one pooled `httpx.AsyncClient`, with optional retries and health data."""
+    """Posts step requests through one pooled `aiohttp.ClientSession`, with optional retries and health data."""
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        client: aiohttp.ClientSession,
         metrics: RouterMetrics,
         *,
         timeout_s: float | None,
@@ -95,11 +95,8 @@ class Upstream:
             rng: the source of retry jitter.
         """
         self._client = client
-        self._parsed: dict[
-            str, httpx.URL
-        ] = {}  # parsing a URL costs more than the rest of a request's set-up
         self._metrics = metrics
-        self._timeout = httpx.Timeout(timeout_s)
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._unreachable_as_503 = unreachable_as_503
         self._health = health
         self._rng = rng
@@ -140,17 +137,16 @@ class Upstream:
 
     async def _post(self, url: str, body: bytes, headers: list[tuple[str, str]], via_gateway: bool) -> Reply:
         try:
-            parsed = self._parsed.get(url) or self._parsed.setdefault(url, httpx.URL(url))
-            answer = await self._client.post(parsed, content=body, headers=headers, timeout=self._timeout)
-        except httpx.ConnectError as e:
+            async with self._client.post(url, data=body, headers=headers, timeout=self._timeout) as answer:
+                return Reply(await answer.read(), answer.status)
+        except aiohttp.ClientConnectorError as e:
             if via_gateway and self._unreachable_as_503:
                 return _unreachable(url, e)
             return Reply(None, 500, f"Post {url!r}: {e!r}")
-        except httpx.TimeoutException as e:
+        except TimeoutError as e:  # aiohttp's timeouts are TimeoutError subclasses
             return Reply(None, 500, f"Post {url!r}: timeout ({type(e).__name__})")
-        except httpx.HTTPError as e:
+        except (aiohttp.ClientError, ValueError) as e:  # ValueError: a URL aiohttp cannot parse
             return Reply(None, 500, f"Post {url!r}: {e!r}")
-        return Reply(answer.content, answer.status_code)
 
 
 def _outgoing_headers(headers: Headers) -> list[tuple[str, str]]:
