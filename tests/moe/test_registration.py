@@ -90,6 +90,23 @@ def test_adding_an_expert_trains_the_gate_and_the_newcomer_only(tracking_uri: st
     assert sorted(system.experts) == sorted(s.name for s in five)
 
 
+def test_a_challenger_that_lost_is_not_trained_again_with_the_same_settings(
+        tracking_uri: str, tiny_models: dict, tiny_splits: dict, tiny_run, tmp_path: Path) -> None:
+    train, val = tiny_splits["train"], tiny_splits["val"]
+    old = planning.plan_run(train, val, tracking_uri, "md5-old", tiny_run)  # the champion's data version
+    champion = retagged(tiny_models[GATE], tmp_path / "champion", fingerprint=old.fingerprints[GATE])
+    assert register_candidate(tracking_uri, champion, val, LINEAGE, parent_run_id="").promoted
+    new = planning.plan_run(train, val, tracking_uri, "md5-new", tiny_run)
+    assert new.gate  # nothing was trained on md5-new yet
+    torch.manual_seed(0)
+    worse = save_model(GateNet(gate_config()), tmp_path / "worse" / training.MODEL_FILE,
+                       Member.load(tiny_models[GATE]).metadata | {"fingerprint": new.fingerprints[GATE]}).parent
+    assert not register_candidate(tracking_uri, worse, val, LINEAGE, parent_run_id="").promoted
+    again = planning.plan_run(train, val, tracking_uri, "md5-new", tiny_run)
+    assert not again.gate  # it was trained and gated on md5-new: the champion stays, nothing is retrained
+    assert planning.plan_run(train, val, tracking_uri, "md5-new", tiny_run, retrain=True).gate
+
+
 def test_experts_without_rows_are_left_out_of_the_plan(tracking_uri: str, tiny_splits: dict, tiny_run) -> None:
     val = tiny_splits["val"].where(tiny_splits["val"].domain != "living")
     plan = planning.plan_run(tiny_splits["train"], val, tracking_uri, "md5-x", tiny_run)

@@ -81,8 +81,14 @@ def role_of(key: str, specs: Sequence[ExpertSpec] = EXPERTS) -> str:
     return {GATE: GATE_ROLE, DENSE: DENSE_ROLE}.get(key) or expert_role(spec_named(key, specs).domain)
 
 
-def champion_fingerprints(tracking_uri: str, keys: Sequence[str], specs: Sequence[ExpertSpec]) -> dict[str, str]:
-    """The `fingerprint` tag of the champion of each key's role, for the keys that have a champion."""
+def settled_fingerprints(tracking_uri: str, keys: Sequence[str], specs: Sequence[ExpertSpec]) -> dict[str, set[str]]:
+    """For each key whose role has a champion: the `fingerprint` tags of every registered version of it.
+
+    A version carrying a run's fingerprint was trained on that data with those settings and already gated
+    against the champion. Training it again gives the same weights (training is deterministic) and the same
+    verdict, so a plan reuses the champion instead: a challenger that tied or lost is not retrained by
+    every `make run`.
+    """
     from mlflow import MlflowClient  # on use: the training steps never talk to MLflow
 
     from aiprime.registry import mlflow_registry as registry
@@ -90,15 +96,18 @@ def champion_fingerprints(tracking_uri: str, keys: Sequence[str], specs: Sequenc
     client, found = MlflowClient(tracking_uri), {}
     for key in keys:
         name = registry.registered_name(role_of(key, specs))
-        version = registry.version_for(tracking_uri, name, registry.CHAMPION)
-        if version is not None:
-            found[key] = client.get_model_version(name, version).tags.get("fingerprint", "")
+        if registry.version_for(tracking_uri, name, registry.CHAMPION) is not None:
+            versions = client.search_model_versions(f"name = '{name}'")
+            found[key] = {v.tags.get("fingerprint", "") for v in versions}
     return found
 
 
 def plan_run(train: TaskSplit, val: TaskSplit, tracking_uri: str, data_version: str, run: RunConfig | None = None,
              limit: int = 0, retrain: bool = False, specs: Sequence[ExpertSpec] = EXPERTS) -> RunPlan:
     """Plan a run: train what is new or changed (everything with `retrain`), reuse the other champions.
+
+    "Changed" means no version of the model was yet trained on this data with these settings
+    (`settled_fingerprints`).
 
     Experts whose domain has no train or val rows in this data are left out (`skip`).
 
@@ -107,13 +116,13 @@ def plan_run(train: TaskSplit, val: TaskSplit, tracking_uri: str, data_version: 
     """
     run = run or RunConfig()
     wanted = run_fingerprints(specs, f"{data_version}|limit={limit}", run)
-    champions = {} if retrain else champion_fingerprints(tracking_uri, list(wanted), specs)
+    settled = {} if retrain else settled_fingerprints(tracking_uri, list(wanted), specs)
     classes = fine_classes()
     spec_classes = {s.domain: classes.get(s.domain, ()) for s in specs}
     base = registry_of_experts.manifest(specs, spec_classes)
-    # plan_training compares architecture fingerprints; a champion counts as current only when it was also
-    # trained on this data with these settings.
-    trained = {key: base[key] for key in base if champions.get(key) == wanted[key]}
+    # plan_training compares architecture fingerprints; a champion counts as current only when a version was
+    # already trained on this data with these settings (the champion itself, or a challenger it kept out).
+    trained = {key: base[key] for key in base if wanted[key] in settled.get(key, set())}
     plan = registry_of_experts.plan_training(specs, spec_classes, trained)
     skip = {s.name: r for s in specs if (r := why_untrainable(s, train, val))}
     if len(skip) == len(specs):
@@ -124,7 +133,7 @@ def plan_run(train: TaskSplit, val: TaskSplit, tracking_uri: str, data_version: 
         run=asdict(run),
         fingerprints=wanted,
         gate=plan.gate,
-        dense=champions.get(DENSE) != wanted[DENSE],
+        dense=wanted[DENSE] not in settled.get(DENSE, set()),
         train=tuple(n for n in plan.train if n not in skip),
         keep=tuple(n for n in plan.keep if n not in skip),
         skip=skip,
