@@ -7,12 +7,18 @@ really stopped: a server that lingers after its test would answer the next test'
 
 from __future__ import annotations
 
+import contextlib
+import http.server
+import json
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any, Self
 
+import jwt
 import uvicorn
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 START_TIMEOUT_S = 30.0
 GRACEFUL_S = 2.0  # open requests get this long at shutdown, then uvicorn cancels them
@@ -51,3 +57,28 @@ class AsgiServer:
         self.thread.join(GRACEFUL_S + 15)
         self.socket.close()
         assert not self.thread.is_alive(), f"the server on port {self.port} did not stop"
+
+
+@contextlib.contextmanager
+def jwks_server(key: rsa.RSAPrivateKey, kid: str) -> Iterator[str]:
+    """A real HTTP server on 127.0.0.1 serving the JWKS of `key` (as an OIDC provider does); its URL."""
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key())) | {"kid": kid, "use": "sig"}
+    document = json.dumps({"keys": [jwk]}).encode()
+
+    class Jwks(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(document)))
+            self.end_headers()
+            self.wfile.write(document)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Jwks)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/jwks.json"
+    finally:
+        server.shutdown()

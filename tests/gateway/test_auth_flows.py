@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import http.server
 import json
-import threading
 import time
 
 import httpx
@@ -140,23 +138,8 @@ def test_revoked_keys_roles_and_principals_stop_at_once_without_a_cache(make_gat
 def idp():
     """An OIDC provider's RSA key and its JWKS, served by a real HTTP server on 127.0.0.1."""
     key = rsa.generate_private_key(65537, 2048)
-    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key())) | {"kid": "k1"}
-    document = json.dumps({"keys": [jwk]}).encode()
-
-    class Jwks(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("content-length", str(len(document)))
-            self.end_headers()
-            self.wfile.write(document)
-
-        def log_message(self, *_: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Jwks)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield key, f"http://127.0.0.1:{server.server_address[1]}/jwks"
-    server.shutdown()
+    with jwks_server(key, "k1") as url:
+        yield key, url
 
 
 def test_an_external_oidc_subject_gets_the_roles_of_its_local_principal(
@@ -202,3 +185,4 @@ def test_a_flood_of_bad_credentials_is_rate_limited_by_address(make_gateway) -> 
     with gw.client("not-a-token") as client:
         codes = [client.post("/v1/predict", json=PREDICT).status_code for _ in range(4)]
     assert codes == [401, 401, 401, 429]
+from _helpers import jwks_server

@@ -5,14 +5,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import http.server
 import json
-import threading
 import time
 from collections.abc import Callable, Iterator
 
 import jwt
 import pytest
+from _helpers import jwks_server
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -131,24 +130,8 @@ OIDC_ISS = "https://idp.example"
 def idp() -> Iterator[tuple[rsa.RSAPrivateKey, str]]:
     """An RSA key and the URL of a real HTTP server on 127.0.0.1 serving its JWKS."""
     key = rsa.generate_private_key(65537, 2048)
-    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key())) | {"kid": "idp-1", "use": "sig"}
-    document = json.dumps({"keys": [jwk]}).encode()
-
-    class Jwks(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(document)))
-            self.end_headers()
-            self.wfile.write(document)
-
-        def log_message(self, *_: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Jwks)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield key, f"http://127.0.0.1:{server.server_address[1]}/jwks.json"
-    server.shutdown()
+    with jwks_server(key, "idp-1") as url:
+        yield key, url
 
 
 def _oidc_token(key, kid: str = "idp-1", **changes: object) -> str:
