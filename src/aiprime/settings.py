@@ -29,6 +29,9 @@ class Settings(BaseSettings):
         None, description="An external MLflow tracking server; unset means the local one backed by PostgreSQL."
     )
     dagster_port: int = Field(3000, ge=1, le=65535, description="Port of the Dagster UI (`aiprime ui`).")
+    kfp_host: str | None = Field(
+        None, description="A Kubeflow Pipelines server that Dagster's training runs go to; unset runs them here."
+    )
     wordnet_dir: Path = Field(Path("/usr/share/wordnet"), description="WordNet 3.0 database (Debian wordnet-base).")
     foldoc_dict: Path = Field(
         Path("/usr/share/dictd/foldoc.dict.dz"), description="FOLDOC dictionary (Debian dict-foldoc)."

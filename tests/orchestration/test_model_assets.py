@@ -8,6 +8,7 @@ import dagster as dg
 import pytest
 
 from aiprime import versioning
+from aiprime.errors import StageFailed
 from aiprime.orchestration.definitions import build_definitions
 from aiprime.orchestration.model_assets import champion_gate_result
 from aiprime.orchestration.runner import materialize_everything
@@ -61,3 +62,12 @@ def test_the_champion_gate_check_warns_naming_each_challenger_that_lost() -> Non
 def test_the_model_asset_is_downstream_of_the_classification_table(tmp_path: Path) -> None:
     graph = build_definitions(Settings(home=tmp_path, _env_file=None), REPO).resolve_asset_graph()
     assert dg.AssetKey("classification") in graph.get(dg.AssetKey("moe_models")).parent_keys
+
+
+def test_with_a_kfp_host_the_asset_submits_there_and_a_dead_host_is_one_error(tmp_path: Path,
+                                                                             pg_server_url: str) -> None:
+    settings = Settings(home=tmp_path, database_url=pg_server_url, kfp_host="http://127.0.0.1:9", _env_file=None)
+    with pytest.raises(StageFailed, match=r"'moe_models' failed: Cannot submit to Kubeflow Pipelines at "
+                                          r"http://127\.0\.0\.1:9.*Check --host"):
+        materialize_everything(settings, REPO, groups=("models",))
+    assert not (tmp_path / "kfp").exists()  # nothing ran here with kfp.local

@@ -200,7 +200,7 @@ def submit(host: str, yaml_path: Path, arguments: Mapping[str, Any], experiment:
                                                       run_name=run_name, experiment_name=experiment)
     except Exception as e:  # the client raises urllib3, ApiException, ValueError... for a bad host
         raise ServiceUnavailable(f"Cannot submit to Kubeflow Pipelines at {host}: {e}. "
-                                 "Check --host (e.g. http://localhost:8080 after a port-forward).") from e
+                                 "Check --host or AIPRIME_KFP_HOST (e.g. http://localhost:8080 after a port-forward).") from e
     return run.run_id
 
 

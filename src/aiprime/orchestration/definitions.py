@@ -35,7 +35,7 @@ def build_definitions(settings: Settings, repo_root: Path) -> dg.Definitions:
         resources={"workspace": Workspace(repo_root=str(repo_root), home=str(settings.home),
                                            database_url=settings.database_url,
                                            mlflow_tracking_uri=settings.mlflow_tracking_uri,
-                                           mlflow_port=settings.mlflow_port)},
+                                           mlflow_port=settings.mlflow_port, kfp_host=settings.kfp_host)},
     )
 
 

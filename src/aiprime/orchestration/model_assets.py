@@ -5,6 +5,7 @@ lineage in Dagster starts at the DVC-versioned classification table. Its data ve
 that evaluated the models; its metadata holds the test scores and each champion decision.
 """
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,8 @@ class TrainingConfig(dg.Config):
     seed: int = Field(0, description="Base seed; each expert derives its own from it and its name.")
     threads: int = Field(2, ge=0, description="torch threads per pipeline step (0: torch's default).")
     retrain: bool = Field(False, description="Train every model, even those whose champion is current.")
+    host: str | None = Field(None, description="A Kubeflow Pipelines URL to submit to; unset: AIPRIME_KFP_HOST, "
+                                               "else run here with kfp.local.")
 
 
 CHAMPION_GATE = dg.AssetCheckSpec(
@@ -36,18 +39,33 @@ CHAMPION_GATE = dg.AssetCheckSpec(
                 "(a warning: the champions stay in place when a challenger loses).")
 
 
-@dg.asset(group_name=GROUP, deps=[dg.AssetKey("classification")], kinds={"kubeflow", "mlflow", "pytorch"},
-          check_specs=[CHAMPION_GATE])
+MOE_MODELS = dg.AssetSpec(
+    "moe_models", group_name=GROUP, deps=[dg.AssetKey("classification")], kinds={"kubeflow", "mlflow", "pytorch"},
+    description="The gate, one expert per domain and the dense baseline: trained, evaluated, registered in MLflow.")
+
+
+@dg.multi_asset(specs=[MOE_MODELS], check_specs=[CHAMPION_GATE], can_subset=True)
 def moe_models(context: dg.AssetExecutionContext, config: TrainingConfig,
-               workspace: Workspace) -> dg.MaterializeResult:
-    """The gate, one expert per domain and the dense baseline: trained, evaluated, registered in MLflow."""
+               workspace: Workspace) -> Iterator[dg.MaterializeResult]:
+    """Run the moe-training pipeline here with kfp.local, or submit it to a Kubeflow Pipelines server.
+
+    A submitted run trains, gates and registers on the cluster: the asset records its run id, and the
+    champion gate's check is not evaluated here.
+    """
     settings = workspace.settings
+    options = TrainOptions(**config.model_dump(exclude={"host"}))
+    host = config.host or settings.kfp_host
+    if host:
+        run_id = launch.submit(settings, workspace.root, options, host)
+        context.log.info(f"submitted run {run_id} to {host}")
+        yield dg.MaterializeResult(asset_key=MOE_MODELS.key, metadata={"kfp_host": host, "kfp_run_id": run_id})
+        return
     stack.up(settings)
-    summary, log = launch.train_here(settings, workspace.root, TrainOptions(**config.model_dump()),
+    summary, log = launch.train_here(settings, workspace.root, options,
                                      on_task=lambda task, state: context.log.info(f"task {task}: {state}"))
-    return dg.MaterializeResult(metadata=training_metadata(summary, str(log)),
-                                data_version=dg.DataVersion(summary["mlflow_run_id"]),
-                                check_results=[champion_gate_result(summary["promotions"])])
+    yield dg.MaterializeResult(asset_key=MOE_MODELS.key, metadata=training_metadata(summary, str(log)),
+                               data_version=dg.DataVersion(summary["mlflow_run_id"]),
+                               check_results=[champion_gate_result(summary["promotions"])])
 
 
 def champion_gate_result(promotions: list[dict[str, Any]]) -> dg.AssetCheckResult:

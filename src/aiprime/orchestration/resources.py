@@ -18,6 +18,7 @@ class Workspace(dg.ConfigurableResource):
     database_url: str | None = Field(None, description="AIPRIME_DATABASE_URL; None means the embedded server.")
     mlflow_tracking_uri: str | None = Field(None, description="AIPRIME_MLFLOW_TRACKING_URI; None: the local one.")
     mlflow_port: int | None = Field(None, description="AIPRIME_MLFLOW_PORT of the local MLflow; None: the default.")
+    kfp_host: str | None = Field(None, description="AIPRIME_KFP_HOST; None: training runs here with kfp.local.")
 
     @property
     def root(self) -> Path:
@@ -29,4 +30,4 @@ class Workspace(dg.ConfigurableResource):
         """Settings with this workspace's state folder (other values from the environment)."""
         ports = {"mlflow_port": self.mlflow_port} if self.mlflow_port else {}
         return Settings(home=Path(self.home), database_url=self.database_url,
-                        mlflow_tracking_uri=self.mlflow_tracking_uri, **ports)
+                        mlflow_tracking_uri=self.mlflow_tracking_uri, kfp_host=self.kfp_host, **ports)

@@ -6,13 +6,14 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import yaml
 
 from aiprime.db.engine import ensure_databases
 from aiprime.db.urls import database_url, parse_url
-from aiprime.errors import StageFailed
+from aiprime.errors import AIPrimeError, StageFailed
 from aiprime.orchestration.definitions import build_definitions
 from aiprime.services import stack
 from aiprime.settings import Settings
@@ -58,13 +59,25 @@ def materialize_everything(settings: Settings, repo_root: Path, groups: Sequence
     return result
 
 
+def _telling_error(error: Any) -> Any:
+    """The error to show for a failed step: the first AI Prime error in Dagster's cause chain (its message
+    states the fix), else the root cause (Dagster wraps the step's own exception)."""
+    ours = {cls.__name__ for cls in _subclasses(AIPrimeError)}
+    while error is not None and error.cause is not None and error.cls_name not in ours:
+        error = error.cause
+    return error
+
+
+def _subclasses(cls: type) -> list[type]:
+    return [cls, *(sub for child in cls.__subclasses__() for sub in _subclasses(child))]
+
+
 def _raise_on_failure(result: dg.ExecuteInProcessResult) -> None:
     failures = [e for e in result.all_events if e.is_step_failure]
     if failures:
-        error = failures[0].step_failure_data.error
-        while error is not None and error.cause is not None:  # Dagster wraps the step's own exception
-            error = error.cause
+        error = _telling_error(failures[0].step_failure_data.error)
         message = error.message.strip().splitlines()[-1] if error else "no message"
+        message = message.split(f"{error.cls_name}: ", 1)[-1] if error else message  # drop "module.Class: "
         raise StageFailed(f"Dagster step {failures[0].step_key!r} failed: {message}")
     failed_checks = [e.asset_check_evaluation_data for e in result.all_events
                      if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.asset_check_evaluation_data.passed
