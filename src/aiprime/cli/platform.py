@@ -67,7 +67,9 @@ def metadata_of(result: Any, asset: str) -> dict[str, Any] | None:
 def training_summary(result: Any) -> dict[str, Any] | None:
     """The summary of the training run that the `moe_models` materialisation recorded, if it ran."""
     recorded = metadata_of(result, "moe_models")
-    return json.loads(Path(recorded["summary"]).read_text()) if recorded else None
+    if not recorded or "summary" not in recorded:  # not run, or submitted to a Kubeflow Pipelines server
+        return None
+    return json.loads(Path(recorded["summary"]).read_text())
 
 
 def ui() -> None:

@@ -2,7 +2,9 @@
 
 Materialising `moe_models` runs the committed pipeline with kfp.local (what `aiprime train` runs), so its
 lineage in Dagster starts at the DVC-versioned classification table. Its data version is the MLflow run
-that evaluated the models; its metadata holds the test scores and each champion decision.
+that evaluated the models; its metadata holds the test scores and each champion decision. With
+AIPRIME_KFP_HOST set (a cluster), it submits the same pipeline to that Kubeflow Pipelines server instead
+and records the run id.
 """
 
 from collections.abc import Iterator
