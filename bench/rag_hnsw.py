@@ -59,7 +59,7 @@ def main() -> None:
         f"HNSW build (m={params.m}, ef_construction={params.ef_construction}, 2GB): {build_s:.1f} s"
     )
     queries = sample_queries(Path("data/splits"), args.queries, args.seed)
-    vectors = np.asarray(default_embedder(settings).embed(list(queries.text)), dtype=np.float32)
+    vectors = np.asarray(default_embedder(settings).embed(list(queries.question)), dtype=np.float32)
     result = evaluate_hnsw(engine, vectors, collection=args.collection, ef_values=EF_VALUES)
     console.print(f"planner uses the HNSW index: {uses_hnsw(engine, args.collection)}")
     console.print(hnsw_table(result))

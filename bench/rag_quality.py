@@ -61,7 +61,7 @@ def main() -> None:
     console.print("corpus: " + ", ".join(f"{s} {d:,} docs / {c:,} chunks" for s, (d, c) in sizes.items()))
     queries = sample_queries(SPLITS, args.queries, args.seed)
     start = time.perf_counter()
-    result = evaluate_quality(engine, queries, embedder.embed(list(queries.text)), collection=args.collection)
+    result = evaluate_quality(engine, queries, embedder.embed(list(queries.question)), collection=args.collection)
     console.print(
         f"{int(result['quality/queries_scored'])} of {len(queries)} sampled test queries scored "
         f"(the others' documents are not ingested) in {time.perf_counter() - start:.1f} s"

@@ -1,7 +1,8 @@
 """Retrieval quality on the held-out queries, and the HNSW index against exact search.
 
-Quality: each query is a WordNet example sentence with its lemma masked (`___`); the one relevant document is
-`wn:<synset_id>`. A seeded sample of the test split is ranked by dense, lexical and hybrid retrieval (and
+Quality: each query asks what a word means in one of its WordNet example sentences
+(`aiprime.rag.questions`); the one relevant document is `wn:<synset_id>`, the other senses of the word are
+the hard negatives. A seeded sample of the test split is ranked by dense, lexical and hybrid retrieval (and
 hybrid with the query's true domain preferred: the most a perfect gate could add), scored by recall@1,
 recall@10, MRR@10 and nDCG@10 over distinct documents.
 
@@ -22,7 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from aiprime.errors import DataSourceMissing, InvalidInput
-from aiprime.rag import store
+from aiprime.rag import questions, store
 from aiprime.rag.embed import Embedder
 from aiprime.rag.ingest import DEFAULT_COLLECTION
 from aiprime.rag.search import DEPTH, Filters, dense_ranking, lexical_ranking, ranking, rrf
@@ -49,7 +50,7 @@ def evaluate(
     the planner answered with the HNSW index).
     """
     queries = sample_queries(splits_dir, n_queries, seed)
-    vectors = np.asarray(embedder.embed(list(queries.text)), dtype=np.float32)  # (Q, dim)
+    vectors = np.asarray(embedder.embed(list(queries.question)), dtype=np.float32)  # (Q, dim)
     result = {"queries": float(len(queries)), "seed": float(seed)}
     result |= evaluate_quality(engine, queries, vectors, collection=collection)
     result |= evaluate_hnsw(engine, vectors, collection=collection, ef_values=ef_values)
@@ -85,8 +86,13 @@ def distinct_docs(chunk_ids: Sequence[int], doc_of: dict[int, str]) -> list[str]
 
 
 def sample_queries(splits_dir: Path, n: int = 1000, seed: int = 0, split: str = "test") -> pd.DataFrame:
-    """A seeded sample of `split` queries with their relevant doc_id and their synset's domain."""
-    paths = [splits_dir / "queries.parquet", splits_dir / "classification.parquet"]
+    """A seeded sample of `split` queries with their relevant doc_id, their synset's domain and `question`.
+
+    `text` is the masked example sentence of the data; `question` is what retrieval is asked
+    (`questions.question_for` the unmasked example, from `processed/synsets.parquet` beside `splits_dir`).
+    """
+    synsets_path = splits_dir.parent / "processed" / "synsets.parquet"
+    paths = [splits_dir / "queries.parquet", splits_dir / "classification.parquet", synsets_path]
     if missing := [str(p) for p in paths if not p.is_file()]:
         raise DataSourceMissing(
             f"{', '.join(missing)} not found. Build the data first: `aiprime data ingest`."
@@ -97,8 +103,13 @@ def sample_queries(splits_dir: Path, n: int = 1000, seed: int = 0, split: str = 
         raise InvalidInput(f"No queries in split {split!r} of {paths[0]}; use train, val or test.")
     queries = queries.sample(min(n, len(queries)), random_state=seed).reset_index(drop=True)
     domains = pd.read_parquet(paths[1], columns=["synset_id", "domain"])
+    synsets = pd.read_parquet(paths[2], columns=["synset_id", "lemmas", "examples"]).set_index("synset_id")
     queries = queries.merge(domains, on="synset_id", how="left")
-    return queries.assign(relevant="wn:" + queries.synset_id)
+    asked = []
+    for query_id, synset_id in zip(queries.query_id, queries.synset_id, strict=True):
+        lemmas, examples = synsets.loc[synset_id, ["lemmas", "examples"]]
+        asked.append(questions.question_for(examples[questions.example_index(query_id)], list(lemmas)))
+    return queries.assign(relevant="wn:" + queries.synset_id, question=asked)
 
 
 def doc_ids_by_chunk(conn: Connection, cid: int) -> dict[int, str]:
@@ -124,7 +135,7 @@ def evaluate_quality(
 
     Args:
         engine: The `aiprime` database.
-        queries: Rows with `text`, `relevant` (a doc_id) and `domain`, as from `sample_queries`.
+        queries: Rows with `question`, `relevant` (a doc_id) and `domain`, as from `sample_queries`.
         vectors: The queries' embeddings, (Q, dim), from the collection's embedder.
         collection: Collection name.
         k: Cut-off of recall and nDCG.
@@ -144,7 +155,7 @@ def evaluate_quality(
     for query, vector in zip(queries.itertuples(index=False), vectors, strict=True):
         with engine.begin() as conn:
             store.set_search_params(conn, ef_search, iterative=True)
-            lists = _rankings(conn, cid, query.text, vector, depth, query.domain)
+            lists = _rankings(conn, cid, query.question, vector, depth, query.domain)
         for method, chunk_ids in lists.items():
             per_method[method].append(rank_metrics(distinct_docs(chunk_ids, doc_of), {query.relevant}, k))
     scores = {f"{method}/{name}": value for method, rows in per_method.items()
