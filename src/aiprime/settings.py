@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     kfp_host: str | None = Field(
         None, description="A Kubeflow Pipelines server that Dagster's training runs go to; unset runs them here."
     )
+    rag_collection: str = Field(
+        "documents", min_length=1, description="The retrieval collection that Dagster fills and servers search."
+    )
     wordnet_dir: Path = Field(Path("/usr/share/wordnet"), description="WordNet 3.0 database (Debian wordnet-base).")
     foldoc_dict: Path = Field(
         Path("/usr/share/dictd/foldoc.dict.dz"), description="FOLDOC dictionary (Debian dict-foldoc)."

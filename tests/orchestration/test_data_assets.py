@@ -31,7 +31,7 @@ def test_definitions_load_with_every_asset_and_check(tmp_path) -> None:
     defs = build_definitions(Settings(home=tmp_path, _env_file=None), tmp_path)
     keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
     assert {"debian_sources", "raw_data", "synsets", "classification", "documents", "dataset_versions",
-            "feature_store", "document_features", "moe_models"} <= keys
+            "feature_store", "document_features", "document_embeddings", "vector_index", "moe_models"} <= keys
     assert defs.resolve_job_def("everything")
 
 

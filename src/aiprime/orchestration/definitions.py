@@ -15,6 +15,7 @@ from aiprime.orchestration.data_checks import DATA_CHECKS
 from aiprime.orchestration.drift_assets import DRIFT_JOBS, DRIFT_SCHEDULES, drift_sensor, traffic_drift
 from aiprime.orchestration.feature_assets import document_features, feature_store
 from aiprime.orchestration.model_assets import moe_models
+from aiprime.orchestration.rag_assets import document_embeddings, index_recall, vector_index
 from aiprime.orchestration.resources import Workspace
 from aiprime.orchestration.serving_assets import deployment
 from aiprime.settings import Settings
@@ -27,15 +28,16 @@ def build_definitions(settings: Settings, repo_root: Path) -> dg.Definitions:
     """Definitions for a checkout at `repo_root` with state under `settings.home`."""
     return dg.Definitions(
         assets=[debian_sources, *build_data_assets(data_code_version()), feature_store, document_features,
-                moe_models, traffic_drift, deployment],
-        asset_checks=DATA_CHECKS,
+                document_embeddings, vector_index, moe_models, traffic_drift, deployment],
+        asset_checks=[*DATA_CHECKS, index_recall],
         jobs=[everything_job, *DRIFT_JOBS],
         schedules=DRIFT_SCHEDULES,
         sensors=[drift_sensor],
         resources={"workspace": Workspace(repo_root=str(repo_root), home=str(settings.home),
                                            database_url=settings.database_url,
                                            mlflow_tracking_uri=settings.mlflow_tracking_uri,
-                                           mlflow_port=settings.mlflow_port, kfp_host=settings.kfp_host)},
+                                           mlflow_port=settings.mlflow_port, kfp_host=settings.kfp_host,
+                                           rag_collection=settings.rag_collection)},
     )
 
 

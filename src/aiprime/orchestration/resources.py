@@ -19,6 +19,7 @@ class Workspace(dg.ConfigurableResource):
     mlflow_tracking_uri: str | None = Field(None, description="AIPRIME_MLFLOW_TRACKING_URI; None: the local one.")
     mlflow_port: int | None = Field(None, description="AIPRIME_MLFLOW_PORT of the local MLflow; None: the default.")
     kfp_host: str | None = Field(None, description="AIPRIME_KFP_HOST; None: training runs here with kfp.local.")
+    rag_collection: str = Field("documents", description="AIPRIME_RAG_COLLECTION: the retrieval collection.")
 
     @property
     def root(self) -> Path:
@@ -30,4 +31,5 @@ class Workspace(dg.ConfigurableResource):
         """Settings with this workspace's state folder (other values from the environment)."""
         ports = {"mlflow_port": self.mlflow_port} if self.mlflow_port else {}
         return Settings(home=Path(self.home), database_url=self.database_url,
-                        mlflow_tracking_uri=self.mlflow_tracking_uri, kfp_host=self.kfp_host, **ports)
+                        mlflow_tracking_uri=self.mlflow_tracking_uri, kfp_host=self.kfp_host,
+                        rag_collection=self.rag_collection, **ports)
