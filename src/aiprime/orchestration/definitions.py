@@ -15,7 +15,12 @@ from aiprime.orchestration.data_checks import DATA_CHECKS
 from aiprime.orchestration.drift_assets import DRIFT_JOBS, DRIFT_SCHEDULES, drift_sensor, traffic_drift
 from aiprime.orchestration.feature_assets import document_features, feature_store
 from aiprime.orchestration.model_assets import moe_models
-from aiprime.orchestration.rag_assets import document_embeddings, index_recall, vector_index
+from aiprime.orchestration.rag_assets import (
+    build_embeddings_asset,
+    embedding_code_version,
+    index_recall,
+    vector_index,
+)
 from aiprime.orchestration.resources import Workspace
 from aiprime.orchestration.serving_assets import deployment
 from aiprime.settings import Settings
@@ -28,7 +33,7 @@ def build_definitions(settings: Settings, repo_root: Path) -> dg.Definitions:
     """Definitions for a checkout at `repo_root` with state under `settings.home`."""
     return dg.Definitions(
         assets=[debian_sources, *build_data_assets(data_code_version()), feature_store, document_features,
-                document_embeddings, vector_index, moe_models, traffic_drift, deployment],
+                build_embeddings_asset(embedding_code_version()), vector_index, moe_models, traffic_drift, deployment],
         asset_checks=[*DATA_CHECKS, index_recall],
         jobs=[everything_job, *DRIFT_JOBS],
         schedules=DRIFT_SCHEDULES,

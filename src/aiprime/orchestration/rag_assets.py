@@ -10,10 +10,12 @@ index's top 10 with exact search on test-split questions at the ef_search the se
 
 import hashlib
 from dataclasses import asdict
+from pathlib import Path
 
 import dagster as dg
 from pydantic import Field
 
+from aiprime import versioning
 from aiprime.orchestration.resources import Workspace
 from aiprime.rag import store
 
@@ -23,6 +25,12 @@ RECALL_QUERIES = 200  # test-split questions the check embeds (about 3 s of Mini
 PROGRESS_EVERY = 20  # log one line per this many batches
 
 
+def embedding_code_version() -> str:
+    """A short hash of the code that shapes stored chunks (corpus, chunking, ingest, embedder)."""
+    rag = Path(__file__).resolve().parents[1] / "rag"
+    return versioning.fingerprint([rag / f"{name}.py" for name in ("corpus", "chunking", "ingest", "embed")])[:16]
+
+
 class IndexConfig(dg.Config):
     """Build parameters of the HNSW index."""
 
@@ -30,31 +38,36 @@ class IndexConfig(dg.Config):
     ef_construction: int = Field(64, description="Candidate list while building (at least 2*m).")
 
 
-@dg.asset(group_name=GROUP, deps=[dg.AssetKey("documents"), dg.AssetKey("classification")],
-          kinds={"pgvector", "postgres"})
-def document_embeddings(context: dg.AssetExecutionContext, workspace: Workspace) -> dg.MaterializeResult:
-    """Every document chunked and embedded (all-MiniLM-L6-v2) into pgvector; only what changed is written."""
-    from aiprime.rag.corpus import data_version, load_corpus
-    from aiprime.rag.embed import default_embedder
-    from aiprime.rag.ingest import ingest
+def build_embeddings_asset(code_version: str) -> dg.AssetsDefinition:
+    """The `document_embeddings` asset with `code_version` (see `embedding_code_version`)."""
 
-    settings, splits = workspace.settings, workspace.root / "data" / "splits"
-    embedder, version = default_embedder(settings), data_version(splits)
+    @dg.asset(group_name=GROUP, deps=[dg.AssetKey("documents"), dg.AssetKey("classification")],
+              kinds={"pgvector", "postgres"}, code_version=code_version)
+    def document_embeddings(context: dg.AssetExecutionContext, workspace: Workspace) -> dg.MaterializeResult:
+        """Every document chunked and embedded (all-MiniLM-L6-v2) into pgvector; only what changed is written."""
+        from aiprime.rag.corpus import data_version, load_corpus
+        from aiprime.rag.embed import default_embedder
+        from aiprime.rag.ingest import ingest
 
-    def progress(done: int, total: int) -> None:
-        if done == total or done // 256 % PROGRESS_EVERY == 0:
-            context.log.info(f"embedded {done:,} of {total:,} changed documents")
+        settings, splits = workspace.settings, workspace.root / "data" / "splits"
+        embedder, version = default_embedder(settings), data_version(splits)
 
-    report = ingest(store.open_store(settings), load_corpus(splits), embedder,
-                    collection=settings.rag_collection, data_version=version, on_batch=progress)
-    fingerprint = hashlib.sha256(f"{version}\x00{embedder.name}".encode()).hexdigest()[:16]
-    return dg.MaterializeResult(
-        metadata={**asdict(report), "collection": settings.rag_collection, "embedding_model": embedder.name,
-                  "documents_md5": version or "unknown"},
-        data_version=dg.DataVersion(fingerprint))
+        def progress(done: int, total: int) -> None:
+            if done == total or done // 256 % PROGRESS_EVERY == 0:
+                context.log.info(f"embedded {done:,} of {total:,} changed documents")
+
+        report = ingest(store.open_store(settings), load_corpus(splits), embedder,
+                        collection=settings.rag_collection, data_version=version, on_batch=progress)
+        fingerprint = hashlib.sha256(f"{version}\x00{embedder.name}".encode()).hexdigest()[:16]
+        return dg.MaterializeResult(
+            metadata={**asdict(report), "collection": settings.rag_collection, "embedding_model": embedder.name,
+                      "documents_md5": version or "unknown"},
+            data_version=dg.DataVersion(fingerprint))
+
+    return document_embeddings
 
 
-@dg.asset(group_name=GROUP, deps=[document_embeddings], kinds={"pgvector"})
+@dg.asset(group_name=GROUP, deps=[dg.AssetKey("document_embeddings")], kinds={"pgvector"})
 def vector_index(config: IndexConfig, workspace: Workspace) -> dg.MaterializeResult:
     """The cosine HNSW index of the chunk embeddings (rebuilt only when its parameters change)."""
     from aiprime.rag.evaluate import uses_hnsw
