@@ -1,10 +1,11 @@
 """An expert's KServe model: the gate's response (or plain text) in, the fine classes of one domain out.
 
 Contract (kserve/graphs/README.md): one v1 record per gate record, `{"expert": "<route name>",
-"probability": <the gate's probability for this expert, 0 if not chosen>, "scores": {label: p, ...}}`, the
-scores averaged over the record's instances; called directly with plain instances, one record per instance
-(probability 1). v2 answers per text: `probabilities` [N, C] and `label` [N]. `:explain` attributes the
-top class (or `parameters.target`) of each text to its words.
+"probability": <the gate's probability for this expert, 0 if not chosen>, "scores": {label: p, ...},
+"instances": [...the gate record's, carried on...]}`, the scores averaged over the record's instances;
+called directly with plain instances, one record per instance (probability 1, no `instances`). v2 answers
+per text: `probabilities` [N, C] and `label` [N]. `:explain` attributes the top class (or
+`parameters.target`) of each text to its words.
 """
 
 from __future__ import annotations
@@ -59,9 +60,9 @@ class ExpertModel(ServingModel):
         for group in request.groups:
             scores = probabilities[start : start + len(group.texts)].mean(axis=0)  # (C,)
             start += len(group.texts)
-            records.append(
-                expert_record(self.route, gate_probability(group.gate, self.route), classes, scores)
-            )
+            probability = gate_probability(group.gate, self.route)
+            instances = None if group.gate is None else group.gate["instances"]  # the question, carried on
+            records.append(expert_record(self.route, probability, classes, scores, instances))
         return {"predictions": records}
 
     async def explain(self, request: Request, headers: dict[str, str] | None = None) -> dict[str, Any]:

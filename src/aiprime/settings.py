@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -42,6 +42,18 @@ class Settings(BaseSettings):
     python_docs_dir: Path = Field(
         Path("/usr/share/doc/python3.11/html/_sources"), description="Python 3.11 docs sources (python3.11-doc)."
     )
+    generator_url: str | None = Field(
+        None,
+        description="An OpenAI-compatible server that writes RAG answers (`{url}/v1/chat/completions`; a KServe "
+        "Hugging Face runtime's is `http://<host>/openai`); unset: SmolLM2-135M-Instruct in process.",
+    )
+    generator_model: str = Field(
+        "smollm2-135m-instruct", min_length=1, description="The `model` field sent to the generator server."
+    )
+    generator_api_key: SecretStr | None = Field(
+        None, description="Bearer token for the generator server, if it asks for one."
+    )
+    generator_timeout_s: float = Field(60.0, gt=0, description="Seconds to wait for one generated answer.")
 
     @field_validator("home")
     @classmethod

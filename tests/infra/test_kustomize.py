@@ -24,7 +24,7 @@ MODELS = {
     "generator",
     "combiner",  # kserve/graphs/top2.yaml weights the two experts' answers with it
 }
-SERVER_FOLDERS = {"gate", "expert", "combiner"}  # kserve/<role>/__main__.py
+SERVER_FOLDERS = {"gate", "expert", "combiner", "retriever", "generator"}  # kserve/<role>/__main__.py
 KINDS = {
     "Namespace", "ConfigMap", "ServiceAccount", "Role", "RoleBinding", "Deployment", "Service", "Ingress",
     "HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy", "InferenceService",

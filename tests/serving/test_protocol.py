@@ -57,3 +57,9 @@ def test_records_follow_the_graph_contract() -> None:
         "probability": 0.7,
         "scores": {"noun.animal": 0.9, "noun.plant": 0.1},
     }
+
+
+def test_a_routed_experts_record_carries_the_gates_instances_on() -> None:
+    (group,) = parse_expert({"predictions": [GATE_RECORD]}).groups
+    answer = expert_record("living", 0.7, ["a"], np.array([1.0]), group.gate["instances"])
+    assert answer["instances"] == ["a dog", "a cat"]  # the RAG graph's retriever reads the question here

@@ -18,9 +18,10 @@ app = typer.Typer(help="Serve the gate, the experts and the combiner behind the 
 @app.callback(invoke_without_command=True)
 def serve(
     ctx: typer.Context,
-    graph: Annotated[Path, typer.Option(help="The InferenceGraph the router runs.")] = Path(
-        "kserve/graphs/top1.yaml"
-    ),
+    graph: Annotated[
+        Path | None,
+        typer.Option(help="The InferenceGraph the router runs (default: top1.yaml, with --rag rag.yaml)."),
+    ] = None,
     port: Annotated[int, typer.Option(help="The router's port (0: a free one).")] = 8080,
     base_port: Annotated[int, typer.Option(help="First port of the model servers (0: free ports).")] = 0,
     models_dir: Annotated[
@@ -37,21 +38,36 @@ def serve(
     trace: Annotated[
         bool, typer.Option(help="Write each server's spans to <AIPRIME_HOME>/serving/traces/.")
     ] = False,
-    kserve_dir: Annotated[Path, typer.Option(help="The folder holding gate/, expert/, combiner/.")] = Path(
-        "kserve"
-    ),
+    kserve_dir: Annotated[
+        Path, typer.Option(help="The folder holding the servers (gate/, expert/, ...).")
+    ] = Path("kserve"),
+    rag: Annotated[
+        bool,
+        typer.Option(
+            help="Also start the retriever and the generator and serve the RAG graph (needs an ingested "
+            "collection, see `aiprime rag ingest`, and the generator's gguf)."
+        ),
+    ] = False,
+    collection: Annotated[
+        str | None,
+        typer.Option(help="The collection the retriever searches (default AIPRIME_RAG_COLLECTION)."),
+    ] = None,
     detach: Annotated[
         bool, typer.Option(help="Start in the background and return; stop with `aiprime serve stop`.")
     ] = False,
 ) -> None:
-    """Start the gate, the six experts, the combiner and the router on AIPRIME_HOST; Ctrl-C stops them all."""
+    """Start the gate, the six experts, the combiner and the router on AIPRIME_HOST; Ctrl-C stops them all.
+
+    With --rag, also the retriever and the generator, and the router runs the RAG graph.
+    """
     if ctx.invoked_subcommand is not None:
         return
     from aiprime.serving import launcher  # imports the graph router: only when serving
 
     options = launcher.ServeOptions(
-        graph=graph, kserve_dir=kserve_dir, router_port=port, base_port=base_port, model_dir=models_dir,
-        alias=alias, load_aware=load_aware, max_in_flight=max_in_flight, trace=trace,
+        graph=graph or (launcher.RAG_GRAPH if rag else launcher.ServeOptions.graph), kserve_dir=kserve_dir,
+        router_port=port, base_port=base_port, model_dir=models_dir, alias=alias, load_aware=load_aware,
+        max_in_flight=max_in_flight, trace=trace, rag=rag, collection=collection,
     )  # fmt: skip
     settings = Settings()
     if detach:

@@ -1,4 +1,5 @@
-"""Start and stop the local serving stack: the gate, one server per expert, the combiner and the router.
+"""Start and stop the local serving stack: the gate, one server per expert, the combiner and the router;
+with `rag`, also the retriever and the generator of the RAG graph (`kserve/graphs/rag.yaml`).
 
 Each is its own process in its own session (so a terminal's Ctrl-C reaches only `aiprime serve`, which then
 stops them in order), bound to `host`, with a pid file, a log and (with `trace=True`) a span file under
@@ -30,6 +31,8 @@ from aiprime.serving.graph import load_graph
 from aiprime.serving.names import domain_of, service_name
 from aiprime.settings import Settings
 
+RAG_GRAPH = Path("kserve/graphs/rag.yaml")  # the graph that `aiprime serve --rag` runs unless told otherwise
+RAG_SERVICES = ("retriever", "generator")  # started only with ServeOptions.rag
 STATE_FILE = "stack.json"
 SERVICES_FILE = "services.yaml"
 ROUTER = "router"
@@ -39,17 +42,19 @@ ROUTER = "router"
 class ServeOptions:
     """What `aiprime serve` starts, and how."""
 
-    graph: Path = Path("kserve/graphs/top1.yaml")  # the InferenceGraph the router runs
-    kserve_dir: Path = Path("kserve")  # the folder holding gate/, expert/, combiner/
+    graph: Path = Path("kserve/graphs/top1.yaml")  # the InferenceGraph the router runs (RAG_GRAPH for rag)
+    kserve_dir: Path = Path("kserve")  # the folder holding gate/, expert/, combiner/, retriever/, generator/
     router_port: int = 8080  # 0: a free port
     base_port: int = 0  # gate on base_port, experts and combiner on the next ports; 0: free ports
-    model_dir: Path | None = None  # holds gate/, expert-<name>/ folders with model.pt; None: MLflow
+    model_dir: Path | None = None  # holds gate/, expert-<name>/ with model.pt (and reranker/); None: MLflow
     tracking_uri: str | None = None  # MLflow; None: the settings' URL
     alias: str = "champion"  # the registry alias served
     load_aware: bool = False  # the gate passes over unready or full experts
     max_in_flight: int = 0  # each expert's limit before it answers 503 (0: none)
     trace: bool = False  # write each process's spans to traces/<name>.jsonl
     timeout_s: float = 600.0  # how long every server has to become ready
+    rag: bool = False  # also the retriever (needs an ingested collection) and the generator (needs its gguf)
+    collection: str | None = None  # the collection the retriever searches; None: AIPRIME_RAG_COLLECTION
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,7 @@ def plan(options: ServeOptions, settings: Settings) -> list[Server]:
     from aiprime.moe.experts import domains  # the expert registry (imports torch): only when starting
 
     names = ["gate", *(service_name("expert", d) for d in domains()), "combiner"]
+    names += list(RAG_SERVICES) if options.rag else []
     ports = iter(_ports(settings.host, options.base_port, len(names) + 1))
     models = [_model_server(name, next(ports), options, settings) for name in names]
     _check_graph(options.graph, {m.name for m in models})
@@ -172,8 +178,10 @@ def _model_server(name: str, port: int, options: ServeOptions, settings: Setting
         argv += ["--domain", domain_of(name), "--max_in_flight", str(options.max_in_flight)]
     if role == "gate" and options.load_aware:
         argv += ["--load_aware", "--services", str(state_dir(settings) / SERVICES_FILE)]
-    if role == "gate":
-        argv += _request_log(settings)
+    if role in ("gate", "retriever"):  # the gate logs requests there; the retriever searches it
+        argv += _database(settings)
+    if role == "retriever":
+        argv += ["--collection", options.collection or settings.rag_collection]
     argv += _model_source(name, role, options, settings)
     if options.trace:
         argv += ["--trace_file", str(state_dir(settings) / "traces" / f"{name}.jsonl")]
@@ -183,8 +191,9 @@ def _model_server(name: str, port: int, options: ServeOptions, settings: Setting
     )
 
 
-def _request_log(settings: Settings) -> list[str]:
-    """The gate logs every request to PostgreSQL (drift detection) when one runs: configured or embedded."""
+def _database(settings: Settings) -> list[str]:
+    """The PostgreSQL server, configured or embedded, when one runs: the gate logs every request there (drift
+    detection) and the retriever searches its store (without one it stops, saying how to start it)."""
     from aiprime.services import stack  # the database layer: only when a stack starts
 
     try:
@@ -194,8 +203,11 @@ def _request_log(settings: Settings) -> list[str]:
 
 
 def _model_source(name: str, role: str, options: ServeOptions, settings: Settings) -> list[str]:
-    if role == "combiner":
+    if role in ("combiner", "generator"):  # arithmetic; the generator's gguf comes from its own package
         return []
+    if role == "retriever" and options.model_dir is not None:  # a reranker/ folder there, or none at all
+        folder = options.model_dir / "reranker"
+        return ["--reranker", str(folder) if folder.is_dir() else "none"]
     if options.model_dir is not None:
         return ["--model_dir", str(options.model_dir / name)]
     return ["--tracking_uri", options.tracking_uri or settings.mlflow_url, "--alias", options.alias]
@@ -224,8 +236,11 @@ def _check_graph(path: Path, services: set[str]) -> None:
     graph = load_graph(path)
     missing = sorted({s.target.service_name for _, s in graph.steps() if s.target.service_name} - services)
     if missing:
+        rag = set(missing) & set(RAG_SERVICES)
+        hint = " Add --rag to start the retriever and the generator." if rag else ""
         raise ConfigError(
             f"Graph {path} calls {missing}, which `aiprime serve` does not run; it runs {sorted(services)}."
+            + hint
         )
 
 

@@ -40,3 +40,8 @@ def registered_model_name(role: str, domain: str | None = None) -> str:
     from aiprime.registry.mlflow_registry import registered_name  # mlflow: imported only when used
 
     return registered_name(f"expert-{domain}" if role == "expert" else role)
+
+
+def domain_name(route: str) -> str:
+    """The domain a route name stands for, as the store spells it: `people-society` -> `people_society`."""
+    return route.replace("-", "_")

@@ -3,7 +3,8 @@
 v1 (what the InferenceGraphs send; the contract is `kserve/graphs/README.md`):
 - gate: `{"instances": ["text", {"text": "..."}, ...]}` -> one record for the whole request;
 - expert: the gate's response (`predictions`, or `instances` after `mapPredictionsToInstances`) -> one
-  record per gate record; or a plain request like the gate's -> one record per instance.
+  record per gate record, carrying its `instances` on; or a plain request like the gate's -> one record
+  per instance.
 An optional `"parameters"` object carries explanation options (`method`, `target`).
 
 v2: a BYTES input tensor `text` of shape [N]; one output row per text (`probabilities` FP32 [N, C] and
@@ -96,14 +97,21 @@ def gate_record(instances: list, experts: Sequence[str], probabilities: Sequence
 
 
 def expert_record(
-    expert: str, probability: float, classes: Sequence[str], scores: np.ndarray
+    expert: str, probability: float, classes: Sequence[str], scores: np.ndarray, instances: list | None = None
 ) -> dict[str, Any]:
-    """An expert's v1 record: its route name, the gate's probability for it, and its class probabilities."""
-    return {
+    """An expert's v1 record: its route name, the gate's probability for it, and its class probabilities.
+
+    Routed by the gate, the record also carries the gate record's `instances` on (pass them), so that a
+    later step of the graph (the RAG graph's retriever) can read the text.
+    """
+    record = {
         "expert": expert,
         "probability": round(float(probability), 6),
         "scores": {label: round(float(score), 6) for label, score in zip(classes, scores, strict=True)},
     }
+    if instances is not None:
+        record["instances"] = instances
+    return record
 
 
 def gate_probability(record: Mapping[str, Any] | None, expert: str) -> float:
@@ -125,6 +133,21 @@ def v2_response(model_name: str, request: Request, outputs: Mapping[str, np.ndar
         )
         tensors.append(tensor)
     return InferResponse(response_id=request.request_id or "", model_name=model_name, infer_outputs=tensors)
+
+
+def upstream_records(payload: Any, server: str, shape: str) -> tuple[str, list]:
+    """The records a chained server answers: `predictions` (the previous step's response) or `instances`.
+
+    Returns the key they were under and the non-empty list. `server` and `shape` name the server and the
+    request to send in the InvalidInput raised for anything else.
+    """
+    if not isinstance(payload, Mapping):
+        raise InvalidInput(f"The {server} takes v1 JSON, {shape}; got {type(payload).__name__}.")
+    key = "predictions" if "predictions" in payload else "instances"
+    records = payload.get(key)
+    if not isinstance(records, list) or not records:
+        raise InvalidInput(f"Expected a non-empty list under {key!r}; got {payload!r:.200}. Send {shape}.")
+    return key, records
 
 
 def _instances(payload: Any, key: str) -> list:

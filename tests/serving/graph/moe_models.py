@@ -41,7 +41,7 @@ class Gate(kserve.Model):
 
 
 class Expert(kserve.Model):
-    """Scores its own label 1.0 and echoes the gate's probability for itself."""
+    """Scores its own label 1.0, echoes the gate's probability for itself and carries the instances on."""
 
     def __init__(self, short_name: str) -> None:
         super().__init__(f"expert-{short_name}")
@@ -54,7 +54,8 @@ class Expert(kserve.Model):
     def _answer(self, record: dict[str, Any]) -> dict[str, Any]:
         experts, probabilities = record["experts"], record["probabilities"]
         probability = probabilities[experts.index(self.short_name)] if self.short_name in experts else 0.0
-        return {"expert": self.short_name, "probability": probability, "scores": {self.short_name: 1.0}}
+        return {"expert": self.short_name, "probability": probability, "scores": {self.short_name: 1.0},
+                "instances": record["instances"]}  # fmt: skip
 
 
 class Combiner(kserve.Model):

@@ -79,8 +79,11 @@ def test_top1_sends_the_request_to_the_gates_choice(http, router, moe_url) -> No
     url = serve(router, "top1.yaml", moe_url)
     answer = ask(http, url, ["actions", "qualities"], [0.8, 0.15])
     assert answer.status_code == 200
+    instances = [{"text": "a dog runs", "route": ["actions", "qualities"], "probs": [0.8, 0.15]}]
     assert answer.json() == {
-        "predictions": [{"expert": "actions", "probability": 0.8, "scores": {"actions": 1.0}}]
+        "predictions": [
+            {"expert": "actions", "probability": 0.8, "scores": {"actions": 1.0}, "instances": instances}
+        ]
     }
     assert ask(http, url, ["people-society", "living"], [0.5, 0.4]).json()["predictions"][0]["expert"] == (
         "people-society"

@@ -187,7 +187,7 @@ def graph_files() -> list[Path]:
 
 
 def test_the_shipped_graphs_are_found() -> None:
-    assert {p.name for p in graph_files()} >= {"top1.yaml", "top2.yaml", "fallback.yaml"}
+    assert {p.name for p in graph_files()} >= {"top1.yaml", "top2.yaml", "fallback.yaml", "rag.yaml"}
 
 
 @pytest.mark.parametrize("path", graph_files(), ids=lambda p: p.name)

@@ -1,0 +1,63 @@
+"""The generator's KServe model: the retriever's response (or questions with hits) in, grounded answers out.
+
+Contract (kserve/graphs/README.md): one v1 record per question, `{...the retriever's record's other keys
+(expert, domain), "question", "answer", "citations", "unknown_citations", "abstained", "grounded",
+"overlap", "sources"}`. The answer cites the retrieved doc ids in brackets; below `--min_score` it abstains
+without generating. The parsing and the answering are `aiprime.rag.generator_protocol`; v1 only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kserve import InferRequest
+
+from aiprime.errors import InvalidInput
+from aiprime.rag.generator_protocol import GeneratorRecord, answer_all, parse_request
+from aiprime.rag.generators import Generator, LlamaCppGenerator, OpenAICompatibleGenerator
+from aiprime.serving.runtime import ServingModel
+
+
+class GeneratorModel(ServingModel):
+    """Writes an answer to each question from its retrieved passages, citing them."""
+
+    def __init__(
+        self, name: str, generator: Generator, *, min_score: float = 0.0, max_tokens: int = 64,
+        max_in_flight: int = 0,
+    ) -> None:  # fmt: skip
+        """Create the generator model (not loaded): `generator` writes the answers, `min_score` is the
+        best hit's score below which it abstains, `max_tokens` the longest answer."""
+        super().__init__(name, max_in_flight=max_in_flight)
+        self.generator = generator
+        self.min_score = min_score
+        self.max_tokens = max_tokens
+
+    def load(self) -> bool:
+        """Load SmolLM2's weights now, so that ready means ready (a remote generator needs nothing)."""
+        if isinstance(self.generator, LlamaCppGenerator):
+            self.generator.load()
+        self.ready = True
+        return self.ready
+
+    async def preprocess(self, payload: Any, headers: dict[str, str] | None = None) -> list[GeneratorRecord]:
+        """Parse v1 records `{"question", "hits"}` or the retriever's response; v2 tensors are refused."""
+        if isinstance(payload, InferRequest):
+            raise InvalidInput(
+                f"The generator takes v1 JSON at /v1/models/{self.name}:predict, e.g. "
+                '{"instances": [{"question": "...", "hits": [...]}]}; v2 tensors have no meaning here.'
+            )
+        return parse_request(payload)
+
+    async def predict(self, records: list[GeneratorRecord], headers: dict[str, str] | None = None) -> Any:
+        """One answer record per question."""
+        return await self.blocking(
+            lambda: answer_all(records, self.generator, min_score=self.min_score, max_tokens=self.max_tokens)
+        )
+
+    def stop(self) -> None:
+        """Free SmolLM2, or close the remote generator's connections, then stop."""
+        if isinstance(self.generator, LlamaCppGenerator):
+            self.generator.close()
+        elif isinstance(self.generator, OpenAICompatibleGenerator):
+            self.generator.client.close()
+        super().stop()

@@ -1,0 +1,89 @@
+"""What the `generator` model server accepts and answers (KServe v1), and the answering it runs per record.
+
+Requests carry one record per question, `{"question": "...", "hits": [{"doc_id", "title", "content",
+"score"}, ...]}`, under `instances`, or under `predictions` as the retriever answers them (its records also
+carry `expert`, `domain`, ... which pass through). Answers: one record per question,
+`{...the request record's other keys, "question", "answer", "citations", "unknown_citations", "abstained",
+"grounded", "overlap", "sources": [doc ids]}`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiprime.errors import InvalidInput
+from aiprime.rag.generate import Answer, answer, as_hits
+from aiprime.rag.generators import Generator
+from aiprime.rag.grounding import groundedness
+from aiprime.rag.search import Hit, check_query
+from aiprime.serving.protocol import upstream_records
+
+V1_SHAPE = (
+    '{"instances": [{"question": "...", "hits": [{"doc_id": "wn:n02084071", "title": "...", "content": "...", '
+    '"score": 0.03}]}]} or the retriever\'s response ({"predictions": [...]})'
+)
+CONSUMED = ("question", "hits")  # the keys a record is answered from; every other key passes through
+
+
+@dataclass(frozen=True)
+class GeneratorRecord:
+    """One question to answer, the hits to answer it from, and the record's other keys."""
+
+    question: str  # the question, stripped
+    hits: tuple[Hit, ...]  # best first, as the retriever ranked them
+    passed_on: Mapping[str, Any] = field(default_factory=dict)  # the record's other keys: expert, domain
+
+
+def parse_request(payload: Any) -> list[GeneratorRecord]:
+    """The records of a v1 request, under `instances` or (the retriever's response) `predictions`.
+
+    Raises:
+        InvalidInput: naming the field that is missing or malformed, and the shape to send.
+    """
+    key, records = upstream_records(payload, "generator", V1_SHAPE)
+    return [_record(record, f"{key}[{i}]") for i, record in enumerate(records)]
+
+
+def _record(record: Any, where: str) -> GeneratorRecord:
+    if not isinstance(record, Mapping):
+        raise InvalidInput(f"{where} must be an object {{'question', 'hits'}}; got {record!r:.200}.")
+    if "hits" not in record:
+        raise InvalidInput(f"{where}.hits is missing: send the retrieved passages (an empty list abstains).")
+    question = record.get("question")
+    if not isinstance(question, str) or not question.strip():
+        raise InvalidInput(f"{where}.question must be a non-empty text; got {question!r:.200}.")
+    try:
+        question = check_query(question)
+    except InvalidInput as e:
+        raise InvalidInput(f"{where}.question: {e}") from e
+    hits = as_hits(record["hits"], f"{where}.hits")
+    passed_on = {k: v for k, v in record.items() if k not in CONSUMED}
+    return GeneratorRecord(question, tuple(hits), passed_on)
+
+
+def answer_record(record: GeneratorRecord, generated: Answer) -> dict[str, Any]:
+    """The generator's v1 record for one question: the request's other keys, the answer, its grounding."""
+    grounding = groundedness(generated, record.hits)
+    return {
+        **record.passed_on,
+        "question": generated.question,
+        "answer": generated.text,
+        "citations": list(generated.citations),
+        "unknown_citations": list(generated.unknown_citations),
+        "abstained": generated.abstained,
+        "grounded": grounding["grounded"],
+        "overlap": grounding["overlap"],
+        "sources": [source["doc_id"] for source in generated.sources],
+    }
+
+
+def answer_all(
+    records: Sequence[GeneratorRecord], generator: Generator, *, min_score: float, max_tokens: int
+) -> dict[str, Any]:
+    """`{"predictions": [...]}`: each record answered from its own hits (abstaining below `min_score`)."""
+    answers = (
+        answer(r.question, r.hits, generator, min_score=min_score, max_tokens=max_tokens) for r in records
+    )
+    return {"predictions": [answer_record(r, a) for r, a in zip(records, answers, strict=True)]}

@@ -1,0 +1,153 @@
+"""The generator as a KServe server (`python kserve/generator`) over real HTTP: both request shapes, the
+pass-through of the retriever's keys, abstention, a 400 naming the bad field, and SmolLM2 in process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from _helpers import AsgiServer, free_port
+from _helpers.chat_stub import chat_app
+
+from aiprime.errors import ConfigError
+from aiprime.rag.generators import smollm2_path
+
+REPO = Path(__file__).resolve().parents[2]
+START_TIMEOUT_S = 180
+HITS = [
+    {"doc_id": "wn:n09213565", "title": "bank", "score": 0.031,
+     "content": "bank\nsloping land (especially the slope beside a body of water)"},
+    {"doc_id": "wn:n09213434", "title": "bank", "content": "bank\na long ridge or pile", "score": 0.016},
+]  # fmt: skip
+QUESTION = 'What does "bank" mean in "they pulled the canoe up on the bank"?'
+
+
+class GeneratorProcess:
+    """`python kserve/generator ARGS` on a free port, stopped with SIGTERM."""
+
+    def __init__(self, args: list[str], log: Path) -> None:
+        self.url = f"http://127.0.0.1:{free_port()}"
+        self.log = log
+        argv = [
+            sys.executable,
+            str(REPO / "kserve" / "generator"),
+            "--http_port",
+            self.url.rsplit(":", 1)[1],
+            *args,
+        ]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AIPRIME_GENERATOR")}
+        with log.open("wb") as out:
+            self.process = subprocess.Popen(argv, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.log.read_text()[-2000:]
+            try:
+                if httpx.get(f"{self.url}/v2/models/generator/ready", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        raise TimeoutError(f"the generator on {self.url} did not become ready; see {self.log}")
+
+    def predict(self, body: object) -> httpx.Response:
+        return httpx.post(f"{self.url}/v1/models/generator:predict", json=body, timeout=600)
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def chat() -> Iterator[AsgiServer]:
+    """An OpenAI-compatible chat server that quotes the first source, as AIPRIME_GENERATOR_URL."""
+    with AsgiServer(chat_app()) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def generator(chat: AsgiServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GeneratorProcess]:
+    """The generator server answering through `chat`, abstaining below a top score of 0.02."""
+    log = tmp_path_factory.mktemp("generator") / "generator.log"
+    process = GeneratorProcess(
+        ["--generator_url", chat.url, "--generator_model", "tiny", "--min_score", "0.02"], log
+    )
+    try:
+        process.wait_ready()
+        yield process
+    finally:
+        process.stop()
+
+
+def test_answers_instances_with_citations(generator: GeneratorProcess) -> None:
+    response = generator.predict({"instances": [{"question": QUESTION, "hits": HITS}]})
+    assert response.status_code == 200, response.text
+    [record] = response.json()["predictions"]
+    assert record["question"] == QUESTION and record["answer"].startswith("[wn:n09213565] bank: sloping land")
+    assert record["citations"] == ["wn:n09213565"] and record["unknown_citations"] == []
+    assert record["grounded"] is True and record["overlap"] == 1.0 and record["abstained"] is False
+    assert record["sources"] == ["wn:n09213565", "wn:n09213434"]
+
+
+def test_answers_the_retrievers_response_passing_its_keys_on(
+    generator: GeneratorProcess, chat: AsgiServer
+) -> None:
+    asked = len(chat.server.config.app.state.requests)
+    weak = [{**hit, "score": 0.01} for hit in HITS]
+    retrieved = {"predictions": [
+        {"question": QUESTION, "expert": "living", "domain": "living", "probability": 0.9, "hits": HITS},
+        {"question": "What is a frobnicator?", "expert": "artifacts", "domain": "artifacts", "hits": weak},
+    ]}  # fmt: skip
+    response = generator.predict(retrieved)
+    assert response.status_code == 200, response.text
+    answered, abstained = response.json()["predictions"]
+    assert (answered["expert"], answered["domain"], answered["probability"]) == ("living", "living", 0.9)
+    assert answered["citations"] == ["wn:n09213565"] and "hits" not in answered
+    assert (
+        abstained["expert"] == "artifacts" and abstained["abstained"] is True and abstained["citations"] == []
+    )
+    assert len(chat.server.config.app.state.requests) == asked + 1  # the abstention never reached the model
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (
+            {"instances": [{"question": QUESTION, "hits": [{"title": "no id", "content": "x"}]}]},
+            "hits[0].doc_id",
+        ),
+        ({"instances": [{"question": "", "hits": HITS}]}, "instances[0].question"),
+        ({"instances": [{"question": QUESTION}]}, "instances[0].hits is missing"),
+        ({"predictions": []}, "non-empty list under 'predictions'"),
+    ],
+)
+def test_a_malformed_request_is_a_400_naming_the_field(
+    generator: GeneratorProcess, body: dict, field: str
+) -> None:
+    response = generator.predict(body)
+    assert response.status_code == 400 and field in response.json()["error"], response.text
+
+
+def test_smollm2_answers_in_process(tmp_path: Path) -> None:
+    try:
+        smollm2_path()
+    except ConfigError as e:
+        pytest.skip(f"SmolLM2's gguf is not installed here: {e}")
+    process = GeneratorProcess(["--max_tokens", "32", "--llama_threads", "1"], tmp_path / "generator.log")
+    try:
+        process.wait_ready()
+        response = process.predict({"instances": [{"question": QUESTION, "hits": HITS}]})
+    finally:
+        process.stop()
+    assert response.status_code == 200, response.text
+    [record] = response.json()["predictions"]
+    assert record["answer"] and record["abstained"] is False
+    assert set(record["citations"]) <= {hit["doc_id"] for hit in HITS}
