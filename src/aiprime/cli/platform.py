@@ -49,11 +49,15 @@ def run() -> None:
 def answers_table(answers: list[dict], graph: str, versions: dict[str, str | None]) -> Table:
     """One row per sample query: the gate's route and the answer; the served versions as caption."""
     table = Table(title=f"Sample queries through the InferenceGraph ({graph})")
-    for column in ("query", "route (gate probability)", "answered by", "prediction"):
+    grounded = any(a.get("reply") for a in answers)  # the RAG graph: the generator's answer and citations
+    columns = ("query", "route (gate probability)", "answered by", "prediction")
+    for column in columns + (("answer [citations]",) if grounded else ()):
         table.add_column(column, overflow="fold")
     for a in answers:
         route = ", ".join(f"{expert} {p:.2f}" for expert, p in a["route"].items())
-        table.add_row(a["text"], route, ", ".join(a["answered_by"]), f"{a['label']} ({a['score']:.2f})")
+        row = [a["text"], route, ", ".join(a["answered_by"]), f"{a['label']} ({a['score']:.2f})"]
+        reply = f"{a.get('reply') or ''} [{', '.join(a.get('citations') or [])}]"
+        table.add_row(*row, *((reply,) if grounded else ()))
     table.caption = "served: " + ", ".join(f"{name} v{version}" for name, version in versions.items())
     return table
 

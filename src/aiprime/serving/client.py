@@ -8,7 +8,7 @@ mapping: a graph answers with the last step's output only.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -29,6 +29,8 @@ class Answer:
     scores: dict[str, float]  # label -> score of the answer
     gate_explanation: dict[str, Any] | None  # why the gate chose the answering expert
     expert_explanation: dict[str, Any] | None  # why that expert chose its top label
+    reply: str | None = None  # the generator's answer, when the graph is the RAG graph
+    citations: list[str] = field(default_factory=list)  # the retrieved doc ids the reply cites
 
     @property
     def label(self) -> str:
@@ -57,7 +59,7 @@ def ask(
             why_expert = _post(client, expert_url, body, f"expert {answered_by[0]}")
     return Answer(
         text, route["experts"], route["probabilities"], answered_by, record["scores"],
-        _first(why_gate), _first(why_expert),
+        _first(why_gate), _first(why_expert), record.get("answer"), list(record.get("citations") or []),
     )  # fmt: skip
 
 

@@ -6,7 +6,7 @@ registered, and it is left running for `aiprime ask`; `aiprime serve stop` stops
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from aiprime.serving import client, launcher
 from aiprime.serving.launcher import ServeOptions, Stack
@@ -32,6 +32,8 @@ class SampleAnswer:
     answered_by: list[str]  # the expert(s) whose scores make the answer
     label: str  # the answer's top label
     score: float  # its score
+    reply: str | None = None  # the generator's answer (RAG graph only)
+    citations: list[str] = field(default_factory=list)  # the retrieved doc ids the reply cites
 
 
 def serve_and_ask(settings: Settings, queries: tuple[str, ...] = SAMPLE_QUERIES,
@@ -47,7 +49,7 @@ def serve_and_ask(settings: Settings, queries: tuple[str, ...] = SAMPLE_QUERIES,
     for text in queries:
         a = client.ask(text, stack.router_url, stack.services(), explain=False)
         route = dict(list(zip(a.experts, a.probabilities, strict=True))[:2])
-        answers.append(SampleAnswer(text, route, a.answered_by, a.label, a.scores[a.label]))
+        answers.append(SampleAnswer(text, route, a.answered_by, a.label, a.scores[a.label], a.reply, a.citations))
     return stack, answers
 
 
