@@ -5,10 +5,13 @@ Brings the `documents` collection of the `aiprime` database up to date with `dat
 sample of test-split queries (WordNet example sentences with the lemma masked; the relevant document is the
 synset's gloss) with each method and prints recall@1, recall@10, MRR@10 and nDCG@10, the corpus it searched,
 and the ratios of hybrid to the best single method. `hybrid+true_domain` prefers the query's own domain:
-what a perfect gate could add.
+what a perfect gate could add. `hybrid+rerank` re-orders hybrid's top `--rerank-depth` chunks with the
+cross-encoder of `aiprime rag train-reranker` (the MLflow champion by default), with its ratio to the best
+single method and its latency per query.
 
-Run: `python bench/rag_quality.py [--queries 1000] [--seed 0] [--no-ingest]` (from the repository root,
-with the embedded PostgreSQL of `aiprime services up` or AIPRIME_DATABASE_URL).
+Run: `python bench/rag_quality.py [--queries 1000] [--seed 0] [--no-ingest] [--reranker champion|DIR|none]
+[--rerank-depth 30]` (from the repository root, with the embedded PostgreSQL and MLflow of
+`aiprime services up`, or AIPRIME_DATABASE_URL and AIPRIME_MLFLOW_TRACKING_URI).
 """
 
 from __future__ import annotations
@@ -20,11 +23,12 @@ from pathlib import Path
 import sqlalchemy as sa
 from rich.console import Console
 
-from aiprime.cli.rag import quality_table
+from aiprime.cli.rag import quality_table, rerank_latency
 from aiprime.rag import store
 from aiprime.rag.embed import default_embedder
-from aiprime.rag.evaluate import evaluate_quality, sample_queries
+from aiprime.rag.evaluate import RERANK_DEPTH, RERANK_METHOD, evaluate_quality, sample_queries
 from aiprime.rag.ingest import DEFAULT_COLLECTION, ingest_splits
+from aiprime.rag.rerank import resolve_reranker
 from aiprime.settings import Settings
 
 SPLITS = Path("data/splits")
@@ -50,6 +54,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--collection", default=DEFAULT_COLLECTION)
     parser.add_argument("--no-ingest", action="store_true", help="search the collection as it is")
+    parser.add_argument("--reranker", default="champion", help="MLflow alias, a folder, or none")
+    parser.add_argument("--rerank-depth", type=int, default=RERANK_DEPTH, help="hybrid candidates re-ranked")
     args = parser.parse_args()
     settings, console = Settings(), Console()
     engine, embedder = store.open_store(settings), default_embedder(settings)
@@ -59,19 +65,45 @@ def main() -> None:
         console.print(f"ingest: {report} in {time.perf_counter() - start:.1f} s")
     sizes = corpus_size(engine, args.collection)
     console.print("corpus: " + ", ".join(f"{s} {d:,} docs / {c:,} chunks" for s, (d, c) in sizes.items()))
+    reranker = resolve_reranker(args.reranker, settings.mlflow_url)
+    console.print(f"re-ranker: {reranker.source if reranker else 'none'}")
     queries = sample_queries(SPLITS, args.queries, args.seed)
     start = time.perf_counter()
-    result = evaluate_quality(engine, queries, embedder.embed(list(queries.question)), collection=args.collection)
+    vectors = embedder.embed(list(queries.question))
+    result = evaluate_quality(
+        engine,
+        queries,
+        vectors,
+        collection=args.collection,
+        reranker=reranker,
+        rerank_depth=args.rerank_depth,
+    )
     console.print(
         f"{int(result['quality/queries_scored'])} of {len(queries)} sampled test queries scored "
         f"(the others' documents are not ingested) in {time.perf_counter() - start:.1f} s"
     )
     console.print(quality_table(result | {"queries": result["quality/queries_scored"]}))
-    for metric in ("recall_at_10", "mrr"):
-        best = max(("dense", "lexical"), key=lambda m: result[f"{m}/{metric}"])
-        console.print(
-            f"hybrid / {best} {metric}: {result[f'hybrid/{metric}'] / result[f'{best}/{metric}']:.3f}"
+    for line in ratio_lines(result):
+        console.print(line)
+    if reranker:
+        console.print(rerank_latency(result))
+
+
+def ratio_lines(result: dict[str, float]) -> list[str]:
+    """Hybrid (and hybrid+rerank, when scored) over the best single method, per metric; rerank over hybrid."""
+    lines = []
+    for method in ("hybrid", RERANK_METHOD):
+        for metric in ("recall_at_10", "mrr", "ndcg_at_10"):
+            if f"{method}/{metric}" in result:
+                best = max(("dense", "lexical"), key=lambda m, metric=metric: result[f"{m}/{metric}"])
+                lines.append(
+                    f"{method} / {best} {metric}: {result[f'{method}/{metric}'] / result[f'{best}/{metric}']:.3f}"
+                )
+    if f"{RERANK_METHOD}/mrr" in result:
+        lines.append(
+            f"{RERANK_METHOD} / hybrid mrr: {result[f'{RERANK_METHOD}/mrr'] / result['hybrid/mrr']:.3f}"
         )
+    return lines
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
-"""`aiprime rag ingest|search|eval`: the retrieval store in PostgreSQL."""
+"""`aiprime rag ingest|search|eval|train-reranker`: the retrieval store in PostgreSQL and its re-ranker."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -110,9 +111,20 @@ def eval_command(
     queries: Annotated[int, typer.Option(min=1, help="Test-split queries to sample.")] = 1000,
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
     collection: Annotated[str, _COLLECTION] = DEFAULT_COLLECTION,
+    reranker: Annotated[
+        str, typer.Option(help="Re-ranker of hybrid+rerank: an MLflow alias (champion), a folder, or none.")
+    ] = "champion",
 ) -> None:
-    """Recall@1/10, MRR and nDCG@10 of dense, lexical and hybrid retrieval; HNSW recall and latency."""
+    """Recall@1/10, MRR and nDCG@10 of dense, lexical, hybrid and re-ranked hybrid; HNSW recall and latency."""
+    from aiprime.rag.rerank import resolve_reranker  # torch: loaded only when evaluating
+
     settings = Settings()
+    model = resolve_reranker(reranker, settings.mlflow_url)
+    if model is None and reranker != "none":
+        console.print(
+            f"hybrid+rerank is left out: no aiprime-reranker@{reranker} at {settings.mlflow_url} (or it is down). "
+            "Train one with `aiprime rag train-reranker`, or pass --reranker DIR."
+        )
     result = rag_eval.evaluate(
         store.open_store(settings),
         default_embedder(settings),
@@ -120,8 +132,11 @@ def eval_command(
         n_queries=queries,
         seed=seed,
         collection=collection,
+        reranker=model,
     )
     console.print(quality_table(result))
+    if "rerank/p50_ms" in result:
+        console.print(rerank_latency(result))
     console.print(hnsw_table(result))
 
 
@@ -131,7 +146,7 @@ def quality_table(result: dict[str, float]) -> Table:
     table.add_column("method")
     for metric in rag_eval.QUALITY_METRICS:
         table.add_column(metric, justify="right")
-    for method in rag_eval.METHODS:
+    for method in (m for m in rag_eval.METHODS if f"{m}/mrr" in result):  # hybrid+rerank needs a re-ranker
         table.add_row(method, *(f"{result[f'{method}/{metric}']:.4f}" for metric in rag_eval.QUALITY_METRICS))
     return table
 
@@ -144,4 +159,92 @@ def hnsw_table(result: dict[str, float]) -> Table:
     for ef in rag_eval.EF_VALUES:
         row = [result[f"hnsw/ef{ef}/{name}"] for name in ("recall_at_10", "p50_ms", "p95_ms")]
         table.add_row(str(ef), f"{row[0]:.4f}", f"{row[1]:.2f}", f"{row[2]:.2f}")
+    return table
+
+
+def rerank_latency(result: dict[str, float]) -> str:
+    """One line: milliseconds per query to re-rank hybrid's candidates."""
+    return (
+        f"re-ranking {int(result['rerank/candidates'])} candidates per query: "
+        f"p50 {result['rerank/p50_ms']:.0f} ms, p95 {result['rerank/p95_ms']:.0f} ms"
+    )
+
+
+@app.command("train-reranker")
+def train_reranker_command(
+    splits: Annotated[Path, typer.Option(help="Folder of queries and documents.parquet.")] = SPLITS,
+    collection: Annotated[str, _COLLECTION] = DEFAULT_COLLECTION,
+    out: Annotated[
+        Path | None, typer.Option(help="Folder to save it in (default: <home>/models/reranker).")
+    ] = None,
+    train_queries: Annotated[int, typer.Option(min=1, help="Train-split questions (one group each).")] = 1500,
+    val_queries: Annotated[int, typer.Option(min=1, help="Val-split questions for selection.")] = 150,
+    depth: Annotated[int, typer.Option(min=2, help="Hybrid candidates mined per question.")] = 30,
+    negatives: Annotated[int, typer.Option(min=1, help="Negatives per question.")] = 5,
+    sense_negatives: Annotated[int, typer.Option(min=0, help="Of which other senses of the word.")] = 2,
+    epochs: Annotated[int, typer.Option(min=1, help="Passes over the train groups.")] = 1,
+    batch_queries: Annotated[int, typer.Option(min=1, help="Questions per optimizer step.")] = 8,
+    lr: Annotated[float, typer.Option(help="Peak learning rate (AdamW).")] = 2e-4,
+    frozen_layers: Annotated[int, typer.Option(min=0, help="Lowest encoder layers kept frozen.")] = 2,
+    max_len: Annotated[int, typer.Option(min=16, help="Word pieces per (question, chunk) pair.")] = 64,
+    layers: Annotated[int, typer.Option(min=1, max=6, help="Lowest MiniLM encoder layers kept.")] = 6,
+    seed: Annotated[int, typer.Option(help="Sampling and initialisation seed.")] = 0,
+    threads: Annotated[int, typer.Option(min=1, help="torch CPU threads.")] = 2,
+    register: Annotated[
+        bool, typer.Option(help="Log to MLflow as aiprime-reranker and gate the champion.")
+    ] = True,
+) -> None:
+    """Fine-tune a cross-encoder re-ranker from MiniLM on mined hybrid negatives; register it in MLflow."""
+    from aiprime.rag import rerank_train  # torch and transformers: loaded only for this command
+    from aiprime.rag.rerank import RerankerConfig
+
+    settings = Settings()
+    config = rerank_train.TrainConfig(
+        train_queries=train_queries,
+        val_queries=val_queries,
+        depth=depth,
+        negatives=negatives,
+        sense_negatives=sense_negatives,
+        epochs=epochs,
+        batch_queries=batch_queries,
+        lr=lr,
+        frozen_layers=frozen_layers,
+        seed=seed,
+        threads=threads,
+    )
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("starting", total=None)
+        trained = rerank_train.train_reranker(
+            store.open_store(settings),
+            default_embedder(settings),
+            splits,
+            out or settings.home / "models" / "reranker",
+            config,
+            RerankerConfig(max_len=max_len, layers=layers),
+            collection,
+            on_progress=lambda stage, done, total: progress.update(
+                task, description=stage, completed=done, total=total
+            ),
+        )
+    console.print(_trained_table(trained.metrics, trained.folder))
+    if register:
+        params = {**asdict(config), "max_len": max_len, "layers": layers, "collection": collection}
+        console.print(rerank_train.register_reranker(settings.mlflow_url, trained, params).reason)
+
+
+def _trained_table(metrics: dict[str, float], folder: Path) -> Table:
+    table = Table(title=f"Re-ranker saved in {folder}")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    rows = {
+        "val MRR@10, hybrid": f"{metrics['val/hybrid_mrr']:.4f}",
+        "val MRR@10, hybrid + re-rank": f"{metrics['val/reranked_mrr']:.4f}",
+        "train groups (pairs)": f"{int(metrics['train/groups']):,} ({int(metrics['train/pairs_per_epoch']):,})",
+        "loss, first -> last 10 steps": f"{metrics['train/loss_first']:.3f} -> {metrics['train/loss_last']:.3f}",
+        "mining s": f"{metrics['time/mining_s']:.0f}",
+        "training s": f"{metrics['time/training_s']:.0f}",
+    }
+    for name, value in rows.items():
+        table.add_row(name, value)
     return table

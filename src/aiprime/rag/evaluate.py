@@ -4,7 +4,8 @@ Quality: each query asks what a word means in one of its WordNet example sentenc
 (`aiprime.rag.questions`); the one relevant document is `wn:<synset_id>`, the other senses of the word are
 the hard negatives. A seeded sample of the test split is ranked by dense, lexical and hybrid retrieval (and
 hybrid with the query's true domain preferred: the most a perfect gate could add), scored by recall@1,
-recall@10, MRR@10 and nDCG@10 over distinct documents.
+recall@10, MRR@10 and nDCG@10 over distinct documents. Given a re-ranker (`aiprime.rag.rerank`), hybrid's top
+`RERANK_DEPTH` chunks are also re-ordered by it (`hybrid+rerank`), with the re-ranking latency per query.
 
 HNSW: recall@10 of the index scan against exact cosine search (brute force in numpy over the stored vectors),
 with p50/p95 latency of the index query at several `ef_search` values.
@@ -16,6 +17,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -26,10 +28,15 @@ from aiprime.errors import DataSourceMissing, InvalidInput
 from aiprime.rag import questions, store
 from aiprime.rag.embed import Embedder
 from aiprime.rag.ingest import DEFAULT_COLLECTION
-from aiprime.rag.search import DEPTH, Filters, dense_ranking, lexical_ranking, ranking, rrf
+from aiprime.rag.search import DEPTH, Filters, dense_ranking, hydrate, lexical_ranking, ranking, rrf
+
+if TYPE_CHECKING:
+    from aiprime.rag.rerank import Reranker
 
 EF_VALUES = (20, 40, 100)
-METHODS = ("dense", "lexical", "hybrid", "hybrid+true_domain")
+RERANK_METHOD = "hybrid+rerank"  # scored only when a re-ranker is given
+METHODS = ("dense", "lexical", "hybrid", "hybrid+true_domain", RERANK_METHOD)
+RERANK_DEPTH = 30  # hybrid candidates the re-ranker re-orders
 QUALITY_METRICS = ("recall_at_1", "recall_at_10", "mrr", "ndcg_at_10")
 
 
@@ -42,17 +49,18 @@ def evaluate(
     seed: int = 0,
     collection: str = DEFAULT_COLLECTION,
     ef_values: Sequence[int] = EF_VALUES,
+    reranker: Reranker | None = None,
 ) -> dict[str, float]:
     """Quality and HNSW figures on a seeded sample of test queries, as one flat dict for MLflow.
 
     Keys: `queries`, `seed`, `quality/queries_scored`, `{method}/{metric}` for each of METHODS and
-    QUALITY_METRICS, `hnsw/ef{N}/recall_at_10|p50_ms|p95_ms`, `hnsw/vectors`, and `hnsw/uses_index` (1.0 when
-    the planner answered with the HNSW index).
+    QUALITY_METRICS (`hybrid+rerank` and `rerank/*` only with a `reranker`), `hnsw/ef{N}/recall_at_10|p50_ms|
+    p95_ms`, `hnsw/vectors`, and `hnsw/uses_index` (1.0 when the planner answered with the HNSW index).
     """
     queries = sample_queries(splits_dir, n_queries, seed)
     vectors = np.asarray(embedder.embed(list(queries.question)), dtype=np.float32)  # (Q, dim)
     result = {"queries": float(len(queries)), "seed": float(seed)}
-    result |= evaluate_quality(engine, queries, vectors, collection=collection)
+    result |= evaluate_quality(engine, queries, vectors, collection=collection, reranker=reranker)
     result |= evaluate_hnsw(engine, vectors, collection=collection, ef_values=ef_values)
     result["hnsw/uses_index"] = float(uses_hnsw(engine, collection))
     return result
@@ -130,6 +138,8 @@ def evaluate_quality(
     k: int = 10,
     depth: int = DEPTH,
     ef_search: int = 100,
+    reranker: Reranker | None = None,
+    rerank_depth: int = RERANK_DEPTH,
 ) -> dict[str, float]:
     """Mean recall@1, recall@k, MRR and nDCG@k per method, as `{method}/{metric}` keys (MLflow-safe).
 
@@ -141,11 +151,16 @@ def evaluate_quality(
         k: Cut-off of recall and nDCG.
         depth: Candidates per retriever before fusion.
         ef_search: HNSW candidate list size.
+        reranker: Re-orders hybrid's top `rerank_depth` chunks as method `hybrid+rerank`; None leaves that
+            method (and the `rerank/p50_ms|p95_ms|candidates` latency keys) out.
+        rerank_depth: Hybrid candidates the re-ranker scores, in one batch per query.
 
     Queries whose relevant document is not in the collection (a partial ingest) are left out; the key
     `quality/queries_scored` says how many were scored.
     """
-    per_method: dict[str, list[dict[str, float]]] = {m: [] for m in METHODS}
+    methods = [m for m in METHODS if reranker is not None or m != RERANK_METHOD]
+    per_method: dict[str, list[dict[str, float]]] = {m: [] for m in methods}
+    latencies: list[float] = []
     with engine.connect() as conn:
         cid = store.collection_id(conn, collection)
         store.check_dim(conn, vectors.shape[1], "The query vectors")
@@ -156,11 +171,39 @@ def evaluate_quality(
         with engine.begin() as conn:
             store.set_search_params(conn, ef_search, iterative=True)
             lists = _rankings(conn, cid, query.question, vector, depth, query.domain)
+            if reranker is not None:
+                lists[RERANK_METHOD], ms = reranked(conn, query.question, lists["hybrid"], reranker, rerank_depth)
+                latencies.append(ms)
         for method, chunk_ids in lists.items():
             per_method[method].append(rank_metrics(distinct_docs(chunk_ids, doc_of), {query.relevant}, k))
     scores = {f"{method}/{name}": value for method, rows in per_method.items()
               for name, value in mean_metrics(rows).items()}
-    return {"quality/queries_scored": float(len(queries)), **scores}
+    return {"quality/queries_scored": float(len(queries)), **scores, **latency_figures(latencies, rerank_depth)}
+
+
+def reranked(
+    conn: Connection, question: str, hybrid: Sequence[int], reranker: Reranker, depth: int
+) -> tuple[list[int], float]:
+    """The top `depth` chunk ids of `hybrid` re-ordered by `reranker`, and the milliseconds re-ranking took."""
+    from aiprime.rag.rerank import rerank  # torch and transformers: imported only when a re-ranker is used
+
+    hits = hydrate(conn, [(item, 0.0) for item in hybrid[:depth]])
+    if not hits:
+        return [], 0.0
+    start = time.perf_counter()
+    ranked = rerank(question, hits, reranker, top_n=len(hits))
+    return [hit.chunk_id for hit in ranked], (time.perf_counter() - start) * 1000.0
+
+
+def latency_figures(latencies: Sequence[float], depth: int) -> dict[str, float]:
+    """p50/p95 milliseconds of re-ranking per query and the candidates re-ranked; empty without re-ranking."""
+    if not latencies:
+        return {}
+    return {
+        "rerank/p50_ms": float(np.percentile(latencies, 50)),
+        "rerank/p95_ms": float(np.percentile(latencies, 95)),
+        "rerank/candidates": float(depth),
+    }
 
 
 def _rankings(
