@@ -101,3 +101,20 @@ def test_eval_prints_the_quality_and_hnsw_tables(
     assert result.exit_code == 0, result.output
     assert re.search(r"│ hybrid\s+│\s+[01]\.\d{4} │", result.output), result.output
     assert len(re.findall(r"│\s+(20|40|100) │\s+[01]\.\d{4} │", result.output)) == 3, result.output
+
+
+def test_eval_with_answers_prints_how_grounded_the_generators_answers_are(
+    env, pg_server_url, tiny_splits, embedder, monkeypatch
+) -> None:
+    monkeypatch.setattr(rag_cli, "default_embedder", lambda settings: embedder)
+    collection = f"test-cli-{uuid.uuid4().hex[:8]}"
+    ingested = runner.invoke(app, ["rag", "ingest", "--splits", str(tiny_splits), "--collection", collection])
+    assert ingested.exit_code == 0, ingested.output
+
+    result = runner.invoke(app, ["rag", "eval", "--splits", str(tiny_splits), "--queries", "5", "--collection",
+                                 collection, "--reranker", "none", "--answers", "3"])
+
+    assert result.exit_code == 0, result.output
+    assert "Grounded answers (3 test questions)" in result.output
+    for figure in ("calibration/min_score", "answers/abstained", "answers/grounded", "answers/seconds_p50"):
+        assert re.search(rf"│ {figure}\s+│\s+\d+\.\d{{4}} │", result.output), result.output

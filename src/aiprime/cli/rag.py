@@ -114,8 +114,13 @@ def eval_command(
     reranker: Annotated[
         str, typer.Option(help="Re-ranker of hybrid+rerank: an MLflow alias (champion), a folder, or none.")
     ] = "champion",
+    answers: Annotated[
+        int, typer.Option(min=0, help="Also generate and check N grounded answers (min_score calibrated on N val "
+                          "questions); 0 = retrieval only.")
+    ] = 0,
 ) -> None:
-    """Recall@1/10, MRR and nDCG@10 of dense, lexical, hybrid and re-ranked hybrid; HNSW recall and latency."""
+    """Recall@1/10, MRR and nDCG@10 of dense, lexical, hybrid and re-ranked hybrid; HNSW recall and latency;
+    with --answers, how grounded the generator's answers are."""
     from aiprime.rag.rerank import resolve_reranker  # torch: loaded only when evaluating
 
     settings = Settings()
@@ -138,6 +143,35 @@ def eval_command(
     if "rerank/p50_ms" in result:
         console.print(rerank_latency(result))
     console.print(hnsw_table(result))
+    if answers:
+        console.print(answers_table(grounded_answers(settings, splits, answers, seed, collection, model)))
+
+
+def grounded_answers(settings: Settings, splits: Path, n: int, seed: int, collection: str,
+                     reranker: object | None) -> dict[str, float]:
+    """Calibrate min_score on `n` val questions, then answer and check `n` test questions end to end."""
+    from aiprime.rag import answer_eval
+    from aiprime.rag.generators import generator_from_settings
+    from aiprime.rag.rerank import rerank
+
+    engine, embedder = store.open_store(settings), default_embedder(settings)
+    bound = (lambda q, hits, top_n: rerank(q, hits, reranker, top_n)) if reranker is not None else None
+    val = rag_eval.sample_queries(splits, n, seed, split="val")
+    min_score, figures = answer_eval.calibrate(engine, embedder, val, k=4, rerank=bound, collection=collection)
+    test = rag_eval.sample_queries(splits, n, seed)
+    generator = generator_from_settings(settings, n_threads=1)
+    return figures | answer_eval.evaluate_answers(engine, embedder, test, generator, rerank=bound,
+                                                  min_score=min_score, collection=collection)
+
+
+def answers_table(figures: dict[str, float]) -> Table:
+    """The `calibration/*` and `answers/*` figures of `grounded_answers`, one row each."""
+    table = Table(title=f"Grounded answers ({int(figures['answers/questions'])} test questions)")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for name, value in figures.items():
+        table.add_row(name, f"{value:.4f}")
+    return table
 
 
 def quality_table(result: dict[str, float]) -> Table:
