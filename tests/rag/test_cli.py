@@ -101,7 +101,7 @@ def test_eval_prints_the_quality_and_hnsw_tables(
 
     assert result.exit_code == 0, result.output
     assert re.search(r"│ hybrid\s+│\s+[01]\.\d{4} │", result.output), result.output
-    assert len(re.findall(r"│\s+(20|40|100) │\s+[01]\.\d{4} │", result.output)) == 3, result.output
+    assert len(re.findall(r"│\s+(20|40|64|100) │\s+[01]\.\d{4} │", result.output)) == 4, result.output
 
 
 def test_eval_with_answers_prints_how_grounded_the_generators_answers_are(

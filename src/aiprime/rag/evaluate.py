@@ -33,7 +33,7 @@ from aiprime.rag.search import DEPTH, Filters, dense_ranking, hydrate, lexical_r
 if TYPE_CHECKING:
     from aiprime.rag.rerank import Reranker
 
-EF_VALUES = (20, 40, 100)
+EF_VALUES = (20, 40, 64, 100)  # 64: what search uses (search.EF_SEARCH)
 RERANK_METHOD = "hybrid+rerank"  # scored only when a re-ranker is given
 METHODS = ("dense", "lexical", "hybrid", "hybrid+true_domain", RERANK_METHOD)
 RERANK_DEPTH = 30  # hybrid candidates the re-ranker re-orders
