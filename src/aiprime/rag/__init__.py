@@ -6,5 +6,11 @@
 - `ingest`: idempotent, batched, transactional loading keyed by content hash.
 - `search`: dense (`<=>`), lexical (`websearch_to_tsquery` + `ts_rank_cd`) and their reciprocal rank fusion,
   with metadata filters and a preferred domain.
-- `evaluate`: recall@k, MRR and nDCG@10 on the held-out queries, and HNSW recall against exact search.
+- `questions`: the task's questions, what a word means in its example sentence.
+- `rerank`, `rerank_train`: a cross-encoder fine-tuned from MiniLM that re-orders hybrid's candidates.
+- `generators`, `generate`, `grounding`: SmolLM2 (llama.cpp) or an OpenAI-compatible endpoint answering from
+  the hits with citations, abstaining below a calibrated score, and the groundedness check.
+- `serving`, `generator_protocol`: what the retriever and generator KServe servers accept and answer.
+- `evaluate`: recall@k, MRR and nDCG@10 on the held-out queries, and HNSW recall against exact search;
+  `answer_eval`: grounded answers end to end.
 """
