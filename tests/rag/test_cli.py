@@ -82,18 +82,18 @@ def test_ingest_then_search_print_their_tables(env, short_splits: Path, embedder
     assert len(re.findall(r"│\s+wn:[anrv]\d{8}\s+│\s+wordnet", found.output)) == 3, found.output
 
 
-def test_eval_prints_the_quality_and_hnsw_tables(
-    env, pg_server_url, tiny_splits, embedder, monkeypatch
-) -> None:
+@pytest.fixture
+def ingested(env, pg_server_url, tiny_splits, embedder, monkeypatch) -> str:
+    """A fresh collection of the tiny corpus, ingested with `aiprime rag ingest` (hashed bag-of-words)."""
     monkeypatch.setattr(rag_cli, "default_embedder", lambda settings: embedder)
     collection = f"test-cli-{uuid.uuid4().hex[:8]}"
-    assert (
-        runner.invoke(
-            app, ["rag", "ingest", "--splits", str(tiny_splits), "--collection", collection]
-        ).exit_code
-        == 0
-    )
+    result = runner.invoke(app, ["rag", "ingest", "--splits", str(tiny_splits), "--collection", collection])
+    assert result.exit_code == 0, result.output
+    return collection
 
+
+def test_eval_prints_the_quality_and_hnsw_tables(ingested: str, tiny_splits) -> None:
+    collection = ingested
     result = runner.invoke(
         app, ["rag", "eval", "--splits", str(tiny_splits), "--queries", "20", "--collection", collection,
               "--reranker", "none"],  # never a champion of whatever MLflow happens to run on this machine
@@ -104,16 +104,9 @@ def test_eval_prints_the_quality_and_hnsw_tables(
     assert len(re.findall(r"│\s+(20|40|64|100) │\s+[01]\.\d{4} │", result.output)) == 4, result.output
 
 
-def test_eval_with_answers_prints_how_grounded_the_generators_answers_are(
-    env, pg_server_url, tiny_splits, embedder, monkeypatch
-) -> None:
-    monkeypatch.setattr(rag_cli, "default_embedder", lambda settings: embedder)
-    collection = f"test-cli-{uuid.uuid4().hex[:8]}"
-    ingested = runner.invoke(app, ["rag", "ingest", "--splits", str(tiny_splits), "--collection", collection])
-    assert ingested.exit_code == 0, ingested.output
-
+def test_eval_with_answers_prints_how_grounded_the_generators_answers_are(ingested: str, tiny_splits) -> None:
     result = runner.invoke(app, ["rag", "eval", "--splits", str(tiny_splits), "--queries", "5", "--collection",
-                                 collection, "--reranker", "none", "--answers", "3"])
+                                 ingested, "--reranker", "none", "--answers", "3"])
 
     assert result.exit_code == 0, result.output
     assert "Grounded answers (3 test questions)" in result.output
