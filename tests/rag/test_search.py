@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import numpy as np
@@ -15,7 +16,7 @@ from aiprime.rag import store
 from aiprime.rag.corpus import Document
 from aiprime.rag.embed import Embedder
 from aiprime.rag.ingest import ingest
-from aiprime.rag.search import Filters, dense_ranking, rrf, search, tsquery_text
+from aiprime.rag.search import Filters, dense_ranking, key_terms, rrf, search, tsquery_text
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +45,26 @@ def test_rrf_weights_scale_each_list() -> None:
 def test_any_match_joins_the_words_with_or_and_all_keeps_websearch_syntax() -> None:
     assert tsquery_text("she was ___ to program, or not", "any") == "she or was or to or program or not"
     assert tsquery_text('"exact phrase" -without', "all") == '"exact phrase" -without'
+
+
+@pytest.mark.parametrize(
+    ("question", "terms"),
+    [
+        ('What does "courting" mean in "We were courting for over ten years"?', ["courting"]),
+        ("What is \u201cice cream\u201d, or \u201cice-cream\u201d?", ["ice cream"]),
+        ('Is "a" or "b" better than "a"?', ["a", "b"]),
+        ('Explain "the whole of this long sentence here"', []),
+        ("no quotes at all", []),
+    ],
+)
+def test_key_terms_are_the_short_quoted_spans(question: str, terms: list[str]) -> None:
+    assert key_terms(question) == terms
+
+
+def test_key_match_searches_the_quoted_terms_and_falls_back_to_every_word() -> None:
+    assert tsquery_text('What does "courting" mean in "We were courting for years"?', "key") == '"courting"'
+    assert tsquery_text('"ice cream" or "sorbet"', "key") == '"ice cream" or "sorbet"'
+    assert tsquery_text("she was able", "key") == tsquery_text("she was able", "any") == "she or was or able"
 
 
 @pytest.fixture(scope="module")
@@ -140,6 +161,21 @@ def test_a_preferred_domain_lifts_its_documents_without_hiding_the_others(engine
     assert preferred[0].domain == domain != plain[0].domain
     assert sum(h.domain == domain for h in preferred) > sum(h.domain == domain for h in plain)
     assert first_rank > 0 and any(h.domain != domain for h in preferred)
+
+
+def test_key_match_ranks_only_chunks_with_the_quoted_word(engine, indexed, embedder) -> None:
+    question = 'What does "able" mean in "a program that runs on a computer"?'
+
+    key = search(engine, question, embedder, k=10, mode="lexical", collection=indexed)
+    every_word = search(engine, question, embedder, k=10, mode="lexical", collection=indexed, match="any")
+
+    assert key and all(re.search(r"\bable\b", h.content, re.IGNORECASE) for h in key)
+    assert any(not re.search(r"\bable\b", h.content, re.IGNORECASE) for h in every_word)
+
+
+def test_an_unknown_match_is_refused(engine, indexed, embedder) -> None:
+    with pytest.raises(InvalidInput, match="match='some'; use key"):
+        search(engine, "dog", embedder, collection=indexed, match="some")
 
 
 @pytest.mark.parametrize(

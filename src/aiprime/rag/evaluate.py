@@ -2,7 +2,8 @@
 
 Quality: each query asks what a word means in one of its WordNet example sentences
 (`aiprime.rag.questions`); the one relevant document is `wn:<synset_id>`, the other senses of the word are
-the hard negatives. A seeded sample of the test split is ranked by dense, lexical and hybrid retrieval (and
+the hard negatives. A seeded sample of the test split is ranked by dense, lexical (the quoted word, as
+`search` does, and every word OR-ed, for comparison) and hybrid retrieval (and
 hybrid with the query's true domain preferred: the most a perfect gate could add), scored by recall@1,
 recall@10, MRR@10 and nDCG@10 over distinct documents. Given a re-ranker (`aiprime.rag.rerank`), hybrid's top
 `RERANK_DEPTH` chunks are also re-ordered by it (`hybrid+rerank`), with the re-ranking latency per query.
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 
 EF_VALUES = (20, 40, 64, 100)  # 64: what search uses (search.EF_SEARCH)
 RERANK_METHOD = "hybrid+rerank"  # scored only when a re-ranker is given
-METHODS = ("dense", "lexical", "hybrid", "hybrid+true_domain", RERANK_METHOD)
+METHODS = ("dense", "lexical", "lexical_every_word", "hybrid", "hybrid+true_domain", RERANK_METHOD)
 RERANK_DEPTH = 30  # hybrid candidates the re-ranker re-orders
 QUALITY_METRICS = ("recall_at_1", "recall_at_10", "mrr", "ndcg_at_10")
 
@@ -60,7 +61,8 @@ def evaluate(
     queries = sample_queries(splits_dir, n_queries, seed)
     vectors = np.asarray(embedder.embed(list(queries.question)), dtype=np.float32)  # (Q, dim)
     result = {"queries": float(len(queries)), "seed": float(seed)}
-    result |= evaluate_quality(engine, queries, vectors, collection=collection, reranker=reranker)
+    result |= evaluate_quality(engine, queries, vectors, collection=collection, reranker=reranker,
+                               model=embedder.name)
     result |= evaluate_hnsw(engine, vectors, collection=collection, ef_values=ef_values)
     result["hnsw/uses_index"] = float(uses_hnsw(engine, collection))
     return result
@@ -140,6 +142,7 @@ def evaluate_quality(
     ef_search: int = 100,
     reranker: Reranker | None = None,
     rerank_depth: int = RERANK_DEPTH,
+    model: str | None = None,
 ) -> dict[str, float]:
     """Mean recall@1, recall@k, MRR and nDCG@k per method, as `{method}/{metric}` keys (MLflow-safe).
 
@@ -154,6 +157,7 @@ def evaluate_quality(
         reranker: Re-orders hybrid's top `rerank_depth` chunks as method `hybrid+rerank`; None leaves that
             method (and the `rerank/p50_ms|p95_ms|candidates` latency keys) out.
         rerank_depth: Hybrid candidates the re-ranker scores, in one batch per query.
+        model: The name of the embedder that made `vectors`; given, it must be the collection's (ConfigError).
 
     Queries whose relevant document is not in the collection (a partial ingest) are left out; the key
     `quality/queries_scored` says how many were scored.
@@ -164,6 +168,8 @@ def evaluate_quality(
     with engine.connect() as conn:
         cid = store.collection_id(conn, collection)
         store.check_dim(conn, vectors.shape[1], "The query vectors")
+        if model is not None:
+            store.check_model(conn, cid, model)
         doc_of = doc_ids_by_chunk(conn, cid)
     stored = queries.relevant.isin(set(doc_of.values())).to_numpy()
     queries, vectors = queries[stored], vectors[stored]
@@ -211,11 +217,13 @@ def _rankings(
 ) -> dict[str, list[int]]:
     """Chunk ids ranked by each method; hybrid reuses the dense and lexical lists, as `search` would build them."""
     dense = [item for item, _ in dense_ranking(conn, cid, vector, depth)]
-    lexical = [item for item, _ in lexical_ranking(conn, cid, text, depth)]
+    lexical = [item for item, _ in lexical_ranking(conn, cid, text, depth)]  # the quoted word (match `key`)
+    every_word = [item for item, _ in lexical_ranking(conn, cid, text, depth, match="any")]
     with_domain = ranking(conn, cid, text, vector, "hybrid", depth, Filters(), prefer_domain=domain)
     return {
         "dense": dense,
         "lexical": lexical,
+        "lexical_every_word": every_word,
         "hybrid": [item for item, _ in rrf([dense, lexical])],
         "hybrid+true_domain": [item for item, _ in with_domain],
     }

@@ -110,6 +110,22 @@ def check_dim(conn: Connection, dim: int, what: str) -> None:
         )
 
 
+def check_model(conn: Connection, cid: int, model: str) -> None:
+    """Raise ConfigError unless collection `cid` was embedded with `model` (an `Embedder.name`).
+
+    Query vectors of another model land in another space: the cosines would rank noise, not fail.
+    """
+    name, stored = conn.execute(
+        sa.select(collections.c.name, collections.c.embedding_model).where(collections.c.id == cid)
+    ).one()
+    if stored != model:
+        raise ConfigError(
+            f"Collection {name!r} was embedded with {stored}, but the queries are embedded with {model}. "
+            "Set AIPRIME_RAG_EMBEDDER to the collection's model (minilm: all-MiniLM-L6-v2, minilm-int8: "
+            f"all-MiniLM-L6-v2-onnx-int8), or re-ingest it with this one: `aiprime rag ingest --collection {name}`."
+        )
+
+
 def collection_id(conn: Connection, name: str) -> int:
     """The id of the collection called `name`; NotFound says how to create it."""
     found = conn.execute(sa.select(collections.c.id).where(collections.c.name == name)).scalar()
