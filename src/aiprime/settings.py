@@ -8,6 +8,7 @@ tests pass `Settings(home=tmp_path)` and a cluster passes `AIPRIME_DATABASE_URL`
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -34,6 +35,12 @@ class Settings(BaseSettings):
     )
     rag_collection: str = Field(
         "documents", min_length=1, description="The retrieval collection that Dagster fills and servers search."
+    )
+    rag_embedder: Literal["minilm", "minilm-int8"] = Field(
+        "minilm",
+        description="The retrieval embedding model: `minilm` (all-MiniLM-L6-v2, fp32, PyTorch) or `minilm-int8` "
+        "(its int8 ONNX export: 2.4x faster per question on CPU, 1.1x on batched chunks). A collection keeps the "
+        "model it was ingested with: search refuses the other one until the collection is re-ingested.",
     )
     wordnet_dir: Path = Field(Path("/usr/share/wordnet"), description="WordNet 3.0 database (Debian wordnet-base).")
     foldoc_dict: Path = Field(

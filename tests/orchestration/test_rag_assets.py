@@ -7,18 +7,25 @@ import uuid
 import dagster as dg
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 
 from aiprime.orchestration.rag_assets import RECALL_TARGET, recall_result
 from aiprime.orchestration.runner import materialize_everything
+from aiprime.rag import store
 from aiprime.settings import Settings
 
 
 @pytest.fixture(scope="module")
 def materialised(tmp_path_factory, subset_checkout, pg_server_url):
-    """A 30-entry checkout whose data and retrieval assets were materialised once, in a collection of its own."""
+    """A 30-entry checkout whose data and retrieval assets were materialised once, in a collection of its own.
+
+    The HNSW index spans every collection of the shared database, so it is dropped first: `vector_index`
+    must build it, whichever tests ran before."""
     root = subset_checkout(tmp_path_factory.mktemp("repo"), limit=30)
     settings = Settings(home=tmp_path_factory.mktemp("home"), database_url=pg_server_url,
                         rag_collection=f"dagster-{uuid.uuid4().hex[:8]}", _env_file=None)
+    with store.open_store(settings).begin() as conn:
+        conn.execute(sa.text(f"DROP INDEX IF EXISTS {store.HNSW_INDEX}"))
     return root, settings, materialize_everything(settings, root, groups=("data", "retrieval"))
 
 

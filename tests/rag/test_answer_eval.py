@@ -60,6 +60,8 @@ def test_calibration_threshold_lies_within_the_top_scores(engine, embedder, inde
     tops = [retrieve(engine, embedder, q, 4, None, indexed)[0].score for q in questions.question]
     assert min(tops) <= threshold <= max(tops) or threshold == 0.0
     assert 0.0 <= figures["calibration/relevant_retrieved"] <= 1.0
+    balanced = (figures["calibration/answerable_kept"] + figures["calibration/unanswerable_refused"]) / 2
+    assert balanced >= 0.5 or threshold == 0.0  # at least as good as answering everything
 
 
 def test_answer_figures_count_only_answered_questions_for_grounding() -> None:

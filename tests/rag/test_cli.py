@@ -24,7 +24,7 @@ def env(pg_server_url: str, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("AIPRIME_HOME", str(tmp_path / "home"))
 
 
-@pytest.mark.parametrize("args", [["rag"], ["rag", "ingest"], ["rag", "search"], ["rag", "eval"]])
+@pytest.mark.parametrize("args", [["rag"], ["rag", "ingest"], ["rag", "search"], ["rag", "eval"], ["rag", "calibrate"]])
 def test_every_rag_command_has_help(args: list[str]) -> None:
     result = runner.invoke(app, [*args, "--help"])
 
@@ -53,7 +53,7 @@ def short_splits(tiny_splits: Path, tmp_path: Path) -> Path:
 
 def test_ingest_then_search_print_their_tables(env, short_splits: Path, embedder, monkeypatch) -> None:
     monkeypatch.setattr(
-        rag_cli, "default_embedder", lambda settings: embedder
+        rag_cli, "make_embedder", lambda settings: embedder
     )  # the model takes minutes to import
     collection = f"test-cli-{uuid.uuid4().hex[:8]}"
     ingest_args = ["rag", "ingest", "--splits", str(short_splits), "--collection", collection]
@@ -85,7 +85,7 @@ def test_ingest_then_search_print_their_tables(env, short_splits: Path, embedder
 @pytest.fixture
 def ingested(env, pg_server_url, tiny_splits, embedder, monkeypatch) -> str:
     """A fresh collection of the tiny corpus, ingested with `aiprime rag ingest` (hashed bag-of-words)."""
-    monkeypatch.setattr(rag_cli, "default_embedder", lambda settings: embedder)
+    monkeypatch.setattr(rag_cli, "make_embedder", lambda settings: embedder)
     collection = f"test-cli-{uuid.uuid4().hex[:8]}"
     result = runner.invoke(app, ["rag", "ingest", "--splits", str(tiny_splits), "--collection", collection])
     assert result.exit_code == 0, result.output
@@ -112,3 +112,23 @@ def test_eval_with_answers_prints_how_grounded_the_generators_answers_are(ingest
     assert "Grounded answers (3 test questions)" in result.output
     for figure in ("calibration/min_score", "answers/abstained", "answers/grounded", "answers/seconds_p50"):
         assert re.search(rf"│ {figure}\s+│\s+\d+\.\d{{4}} │", result.output), result.output
+
+
+def test_calibrate_stores_min_score_with_a_reranker_folder(ingested: str, tiny_splits, tmp_path) -> None:
+    from aiprime.rag.rerank import load_reranker, new_reranker, save_reranker
+
+    folder = save_reranker(new_reranker(), tmp_path / "reranker")  # untrained, but a real model
+    result = runner.invoke(app, ["rag", "calibrate", "--splits", str(tiny_splits), "--questions", "6",
+                                 "--collection", ingested, "--reranker", str(folder)])
+
+    assert result.exit_code == 0, result.output
+    stored = load_reranker(folder).min_score
+    assert stored is not None and (folder / "calibration.json").is_file()
+    assert f"min_score {stored:.4f} stored with" in result.output
+
+
+def test_calibrate_without_a_reranker_is_one_line_with_the_fix(env) -> None:
+    result = runner.invoke(app, ["rag", "calibrate", "--reranker", "none"])
+
+    assert result.exit_code == 1
+    assert "train one with `aiprime rag train-reranker`" in result.output.replace("\n", " ")

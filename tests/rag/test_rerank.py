@@ -9,17 +9,19 @@ import numpy as np
 import pytest
 import torch
 
-from aiprime.errors import InvalidInput, NotFound
+from aiprime.errors import DataCorrupt, InvalidInput, ModelNotReady, NotFound
 from aiprime.rag import store
 from aiprime.rag.evaluate import QUALITY_METRICS, RERANK_METHOD, evaluate_quality, sample_queries
 from aiprime.rag.ingest import ingest
 from aiprime.rag.rerank import (
+    CALIBRATION_FILE,
     Reranker,
     RerankerConfig,
     load_reranker,
     new_reranker,
     rerank,
     resolve_reranker,
+    save_calibration,
     save_reranker,
 )
 from aiprime.rag.rerank_train import (
@@ -210,6 +212,32 @@ def test_registered_reranker_becomes_champion_and_a_worse_one_does_not(
     np.testing.assert_allclose(champion.score(QUESTION, TEXTS), untrained.score(QUESTION, TEXTS), atol=1e-6)
 
 
+def test_a_calibrated_folder_loads_with_its_min_score_and_a_bad_file_says_the_fix(untrained, tmp_path) -> None:
+    folder = save_reranker(untrained, tmp_path / "rr")
+    assert load_reranker(folder).min_score is None
+
+    save_calibration(folder, {"min_score": 0.625, "calibration/questions": 200.0})
+    assert load_reranker(folder).min_score == 0.625
+
+    (folder / CALIBRATION_FILE).write_text('{"threshold": 1}')
+    with pytest.raises(DataCorrupt, match="aiprime rag calibrate"):
+        load_reranker(folder)
+    with pytest.raises(InvalidInput, match="finite 'min_score'"):
+        save_calibration(folder, {"min_score": float("nan")})
+
+
+def test_a_calibration_is_tagged_on_the_registered_version(untrained, mined, mlflow_url, tmp_path) -> None:
+    folder = save_reranker(untrained, tmp_path / "tagged")
+    register_reranker(mlflow_url, Trained(untrained, folder, mined["val"], {"val/reranked_mrr": 0.1}), {})
+
+    where = save_calibration(mlflow_url, {"min_score": 0.25}, alias="challenger")
+
+    assert where.startswith("aiprime-reranker v") and where.endswith("(challenger)")
+    assert load_reranker(mlflow_url, alias="challenger").min_score == 0.25
+    with pytest.raises(ModelNotReady, match="train-reranker"):
+        save_calibration(mlflow_url, {"min_score": 0.25}, alias="nobody")
+
+
 def test_evaluation_reports_hybrid_plus_rerank_and_its_latency(
     engine, embedder, tiny_splits, tiny_collection, untrained
 ) -> None:
@@ -237,7 +265,7 @@ def test_train_reranker_command_saves_a_loadable_reranker(
 
     monkeypatch.setenv("AIPRIME_DATABASE_URL", pg_server_url)
     monkeypatch.setenv("AIPRIME_HOME", str(tmp_path / "home"))
-    monkeypatch.setattr(rag_cli, "default_embedder", lambda settings: embedder)
+    monkeypatch.setattr(rag_cli, "make_embedder", lambda settings: embedder)
     args = ["rag", "train-reranker", "--splits", str(tiny_splits), "--collection", tiny_collection,
             "--out", str(tmp_path / "rr"), "--train-queries", "8", "--val-queries", "4", "--depth", "5",
             "--negatives", "2", "--sense-negatives", "1", "--batch-queries", "4", "--layers", "1",

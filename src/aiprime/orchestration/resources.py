@@ -20,6 +20,7 @@ class Workspace(dg.ConfigurableResource):
     mlflow_port: int | None = Field(None, description="AIPRIME_MLFLOW_PORT of the local MLflow; None: the default.")
     kfp_host: str | None = Field(None, description="AIPRIME_KFP_HOST; None: training runs here with kfp.local.")
     rag_collection: str = Field("documents", description="AIPRIME_RAG_COLLECTION: the retrieval collection.")
+    rag_embedder: str = Field("minilm", description="AIPRIME_RAG_EMBEDDER: minilm or minilm-int8.")
 
     @property
     def root(self) -> Path:
@@ -32,4 +33,4 @@ class Workspace(dg.ConfigurableResource):
         ports = {"mlflow_port": self.mlflow_port} if self.mlflow_port else {}
         return Settings(home=Path(self.home), database_url=self.database_url,
                         mlflow_tracking_uri=self.mlflow_tracking_uri, kfp_host=self.kfp_host,
-                        rag_collection=self.rag_collection, **ports)
+                        rag_collection=self.rag_collection, rag_embedder=self.rag_embedder, **ports)

@@ -44,8 +44,13 @@ def calibrate(engine: Engine, embedder: Embedder, queries: pd.DataFrame, *, k: i
         top = hits[0].score if hits else 0.0
         (found if row.relevant in {h.doc_id for h in hits} else missed).append(top)
     threshold = calibrate_min_score(found, missed) if found and missed else 0.0
-    return threshold, {"calibration/questions": float(len(queries)), "calibration/relevant_retrieved":
-                       len(found) / max(len(queries), 1), "calibration/min_score": threshold}
+    return threshold, {
+        "calibration/questions": float(len(queries)),
+        "calibration/relevant_retrieved": len(found) / max(len(queries), 1),
+        "calibration/min_score": threshold,
+        "calibration/answerable_kept": float(np.mean([s >= threshold for s in found])) if found else 0.0,
+        "calibration/unanswerable_refused": float(np.mean([s < threshold for s in missed])) if missed else 0.0,
+    }
 
 
 def evaluate_answers(engine: Engine, embedder: Embedder, queries: pd.DataFrame, generator: Generator, *,

@@ -2,13 +2,15 @@
 
 Requests carry one record per question, `{"question": "...", "hits": [{"doc_id", "title", "content",
 "score"}, ...]}`, under `instances`, or under `predictions` as the retriever answers them (its records also
-carry `expert`, `domain`, ... which pass through). Answers: one record per question,
+carry `expert`, `domain`, ... which pass through, and `min_score`, its calibrated re-ranker's threshold:
+the record abstains below the stricter of that and the server's `--min_score`). Answers: one record per question,
 `{...the request record's other keys, "question", "answer", "citations", "unknown_citations", "abstained",
 "grounded", "overlap", "sources": [doc ids]}`.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +26,7 @@ V1_SHAPE = (
     '{"instances": [{"question": "...", "hits": [{"doc_id": "wn:n02084071", "title": "...", "content": "...", '
     '"score": 0.03}]}]} or the retriever\'s response ({"predictions": [...]})'
 )
-CONSUMED = ("question", "hits")  # the keys a record is answered from; every other key passes through
+CONSUMED = ("question", "hits", "min_score")  # the keys a record is answered from; the others pass through
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ class GeneratorRecord:
 
     question: str  # the question, stripped
     hits: tuple[Hit, ...]  # best first, as the retriever ranked them
+    min_score: float = 0.0  # the retriever's calibrated threshold for these hits' scores (0: none sent)
     passed_on: Mapping[str, Any] = field(default_factory=dict)  # the record's other keys: expert, domain
 
 
@@ -60,7 +63,14 @@ def _record(record: Any, where: str) -> GeneratorRecord:
         raise InvalidInput(f"{where}.question: {e}") from e
     hits = as_hits(record["hits"], f"{where}.hits")
     passed_on = {k: v for k, v in record.items() if k not in CONSUMED}
-    return GeneratorRecord(question, tuple(hits), passed_on)
+    return GeneratorRecord(question, tuple(hits), _min_score(record.get("min_score", 0.0), where), passed_on)
+
+
+def _min_score(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidInput(f"{where}.min_score must be a finite number (the retriever's threshold); got "
+                           f"{value!r:.100}. Leave it out to use the generator's --min_score.")
+    return float(value)
 
 
 def answer_record(record: GeneratorRecord, generated: Answer) -> dict[str, Any]:
@@ -82,8 +92,10 @@ def answer_record(record: GeneratorRecord, generated: Answer) -> dict[str, Any]:
 def answer_all(
     records: Sequence[GeneratorRecord], generator: Generator, *, min_score: float, max_tokens: int
 ) -> dict[str, Any]:
-    """`{"predictions": [...]}`: each record answered from its own hits (abstaining below `min_score`)."""
+    """`{"predictions": [...]}`: each record answered from its own hits, abstaining below the stricter of
+    `min_score` and the record's own."""
     answers = (
-        answer(r.question, r.hits, generator, min_score=min_score, max_tokens=max_tokens) for r in records
+        answer(r.question, r.hits, generator, min_score=max(min_score, r.min_score), max_tokens=max_tokens)
+        for r in records
     )
     return {"predictions": [answer_record(r, a) for r, a in zip(records, answers, strict=True)]}

