@@ -23,3 +23,18 @@ def test_the_summary_of_a_local_run_is_read_and_a_submitted_run_has_none(tmp_pat
     summary.write_text(json.dumps({"mlflow_run_id": "abc", "promotions": []}))
     assert training_summary(materialised({"summary": dg.MetadataValue.path(str(summary))}))["mlflow_run_id"] == "abc"
     assert training_summary(materialised({"kfp_run_id": "run-1", "kfp_host": "http://kfp"})) is None
+
+
+def test_the_sample_table_shows_answers_with_their_bracketed_citations() -> None:
+    from rich.console import Console
+
+    from aiprime.cli.platform import answers_table
+
+    sample = {"text": "the ___ of the river", "route": {"living": 0.8}, "answered_by": ["living"],
+              "label": "noun.object", "score": 0.9, "reply": "Sloping land [wn:n09213565].",
+              "citations": ["wn:n09213565"]}  # fmt: skip
+    console = Console(width=300)
+    with console.capture() as captured:
+        console.print(answers_table([sample], "rag.yaml", {"aiprime-gate": "2"}))
+
+    assert "Sloping land [wn:n09213565]. [wn:n09213565]" in captured.get()

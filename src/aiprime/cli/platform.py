@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
 from aiprime import versioning
@@ -55,8 +56,8 @@ def answers_table(answers: list[dict], graph: str, versions: dict[str, str | Non
         table.add_column(column, overflow="fold")
     for a in answers:
         route = ", ".join(f"{expert} {p:.2f}" for expert, p in a["route"].items())
-        row = [a["text"], route, ", ".join(a["answered_by"]), f"{a['label']} ({a['score']:.2f})"]
-        reply = f"{a.get('reply') or ''} [{', '.join(a.get('citations') or [])}]"
+        row = [escape(a["text"]), route, ", ".join(a["answered_by"]), f"{a['label']} ({a['score']:.2f})"]
+        reply = escape(f"{a.get('reply') or ''} [{', '.join(a.get('citations') or [])}]")  # ids look like markup
         table.add_row(*row, *((reply,) if grounded else ()))
     table.caption = "served: " + ", ".join(f"{name} v{version}" for name, version in versions.items())
     return table

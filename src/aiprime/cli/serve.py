@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from aiprime.cli.render import console
@@ -167,6 +168,9 @@ def _render_answer(answer, top: int) -> None:
     for who, why in (("gate", answer.gate_explanation), ("expert", answer.expert_explanation)):
         if why:
             _print_words(who, why, top)
+    if answer.reply is not None:  # the RAG graph: the generator's answer and what it cites
+        cited = ", ".join(answer.citations) or "nothing"
+        console.print(f"\n[bold]Answer[/] (cites {escape(cited)}):\n{escape(answer.reply)}", highlight=False)
 
 
 def _print_words(who: str, why: dict, top: int) -> None:
