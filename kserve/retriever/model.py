@@ -33,14 +33,14 @@ class RetrieverModel(ServingModel):
     def __init__(
         self, name: str, *, server_url: str | None, collection: str, k: int = 4, reranker: str = "auto",
         tracking_uri: str | None = None, alias: str = "champion", embedder: Embedder | None = None,
-        max_in_flight: int = 0,
+        max_in_flight: int = 0, prefer_route_domain: bool = True,
     ) -> None:  # fmt: skip
         """Create the retriever (not loaded).
 
         `server_url` is the PostgreSQL server (None: the embedded one); `reranker` `auto` loads the
         re-ranker's `alias` from MLflow at `tracking_uri` (None: the settings') when one is registered,
         `none` loads none, anything else is a re-ranker's folder; `embedder` replaces the model that
-        AIPRIME_RAG_EMBEDDER names (tests).
+        AIPRIME_RAG_EMBEDDER names (tests); `prefer_route_domain` boosts the routed expert's domain.
         """
         super().__init__(name, max_in_flight=max_in_flight)
         self.server_url = server_url
@@ -50,6 +50,7 @@ class RetrieverModel(ServingModel):
         self.tracking_uri = tracking_uri
         self.alias = alias
         self.embedder = embedder
+        self.prefer_route_domain = prefer_route_domain
         self.retriever: Retriever | None = None
 
     def load(self) -> bool:
@@ -60,7 +61,8 @@ class RetrieverModel(ServingModel):
         check_collection(engine, self.collection, embedder)  # before the slow part: fail fast, say the fix
         embedder.embed(["warm up"])  # loads the model now, so ready means ready
         rerank, min_score = load_rerank(self.reranker, self.tracking_uri or settings.mlflow_url, self.alias)
-        self.retriever = Retriever(engine, embedder, self.collection, self.k, rerank, min_score)
+        self.retriever = Retriever(engine, embedder, self.collection, self.k, rerank, min_score,
+                                   self.prefer_route_domain)
         self.ready = True
         return self.ready
 

@@ -76,6 +76,15 @@ def test_the_routes_domain_decides_which_sense_leads(engine, embedder, bats) -> 
         "doc_id", "title", "content", "source", "domain", "score"}  # fmt: skip
 
 
+def test_without_the_route_preference_both_routes_get_the_same_hits(engine, embedder, bats) -> None:
+    retriever = Retriever(engine, embedder, bats, k=2, prefer_route_domain=False)
+    routed = {"predictions": [dict(EXPERT, expert=e, instances=["bat"]) for e in ("living", "artifacts")]}
+    living, artifacts = retriever.answer(parse_request(routed))["predictions"]
+    plain = retriever.answer(parse_request({"instances": ["bat"]}))["predictions"][0]
+    assert living["hits"] == artifacts["hits"] == plain["hits"]
+    assert (living["domain"], artifacts["domain"]) == ("living", "artifacts")  # the route is still reported
+
+
 def test_a_plain_question_has_no_route_and_k_comes_from_the_request(engine, embedder, bats) -> None:
     retriever = Retriever(engine, embedder, bats, k=4)
     (record,) = retriever.answer(parse_request({"instances": ["dog"], "parameters": {"k": 1}}))["predictions"]

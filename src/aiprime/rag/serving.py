@@ -129,6 +129,7 @@ class Retriever:
     k: int = 4  # hits per question unless the request says otherwise
     rerank: Rerank | None = None  # the re-ranker champion, when one was loaded
     min_score: float | None = None  # the re-ranker's calibrated abstention threshold, passed to the generator
+    prefer_route_domain: bool = True  # boost the routed expert's domain (off: search every domain alike)
 
     def __post_init__(self) -> None:
         check_k(self.k)
@@ -142,8 +143,9 @@ class Retriever:
     def hits(self, question: Question, k: int) -> list[Hit]:
         """The best `k` chunks for one question (re-ranked from a wider pool when a re-ranker is loaded)."""
         pool = max(k, RERANK_CANDIDATES) if self.rerank else k
+        prefer = question.domain if self.prefer_route_domain else None
         found = search(self.engine, question.text, self.embedder, k=pool, mode="hybrid",
-                       collection=self.collection, prefer_domain=question.domain)  # fmt: skip
+                       collection=self.collection, prefer_domain=prefer)  # fmt: skip
         return self.rerank(question.text, found, k) if self.rerank and found else found
 
 
