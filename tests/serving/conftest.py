@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 from _helpers import free_port
+from _helpers.processes import ModelServerProcess
 
 from aiprime.serving import launcher, smoke
 from aiprime.settings import Settings
@@ -49,7 +48,7 @@ class Served:
     env: dict[str, str]  # the environment `aiprime` runs with
     stack: launcher.Stack  # endpoints
     models: dict[str, Path]  # service name -> the folder trained here
-    aware_gate: GateProcess  # a second gate, load-aware, that sees expert-living as down
+    aware_gate: ModelServerProcess  # a second gate, load-aware, that sees expert-living as down
 
     @property
     def services(self) -> dict[str, str]:
@@ -123,12 +122,12 @@ def served(
         aiprime("serve", "stop", env=env)
 
 
-def _aware_gate(home: Path, env: dict[str, str]) -> GateProcess:
+def _aware_gate(home: Path, env: dict[str, str]) -> ModelServerProcess:
     """A load-aware gate whose services mapping points expert-living at a port nothing listens on."""
     services = home / "aware-services.yaml"
     services.write_text(f"expert-living: http://127.0.0.1:{free_port()}/v1/models/expert-living:predict\n")
     args = ["--load_aware", "--services", str(services), "--poll_interval_s", "0.2"]
-    return GateProcess(args, env, home / "aware-gate.log")
+    return ModelServerProcess("gate", args, home / "aware-gate.log", env=env, ready_timeout_s=START_TIMEOUT_S)
 
 
 @pytest.fixture
@@ -142,31 +141,3 @@ def http() -> Iterator[httpx.Client]:
     """A pooled HTTP client with room for explanations on a busy machine."""
     with httpx.Client(timeout=120) as client:
         yield client
-
-
-class GateProcess:
-    """A second gate, started by its own command (`python kserve/gate ...`), stopped with SIGTERM."""
-
-    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = log
-        argv = [sys.executable, str(REPO / "kserve" / "gate"), "--http_port", str(self.port), *args]
-        with log.open("wb") as out:
-            self.process = subprocess.Popen(argv, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
-
-    def wait_ready(self, timeout: float = START_TIMEOUT_S) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.log.read_text()[-2000:]
-            try:
-                if httpx.get(f"{self.url}/v2/models/gate/ready", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        raise TimeoutError(f"the gate on {self.url} did not become ready; see {self.log}")
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        self.process.wait(timeout=30)

@@ -4,17 +4,13 @@ pass-through of the retriever's keys, abstention, a 400 naming the bad field, an
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-from _helpers import AsgiServer, free_port
+from _helpers import AsgiServer
 from _helpers.chat_stub import chat_app
+from _helpers.processes import ModelServerProcess
 
 from aiprime.errors import ConfigError
 from aiprime.rag.generators import smollm2_path
@@ -29,41 +25,10 @@ HITS = [
 QUESTION = 'What does "bank" mean in "they pulled the canoe up on the bank"?'
 
 
-class GeneratorProcess:
-    """`python kserve/generator ARGS` on a free port, stopped with SIGTERM."""
-
-    def __init__(self, args: list[str], log: Path) -> None:
-        self.url = f"http://127.0.0.1:{free_port()}"
-        self.log = log
-        argv = [
-            sys.executable,
-            str(REPO / "kserve" / "generator"),
-            "--http_port",
-            self.url.rsplit(":", 1)[1],
-            *args,
-        ]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AIPRIME_GENERATOR")}
-        with log.open("wb") as out:
-            self.process = subprocess.Popen(argv, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
-
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.log.read_text()[-2000:]
-            try:
-                if httpx.get(f"{self.url}/v2/models/generator/ready", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        raise TimeoutError(f"the generator on {self.url} did not become ready; see {self.log}")
-
-    def predict(self, body: object) -> httpx.Response:
-        return httpx.post(f"{self.url}/v1/models/generator:predict", json=body, timeout=600)
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        self.process.wait(timeout=30)
+def generator_process(args: list[str], log: Path) -> ModelServerProcess:
+    """`python kserve/generator ARGS`, with no AIPRIME_GENERATOR_* setting from the caller's environment."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIPRIME_GENERATOR")}
+    return ModelServerProcess("generator", args, log, env=env)
 
 
 @pytest.fixture(scope="module")
@@ -74,10 +39,10 @@ def chat() -> Iterator[AsgiServer]:
 
 
 @pytest.fixture(scope="module")
-def generator(chat: AsgiServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GeneratorProcess]:
+def generator(chat: AsgiServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelServerProcess]:
     """The generator server answering through `chat`, abstaining below a top score of 0.02."""
     log = tmp_path_factory.mktemp("generator") / "generator.log"
-    process = GeneratorProcess(
+    process = generator_process(
         ["--generator_url", chat.url, "--generator_model", "tiny", "--min_score", "0.02"], log
     )
     try:
@@ -87,7 +52,7 @@ def generator(chat: AsgiServer, tmp_path_factory: pytest.TempPathFactory) -> Ite
         process.stop()
 
 
-def test_answers_instances_with_citations(generator: GeneratorProcess) -> None:
+def test_answers_instances_with_citations(generator: ModelServerProcess) -> None:
     response = generator.predict({"instances": [{"question": QUESTION, "hits": HITS}]})
     assert response.status_code == 200, response.text
     [record] = response.json()["predictions"]
@@ -98,7 +63,7 @@ def test_answers_instances_with_citations(generator: GeneratorProcess) -> None:
 
 
 def test_answers_the_retrievers_response_passing_its_keys_on(
-    generator: GeneratorProcess, chat: AsgiServer
+    generator: ModelServerProcess, chat: AsgiServer
 ) -> None:
     asked = len(chat.server.config.app.state.requests)
     weak = [{**hit, "score": 0.01} for hit in HITS]
@@ -118,7 +83,7 @@ def test_answers_the_retrievers_response_passing_its_keys_on(
 
 
 def test_the_retrievers_calibrated_min_score_is_applied_when_it_is_the_stricter(
-    generator: GeneratorProcess,
+    generator: ModelServerProcess,
 ) -> None:
     strict = {"question": QUESTION, "hits": HITS, "min_score": 0.5, "expert": "living"}  # above the 0.031
     lenient = {"question": QUESTION, "hits": HITS, "min_score": 0.0}  # the server's 0.02 still applies
@@ -145,7 +110,7 @@ def test_the_retrievers_calibrated_min_score_is_applied_when_it_is_the_stricter(
     ],
 )
 def test_a_malformed_request_is_a_400_naming_the_field(
-    generator: GeneratorProcess, body: dict, field: str
+    generator: ModelServerProcess, body: dict, field: str
 ) -> None:
     response = generator.predict(body)
     assert response.status_code == 400 and field in response.json()["error"], response.text
@@ -156,7 +121,7 @@ def test_smollm2_answers_in_process(tmp_path: Path) -> None:
         smollm2_path()
     except ConfigError as e:
         pytest.skip(f"SmolLM2's gguf is not installed here: {e}")
-    process = GeneratorProcess(["--max_tokens", "32", "--llama_threads", "1"], tmp_path / "generator.log")
+    process = generator_process(["--max_tokens", "32", "--llama_threads", "1"], tmp_path / "generator.log")
     try:
         process.wait_ready()
         response = process.predict({"instances": [{"question": QUESTION, "hits": HITS}]})

@@ -7,16 +7,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Self
 
 import httpx
 import pytest
 from _helpers import AsgiServer, free_port
+from _helpers.processes import ModelServerProcess
 
 from aiprime.db.engine import connect
 from aiprime.errors import ConfigError
@@ -45,37 +44,6 @@ DOCS = [
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1"}
 
 
-class ModelProcess:
-    """A model server started by its own command, ready once `/v2/models/NAME/ready` answers 200."""
-
-    def __init__(self, name: str, argv: list[str], port: int, log: Path) -> None:
-        """Start `argv` (which binds `port`), logging to `log`."""
-        self.name, self.log = name, log
-        self.url = f"http://127.0.0.1:{port}"
-        with log.open("wb") as out:
-            self.process = subprocess.Popen(argv, cwd=REPO, env=ENV, stdout=out, stderr=subprocess.STDOUT)
-
-    @property
-    def predict_url(self) -> str:
-        return f"{self.url}/v1/models/{self.name}:predict"
-
-    def __enter__(self) -> Self:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.log.read_text()[-3000:]
-            try:
-                if httpx.get(f"{self.url}/v2/models/{self.name}/ready", timeout=2).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        raise TimeoutError(f"{self.name} on {self.url} did not become ready; see {self.log}")
-
-    def __exit__(self, *_: object) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=30)
-
-
 @pytest.fixture(scope="module")
 def rag_collection(app_db_url: str, embedding_cache: Path) -> str:
     """DOCS in a collection of their own, embedded with the retriever's model (all-MiniLM-L6-v2)."""
@@ -88,27 +56,26 @@ def rag_collection(app_db_url: str, embedding_cache: Path) -> str:
     return name
 
 
-def retriever_argv(server_url: str, collection: str, port: int) -> list[str]:
-    """`python kserve/retriever` on the session's PostgreSQL, without a re-ranker."""
-    return [sys.executable, str(REPO / "kserve" / "retriever"), "--database_url", server_url, "--collection",
-            collection, "--reranker", "none", "--enable_latency_logging", "false", "--http_port", str(port)]  # fmt: skip
+def retriever_args(server_url: str, collection: str) -> list[str]:
+    """The arguments of `python kserve/retriever` on the session's PostgreSQL, without a re-ranker."""
+    return ["--database_url", server_url, "--collection", collection, "--reranker", "none",
+            "--enable_latency_logging", "false"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
-def retriever(pg_server_url: str, rag_collection: str, tmp_path_factory) -> Iterator[ModelProcess]:
+def retriever(pg_server_url: str, rag_collection: str, tmp_path_factory) -> Iterator[ModelServerProcess]:
     """The retriever server on the collection."""
-    log, port = tmp_path_factory.mktemp("retriever") / "retriever.log", free_port()
-    with ModelProcess("retriever", retriever_argv(pg_server_url, rag_collection, port), port, log) as server:
+    log = tmp_path_factory.mktemp("retriever") / "retriever.log"
+    args = retriever_args(pg_server_url, rag_collection)
+    with ModelServerProcess("retriever", args, log, env=ENV) as server:
         yield server
 
 
 @pytest.fixture(scope="module")
-def generator(tmp_path_factory) -> Iterator[ModelProcess]:
+def generator(tmp_path_factory) -> Iterator[ModelServerProcess]:
     """The real generator: SmolLM2 through llama.cpp, on one thread (the test machine's other core is busy)."""
-    log, port = tmp_path_factory.mktemp("generator") / "generator.log", free_port()
-    argv = [sys.executable, str(REPO / "kserve" / "generator"), "--http_port", str(port), "--llama_threads", "1",
-            "--max_tokens", "48"]
-    with ModelProcess("generator", argv, port, log) as server:
+    log = tmp_path_factory.mktemp("generator") / "generator.log"
+    with ModelServerProcess("generator", ["--llama_threads", "1", "--max_tokens", "48"], log, env=ENV) as server:
         yield server
 
 
@@ -157,7 +124,8 @@ def test_retriever_refuses_v2_tensors(retriever) -> None:
 
 
 def test_retriever_without_its_collection_never_gets_ready_and_says_how_to_ingest(pg_server_url) -> None:
-    argv = retriever_argv(pg_server_url, "never-ingested", free_port())
+    argv = [sys.executable, str(REPO / "kserve" / "retriever"), "--http_port", str(free_port()),
+            *retriever_args(pg_server_url, "never-ingested")]
     result = subprocess.run(argv, cwd=REPO, env=ENV, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode != 0
     assert "aiprime rag ingest --collection never-ingested" in result.stderr

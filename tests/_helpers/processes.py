@@ -1,0 +1,65 @@
+"""A KServe model server in its own process (`python kserve/<role> ...`), as the launcher starts one."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Self
+
+import httpx
+
+from _helpers.servers import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class ModelServerProcess:
+    """`python kserve/<role> --http_port P ARGS` on a free port, ready once `/v2/models/<name>/ready` answers 200,
+    stopped with SIGTERM; usable as a context manager (enter waits until ready)."""
+
+    def __init__(self, role: str, args: list[str], log: Path, *, name: str | None = None,
+                 env: Mapping[str, str] | None = None, ready_timeout_s: float = 180.0) -> None:  # fmt: skip
+        self.name, self.log, self.ready_timeout_s = name or role, log, ready_timeout_s
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        argv = [sys.executable, str(REPO / "kserve" / role), "--http_port", str(self.port), *args]
+        with log.open("wb") as out:
+            self.process = subprocess.Popen(argv, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+    @property
+    def predict_url(self) -> str:
+        """The v1 predict endpoint."""
+        return f"{self.url}/v1/models/{self.name}:predict"
+
+    def predict(self, body: Any, timeout_s: float = 600) -> httpx.Response:
+        """POST `body` to the v1 predict endpoint."""
+        return httpx.post(self.predict_url, json=body, timeout=timeout_s)
+
+    def wait_ready(self) -> None:
+        """Return once the server is ready; fail with its log if it exits or does not get ready in time."""
+        deadline = time.monotonic() + self.ready_timeout_s
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.log.read_text()[-3000:]
+            try:
+                if httpx.get(f"{self.url}/v2/models/{self.name}/ready", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        raise TimeoutError(f"{self.name} on {self.url} did not become ready; see {self.log}")
+
+    def stop(self) -> None:
+        """SIGTERM, then wait for the process to exit."""
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=30)
+
+    def __enter__(self) -> Self:
+        self.wait_ready()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
