@@ -44,7 +44,9 @@ def train_both(splits: dict, run: RunConfig, out: Path) -> tuple[MoESystem, Memb
     gate, times["gate"] = timed(training.train_gate, train, val, out / "gate", run)
     experts = []
     for spec in EXPERTS:
-        folder, times[f"expert.{spec.name}"] = timed(training.train_expert, spec, train, val, out / spec.name, run)
+        folder, times[f"expert.{spec.name}"] = timed(
+            training.train_expert, spec, train, val, out / spec.name, run
+        )
         experts.append(folder)
     dense, times["dense"] = timed(training.train_dense, train, val, out / "dense", run)
     return MoESystem.from_folders(gate, experts), Member.load(dense), times
@@ -91,27 +93,54 @@ def main() -> None:
     expert_active = active_parameters(next(iter(system.experts.values())).module)
     gate_params = active_parameters(system.gate.module)
     figures = {
-        "data_version": version, "rows": {k: len(v) for k, v in splits.items()}, "threads": args.threads,
-        "max_epochs": args.max_epochs, "lr": args.lr,
-        "active_parameters": {"expert_path": expert_active, "gate": gate_params,
-                              "dense": active_parameters(dense.module)},
-        "accuracy": {"moe": moe_scores.accuracy, "moe_top2": top2_scores.accuracy, "dense": dense_scores.accuracy},
-        "macro_f1": {"moe": moe_scores.macro_f1, "moe_top2": top2_scores.macro_f1, "dense": dense_scores.macro_f1},
-        "train_seconds": {"moe": moe_time, "dense": times["dense"], **{f"moe.{k}": v for k, v in times.items()
-                                                                       if k != "dense"}},
+        "data_version": version,
+        "rows": {k: len(v) for k, v in splits.items()},
+        "threads": args.threads,
+        "max_epochs": args.max_epochs,
+        "lr": args.lr,
+        "active_parameters": {
+            "expert_path": expert_active,
+            "gate": gate_params,
+            "dense": active_parameters(dense.module),
+        },
+        "accuracy": {
+            "moe": moe_scores.accuracy,
+            "moe_top2": top2_scores.accuracy,
+            "dense": dense_scores.accuracy,
+        },
+        "macro_f1": {
+            "moe": moe_scores.macro_f1,
+            "moe_top2": top2_scores.macro_f1,
+            "dense": dense_scores.macro_f1,
+        },
+        "train_seconds": {
+            "moe": moe_time,
+            "dense": times["dense"],
+            **{f"moe.{k}": v for k, v in times.items() if k != "dense"},
+        },
         "latency_ms_per_batch": {"moe": moe_latency * 1e3, "dense": dense_latency * 1e3, "batch": args.batch},
     }
-    print(f"active parameters per input: expert path {expert_active:,} (+ gate {gate_params:,}), "
-          f"dense {figures['active_parameters']['dense']:,}")
-    print(f"test accuracy  MoE top-1 {moe_scores.accuracy:.4f}  top-2 {top2_scores.accuracy:.4f}  "
-          f"dense {dense_scores.accuracy:.4f}  ratio MoE/dense {moe_scores.accuracy / dense_scores.accuracy:.3f}")
-    print(f"test macro-F1  MoE top-1 {moe_scores.macro_f1:.4f}  dense {dense_scores.macro_f1:.4f}  "
-          f"ratio {moe_scores.macro_f1 / dense_scores.macro_f1:.3f}")
-    print(f"training time  MoE {moe_time:.1f} s (gate {times['gate']:.1f} s + experts)  dense {times['dense']:.1f} s"
-          f"  ratio {moe_time / times['dense']:.2f}")
-    print(f"latency/batch  MoE {moe_latency * 1e3:.2f} ms  dense {dense_latency * 1e3:.2f} ms  "
-          f"ratio {moe_latency / dense_latency:.2f}  ({args.batch} rows, {args.threads} threads, median of "
-          f"{args.repeats})")
+    print(
+        f"active parameters per input: expert path {expert_active:,} (+ gate {gate_params:,}), "
+        f"dense {figures['active_parameters']['dense']:,}"
+    )
+    print(
+        f"test accuracy  MoE top-1 {moe_scores.accuracy:.4f}  top-2 {top2_scores.accuracy:.4f}  "
+        f"dense {dense_scores.accuracy:.4f}  ratio MoE/dense {moe_scores.accuracy / dense_scores.accuracy:.3f}"
+    )
+    print(
+        f"test macro-F1  MoE top-1 {moe_scores.macro_f1:.4f}  dense {dense_scores.macro_f1:.4f}  "
+        f"ratio {moe_scores.macro_f1 / dense_scores.macro_f1:.3f}"
+    )
+    print(
+        f"training time  MoE {moe_time:.1f} s (gate {times['gate']:.1f} s + experts)  dense {times['dense']:.1f} s"
+        f"  ratio {moe_time / times['dense']:.2f}"
+    )
+    print(
+        f"latency/batch  MoE {moe_latency * 1e3:.2f} ms  dense {dense_latency * 1e3:.2f} ms  "
+        f"ratio {moe_latency / dense_latency:.2f}  ({args.batch} rows, {args.threads} threads, median of "
+        f"{args.repeats})"
+    )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(figures, indent=2))

@@ -29,7 +29,9 @@ SPLITS = Path("data/splits")
 def route(client: httpx.Client, gate_url: str, question: str) -> tuple[str, float]:
     """The expert the gate picks for `question`, and the gate's probability for it."""
     record = client.post(gate_url, json={"instances": [question]}).raise_for_status().json()["predictions"][0]
-    return record["expert"], dict(zip(record["experts"], record["probabilities"], strict=True))[record["expert"]]
+    return record["expert"], dict(zip(record["experts"], record["probabilities"], strict=True))[
+        record["expert"]
+    ]
 
 
 def hit_ids(client: httpx.Client, retriever_url: str, body: dict) -> list[str]:
@@ -45,7 +47,9 @@ def measure(services: dict[str, str], queries, timeout_s: float = 120.0) -> list
     with httpx.Client(timeout=timeout_s) as client:
         for q in queries.itertuples(index=False):
             expert, probability = route(client, services["gate"], q.question)
-            routed = {"predictions": [{"expert": expert, "probability": probability, "instances": [q.question]}]}
+            routed = {
+                "predictions": [{"expert": expert, "probability": probability, "instances": [q.question]}]
+            }
             rows.append({
                 "probability": probability,
                 "right_domain": expert.replace("-", "_") == q.domain,
@@ -73,13 +77,19 @@ def main() -> None:
     services = yaml.safe_load((Settings().home / "serving" / "services.yaml").read_text())
     rows = measure(services, sample_queries(SPLITS, args.queries, args.seed, split=args.split))
     mean = share_of(rows)
-    print(f"{len(rows)} {args.split} questions; the gate's route is the true domain for {mean('right_domain'):.3f}")
-    print(f"relevant in the retriever's hits: routed (domain preferred) {mean('routed'):.3f}, "
-          f"plain {mean('plain'):.3f}, ratio {mean('routed') / mean('plain'):.3f}")
+    print(
+        f"{len(rows)} {args.split} questions; the gate's route is the true domain for {mean('right_domain'):.3f}"
+    )
+    print(
+        f"relevant in the retriever's hits: routed (domain preferred) {mean('routed'):.3f}, "
+        f"plain {mean('plain'):.3f}, ratio {mean('routed') / mean('plain'):.3f}"
+    )
     for low, high in ((0.0, 0.5), (0.5, 0.8), (0.8, 0.95), (0.95, 1.01)):
         band = [r for r in rows if low <= r["probability"] < high]
-        print(f"  gate probability {low:.2f}-{min(high, 1):.2f}: {len(band)} questions, route right "
-              f"{mean('right_domain', band):.3f}, routed {mean('routed', band):.3f}, plain {mean('plain', band):.3f}")
+        print(
+            f"  gate probability {low:.2f}-{min(high, 1):.2f}: {len(band)} questions, route right "
+            f"{mean('right_domain', band):.3f}, routed {mean('routed', band):.3f}, plain {mean('plain', band):.3f}"
+        )
 
 
 if __name__ == "__main__":

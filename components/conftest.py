@@ -46,6 +46,7 @@ def component() -> Callable[[str], Callable]:
 @pytest.fixture
 def artifact(tmp_path: Path) -> Callable:
     """`artifact(dsl.Model, "model", metadata)`: a KFP artifact whose path is under this test's tmp_path."""
+
     def make(cls: type, name: str, metadata: dict | None = None):
         return cls(name=name, uri=str(tmp_path / "artifacts" / name), metadata=dict(metadata or {}))
 
@@ -89,12 +90,24 @@ def datasets(splits: dict[str, TaskSplit], artifact: Callable) -> dict[str, dsl.
     return written
 
 
-def plan(train: tuple[str, ...] = (), keep: tuple[str, ...] = (), gate: bool = True, dense: bool = True,
-         run: RunConfig = RUN) -> planning.RunPlan:
+def plan(
+    train: tuple[str, ...] = (),
+    keep: tuple[str, ...] = (),
+    gate: bool = True,
+    dense: bool = True,
+    run: RunConfig = RUN,
+) -> planning.RunPlan:
     """A plan as plan_training writes it, for data version `md5-test`."""
-    return planning.RunPlan(data_version="md5-test", limit=0, run=dataclasses.asdict(run),
-                            fingerprints=planning.run_fingerprints(EXPERTS, "md5-test|limit=0", run),
-                            gate=gate, dense=dense, train=train, keep=keep)
+    return planning.RunPlan(
+        data_version="md5-test",
+        limit=0,
+        run=dataclasses.asdict(run),
+        fingerprints=planning.run_fingerprints(EXPERTS, "md5-test|limit=0", run),
+        gate=gate,
+        dense=dense,
+        train=train,
+        keep=keep,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -112,6 +125,7 @@ def make_checkout() -> Callable[[Path, pd.DataFrame], Path]:
 @pytest.fixture
 def plan_artifact(artifact: Callable) -> Callable[[planning.RunPlan], dsl.Artifact]:
     """`plan_artifact(plan)`: the plan written as plan_training's `plan` output."""
+
     def write(decided: planning.RunPlan) -> dsl.Artifact:
         written = artifact(dsl.Artifact, "plan")
         Path(written.path).write_text(decided.to_json())
@@ -126,8 +140,10 @@ def trained(tmp_path_factory: pytest.TempPathFactory, splits: dict[str, TaskSpli
     root = tmp_path_factory.mktemp("trained")
     prints = plan().fingerprints
     train, val = splits["train"], splits["val"]
-    folders = {"gate": training.train_gate(train, val, root / "gate", RUN, fingerprint=prints[GATE]),
-               "dense": training.train_dense(train, val, root / "dense", RUN, fingerprint=prints[planning.DENSE])}
+    folders = {
+        "gate": training.train_gate(train, val, root / "gate", RUN, fingerprint=prints[GATE]),
+        "dense": training.train_dense(train, val, root / "dense", RUN, fingerprint=prints[planning.DENSE]),
+    }
     for name in TINY_EXPERTS:
         spec = training.spec_named(name)
         folders[name] = training.train_expert(spec, train, val, root / name, RUN, fingerprint=prints[name])
@@ -138,8 +154,10 @@ def trained(tmp_path_factory: pytest.TempPathFactory, splits: dict[str, TaskSpli
 def models(trained: dict[str, Path], artifact: Callable) -> dict[str, dsl.Model]:
     """The trained folders as the Model artifacts the train steps output (all marked as trained this run)."""
     roles = {"gate": "gate", "dense": "dense"} | {name: f"expert-{name}" for name in TINY_EXPERTS}
-    return {key: dsl.Model(name=key, uri=str(folder), metadata={"role": roles[key], "trained": True})
-            for key, folder in trained.items()}
+    return {
+        key: dsl.Model(name=key, uri=str(folder), metadata={"role": roles[key], "trained": True})
+        for key, folder in trained.items()
+    }
 
 
 def mini_checkout(root: Path, table: pd.DataFrame) -> Path:
@@ -149,5 +167,7 @@ def mini_checkout(root: Path, table: pd.DataFrame) -> Path:
     (root / "data" / "dvc.yaml").write_text("stages: {}\n")
     table.to_parquet(root / "data" / TABLE)
     outs = [{"path": TABLE, "hash": "md5", "md5": file_md5(root / "data" / TABLE)}]
-    (root / "data" / "dvc.lock").write_text(yaml.safe_dump({"schema": "2.0", "stages": {"splits": {"outs": outs}}}))
+    (root / "data" / "dvc.lock").write_text(
+        yaml.safe_dump({"schema": "2.0", "stages": {"splits": {"outs": outs}}})
+    )
     return root

@@ -21,17 +21,27 @@ train_model = load_component("train_model", ROOT)
 evaluate = load_component("evaluate", ROOT)
 register = load_component("register", ROOT)
 
-CLUSTER_MLFLOW = "http://mlflow.aiprime.svc.cluster.local:5000"  # kustomize/base/mlflow, seen from KFP's namespace
+CLUSTER_MLFLOW = (
+    "http://mlflow.aiprime.svc.cluster.local:5000"  # kustomize/base/mlflow, seen from KFP's namespace
+)
 
 
 def trainer(task: dsl.PipelineTask) -> dsl.PipelineTask:
     """A training step: CPU-bound, a few GiB, retried once (a preempted node is the usual failure)."""
-    return task.set_cpu_request("2").set_cpu_limit("4").set_memory_request("4G").set_memory_limit("8G").set_retry(1)
+    return (
+        task.set_cpu_request("2")
+        .set_cpu_limit("4")
+        .set_memory_request("4G")
+        .set_memory_limit("8G")
+        .set_retry(1)
+    )
 
 
 def client(task: dsl.PipelineTask) -> dsl.PipelineTask:
     """A step that talks to MLflow: small, retried with backoff while the server restarts."""
-    return task.set_cpu_limit("2").set_memory_limit("4G").set_retry(3, backoff_duration="30s", backoff_factor=2)
+    return (
+        task.set_cpu_limit("2").set_memory_limit("4G").set_retry(3, backoff_duration="30s", backoff_factor=2)
+    )
 
 
 @dsl.pipeline(name="moe-training", description="Train, evaluate and register AI Prime's mixture of experts.")
@@ -49,10 +59,23 @@ def moe_training(
     experiment: str = "aiprime-moe",
 ) -> str:
     """The pipeline's output is `register`'s JSON summary (metrics, promotions, reused models)."""
-    data = trainer(prepare_data(repo_root=repo_root, limit=limit, embedding_cache=embedding_cache, threads=threads))
+    data = trainer(
+        prepare_data(repo_root=repo_root, limit=limit, embedding_cache=embedding_cache, threads=threads)
+    )
     splits = {"train": data.outputs["train"], "val": data.outputs["val"]}
-    plan = client(plan_training(**splits, data_version=data.outputs["Output"], mlflow_uri=mlflow_uri, limit=limit,
-                                max_epochs=max_epochs, lr=lr, seed=seed, threads=threads, retrain=retrain))
+    plan = client(
+        plan_training(
+            **splits,
+            data_version=data.outputs["Output"],
+            mlflow_uri=mlflow_uri,
+            limit=limit,
+            max_epochs=max_epochs,
+            lr=lr,
+            seed=seed,
+            threads=threads,
+            retrain=retrain,
+        )
+    )
     decided = plan.outputs["plan"]
     with dsl.ParallelFor(plan.outputs["Output"], parallelism=2) as name:
         expert = trainer(train_model(name=name, **splits, plan=decided, mlflow_uri=mlflow_uri))
@@ -61,15 +84,36 @@ def moe_training(
     gate.set_display_name("train-gate")
     dense = trainer(train_model(name=DENSE, **splits, plan=decided, mlflow_uri=mlflow_uri))
     dense.set_display_name("train-dense")
-    scored = client(evaluate(
-        gate=gate.outputs["model"], experts=dsl.Collected(expert.outputs["model"]), dense=dense.outputs["model"],
-        test=data.outputs["test"], plan=decided, mlflow_uri=mlflow_uri, experiment=experiment,
-        code_version=code_version, pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER))
-    registered = client(register(
-        gate=gate.outputs["model"], experts=dsl.Collected(expert.outputs["model"]), dense=dense.outputs["model"],
-        val=data.outputs["val"], plan=decided, metrics=scored.outputs["metrics"], mlflow_uri=mlflow_uri,
-        experiment=experiment, evaluation_run_id=scored.outputs["Output"], code_version=code_version,
-        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER))
+    scored = client(
+        evaluate(
+            gate=gate.outputs["model"],
+            experts=dsl.Collected(expert.outputs["model"]),
+            dense=dense.outputs["model"],
+            test=data.outputs["test"],
+            plan=decided,
+            mlflow_uri=mlflow_uri,
+            experiment=experiment,
+            code_version=code_version,
+            pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+        )
+    )
+    registered = client(
+        register(
+            gate=gate.outputs["model"],
+            experts=dsl.Collected(expert.outputs["model"]),
+            dense=dense.outputs["model"],
+            val=data.outputs["val"],
+            plan=decided,
+            metrics=scored.outputs["metrics"],
+            mlflow_uri=mlflow_uri,
+            experiment=experiment,
+            evaluation_run_id=scored.outputs["Output"],
+            code_version=code_version,
+            pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+        )
+    )
     for task in (data, plan, expert, gate, dense, scored, registered):
-        task.set_caching_options(False)  # plans and champions live in MLflow: identical inputs may mean new work
+        task.set_caching_options(
+            False
+        )  # plans and champions live in MLflow: identical inputs may mean new work
     return registered.output

@@ -48,8 +48,12 @@ def mlflow_url(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> 
     """A real MLflow tracking server on the session's PostgreSQL, with artifacts in a temp folder."""
     from aiprime.services import stack
 
-    settings = Settings(home=tmp_path_factory.mktemp("mlflow-home"), database_url=pg_server_url,
-                        mlflow_port=free_port(), _env_file=None)
+    settings = Settings(
+        home=tmp_path_factory.mktemp("mlflow-home"),
+        database_url=pg_server_url,
+        mlflow_port=free_port(),
+        _env_file=None,
+    )
     stack.up(settings)
     yield settings.mlflow_url
     stack.down(settings)

@@ -57,7 +57,9 @@ def _champion(settings: Settings, dst: Path) -> tuple[str, bytes]:
     client = MlflowClient(settings.mlflow_url, registry_uri=settings.mlflow_url)
     version = client.get_model_version_by_alias("gate", "champion").version
     uri = client.get_model_version_download_uri("gate", version)
-    folder = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dst), tracking_uri=settings.mlflow_url)
+    folder = mlflow.artifacts.download_artifacts(
+        artifact_uri=uri, dst_path=str(dst), tracking_uri=settings.mlflow_url
+    )
     return version, (Path(folder) / "weights.bin").read_bytes()
 
 
@@ -88,13 +90,23 @@ def _nearest(settings: Settings) -> tuple[list[int], str]:
 def _state(settings: Settings, tmp_path: Path) -> tuple:
     """Everything the test compares: champion version and bytes, search results, the DVC object."""
     dst = tmp_path / f"download-{time.monotonic_ns()}"
-    return (*_champion(settings, dst), _nearest(settings)[0], (settings.dvc_remote_dir / DVC_OBJECT).read_bytes())
+    return (
+        *_champion(settings, dst),
+        _nearest(settings)[0],
+        (settings.dvc_remote_dir / DVC_OBJECT).read_bytes(),
+    )
 
 
 def _assert_manifest_describes(folder: Path, settings: Settings) -> None:
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert {p["name"] for p in manifest["parts"]} == {"aiprime", "mlflow", "dagster", "feast",
-                                                      "mlflow-artifacts", "dvc-remote"}
+    assert {p["name"] for p in manifest["parts"]} == {
+        "aiprime",
+        "mlflow",
+        "dagster",
+        "feast",
+        "mlflow-artifacts",
+        "dvc-remote",
+    }
     assert manifest["pgvector"].startswith("0.8") and manifest["postgresql"].startswith("18")
     app_db = next(p for p in manifest["parts"] if p["name"] == "aiprime")
     assert set(app_db["details"]["alembic_revisions"]) == current_revisions(stack.app_db_url(settings))
@@ -140,8 +152,10 @@ def test_restore_brings_back_the_champion_and_the_vector_search_and_refuses_a_da
         restored = time.perf_counter() - started
         assert _state(settings, tmp_path) == before
         assert "probe_hnsw" in _nearest(settings)[1]
-        print(f"\nbackup {created:.1f} s, {backup.describe(folder).bytes / 1e3:.0f} kB; "
-              f"restore {restored:.1f} s, from a {archive.stat().st_size / 1e3:.0f} kB archive")
+        print(
+            f"\nbackup {created:.1f} s, {backup.describe(folder).bytes / 1e3:.0f} kB; "
+            f"restore {restored:.1f} s, from a {archive.stat().st_size / 1e3:.0f} kB archive"
+        )
 
         with pytest.raises(InvalidInput, match="--yes"):
             backup.restore(settings, folder)
@@ -164,8 +178,9 @@ def test_a_damaged_backup_is_one_line_and_touches_nothing(tmp_path: Path, monkey
     (damaged / "db").mkdir(parents=True)
     (damaged / "db" / "aiprime.dump").write_bytes(b"half a dump")
     part = {"kind": "database", "name": "aiprime", "path": "db/aiprime.dump", "bytes": 22, "sha256": "0" * 64}
-    (damaged / "manifest.json").write_text(json.dumps({"format": 1, "created_at": "2026-01-01T00:00:00+00:00",
-                                                       "parts": [part]}))
+    (damaged / "manifest.json").write_text(
+        json.dumps({"format": 1, "created_at": "2026-01-01T00:00:00+00:00", "parts": [part]})
+    )
     monkeypatch.setenv("AIPRIME_HOME", str(tmp_path / "home"))
     result = CliRunner().invoke(app, ["backup", "restore", str(damaged), "--yes"])
     assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1, result.output
@@ -174,13 +189,20 @@ def test_a_damaged_backup_is_one_line_and_touches_nothing(tmp_path: Path, monkey
 
 
 def test_list_shows_each_backup_and_marks_an_unreadable_one(tmp_path: Path) -> None:
-    good, bad = tmp_path / "aiprime-backup-20260101T000000Z", tmp_path / "aiprime-backup-20260102T000000Z.tar.gz"
+    good, bad = (
+        tmp_path / "aiprime-backup-20260101T000000Z",
+        tmp_path / "aiprime-backup-20260102T000000Z.tar.gz",
+    )
     good.mkdir()
-    (good / "manifest.json").write_text(json.dumps({"created_at": "2026-01-01T00:00:00+00:00",
-                                                    "parts": [{"name": "aiprime"}]}))
+    (good / "manifest.json").write_text(
+        json.dumps({"created_at": "2026-01-01T00:00:00+00:00", "parts": [{"name": "aiprime"}]})
+    )
     bad.write_bytes(b"not a gzip file")
     infos = backup.list_backups(tmp_path)
-    assert [(i.path, i.parts, i.problem is None) for i in infos] == [(good, ("aiprime",), True), (bad, (), False)]
+    assert [(i.path, i.parts, i.problem is None) for i in infos] == [
+        (good, ("aiprime",), True),
+        (bad, (), False),
+    ]
     assert backup.list_backups(tmp_path / "absent") == []
 
 

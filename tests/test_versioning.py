@@ -26,7 +26,14 @@ def reproduced(tmp_path_factory, subset_checkout) -> tuple[Path, Path]:
 @pytest.mark.slow
 def test_dvc_repro_twice_gives_the_same_hashes(reproduced) -> None:
     first, second = (versioning.read_versions(root) for root in reproduced)
-    assert {v.name for v in first} == {"synsets", "foldoc", "pydocs", "classification", "queries", "documents"}
+    assert {v.name for v in first} == {
+        "synsets",
+        "foldoc",
+        "pydocs",
+        "classification",
+        "queries",
+        "documents",
+    }
     assert [(v.name, v.dvc_md5, v.rows) for v in first] == [(v.name, v.dvc_md5, v.rows) for v in second]
     assert all(v.rows > 0 for v in first)
 
@@ -65,7 +72,9 @@ def test_versions_before_any_ingest_say_what_to_run(tmp_path) -> None:
         versioning.read_versions(tmp_path)
 
 
-def test_a_missing_source_stops_the_raw_stage_with_the_apt_command(tmp_path, monkeypatch, subset_checkout) -> None:
+def test_a_missing_source_stops_the_raw_stage_with_the_apt_command(
+    tmp_path, monkeypatch, subset_checkout
+) -> None:
     root = subset_checkout(tmp_path / "repo", limit=5)
     monkeypatch.setenv("AIPRIME_WORDNET_DIR", str(tmp_path / "absent"))
     with pytest.raises(StageFailed, match="apt-get install wordnet-base") as info:

@@ -34,8 +34,15 @@ def plan_training(
     from aiprime.moe.planning import describe, plan_run, run_config
 
     run = run_config(max_epochs=max_epochs, lr=lr, seed=seed, threads=threads)
-    decided = plan_run(TaskSplit.load(Path(train.path)), TaskSplit.load(Path(val.path)), mlflow_uri, data_version,
-                       run, limit=limit, retrain=retrain)
+    decided = plan_run(
+        TaskSplit.load(Path(train.path)),
+        TaskSplit.load(Path(val.path)),
+        mlflow_uri,
+        data_version,
+        run,
+        limit=limit,
+        retrain=retrain,
+    )
     Path(plan.path).write_text(decided.to_json())
     plan.metadata.update(describe(decided))
     print(f"plan: {describe(decided)}")

@@ -39,11 +39,23 @@ def register(
     split = TaskSplit.load(Path(val.path))
     lineage = Lineage(decided.data_version, code_version, pipeline_run_id)
     models = [gate, *experts, dense]
-    promotions = [promotion_record(register_candidate(mlflow_uri, Path(m.path), split, lineage, evaluation_run_id,
-                                                      experiment)) for m in models if m.metadata.get("trained")]
+    promotions = [
+        promotion_record(
+            register_candidate(mlflow_uri, Path(m.path), split, lineage, evaluation_run_id, experiment)
+        )
+        for m in models
+        if m.metadata.get("trained")
+    ]
     for promotion in promotions:
         print(promotion["reason"])
     reused = [m.metadata["role"] for m in models if not m.metadata.get("trained")]
-    return json.dumps({"mlflow_run_id": evaluation_run_id, "data_version": decided.data_version,
-                       "metrics": dict(metrics.metadata), "promotions": promotions, "reused": reused,
-                       "skipped": decided.skip})
+    return json.dumps(
+        {
+            "mlflow_run_id": evaluation_run_id,
+            "data_version": decided.data_version,
+            "metrics": dict(metrics.metadata),
+            "promotions": promotions,
+            "reused": reused,
+            "skipped": decided.skip,
+        }
+    )

@@ -24,5 +24,6 @@ def train_model(
     from aiprime.moe.planning import RunPlan, train_or_reuse
 
     decided = RunPlan.from_json(Path(plan.path).read_text())
-    model.metadata.update(train_or_reuse(decided, name, Path(train.path), Path(val.path), mlflow_uri,
-                                         Path(model.path)))
+    model.metadata.update(
+        train_or_reuse(decided, name, Path(train.path), Path(val.path), mlflow_uri, Path(model.path))
+    )

@@ -87,10 +87,12 @@ class GateModel(ServingModel):
         if self.request_log is None:
             return
         top = probabilities.argmax(axis=1)  # (N,) before any load-aware reranking: the gate's decision
-        self.request_log.submit([
-            LoggedRequest(self.name, vector, self.classifier.classes[i], float(row[i]))
-            for vector, row, i in zip(embedded, probabilities, top, strict=True)
-        ])
+        self.request_log.submit(
+            [
+                LoggedRequest(self.name, vector, self.classifier.classes[i], float(row[i]))
+                for vector, row, i in zip(embedded, probabilities, top, strict=True)
+            ]
+        )
 
     def _rank(self, mean: np.ndarray) -> tuple[list[str], list[float]]:
         order = np.argsort(-mean, kind="stable")

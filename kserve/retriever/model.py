@@ -61,8 +61,9 @@ class RetrieverModel(ServingModel):
         check_collection(engine, self.collection, embedder)  # before the slow part: fail fast, say the fix
         embedder.embed(["warm up"])  # loads the model now, so ready means ready
         rerank, min_score = load_rerank(self.reranker, self.tracking_uri or settings.mlflow_url, self.alias)
-        self.retriever = Retriever(engine, embedder, self.collection, self.k, rerank, min_score,
-                                   self.prefer_route_domain)
+        self.retriever = Retriever(
+            engine, embedder, self.collection, self.k, rerank, min_score, self.prefer_route_domain
+        )
         self.ready = True
         return self.ready
 

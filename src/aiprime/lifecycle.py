@@ -12,7 +12,9 @@ from aiprime.settings import Settings
 from aiprime.versioning import DatasetVersion
 
 
-def ingest(settings: Settings, root: Path, on_stage: Callable[[str], None] = lambda s: None) -> list[DatasetVersion]:
+def ingest(
+    settings: Settings, root: Path, on_stage: Callable[[str], None] = lambda s: None
+) -> list[DatasetVersion]:
     """Reproduce and push the DVC data pipeline, then record every dataset version in PostgreSQL."""
     versioning.load_params(root)
     versioning.reproduce(root, on_stage)

@@ -19,22 +19,30 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="AIPRIME_", env_file=".env", extra="ignore", frozen=True)
 
-    home: Path = Field(Path(".aiprime"), description="State folder: database, MLflow artifacts, logs, DVC remote.")
+    home: Path = Field(
+        Path(".aiprime"), description="State folder: database, MLflow artifacts, logs, DVC remote."
+    )
     database_url: str | None = Field(
         None,
         description="SQLAlchemy URL of an external PostgreSQL with pgvector; unset means the embedded one.",
     )
     host: str = Field("127.0.0.1", description="Interface that local servers bind to.")
-    mlflow_port: int = Field(5000, ge=1, le=65535, description="Port of the local MLflow UI and tracking server.")
+    mlflow_port: int = Field(
+        5000, ge=1, le=65535, description="Port of the local MLflow UI and tracking server."
+    )
     mlflow_tracking_uri: str | None = Field(
-        None, description="An external MLflow tracking server; unset means the local one backed by PostgreSQL."
+        None,
+        description="An external MLflow tracking server; unset means the local one backed by PostgreSQL.",
     )
     dagster_port: int = Field(3000, ge=1, le=65535, description="Port of the Dagster UI (`aiprime ui`).")
     kfp_host: str | None = Field(
-        None, description="A Kubeflow Pipelines server that Dagster's training runs go to; unset runs them here."
+        None,
+        description="A Kubeflow Pipelines server that Dagster's training runs go to; unset runs them here.",
     )
     rag_collection: str = Field(
-        "documents", min_length=1, description="The retrieval collection that Dagster fills and servers search."
+        "documents",
+        min_length=1,
+        description="The retrieval collection that Dagster fills and servers search.",
     )
     rag_embedder: Literal["minilm", "minilm-int8"] = Field(
         "minilm",
@@ -42,12 +50,15 @@ class Settings(BaseSettings):
         "(its int8 ONNX export: 2.4x faster per question on CPU, 1.1x on batched chunks). A collection keeps the "
         "model it was ingested with: search refuses the other one until the collection is re-ingested.",
     )
-    wordnet_dir: Path = Field(Path("/usr/share/wordnet"), description="WordNet 3.0 database (Debian wordnet-base).")
+    wordnet_dir: Path = Field(
+        Path("/usr/share/wordnet"), description="WordNet 3.0 database (Debian wordnet-base)."
+    )
     foldoc_dict: Path = Field(
         Path("/usr/share/dictd/foldoc.dict.dz"), description="FOLDOC dictionary (Debian dict-foldoc)."
     )
     python_docs_dir: Path = Field(
-        Path("/usr/share/doc/python3.11/html/_sources"), description="Python 3.11 docs sources (python3.11-doc)."
+        Path("/usr/share/doc/python3.11/html/_sources"),
+        description="Python 3.11 docs sources (python3.11-doc).",
     )
     generator_url: str | None = Field(
         None,

@@ -40,16 +40,22 @@ def find_repo_root(start: Path) -> Path:
     for folder in (start.resolve(), *start.resolve().parents):
         if (folder / ".dvc").is_dir() and (folder / "data" / "dvc.yaml").is_file():
             return folder
-    raise NotFound(f"No AI Prime checkout (a folder with .dvc/ and data/dvc.yaml) contains {start}. "
-                   "Run this command from inside the repository.")
+    raise NotFound(
+        f"No AI Prime checkout (a folder with .dvc/ and data/dvc.yaml) contains {start}. "
+        "Run this command from inside the repository."
+    )
 
 
 def dvc(root: Path, *args: str) -> str:
     """Run one DVC command in `root` with this environment's `aiprime` on PATH; return its output."""
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-           "DVC_NO_ANALYTICS": "1"}
-    proc = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=root, env=env,
-                          capture_output=True, text=True, check=False)
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "DVC_NO_ANALYTICS": "1",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "dvc", *args], cwd=root, env=env, capture_output=True, text=True, check=False
+    )
     if proc.returncode != 0:
         raise StageFailed(f"`dvc {' '.join(args)}` failed: {_last_error(proc.stderr + proc.stdout)}")
     return proc.stdout
@@ -108,26 +114,36 @@ def read_versions(root: Path) -> list[DatasetVersion]:
         for out in spec.get("outs", []):
             path = root / "data" / out["path"]
             if path.suffix == ".parquet":
-                versions.append(DatasetVersion(path.stem, stage, f"data/{out['path']}", out["md5"], _rows(path)))
+                versions.append(
+                    DatasetVersion(path.stem, stage, f"data/{out['path']}", out["md5"], _rows(path))
+                )
     return versions
 
 
 def _rows(path: Path) -> int:
     if not path.exists():
-        raise NotFound(f"{path} is recorded in dvc.lock but missing. Run `dvc pull` or `aiprime data ingest`.")
+        raise NotFound(
+            f"{path} is recorded in dvc.lock but missing. Run `dvc pull` or `aiprime data ingest`."
+        )
     return pq.ParquetFile(path).metadata.num_rows
 
 
 def record_versions(engine: Engine, versions: list[DatasetVersion]) -> int:
     """Insert the versions that are new (keyed by name and md5); return how many were new."""
-    table = sa.table("dataset_versions", *(sa.column(c) for c in ("name", "stage", "path", "dvc_md5", "rows")))
+    table = sa.table(
+        "dataset_versions", *(sa.column(c) for c in ("name", "stage", "path", "dvc_md5", "rows"))
+    )
     from sqlalchemy.dialects.postgresql import insert
 
     rows = [v.__dict__ for v in versions]
     if not rows:
         return 0
-    stmt = (insert(table).values(rows).on_conflict_do_nothing(constraint="uq_dataset_versions_name_md5")
-            .returning(table.c.name))
+    stmt = (
+        insert(table)
+        .values(rows)
+        .on_conflict_do_nothing(constraint="uq_dataset_versions_name_md5")
+        .returning(table.c.name)
+    )
     with engine.begin() as conn:
         return len(conn.execute(stmt).all())
 

@@ -12,9 +12,25 @@ from aiprime.cli import app
 runner = CliRunner()
 
 
-@pytest.mark.parametrize("args", [[], ["services"], ["data"], ["services", "up"], ["data", "ingest"],
-                                  ["data", "status"], ["data", "stage"], ["run"], ["ui"],
-                                  ["gateway"], ["users"], ["roles"], ["audit"], ["backup"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["services"],
+        ["data"],
+        ["services", "up"],
+        ["data", "ingest"],
+        ["data", "status"],
+        ["data", "stage"],
+        ["run"],
+        ["ui"],
+        ["gateway"],
+        ["users"],
+        ["roles"],
+        ["audit"],
+        ["backup"],
+    ],
+)
 def test_every_command_has_help(args: list[str]) -> None:
     result = runner.invoke(app, [*args, "--help"])
     assert result.exit_code == 0, result.output

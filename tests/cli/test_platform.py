@@ -21,7 +21,10 @@ def materialised(metadata: dict) -> dg.ExecuteInProcessResult:
 def test_the_summary_of_a_local_run_is_read_and_a_submitted_run_has_none(tmp_path: Path) -> None:
     summary = tmp_path / "train.json"
     summary.write_text(json.dumps({"mlflow_run_id": "abc", "promotions": []}))
-    assert training_summary(materialised({"summary": dg.MetadataValue.path(str(summary))}))["mlflow_run_id"] == "abc"
+    assert (
+        training_summary(materialised({"summary": dg.MetadataValue.path(str(summary))}))["mlflow_run_id"]
+        == "abc"
+    )
     assert training_summary(materialised({"kfp_run_id": "run-1", "kfp_host": "http://kfp"})) is None
 
 

@@ -30,7 +30,9 @@ def test_an_unreachable_pipelines_server_is_one_line_with_the_fix(monkeypatch: p
     assert "Check --host" in result.output
 
 
-def test_a_stale_compiled_pipeline_is_refused_with_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_stale_compiled_pipeline_is_refused_with_the_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / ".dvc").mkdir()
     (tmp_path / "data").mkdir()
     shutil.copy(REPO / "data" / "dvc.yaml", tmp_path / "data" / "dvc.yaml")

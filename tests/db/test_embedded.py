@@ -43,8 +43,11 @@ def test_vector_round_trip_and_hnsw_query(pg_server_url: str) -> None:
         conn.execute(sa.text("CREATE INDEX ON items_test_embedded USING hnsw (embedding vector_cosine_ops)"))
         conn.execute(sa.text("SET LOCAL enable_seqscan = off"))
         query = sa.select(_Item.id).order_by(_Item.embedding.cosine_distance(vectors[42])).limit(3)
-        plan = "\n".join(conn.execute(sa.text("EXPLAIN " + str(query.compile(
-            engine, compile_kwargs={"literal_binds": True})))).scalars())
+        plan = "\n".join(
+            conn.execute(
+                sa.text("EXPLAIN " + str(query.compile(engine, compile_kwargs={"literal_binds": True})))
+            ).scalars()
+        )
         nearest = conn.execute(query).scalars().all()
     assert "items_test_embedded_embedding_idx" in plan, plan
     assert nearest[0] == 42

@@ -21,8 +21,11 @@ def traffic(subset_splits, embedding_cache):
     mixed = table.sample(360, random_state=0)
     verbs = table[(table.domain == "actions") & ~table.index.isin(mixed.index)].head(100)
     emb = embed_texts([*mixed.text, *verbs.text], cache_dir=embedding_cache)  # (460, 384)
-    return {"reference": (emb[:240], list(mixed.domain[:240])), "same": (emb[240:360], list(mixed.domain[240:])),
-            "verbs": (emb[360:], list(verbs.domain))}
+    return {
+        "reference": (emb[:240], list(mixed.domain[:240])),
+        "same": (emb[240:360], list(mixed.domain[240:])),
+        "verbs": (emb[360:], list(verbs.domain)),
+    }
 
 
 @pytest.mark.slow
@@ -32,7 +35,9 @@ def test_verb_only_traffic_is_drift_and_the_same_mix_is_not(traffic, tmp_path) -
     same = detect.detect_drift(ref, *traffic["same"][:1], ref_routes, traffic["same"][1])
     assert shifted.drifted and shifted.mmd_p_value < 0.01 and shifted.chi2_p_value < 1e-6
     assert not same.drifted, same
-    report = write_report(shifted, ref, traffic["verbs"][0], ref_routes, traffic["verbs"][1], tmp_path / "r.html")
+    report = write_report(
+        shifted, ref, traffic["verbs"][0], ref_routes, traffic["verbs"][1], tmp_path / "r.html"
+    )
     assert "AI Prime drift verdict: DRIFT" in report.read_text()
 
 

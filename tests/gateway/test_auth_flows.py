@@ -185,4 +185,6 @@ def test_a_flood_of_bad_credentials_is_rate_limited_by_address(make_gateway) -> 
     with gw.client("not-a-token") as client:
         codes = [client.post("/v1/predict", json=PREDICT).status_code for _ in range(4)]
     assert codes == [401, 401, 401, 429]
+
+
 from _helpers import jwks_server

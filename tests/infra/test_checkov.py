@@ -26,17 +26,24 @@ SCANS = {
 def test_checkov_finds_nothing(infra, scan: str) -> None:
     checkov = infra.repo / ".venv-tools" / "bin" / "checkov"
     if not checkov.exists():
-        pytest.skip("checkov is not installed: python3 -m venv .venv-tools && .venv-tools/bin/pip install checkov")
+        pytest.skip(
+            "checkov is not installed: python3 -m venv .venv-tools && .venv-tools/bin/pip install checkov"
+        )
     # --skip-download: no calls to Prisma Cloud for guidelines; the checks themselves ship with checkov.
     result = subprocess.run(
         [str(checkov), *SCANS[scan], "--output", "json", "--quiet", "--compact", "--skip-download"],
-        cwd=infra.repo, capture_output=True, text=True, timeout=600, check=False,
+        cwd=infra.repo,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     reports = json.loads(result.stdout)
     reports = reports if isinstance(reports, list) else [reports]
     failed = [
         f"{check['check_id']} {check['resource']} ({check['file_path']}): {check['check_name']}"
-        for report in reports for check in report["results"]["failed_checks"]
+        for report in reports
+        for check in report["results"]["failed_checks"]
     ]
     assert reports and all(r["summary"]["parsing_errors"] == 0 for r in reports), result.stderr[-2000:]
     assert not failed, "fix these or add a justified inline skip:\n" + "\n".join(failed)

@@ -35,7 +35,16 @@ def test_model_servers_are_importable_by_module_name(dockerfile: str) -> None:
 
 
 def test_build_context_keeps_out_local_state(infra) -> None:
-    rules = [line for line in (infra.repo / ".dockerignore").read_text().splitlines() if line and not line.startswith("#")]
+    rules = [
+        line
+        for line in (infra.repo / ".dockerignore").read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
     assert rules[0] == "*", "an allow-list: ignore everything, then admit the folders the roles need"
     admitted = {rule[1:].rstrip("/") for rule in rules if rule.startswith("!")}
-    assert {"src", "pyproject.toml"} <= admitted and not admitted & {".venv", ".venv-tools", ".git", ".aiprime"}
+    assert {"src", "pyproject.toml"} <= admitted and not admitted & {
+        ".venv",
+        ".venv-tools",
+        ".git",
+        ".aiprime",
+    }

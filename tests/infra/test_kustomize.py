@@ -26,9 +26,21 @@ MODELS = {
 }
 SERVER_FOLDERS = {"gate", "expert", "combiner", "retriever", "generator"}  # kserve/<role>/__main__.py
 KINDS = {
-    "Namespace", "ConfigMap", "ServiceAccount", "Role", "RoleBinding", "Deployment", "Service", "Ingress",
-    "HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy", "InferenceService",
-    "ServiceMonitor", "PodMonitor", "PrometheusRule",
+    "Namespace",
+    "ConfigMap",
+    "ServiceAccount",
+    "Role",
+    "RoleBinding",
+    "Deployment",
+    "Service",
+    "Ingress",
+    "HorizontalPodAutoscaler",
+    "PodDisruptionBudget",
+    "NetworkPolicy",
+    "InferenceService",
+    "ServiceMonitor",
+    "PodMonitor",
+    "PrometheusRule",
 }
 # Which overlays put the generator on GPU nodes (components/gpu).
 GPU_OVERLAYS = {"staging", "prod/common", "prod/us-east-1", "prod/eu-west-1"}
@@ -49,8 +61,13 @@ def _of_kind(manifests: list[dict], kind: str) -> dict[str, dict]:
 def _pod_specs(manifests: list[dict]) -> dict[str, dict]:
     """Pod specs by workload: Deployment templates and InferenceService predictors (which KServe turns into
     Deployments with the same pod fields)."""
-    specs = {f"Deployment/{n}": d["spec"]["template"]["spec"] for n, d in _of_kind(manifests, "Deployment").items()}
-    specs |= {f"InferenceService/{n}": i["spec"]["predictor"] for n, i in _of_kind(manifests, "InferenceService").items()}
+    specs = {
+        f"Deployment/{n}": d["spec"]["template"]["spec"] for n, d in _of_kind(manifests, "Deployment").items()
+    }
+    specs |= {
+        f"InferenceService/{n}": i["spec"]["predictor"]
+        for n, i in _of_kind(manifests, "InferenceService").items()
+    }
     return specs
 
 
@@ -66,7 +83,11 @@ def test_overlay_serves_every_model(manifests: list[dict], overlay: Path) -> Non
         args = isvc["spec"]["predictor"]["containers"][0]["args"]
         role = name.split("-")[0]
         # kserve/<role>/ servers run as a folder (python /app/kserve/gate); the others as modules
-        command = ["python", f"/app/kserve/{role}"] if role in SERVER_FOLDERS else ["python", "-m", f"kserve_{role}"]
+        command = (
+            ["python", f"/app/kserve/{role}"]
+            if role in SERVER_FOLDERS
+            else ["python", "-m", f"kserve_{role}"]
+        )
         assert args[: len(command)] == command, name
         assert args[len(command) : len(command) + 2] == ["--model_name", name], name
         if role == "expert":  # the domain it loads: expert-people-society serves people_society
@@ -79,8 +100,11 @@ def _strict(schema: dict) -> dict:
     schema = copy.deepcopy(schema)
 
     def walk(node: dict) -> None:
-        if "properties" in node and "additionalProperties" not in node \
-                and not node.get("x-kubernetes-preserve-unknown-fields"):
+        if (
+            "properties" in node
+            and "additionalProperties" not in node
+            and not node.get("x-kubernetes-preserve-unknown-fields")
+        ):
             node["additionalProperties"] = False
         for key in ("properties", "patternProperties"):
             for child in node.get(key, {}).values():
@@ -116,7 +140,9 @@ def test_kserve_resources_match_their_crd(manifests: list[dict], overlay: Path, 
     for manifest in checked:
         errors = sorted(crd_validators[manifest["kind"]].iter_errors(manifest), key=lambda e: list(e.path))
         where = f"{_name(overlay)}: {manifest['kind']}/{manifest['metadata']['name']}"
-        assert not errors, where + "\n" + "\n".join(f"  {'.'.join(map(str, e.path))}: {e.message}" for e in errors)
+        assert not errors, (
+            where + "\n" + "\n".join(f"  {'.'.join(map(str, e.path))}: {e.message}" for e in errors)
+        )
 
 
 def test_pods_meet_the_restricted_pod_security_standard(manifests: list[dict], overlay: Path) -> None:
@@ -145,11 +171,16 @@ def test_only_dagster_mounts_a_kubernetes_token(manifests: list[dict], overlay: 
 
 def test_objects_share_the_overlay_namespace(manifests: list[dict], overlay: Path) -> None:
     (namespace,) = _of_kind(manifests, "Namespace")
-    stray = {f"{m['kind']}/{m['metadata']['name']}" for m in manifests
-             if m["kind"] != "Namespace" and m["metadata"].get("namespace") != namespace}
+    stray = {
+        f"{m['kind']}/{m['metadata']['name']}"
+        for m in manifests
+        if m["kind"] != "Namespace" and m["metadata"].get("namespace") != namespace
+    }
     assert not stray, f"{_name(overlay)}: outside {namespace}: {sorted(stray)}"
     subjects = _of_kind(manifests, "RoleBinding")["dagster"]["subjects"]
-    assert {s["namespace"] for s in subjects} == {namespace}, f"{_name(overlay)}: RoleBinding subjects {subjects}"
+    assert {s["namespace"] for s in subjects} == {namespace}, (
+        f"{_name(overlay)}: RoleBinding subjects {subjects}"
+    )
 
 
 def test_network_is_default_deny(manifests: list[dict], overlay: Path) -> None:
@@ -178,7 +209,9 @@ def test_selectors_select_a_workload(manifests: list[dict], overlay: Path) -> No
         for name, obj in _of_kind(manifests, kind).items():
             selector = obj["spec"]["selector"]
             selector = selector if "matchLabels" in selector else {"matchLabels": selector}
-            assert any(_selects(selector, labels) for labels in pod_labels), f"{_name(overlay)}: {kind}/{name}"
+            assert any(_selects(selector, labels) for labels in pod_labels), (
+                f"{_name(overlay)}: {kind}/{name}"
+            )
     for name, hpa in _of_kind(manifests, "HorizontalPodAutoscaler").items():
         assert hpa["spec"]["scaleTargetRef"]["name"] in deployments, f"{_name(overlay)}: HPA {name}"
 
@@ -200,8 +233,11 @@ def test_dagster_runs_use_the_deployed_image(manifests: list[dict], overlay: Pat
 
 def test_generator_is_on_gpus_only_where_the_gpu_component_is(manifests: list[dict], overlay: Path) -> None:
     services = _of_kind(manifests, "InferenceService")
-    on_gpu = {n for n, i in services.items()
-              if "nvidia.com/gpu" in i["spec"]["predictor"]["containers"][0]["resources"]["limits"]}
+    on_gpu = {
+        n
+        for n, i in services.items()
+        if "nvidia.com/gpu" in i["spec"]["predictor"]["containers"][0]["resources"]["limits"]
+    }
     expected = {"generator"} if _name(overlay) in GPU_OVERLAYS else set()
     assert on_gpu == expected, _name(overlay)
     if expected:
@@ -212,18 +248,29 @@ def test_generator_is_on_gpus_only_where_the_gpu_component_is(manifests: list[di
 
 
 def test_irsa_roles_exist_in_terraform(infra, manifests: list[dict], overlay: Path) -> None:
-    annotated = {n for n, sa in _of_kind(manifests, "ServiceAccount").items()
-                 if "eks.amazonaws.com/role-arn" in sa["metadata"].get("annotations", {})}
+    annotated = {
+        n
+        for n, sa in _of_kind(manifests, "ServiceAccount").items()
+        if "eks.amazonaws.com/role-arn" in sa["metadata"].get("annotations", {})
+    }
     if _name(overlay) == "prod/common":
         assert not annotated, "role ARNs are per region; they belong in the region overlays"
         return
-    irsa = infra.load_hcl(infra.terraform / "envs" / "dev" / "us-east-1" / "irsa.tf")["locals"][0]["irsa_roles"]
-    assert annotated == set(irsa), f"{_name(overlay)}: annotated {sorted(annotated)}, Terraform roles {sorted(irsa)}"
+    irsa = infra.load_hcl(infra.terraform / "envs" / "dev" / "us-east-1" / "irsa.tf")["locals"][0][
+        "irsa_roles"
+    ]
+    assert annotated == set(irsa), (
+        f"{_name(overlay)}: annotated {sorted(annotated)}, Terraform roles {sorted(irsa)}"
+    )
 
 
 def test_prometheus_alerts_link_to_runbook_sections(infra, manifests: list[dict], overlay: Path) -> None:
     runbook = (infra.repo / "docs" / "runbook.md").read_text()
-    anchors = {line.lstrip("#").strip().lower().replace(" ", "-") for line in runbook.splitlines() if line.startswith("#")}
+    anchors = {
+        line.lstrip("#").strip().lower().replace(" ", "-")
+        for line in runbook.splitlines()
+        if line.startswith("#")
+    }
     for rules in _of_kind(manifests, "PrometheusRule").values():
         for group in rules["spec"]["groups"]:
             for rule in (r for r in group["rules"] if "alert" in r):  # recording rules carry no runbook
@@ -236,7 +283,9 @@ def test_crd_check_rejects_a_misspelt_field(crd_validators) -> None:
         "apiVersion": "serving.kserve.io/v1beta1",
         "kind": "InferenceService",
         "metadata": {"name": "typo"},
-        "spec": {"predictor": {"minReplica": 1, "containers": [{"name": "kserve-container", "image": "x:1"}]}},
+        "spec": {
+            "predictor": {"minReplica": 1, "containers": [{"name": "kserve-container", "image": "x:1"}]}
+        },
     }
     errors = [e.message for e in crd_validators["InferenceService"].iter_errors(isvc)]
     assert any("minReplica" in message for message in errors), errors

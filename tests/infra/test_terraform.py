@@ -51,7 +51,9 @@ def test_module_has_the_standard_files(infra, module_dir: Path) -> None:
 def test_module_main_resource_is_named_this(infra, module_dir: Path) -> None:
     parsed = infra.load_hcl(module_dir / "main.tf")
     names = {name for entry in parsed.get("resource", []) for body in entry.values() for name in body}
-    assert "this" in names, f"{infra.rel(module_dir)}/main.tf has no resource named `this` (got {sorted(names)})"
+    assert "this" in names, (
+        f"{infra.rel(module_dir)}/main.tf has no resource named `this` (got {sorted(names)})"
+    )
 
 
 def test_module_outputs_use_try(infra, module_dir: Path) -> None:
@@ -81,8 +83,12 @@ def test_module_calls_match_the_module_variables(infra, stack_dir: Path) -> None
         declared = infra.stack_variables(module_dir)
         given = set(call) - META_ARGUMENTS
         required = {v for v, body in declared.items() if "default" not in body}
-        assert given <= set(declared), f"{infra.rel(stack_dir)}: module.{name} passes undeclared {sorted(given - set(declared))}"
-        assert required <= given, f"{infra.rel(stack_dir)}: module.{name} misses required {sorted(required - given)}"
+        assert given <= set(declared), (
+            f"{infra.rel(stack_dir)}: module.{name} passes undeclared {sorted(given - set(declared))}"
+        )
+        assert required <= given, (
+            f"{infra.rel(stack_dir)}: module.{name} misses required {sorted(required - given)}"
+        )
 
 
 def _terragrunt_inputs(infra, stack_dir: Path) -> set[str]:
@@ -120,15 +126,24 @@ def test_root_state_backend_is_s3_with_a_dynamodb_lock(infra) -> None:
     assert remote["config"]["dynamodb_table"] == "aiprime-tfstate-lock"
     assert "path_relative_to_include()" in remote["config"]["key"], "each stack needs its own state key"
     bootstrap = infra.load_hcl(infra.terraform / "bootstrap" / "main.tf")
-    tables = {name: body for entry in bootstrap["resource"] for kind, named in entry.items()
-              if kind == "aws_dynamodb_table" for name, body in named.items()}
-    assert tables["lock"]["name"] == "aiprime-tfstate-lock", "bootstrap must create the table Terragrunt locks with"
+    tables = {
+        name: body
+        for entry in bootstrap["resource"]
+        for kind, named in entry.items()
+        if kind == "aws_dynamodb_table"
+        for name, body in named.items()
+    }
+    assert tables["lock"]["name"] == "aiprime-tfstate-lock", (
+        "bootstrap must create the table Terragrunt locks with"
+    )
 
 
 def test_prod_primary_replicates_into_the_secondary(infra) -> None:
     calls = _module_calls(infra, infra.terraform / "envs" / "prod" / "us-east-1")
     providers = {key.strip("${}"): value.strip("${}") for key, value in calls["rds"]["providers"].items()}
-    assert providers == {"aws": "aws", "aws.replica": "aws.secondary"}, "the replica goes to the secondary region"
+    assert providers == {"aws": "aws", "aws.replica": "aws.secondary"}, (
+        "the replica goes to the secondary region"
+    )
     assert "replica" in calls["rds"], "prod needs the cross-region read replica"
     assert "replication" in calls["s3"], "prod artifact and DVC buckets must replicate"
     assert calls["rds"]["multi_az"] is True
@@ -153,6 +168,9 @@ def test_terraform_fmt_is_clean(infra) -> None:
         pytest.skip("terraform is not on PATH: install Terraform 1.9+ to check formatting")
     result = subprocess.run(
         [terraform, "fmt", "-check", "-recursive", "-list=true", str(infra.terraform)],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert result.returncode == 0, f"run `terraform fmt -recursive terraform/`; unformatted:\n{result.stdout}"

@@ -30,14 +30,19 @@ def test_triggers_are_pull_requests_and_main(workflow: dict) -> None:
 
 
 def test_runs_are_never_cancelled_midway(workflow: dict) -> None:
-    assert workflow["concurrency"]["cancel-in-progress"] is False, "a cancelled apply leaves a held state lock"
+    assert workflow["concurrency"]["cancel-in-progress"] is False, (
+        "a cancelled apply leaves a held state lock"
+    )
 
 
 def test_plan_runs_on_pull_requests_for_every_stack(infra, workflow: dict) -> None:
     plan = workflow["jobs"]["plan"]
     assert plan["if"] == "github.event_name == 'pull_request'"
     stacks = plan["strategy"]["matrix"]["stack"]
-    on_disk = {str(p.parent.relative_to(infra.terraform / "envs")) for p in (infra.terraform / "envs").glob("*/*/terragrunt.hcl")}
+    on_disk = {
+        str(p.parent.relative_to(infra.terraform / "envs"))
+        for p in (infra.terraform / "envs").glob("*/*/terragrunt.hcl")
+    }
     assert set(stacks) == on_disk
     commands = " ".join(step.get("run", "") for step in plan["steps"])
     assert "terragrunt plan" in commands and "apply" not in commands
@@ -46,11 +51,15 @@ def test_plan_runs_on_pull_requests_for_every_stack(infra, workflow: dict) -> No
 def test_applies_run_on_main_behind_environments_in_order(workflow: dict) -> None:
     jobs = workflow["jobs"]
     assert "refs/heads/main" in jobs["apply-dev"]["if"] and jobs["apply-dev"]["environment"] == "dev"
-    assert jobs["apply-prod"]["environment"] == "prod", "prod applies wait for the prod environment's reviewers"
+    assert jobs["apply-prod"]["environment"] == "prod", (
+        "prod applies wait for the prod environment's reviewers"
+    )
     assert _needs(jobs["apply-prod"]) == {"deploy-dev"}, "prod follows a successful dev deploy"
     prod = jobs["apply-prod"]["strategy"]
     assert prod["max-parallel"] == 1
-    assert prod["matrix"]["stack"] == ["prod/eu-west-1", "prod/us-east-1"], "the secondary first: it receives the replicas"
+    assert prod["matrix"]["stack"] == ["prod/eu-west-1", "prod/us-east-1"], (
+        "the secondary first: it receives the replicas"
+    )
     for name in ("apply-dev", "apply-prod"):
         assert any("terragrunt apply" in step.get("run", "") for step in jobs[name]["steps"]), name
 
@@ -64,11 +73,17 @@ def test_deploys_use_the_images_just_built(workflow: dict) -> None:
 
 
 def test_image_job_builds_the_project_dockerfile(infra, workflow: dict) -> None:
-    builds = [s for s in workflow["jobs"]["image"]["steps"] if s.get("uses", "").startswith("docker/build-push-action")]
+    builds = [
+        s
+        for s in workflow["jobs"]["image"]["steps"]
+        if s.get("uses", "").startswith("docker/build-push-action")
+    ]
     assert len(builds) == 2, "one CPU and one CUDA build"
     for step in builds:
         assert (infra.repo / step["with"]["file"]).is_file()
-        assert step["with"]["push"] == "${{ github.event_name != 'pull_request' }}", "pull requests build, never push"
+        assert step["with"]["push"] == "${{ github.event_name != 'pull_request' }}", (
+            "pull requests build, never push"
+        )
 
 
 def test_cloud_access_is_oidc_not_keys(workflow: dict) -> None:
@@ -84,7 +99,9 @@ def test_every_action_is_pinned_to_a_release(workflow: dict) -> None:
         for step in job["steps"]:
             if "uses" in step:
                 action, _, ref = step["uses"].partition("@")
-                assert ref.startswith("v") or len(ref) == 40, f"{name}: {action} is not pinned to a tag or commit"
+                assert ref.startswith("v") or len(ref) == 40, (
+                    f"{name}: {action} is not pinned to a tag or commit"
+                )
 
 
 def test_helper_scripts_exist_and_are_executable(infra, workflow: dict) -> None:

@@ -26,7 +26,9 @@ def one_torch_thread() -> Iterator[None]:
 
 def tiny_split(rng: np.random.Generator, classes: dict, centres: dict, per_class: int) -> TaskSplit:
     """Rows around one centre per lexname, labelled with the real lexname and its domain."""
-    rows = [(lex, domain) for domain, lexnames in classes.items() for lex in lexnames for _ in range(per_class)]
+    rows = [
+        (lex, domain) for domain, lexnames in classes.items() for lex in lexnames for _ in range(per_class)
+    ]
     x = np.stack([centres[lex] + rng.normal(size=384) * 0.6 for lex, _ in rows])
     x = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
     ids = np.array([f"t{rng.integers(1 << 30):09d}" for _ in rows])
@@ -40,23 +42,31 @@ def tiny_splits() -> dict[str, TaskSplit]:
     rng = np.random.default_rng(0)
     centres = {lex: rng.normal(size=384) for lexnames in classes.values() for lex in lexnames}
     sizes = {"train": 24, "val": 8, "test": 8}
-    return {name: tiny_split(np.random.default_rng(i + 1), classes, centres, n)
-            for i, (name, n) in enumerate(sizes.items())}
+    return {
+        name: tiny_split(np.random.default_rng(i + 1), classes, centres, n)
+        for i, (name, n) in enumerate(sizes.items())
+    }
 
 
 @pytest.fixture(scope="session")
 def tiny_run() -> RunConfig:
     """Settings for fits of a few seconds: three epochs, a high learning rate, one thread."""
-    return RunConfig(max_epochs=3, seed=0, train=TrainConfig(lr=1e-2, batch_size=64, patience=3, num_threads=1))
+    return RunConfig(
+        max_epochs=3, seed=0, train=TrainConfig(lr=1e-2, batch_size=64, patience=3, num_threads=1)
+    )
 
 
 @pytest.fixture(scope="session")
-def tiny_models(tmp_path_factory: pytest.TempPathFactory, tiny_splits: dict, tiny_run: RunConfig) -> dict[str, Path]:
+def tiny_models(
+    tmp_path_factory: pytest.TempPathFactory, tiny_splits: dict, tiny_run: RunConfig
+) -> dict[str, Path]:
     """Model folders trained on `tiny_splits`: "gate", "dense" and each expert by name."""
     root = tmp_path_factory.mktemp("tiny-models")
     train, val = tiny_splits["train"], tiny_splits["val"]
-    folders = {"gate": training.train_gate(train, val, root / "gate", tiny_run),
-               "dense": training.train_dense(train, val, root / "dense", tiny_run)}
+    folders = {
+        "gate": training.train_gate(train, val, root / "gate", tiny_run),
+        "dense": training.train_dense(train, val, root / "dense", tiny_run),
+    }
     for spec in EXPERTS:
         folders[spec.name] = training.train_expert(spec, train, val, root / spec.name, tiny_run)
     return folders

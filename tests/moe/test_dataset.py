@@ -23,16 +23,25 @@ from aiprime.moe.dataset import (
     sample,
 )
 
-GLOSSES = ["a domesticated carnivorous mammal", "a motor vehicle with four wheels", "feel happiness",
-           "the act of running", "a person who teaches", "bright red in colour"]
+GLOSSES = [
+    "a domesticated carnivorous mammal",
+    "a motor vehicle with four wheels",
+    "feel happiness",
+    "the act of running",
+    "a person who teaches",
+    "bright red in colour",
+]
 
 
 def table(rows_per_class: int = 3) -> pd.DataFrame:
     """A classification table over three lexnames, every split, in synset order."""
     domains = dict(zip(load_domains().lexname, load_domains().domain, strict=True))
-    rows = [(f"n{lex[-3:]}{split[0]}{i}", GLOSSES[(i + j) % len(GLOSSES)], lex, domains[lex], split)
-            for j, lex in enumerate(["noun.animal", "noun.artifact", "verb.emotion"])
-            for split in ("train", "val", "test") for i in range(rows_per_class)]
+    rows = [
+        (f"n{lex[-3:]}{split[0]}{i}", GLOSSES[(i + j) % len(GLOSSES)], lex, domains[lex], split)
+        for j, lex in enumerate(["noun.animal", "noun.artifact", "verb.emotion"])
+        for split in ("train", "val", "test")
+        for i in range(rows_per_class)
+    ]
     frame = pd.DataFrame(rows, columns=["synset_id", "text", "lexname", "domain", "split"])
     return frame.sort_values("synset_id", ignore_index=True)
 
@@ -43,8 +52,14 @@ def checkout(root: Path, frame: pd.DataFrame, md5: str | None = None) -> Path:
     (root / "data" / "splits").mkdir(parents=True)
     (root / "data" / "dvc.yaml").write_text("stages: {}\n")
     frame.to_parquet(root / "data" / TABLE)
-    lock = {"schema": "2.0", "stages": {"splits": {"outs": [
-        {"path": TABLE, "hash": "md5", "md5": md5 or file_md5(root / "data" / TABLE)}]}}}
+    lock = {
+        "schema": "2.0",
+        "stages": {
+            "splits": {
+                "outs": [{"path": TABLE, "hash": "md5", "md5": md5 or file_md5(root / "data" / TABLE)}]
+            }
+        },
+    }
     (root / "data" / "dvc.lock").write_text(yaml.safe_dump(lock))
     return root
 
@@ -87,7 +102,9 @@ def test_build_splits_embeds_every_split_and_reports_the_dvc_md5(tmp_path: Path)
 def test_a_sample_is_cut_from_the_cached_full_embedding(tmp_path: Path, monkeypatch) -> None:
     root = checkout(tmp_path / "repo", table())
     full, _ = build_splits(root, tmp_path / "cache")
-    monkeypatch.setattr(embeddings, "load_model", lambda: pytest.fail("the model was loaded for cached texts"))
+    monkeypatch.setattr(
+        embeddings, "load_model", lambda: pytest.fail("the model was loaded for cached texts")
+    )
     part, _ = build_splits(root, tmp_path / "cache", limit=1)
     position = {synset: i for i, synset in enumerate(full["val"].synset_id)}
     np.testing.assert_array_equal(part["val"].x, full["val"].x[[position[s] for s in part["val"].synset_id]])
@@ -97,7 +114,9 @@ def test_a_split_round_trips_through_its_file(tmp_path: Path, tiny_splits: dict)
     split = tiny_splits["val"]
     loaded = TaskSplit.load(split.save(tmp_path / "val.npz"))
     np.testing.assert_array_equal(loaded.x, split.x)
-    assert loaded.lexname.tolist() == split.lexname.tolist() and loaded.domain.tolist() == split.domain.tolist()
+    assert (
+        loaded.lexname.tolist() == split.lexname.tolist() and loaded.domain.tolist() == split.domain.tolist()
+    )
 
 
 def test_a_corrupt_split_file_says_to_rerun_prepare_data(tmp_path: Path) -> None:

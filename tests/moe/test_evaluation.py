@@ -31,7 +31,9 @@ def evaluation(tiny_models: dict[str, Path], tiny_splits: dict):
 def test_macro_f1_is_scikit_learns() -> None:
     rng = np.random.default_rng(0)
     truth, predicted = rng.choice(list("abcde"), 200), rng.choice(list("abcdf"), 200)
-    assert macro_f1(truth, predicted) == pytest.approx(f1_score(truth, predicted, average="macro", zero_division=0))
+    assert macro_f1(truth, predicted) == pytest.approx(
+        f1_score(truth, predicted, average="macro", zero_division=0)
+    )
     assert Scores.of(np.array(["a", "b"]), np.array(["a", "a"])).accuracy == 0.5
 
 
@@ -39,8 +41,13 @@ def test_macro_f1_is_scikit_learns() -> None:
 def test_every_model_and_the_system_are_scored(evaluation, tiny_splits: dict) -> None:
     metrics = evaluation.metrics
     names = [row[0] for row in headline(metrics)]
-    assert names == ["gate", *(f"expert.{s.name}" for s in sorted(EXPERTS, key=lambda s: s.name)),
-                     "system", "system_top2", "dense"]
+    assert names == [
+        "gate",
+        *(f"expert.{s.name}" for s in sorted(EXPERTS, key=lambda s: s.name)),
+        "system",
+        "system_top2",
+        "dense",
+    ]
     assert metrics["system.rows"] == len(tiny_splits["test"]) and metrics["system.accuracy"] > 0.8
     assert metrics["expert.living.rows"] == (tiny_splits["test"].domain == "living").sum()
     assert 0 <= metrics["dropped_frac"] <= 1 and evaluation.confusion.sum() == len(tiny_splits["test"])
@@ -56,7 +63,9 @@ def test_utilisation_is_the_share_of_inputs_each_expert_receives(evaluation) -> 
 
 
 @pytest.mark.slow
-def test_identical_inputs_overflow_an_experts_capacity(tiny_models: dict[str, Path], tiny_splits: dict) -> None:
+def test_identical_inputs_overflow_an_experts_capacity(
+    tiny_models: dict[str, Path], tiny_splits: dict
+) -> None:
     member = Member.load(tiny_models["living"])
     same = np.repeat(tiny_splits["test"].x[:1], 256, axis=0)  # every token picks the same SwitchMoE expert
     dropped, layer_cv = capacity_report(member, same, batch_size=256)
@@ -66,7 +75,9 @@ def test_identical_inputs_overflow_an_experts_capacity(tiny_models: dict[str, Pa
 
 
 @pytest.mark.slow
-def test_a_model_is_scored_on_the_rows_it_answers_for(tiny_models: dict[str, Path], tiny_splits: dict) -> None:
+def test_a_model_is_scored_on_the_rows_it_answers_for(
+    tiny_models: dict[str, Path], tiny_splits: dict
+) -> None:
     val = tiny_splits["val"]
     assert score_member(Member.load(tiny_models["actions"]), val).rows == (val.domain == "actions").sum()
     assert score_member(Member.load(tiny_models["gate"]), val).rows == len(val)

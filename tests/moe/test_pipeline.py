@@ -22,11 +22,19 @@ from aiprime.registry import mlflow_registry as registry
 
 REPO = Path(__file__).resolve().parents[2]
 COMPONENTS = ("prepare_data", "plan_training", "train_model", "evaluate", "register")
-TRAINED = ("gate", "expert-abstractions", "expert-actions", "expert-qualities", "dense")  # domains in the subset
+TRAINED = (
+    "gate",
+    "expert-abstractions",
+    "expert-actions",
+    "expert-qualities",
+    "dense",
+)  # domains in the subset
 
 
 def test_every_pipeline_compiles_to_its_committed_yaml() -> None:
-    assert pipeline.stale_pipelines(REPO) == [], "recompile with `python -m aiprime.moe.pipeline` (make pipelines)"
+    assert pipeline.stale_pipelines(REPO) == [], (
+        "recompile with `python -m aiprime.moe.pipeline` (make pipelines)"
+    )
 
 
 @pytest.mark.parametrize("name", COMPONENTS)
@@ -56,16 +64,27 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def first_run(checkout: Path, home: Path, mlflow_url: str) -> dict:
     """The compiled pipeline run once with settings that learn the subset."""
-    arguments = {"repo_root": str(checkout), "mlflow_uri": mlflow_url, "code_version": "test-sha", "limit": 0,
-                 "max_epochs": 20, "lr": 0.01, "seed": 0, "threads": 1, "retrain": False,
-                 "embedding_cache": str(home / "embeddings"), "experiment": "moe-test"}
+    arguments = {
+        "repo_root": str(checkout),
+        "mlflow_uri": mlflow_url,
+        "code_version": "test-sha",
+        "limit": 0,
+        "max_epochs": 20,
+        "lr": 0.01,
+        "seed": 0,
+        "threads": 1,
+        "retrain": False,
+        "embedding_cache": str(home / "embeddings"),
+        "experiment": "moe-test",
+    }
     with (home / "first-run.log").open("w") as log:
         return json.loads(pipeline.run_local(pipeline.compiled_path(root=REPO), arguments, home / "kfp", log))
 
 
 @pytest.mark.slow
-def test_the_first_run_makes_champions_of_the_gate_the_experts_and_dense(first_run: dict, checkout: Path,
-                                                                          mlflow_url: str) -> None:
+def test_the_first_run_makes_champions_of_the_gate_the_experts_and_dense(
+    first_run: dict, checkout: Path, mlflow_url: str
+) -> None:
     promotions = {p["name"]: p for p in first_run["promotions"]}
     assert sorted(promotions) == sorted(registry.registered_name(role) for role in TRAINED)
     assert all(p["promoted"] and p["champion_before"] is None for p in promotions.values()), promotions
@@ -82,8 +101,15 @@ def test_the_first_run_makes_champions_of_the_gate_the_experts_and_dense(first_r
 @pytest.mark.slow
 def test_the_run_logs_its_test_metrics_and_plots_to_kfp_and_mlflow(first_run: dict, mlflow_url: str) -> None:
     metrics = first_run["metrics"]  # what the evaluate step logged as KFP Metrics
-    for key in ("gate.accuracy", "system.macro_f1", "system_top2.accuracy", "dense.accuracy",
-                "expert.qualities.accuracy", "routing.utilisation_cv", "dropped_frac"):
+    for key in (
+        "gate.accuracy",
+        "system.macro_f1",
+        "system_top2.accuracy",
+        "dense.accuracy",
+        "expert.qualities.accuracy",
+        "routing.utilisation_cv",
+        "dropped_frac",
+    ):
         assert key in metrics, sorted(metrics)
     client = MlflowClient(mlflow_url)
     run = client.get_run(first_run["mlflow_run_id"])
@@ -94,18 +120,30 @@ def test_the_run_logs_its_test_metrics_and_plots_to_kfp_and_mlflow(first_run: di
 
 
 @pytest.mark.slow
-def test_aiprime_train_with_a_crippled_config_leaves_the_champions(first_run: dict, checkout: Path, home: Path,
-                                                                    mlflow_url: str, pg_server_url: str,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_aiprime_train_with_a_crippled_config_leaves_the_champions(
+    first_run: dict,
+    checkout: Path,
+    home: Path,
+    mlflow_url: str,
+    pg_server_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     champions = {p["name"]: p["challenger"] for p in first_run["promotions"]}
     monkeypatch.chdir(checkout)
-    for variable, value in {"AIPRIME_HOME": str(home), "AIPRIME_DATABASE_URL": pg_server_url,
-                            "AIPRIME_MLFLOW_TRACKING_URI": mlflow_url, "COLUMNS": "200"}.items():
+    for variable, value in {
+        "AIPRIME_HOME": str(home),
+        "AIPRIME_DATABASE_URL": pg_server_url,
+        "AIPRIME_MLFLOW_TRACKING_URI": mlflow_url,
+        "COLUMNS": "200",
+    }.items():
         monkeypatch.setenv(variable, value)
-    result = CliRunner().invoke(app, ["train", "--retrain", "--max-epochs", "1", "--lr", "0.000001",
-                                      "--threads", "1"])
+    result = CliRunner().invoke(
+        app, ["train", "--retrain", "--max-epochs", "1", "--lr", "0.000001", "--threads", "1"]
+    )
     assert result.exit_code == 0, result.output
-    assert "system_top2" in result.output and result.output.count("challenger only") == len(TRAINED), result.output
+    assert "system_top2" in result.output and result.output.count("challenger only") == len(TRAINED), (
+        result.output
+    )
     assert "aiprime-gate v2" in result.output and "does not beat champion v1" in result.output
     for name, version in champions.items():
         assert registry.version_for(mlflow_url, name, "champion") == version, name

@@ -37,14 +37,18 @@ def retagged(folder: Path, dst: Path, **metadata: object) -> Path:
     return dst
 
 
-def test_a_worse_challenger_stays_challenger(tracking_uri: str, tiny_models: dict, tiny_splits: dict,
-                                            tmp_path: Path) -> None:
+def test_a_worse_challenger_stays_challenger(
+    tracking_uri: str, tiny_models: dict, tiny_splits: dict, tmp_path: Path
+) -> None:
     val = tiny_splits["val"]
     first = register_candidate(tracking_uri, tiny_models["gate"], val, LINEAGE, parent_run_id="")
     assert first.promoted and first.champion_before is None
     torch.manual_seed(0)
-    untrained = save_model(GateNet(gate_config()), tmp_path / "bad" / training.MODEL_FILE,
-                           Member.load(tiny_models["gate"]).metadata).parent
+    untrained = save_model(
+        GateNet(gate_config()),
+        tmp_path / "bad" / training.MODEL_FILE,
+        Member.load(tiny_models["gate"]).metadata,
+    ).parent
     second = register_candidate(tracking_uri, untrained, val, LINEAGE, parent_run_id="")
     assert not second.promoted and "does not beat" in second.reason
     assert second.champion_score == pytest.approx(first.challenger_score), "the champion is rescored on val"
@@ -59,8 +63,13 @@ def test_a_worse_challenger_stays_challenger(tracking_uri: str, tiny_models: dic
 
 def test_an_evaluation_run_holds_metrics_parameters_and_files(tracking_uri: str, tmp_path: Path) -> None:
     (tmp_path / "routing.png").write_bytes(b"png")
-    run_id = log_evaluation(tracking_uri, {"system.accuracy": 0.9, "gate.macro_f1": math.nan},
-                            {"routing": tmp_path / "routing.png"}, {"max_epochs": 3}, LINEAGE)
+    run_id = log_evaluation(
+        tracking_uri,
+        {"system.accuracy": 0.9, "gate.macro_f1": math.nan},
+        {"routing": tmp_path / "routing.png"},
+        {"max_epochs": 3},
+        LINEAGE,
+    )
     client = MlflowClient(tracking_uri)
     run = client.get_run(run_id)
     assert run.data.metrics == {"system.accuracy": 0.9} and run.data.params == {"max_epochs": "3"}
@@ -68,8 +77,9 @@ def test_an_evaluation_run_holds_metrics_parameters_and_files(tracking_uri: str,
     assert [f.path for f in client.list_artifacts(run_id)] == ["routing.png"]
 
 
-def test_adding_an_expert_trains_the_gate_and_the_newcomer_only(tracking_uri: str, tiny_models: dict,
-                                                                 tiny_splits: dict, tiny_run, tmp_path: Path) -> None:
+def test_adding_an_expert_trains_the_gate_and_the_newcomer_only(
+    tracking_uri: str, tiny_models: dict, tiny_splits: dict, tiny_run, tmp_path: Path
+) -> None:
     train, val = tiny_splits["train"], tiny_splits["val"]
     five = tuple(s for s in EXPERTS if s.name != "qualities")
     first = planning.plan_run(train, val, tracking_uri, "md5-x", tiny_run, specs=five)
@@ -91,7 +101,8 @@ def test_adding_an_expert_trains_the_gate_and_the_newcomer_only(tracking_uri: st
 
 
 def test_a_challenger_that_lost_is_not_trained_again_with_the_same_settings(
-        tracking_uri: str, tiny_models: dict, tiny_splits: dict, tiny_run, tmp_path: Path) -> None:
+    tracking_uri: str, tiny_models: dict, tiny_splits: dict, tiny_run, tmp_path: Path
+) -> None:
     train, val = tiny_splits["train"], tiny_splits["val"]
     old = planning.plan_run(train, val, tracking_uri, "md5-old", tiny_run)  # the champion's data version
     champion = retagged(tiny_models[GATE], tmp_path / "champion", fingerprint=old.fingerprints[GATE])
@@ -99,15 +110,20 @@ def test_a_challenger_that_lost_is_not_trained_again_with_the_same_settings(
     new = planning.plan_run(train, val, tracking_uri, "md5-new", tiny_run)
     assert new.gate  # nothing was trained on md5-new yet
     torch.manual_seed(0)
-    worse = save_model(GateNet(gate_config()), tmp_path / "worse" / training.MODEL_FILE,
-                       Member.load(tiny_models[GATE]).metadata | {"fingerprint": new.fingerprints[GATE]}).parent
+    worse = save_model(
+        GateNet(gate_config()),
+        tmp_path / "worse" / training.MODEL_FILE,
+        Member.load(tiny_models[GATE]).metadata | {"fingerprint": new.fingerprints[GATE]},
+    ).parent
     assert not register_candidate(tracking_uri, worse, val, LINEAGE, parent_run_id="").promoted
     again = planning.plan_run(train, val, tracking_uri, "md5-new", tiny_run)
     assert not again.gate  # it was trained and gated on md5-new: the champion stays, nothing is retrained
     assert planning.plan_run(train, val, tracking_uri, "md5-new", tiny_run, retrain=True).gate
 
 
-def test_experts_without_rows_are_left_out_of_the_plan(tracking_uri: str, tiny_splits: dict, tiny_run) -> None:
+def test_experts_without_rows_are_left_out_of_the_plan(
+    tracking_uri: str, tiny_splits: dict, tiny_run
+) -> None:
     val = tiny_splits["val"].where(tiny_splits["val"].domain != "living")
     plan = planning.plan_run(tiny_splits["train"], val, tracking_uri, "md5-x", tiny_run)
     assert "living" in plan.skip and "living" not in plan.experts and len(plan.experts) == len(EXPERTS) - 1

@@ -32,7 +32,9 @@ def test_top1_answers_with_the_class_of_the_gates_choice(system: MoESystem, tiny
     assert (np.asarray(prediction.fine_class) == tiny_splits["test"].lexname).mean() > 0.8
 
 
-def test_top2_asks_the_first_two_choices_and_keeps_the_stronger_answer(system: MoESystem, tiny_splits: dict) -> None:
+def test_top2_asks_the_first_two_choices_and_keeps_the_stronger_answer(
+    system: MoESystem, tiny_splits: dict
+) -> None:
     x = tiny_splits["test"].x[:10]
     top1, top2 = system.predict(x, top_k=1), system.predict(x, top_k=2)
     domain_of = {s.name: s.domain for s in EXPERTS}
@@ -43,14 +45,18 @@ def test_top2_asks_the_first_two_choices_and_keeps_the_stronger_answer(system: M
     assert np.all(top2.fine_probability >= floor - 1e-6)
 
 
-def test_an_expert_that_is_not_loaded_is_never_chosen(tiny_models: dict[str, Path], tiny_splits: dict) -> None:
+def test_an_expert_that_is_not_loaded_is_never_chosen(
+    tiny_models: dict[str, Path], tiny_splits: dict
+) -> None:
     partial = MoESystem.from_folders(tiny_models["gate"], [tiny_models["living"], tiny_models["actions"]])
     prediction = partial.predict(tiny_splits["test"].x, top_k=2)
     assert set(prediction.expert) <= {"living", "actions"}
     assert all(set(e) == {"living", "actions"} for e in prediction.experts)
 
 
-def test_a_saved_system_loads_with_identical_answers(system: MoESystem, tiny_splits: dict, tmp_path: Path) -> None:
+def test_a_saved_system_loads_with_identical_answers(
+    system: MoESystem, tiny_splits: dict, tmp_path: Path
+) -> None:
     again = MoESystem.load(system.save(tmp_path / "system"))
     x = tiny_splits["val"].x
     np.testing.assert_array_equal(again.predict(x).probabilities, system.predict(x).probabilities)

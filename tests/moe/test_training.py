@@ -31,14 +31,18 @@ def test_each_model_folder_names_its_role_and_its_classes(tiny_models: dict[str,
     assert expert.metadata["history"]["train_rows"] == 48  # its domain's two lexnames x 24 rows
 
 
-def test_the_experts_learn_their_domains_tiny_problem(tiny_models: dict[str, Path], tiny_splits: dict) -> None:
+def test_the_experts_learn_their_domains_tiny_problem(
+    tiny_models: dict[str, Path], tiny_splits: dict
+) -> None:
     test = tiny_splits["test"].of_domain("living")
     member = Member.load(tiny_models["living"])
     predicted = np.asarray(member.classes)[member.probabilities(test.x).argmax(axis=1)]
     assert (predicted == test.lexname).mean() > 0.9, list(zip(predicted, test.lexname, strict=True))
 
 
-def test_an_expert_without_rows_of_its_domain_is_refused_with_the_fix(tmp_path: Path, tiny_splits: dict) -> None:
+def test_an_expert_without_rows_of_its_domain_is_refused_with_the_fix(
+    tmp_path: Path, tiny_splits: dict
+) -> None:
     train = tiny_splits["train"].where(tiny_splits["train"].domain != "living")
     with pytest.raises(InvalidInput, match="larger --limit"):
         training.train_expert(EXPERTS[0], train, tiny_splits["val"], tmp_path)
@@ -60,9 +64,17 @@ def test_threads_do_not_change_a_runs_fingerprints_but_the_learning_rate_does() 
 
 
 def test_a_plan_round_trips_through_json() -> None:
-    plan = planning.RunPlan(data_version="abc", limit=3, run=dataclasses.asdict(RunConfig(max_epochs=2)),
-                            fingerprints={GATE: "g", "living": "l"}, gate=True, dense=False, train=("living",),
-                            keep=(), skip={"artifacts": "no rows"})
+    plan = planning.RunPlan(
+        data_version="abc",
+        limit=3,
+        run=dataclasses.asdict(RunConfig(max_epochs=2)),
+        fingerprints={GATE: "g", "living": "l"},
+        gate=True,
+        dense=False,
+        train=("living",),
+        keep=(),
+        skip={"artifacts": "no rows"},
+    )
     again = planning.RunPlan.from_json(plan.to_json())
     assert again == plan and again.run_config() == RunConfig(max_epochs=2) and again.experts == ["living"]
     assert planning.describe(plan)["trained"] == "gate,living"

@@ -30,8 +30,19 @@ def materialised(tmp_path_factory, subset_checkout, pg_server_url):
 def test_definitions_load_with_every_asset_and_check(tmp_path) -> None:
     defs = build_definitions(Settings(home=tmp_path, _env_file=None), tmp_path)
     keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert {"debian_sources", "raw_data", "synsets", "classification", "documents", "dataset_versions",
-            "feature_store", "document_features", "document_embeddings", "vector_index", "moe_models"} <= keys
+    assert {
+        "debian_sources",
+        "raw_data",
+        "synsets",
+        "classification",
+        "documents",
+        "dataset_versions",
+        "feature_store",
+        "document_features",
+        "document_embeddings",
+        "vector_index",
+        "moe_models",
+    } <= keys
     assert defs.resolve_job_def("everything")
 
 
@@ -39,15 +50,31 @@ def test_definitions_load_with_every_asset_and_check(tmp_path) -> None:
 def test_materialisation_records_dvc_hashes_as_data_versions(materialised) -> None:
     root, _, result = materialised
     assert result.success
-    events = {m.asset_key.to_user_string(): m for m in (
-        event.event_specific_data.materialization for event in result.get_asset_materialization_events())}
+    events = {
+        m.asset_key.to_user_string(): m
+        for m in (
+            event.event_specific_data.materialization for event in result.get_asset_materialization_events()
+        )
+    }
     classification = events["classification"]
     lock_md5 = classification.metadata["dvc_md5"].value
     assert classification.tags["dagster/data_version"] == lock_md5
-    assert classification.metadata["rows"].value == len(pd.read_parquet(root / "data/splits/classification.parquet"))
-    assert events["document_features"].metadata["documents"].value == events["documents"].metadata["rows"].value
-    checks = [e.asset_check_evaluation_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
-    assert {c.check_name for c in checks} == {"classification_schema", "classification_labels", "queries_have_documents"}
+    assert classification.metadata["rows"].value == len(
+        pd.read_parquet(root / "data/splits/classification.parquet")
+    )
+    assert (
+        events["document_features"].metadata["documents"].value == events["documents"].metadata["rows"].value
+    )
+    checks = [
+        e.asset_check_evaluation_data
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    ]
+    assert {c.check_name for c in checks} == {
+        "classification_schema",
+        "classification_labels",
+        "queries_have_documents",
+    }
     assert all(c.passed for c in checks)
 
 

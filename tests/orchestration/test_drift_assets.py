@@ -47,35 +47,54 @@ def traffic(table: Path, gate_dir: Path, embedding_cache: Path) -> dict[str, lis
     windows = {}
     for name, part in {"same": same, "verbs": verbs}.items():
         embeddings = embed_texts(part.text.tolist(), embedding_cache)  # (WINDOW, 384)
-        windows[name] = [LoggedRequest("", e, route, 0.9) for e, route in zip(embeddings, gate_routes(gate, embeddings),
-                                                                              strict=True)]
+        windows[name] = [
+            LoggedRequest("", e, route, 0.9)
+            for e, route in zip(embeddings, gate_routes(gate, embeddings), strict=True)
+        ]
     return windows
 
 
 @pytest.fixture
-def workspace(table: Path, embedding_cache: Path, pg_server_url: str, app_db_url: str, tmp_path: Path) -> Workspace:
+def workspace(
+    table: Path, embedding_cache: Path, pg_server_url: str, app_db_url: str, tmp_path: Path
+) -> Workspace:
     """A checkout holding the subset table, and a state folder that shares the embedding cache."""
     (tmp_path / "repo" / "data" / "splits").mkdir(parents=True)
     (tmp_path / "repo" / "data" / "splits" / "classification.parquet").symlink_to(table)
     (tmp_path / "home").mkdir()
     (tmp_path / "home" / "embeddings").symlink_to(embedding_cache)
-    return Workspace(repo_root=str(tmp_path / "repo"), home=str(tmp_path / "home"), database_url=pg_server_url)
+    return Workspace(
+        repo_root=str(tmp_path / "repo"), home=str(tmp_path / "home"), database_url=pg_server_url
+    )
 
 
 def _log_window(app_db_url: str, requests: list[LoggedRequest]) -> str:
     """Log requests under a fresh model name (the session's log is shared); the name."""
     model = f"gate-{uuid.uuid4().hex[:8]}"
     engine = connect(app_db_url)
-    log_requests(engine, [LoggedRequest(model, r.embedding, r.expert, r.expert_probability) for r in requests])
+    log_requests(
+        engine, [LoggedRequest(model, r.embedding, r.expert, r.expert_probability) for r in requests]
+    )
     engine.dispose()
     return model
 
 
-def _check(workspace: Workspace, instance: dg.DagsterInstance, model: str, gate_dir: Path) -> dg.AssetMaterialization:
-    config = {"model": model, "gate_dir": str(gate_dir), "window": WINDOW, "min_requests": 50,
-              "reference_size": REFERENCE_SIZE}
-    result = dg.materialize([traffic_drift], instance=instance, resources={"workspace": workspace},
-                            run_config={"ops": {"traffic_drift": {"config": config}}})
+def _check(
+    workspace: Workspace, instance: dg.DagsterInstance, model: str, gate_dir: Path
+) -> dg.AssetMaterialization:
+    config = {
+        "model": model,
+        "gate_dir": str(gate_dir),
+        "window": WINDOW,
+        "min_requests": 50,
+        "reference_size": REFERENCE_SIZE,
+    }
+    result = dg.materialize(
+        [traffic_drift],
+        instance=instance,
+        resources={"workspace": workspace},
+        run_config={"ops": {"traffic_drift": {"config": config}}},
+    )
     assert result.success
     (materialization,) = result.asset_materializations_for_node("traffic_drift")
     return materialization
@@ -101,7 +120,9 @@ def test_verb_only_traffic_starts_retraining_once(workspace, traffic, gate_dir, 
 
 
 @pytest.mark.slow
-def test_traffic_of_the_training_mix_is_skipped_with_its_p_values(workspace, traffic, gate_dir, app_db_url) -> None:
+def test_traffic_of_the_training_mix_is_skipped_with_its_p_values(
+    workspace, traffic, gate_dir, app_db_url
+) -> None:
     model = _log_window(app_db_url, traffic["same"])
     with dg.DagsterInstance.ephemeral() as instance:
         materialization = _check(workspace, instance, model, gate_dir)
@@ -146,6 +167,8 @@ def test_definitions_hold_the_retrain_job_the_drift_sensor_and_the_weekly_schedu
 def test_the_weekly_schedule_retrains_regardless_of_traffic() -> None:
     monday = datetime(2025, 6, 2, 3, 0, tzinfo=UTC)
     with dg.DagsterInstance.ephemeral() as instance:
-        data = weekly_retrain.evaluate_tick(dg.build_schedule_context(instance, scheduled_execution_time=monday))
+        data = weekly_retrain.evaluate_tick(
+            dg.build_schedule_context(instance, scheduled_execution_time=monday)
+        )
     (request,) = data.run_requests
     assert request.run_config == RETRAIN_CONFIG

@@ -26,8 +26,12 @@ def trained(tmp_path_factory, subset_checkout, pg_server_url, mlflow_url):
     versioning.reproduce(root)
     for folder in ("components", "pipelines"):
         (root / folder).symlink_to(REPO / folder)
-    settings = Settings(home=tmp_path_factory.mktemp("home"), database_url=pg_server_url,
-                        mlflow_tracking_uri=mlflow_url, _env_file=None)
+    settings = Settings(
+        home=tmp_path_factory.mktemp("home"),
+        database_url=pg_server_url,
+        mlflow_tracking_uri=mlflow_url,
+        _env_file=None,
+    )
     return settings, materialize_everything(settings, root, groups=("models",), run_config=QUICK)
 
 
@@ -50,9 +54,14 @@ def test_the_model_asset_records_the_run_scores_and_champions(trained, mlflow_ur
 
 
 def test_the_champion_gate_check_warns_naming_each_challenger_that_lost() -> None:
-    promotions = [{"name": "aiprime-gate", "promoted": True, "reason": "aiprime-gate v2 beats champion v1"},
-                  {"name": "aiprime-dense", "promoted": False,
-                   "reason": "aiprime-dense v2 (0.41) does not beat champion v1 (0.76)"}]
+    promotions = [
+        {"name": "aiprime-gate", "promoted": True, "reason": "aiprime-gate v2 beats champion v1"},
+        {
+            "name": "aiprime-dense",
+            "promoted": False,
+            "reason": "aiprime-dense v2 (0.41) does not beat champion v1 (0.76)",
+        },
+    ]
     check = champion_gate_result(promotions)
     assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
     assert check.description == "aiprime-dense v2 (0.41) does not beat champion v1 (0.76)"
@@ -64,10 +73,16 @@ def test_the_model_asset_is_downstream_of_the_classification_table(tmp_path: Pat
     assert dg.AssetKey("classification") in graph.get(dg.AssetKey("moe_models")).parent_keys
 
 
-def test_with_a_kfp_host_the_asset_submits_there_and_a_dead_host_is_one_error(tmp_path: Path,
-                                                                             pg_server_url: str) -> None:
-    settings = Settings(home=tmp_path, database_url=pg_server_url, kfp_host="http://127.0.0.1:9", _env_file=None)
-    with pytest.raises(StageFailed, match=r"'moe_models' failed: Cannot submit to Kubeflow Pipelines at "
-                                          r"http://127\.0\.0\.1:9.*Check --host"):
+def test_with_a_kfp_host_the_asset_submits_there_and_a_dead_host_is_one_error(
+    tmp_path: Path, pg_server_url: str
+) -> None:
+    settings = Settings(
+        home=tmp_path, database_url=pg_server_url, kfp_host="http://127.0.0.1:9", _env_file=None
+    )
+    with pytest.raises(
+        StageFailed,
+        match=r"'moe_models' failed: Cannot submit to Kubeflow Pipelines at "
+        r"http://127\.0\.0\.1:9.*Check --host",
+    ):
         materialize_everything(settings, REPO, groups=("models",))
     assert not (tmp_path / "kfp").exists()  # nothing ran here with kfp.local

@@ -22,8 +22,12 @@ def materialised(tmp_path_factory, subset_checkout, pg_server_url):
     The HNSW index spans every collection of the shared database, so it is dropped first: `vector_index`
     must build it, whichever tests ran before."""
     root = subset_checkout(tmp_path_factory.mktemp("repo"), limit=30)
-    settings = Settings(home=tmp_path_factory.mktemp("home"), database_url=pg_server_url,
-                        rag_collection=f"dagster-{uuid.uuid4().hex[:8]}", _env_file=None)
+    settings = Settings(
+        home=tmp_path_factory.mktemp("home"),
+        database_url=pg_server_url,
+        rag_collection=f"dagster-{uuid.uuid4().hex[:8]}",
+        _env_file=None,
+    )
     with store.open_store(settings).begin() as conn:
         conn.execute(sa.text(f"DROP INDEX IF EXISTS {store.HNSW_INDEX}"))
     return root, settings, materialize_everything(settings, root, groups=("data", "retrieval"))
@@ -58,7 +62,12 @@ def test_a_rerun_with_nothing_changed_writes_nothing_and_keeps_the_index(materia
 
 
 def test_the_recall_check_fails_below_the_target_and_says_what_to_change() -> None:
-    figures = {"hnsw/vectors": 1000.0, "hnsw/queries": 200.0, "hnsw/ef40/p50_ms": 1.0, "hnsw/ef40/p95_ms": 2.0}
+    figures = {
+        "hnsw/vectors": 1000.0,
+        "hnsw/queries": 200.0,
+        "hnsw/ef40/p50_ms": 1.0,
+        "hnsw/ef40/p95_ms": 2.0,
+    }
     low = recall_result(figures | {"hnsw/ef40/recall_at_10": 0.9}, 40)
     assert not low.passed and low.severity == dg.AssetCheckSeverity.ERROR
     assert "raise ef_search" in low.description

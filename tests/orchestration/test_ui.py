@@ -104,15 +104,19 @@ def _graph_node_texts(dom: str) -> set[str]:
 def _drawn(name: str, texts: set[str]) -> bool:
     """Whether a node shows `name`: whole, or shortened in the middle as the UI does ('docume…_embeddings')."""
     shortened = (t.split("…", 1) for t in texts if t.count("…") == 1)
-    return name in texts or any(name.startswith(head) and name.endswith(tail) and len(head) + len(tail) >= 8
-                                for head, tail in shortened)
+    return name in texts or any(
+        name.startswith(head) and name.endswith(tail) and len(head) + len(tail) >= 8
+        for head, tail in shortened
+    )
 
 
 @pytest.fixture
 def chromium() -> str:
     path = shutil.which("chromium")
     if path is None:
-        pytest.skip("chromium is not on PATH: `apt-get install chromium` (Debian) to check the UI's asset graph")
+        pytest.skip(
+            "chromium is not on PATH: `apt-get install chromium` (Debian) to check the UI's asset graph"
+        )
     return path
 
 
@@ -120,12 +124,22 @@ def chromium() -> str:
 def ui(tmp_path: Path, pg_server_url: str) -> Iterator[Ui]:
     """`aiprime ui` started from the checkout in its own process group; killed if the test did not stop it."""
     port = free_port()
-    env = {**os.environ, "AIPRIME_HOME": str(tmp_path / "home"), "AIPRIME_DATABASE_URL": pg_server_url,
-           "AIPRIME_DAGSTER_PORT": str(port)}
+    env = {
+        **os.environ,
+        "AIPRIME_HOME": str(tmp_path / "home"),
+        "AIPRIME_DATABASE_URL": pg_server_url,
+        "AIPRIME_DAGSTER_PORT": str(port),
+    }
     log = tmp_path / "ui.log"
     with log.open("w") as out:
-        process = subprocess.Popen([str(Path(sys.executable).with_name("aiprime")), "ui"], cwd=REPO, env=env,
-                                   stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            [str(Path(sys.executable).with_name("aiprime")), "ui"],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     running = Ui(process, f"http://127.0.0.1:{port}", log)
     try:
         _wait_for_assets(running)
@@ -139,7 +153,9 @@ def _wait_for_assets(ui: Ui) -> None:
     """Wait until the webserver answers with the asset nodes of the loaded definitions."""
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
-        assert ui.process.poll() is None, f"`aiprime ui` exited with {ui.process.returncode}:\n{ui.log_tail()}"
+        assert ui.process.poll() is None, (
+            f"`aiprime ui` exited with {ui.process.returncode}:\n{ui.log_tail()}"
+        )
         try:
             response = httpx.post(f"{ui.url}/graphql", json={"query": ASSET_NODES_QUERY}, timeout=5)
             if response.status_code == 200 and response.json()["data"]["assetNodes"]:
@@ -151,24 +167,39 @@ def _wait_for_assets(ui: Ui) -> None:
 
 
 @pytest.mark.slow
-def test_ui_shows_every_asset_in_the_global_lineage_and_stops_on_ctrl_c(chromium: str, ui: Ui,
-                                                                        tmp_path: Path) -> None:
+def test_ui_shows_every_asset_in_the_global_lineage_and_stops_on_ctrl_c(
+    chromium: str, ui: Ui, tmp_path: Path
+) -> None:
     graph = build_definitions(Settings(home=tmp_path / "defs", _env_file=None), REPO).resolve_asset_graph()
     assets = {key.to_user_string() for key in graph.get_all_asset_keys()}
     groups = sorted({graph.get(key).group_name for key in graph.get_all_asset_keys()})
     # What a user's "Skip" on the first-visit community dialog does: otherwise it covers the graph.
     assert httpx.post(f"{ui.url}/graphql", json={"query": "mutation { setNuxSeen }"}, timeout=10).json() == {
-        "data": {"setNuxSeen": True}}
+        "data": {"setNuxSeen": True}
+    }
     # The page collapses groups; `expanded` opens them (ids are `global@global:GROUP` in the UI's code).
-    page = f"{ui.url}{ASSET_GRAPH_PATH}?" + urlencode({"expanded": ",".join(f"global@global:{g}" for g in groups)},
-                                                      safe="@:,")
+    page = f"{ui.url}{ASSET_GRAPH_PATH}?" + urlencode(
+        {"expanded": ",".join(f"global@global:{g}" for g in groups)}, safe="@:,"
+    )
     screenshot = tmp_path / "asset-graph.png"
 
     browser = subprocess.run(
-        [chromium, "--headless=new", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path / 'profile'}",
-         f"--virtual-time-budget={VIRTUAL_TIME_MS}", f"--window-size={WINDOW}", f"--screenshot={screenshot}",
-         "--dump-dom", page],
-        capture_output=True, text=True, timeout=120, check=False,
+        [
+            chromium,
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            f"--virtual-time-budget={VIRTUAL_TIME_MS}",
+            f"--window-size={WINDOW}",
+            f"--screenshot={screenshot}",
+            "--dump-dom",
+            page,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
     assert browser.returncode == 0, f"chromium failed on {page}:\n{browser.stderr[-3000:]}"

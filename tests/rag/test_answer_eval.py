@@ -38,7 +38,9 @@ def questions(tiny_splits):
     return sample_queries(tiny_splits, 12, seed=0)
 
 
-def test_a_generator_quoting_its_first_source_is_grounded_every_time(engine, embedder, indexed, questions) -> None:
+def test_a_generator_quoting_its_first_source_is_grounded_every_time(
+    engine, embedder, indexed, questions
+) -> None:
     figures = evaluate_answers(engine, embedder, questions, QuotingGenerator(), collection=indexed)
     assert figures["answers/questions"] == len(questions) and figures["answers/abstained"] == 0.0
     assert figures["answers/cited"] == figures["answers/grounded"] == 1.0
@@ -50,8 +52,12 @@ def test_an_uncited_answer_is_never_grounded(engine, embedder, indexed, question
     assert figures["answers/cited"] == figures["answers/grounded"] == figures["answers/cites_relevant"] == 0.0
 
 
-def test_a_min_score_above_every_hit_abstains_without_asking_the_model(engine, embedder, indexed, questions) -> None:
-    figures = evaluate_answers(engine, embedder, questions, BlankGenerator(), min_score=1e9, collection=indexed)
+def test_a_min_score_above_every_hit_abstains_without_asking_the_model(
+    engine, embedder, indexed, questions
+) -> None:
+    figures = evaluate_answers(
+        engine, embedder, questions, BlankGenerator(), min_score=1e9, collection=indexed
+    )
     assert figures["answers/abstained"] == 1.0 and figures["answers/seconds_p50"] == 0.0
 
 
@@ -65,10 +71,26 @@ def test_calibration_threshold_lies_within_the_top_scores(engine, embedder, inde
 
 
 def test_answer_figures_count_only_answered_questions_for_grounding() -> None:
-    rows = [{"abstained": True, "cited": 0, "grounded": True, "overlap": None, "cites_relevant": False,
-             "retrieved_relevant": False, "seconds": 0.0},
-            {"abstained": False, "cited": 1, "grounded": False, "overlap": 0.25, "cites_relevant": True,
-             "retrieved_relevant": True, "seconds": 2.0}]
+    rows = [
+        {
+            "abstained": True,
+            "cited": 0,
+            "grounded": True,
+            "overlap": None,
+            "cites_relevant": False,
+            "retrieved_relevant": False,
+            "seconds": 0.0,
+        },
+        {
+            "abstained": False,
+            "cited": 1,
+            "grounded": False,
+            "overlap": 0.25,
+            "cites_relevant": True,
+            "retrieved_relevant": True,
+            "seconds": 2.0,
+        },
+    ]
     figures = answer_figures(rows)
     assert figures["answers/abstained"] == 0.5 and figures["answers/grounded"] == 0.0
     assert figures["answers/cites_relevant"] == 1.0 and figures["answers/overlap"] == 0.25

@@ -24,7 +24,9 @@ def env(pg_server_url: str, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("AIPRIME_HOME", str(tmp_path / "home"))
 
 
-@pytest.mark.parametrize("args", [["rag"], ["rag", "ingest"], ["rag", "search"], ["rag", "eval"], ["rag", "calibrate"]])
+@pytest.mark.parametrize(
+    "args", [["rag"], ["rag", "ingest"], ["rag", "search"], ["rag", "eval"], ["rag", "calibrate"]]
+)
 def test_every_rag_command_has_help(args: list[str]) -> None:
     result = runner.invoke(app, [*args, "--help"])
 
@@ -95,8 +97,19 @@ def ingested(env, pg_server_url, tiny_splits, embedder, monkeypatch) -> str:
 def test_eval_prints_the_quality_and_hnsw_tables(ingested: str, tiny_splits) -> None:
     collection = ingested
     result = runner.invoke(
-        app, ["rag", "eval", "--splits", str(tiny_splits), "--queries", "20", "--collection", collection,
-              "--reranker", "none"],  # never a champion of whatever MLflow happens to run on this machine
+        app,
+        [
+            "rag",
+            "eval",
+            "--splits",
+            str(tiny_splits),
+            "--queries",
+            "20",
+            "--collection",
+            collection,
+            "--reranker",
+            "none",
+        ],  # never a champion of whatever MLflow happens to run on this machine
     )
 
     assert result.exit_code == 0, result.output
@@ -105,8 +118,23 @@ def test_eval_prints_the_quality_and_hnsw_tables(ingested: str, tiny_splits) -> 
 
 
 def test_eval_with_answers_prints_how_grounded_the_generators_answers_are(ingested: str, tiny_splits) -> None:
-    result = runner.invoke(app, ["rag", "eval", "--splits", str(tiny_splits), "--queries", "5", "--collection",
-                                 ingested, "--reranker", "none", "--answers", "3"])
+    result = runner.invoke(
+        app,
+        [
+            "rag",
+            "eval",
+            "--splits",
+            str(tiny_splits),
+            "--queries",
+            "5",
+            "--collection",
+            ingested,
+            "--reranker",
+            "none",
+            "--answers",
+            "3",
+        ],
+    )
 
     assert result.exit_code == 0, result.output
     assert "Grounded answers (3 test questions)" in result.output
@@ -118,8 +146,21 @@ def test_calibrate_stores_min_score_with_a_reranker_folder(ingested: str, tiny_s
     from aiprime.rag.rerank import load_reranker, new_reranker, save_reranker
 
     folder = save_reranker(new_reranker(), tmp_path / "reranker")  # untrained, but a real model
-    result = runner.invoke(app, ["rag", "calibrate", "--splits", str(tiny_splits), "--questions", "6",
-                                 "--collection", ingested, "--reranker", str(folder)])
+    result = runner.invoke(
+        app,
+        [
+            "rag",
+            "calibrate",
+            "--splits",
+            str(tiny_splits),
+            "--questions",
+            "6",
+            "--collection",
+            ingested,
+            "--reranker",
+            str(folder),
+        ],
+    )
 
     assert result.exit_code == 0, result.output
     stored = load_reranker(folder).min_score

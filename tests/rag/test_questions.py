@@ -7,7 +7,9 @@ def test_question_names_the_inflected_word_as_written():
 
 
 def test_question_finds_the_lemma_the_example_used_not_the_first():
-    assert question_for("we are friends of the family", ["acquaintance", "friend"]).startswith('What does "friends"')
+    assert question_for("we are friends of the family", ["acquaintance", "friend"]).startswith(
+        'What does "friends"'
+    )
 
 
 def test_question_falls_back_to_the_first_lemma_when_none_is_written():

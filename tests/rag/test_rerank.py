@@ -212,7 +212,9 @@ def test_registered_reranker_becomes_champion_and_a_worse_one_does_not(
     np.testing.assert_allclose(champion.score(QUESTION, TEXTS), untrained.score(QUESTION, TEXTS), atol=1e-6)
 
 
-def test_a_calibrated_folder_loads_with_its_min_score_and_a_bad_file_says_the_fix(untrained, tmp_path) -> None:
+def test_a_calibrated_folder_loads_with_its_min_score_and_a_bad_file_says_the_fix(
+    untrained, tmp_path
+) -> None:
     folder = save_reranker(untrained, tmp_path / "rr")
     assert load_reranker(folder).min_score is None
 

@@ -15,11 +15,15 @@ from aiprime.rag.serving import Question, Retriever, check_collection, load_rera
 
 # Two senses of "bat" in two domains, and neighbours: which sense leads depends on the route.
 DOCS = [
-    Document("wn:bat.n.01", "wordnet", "living", "bat", "bat: nocturnal mouselike mammal that flies at night"),
+    Document(
+        "wn:bat.n.01", "wordnet", "living", "bat", "bat: nocturnal mouselike mammal that flies at night"
+    ),
     Document("wn:bat.n.05", "wordnet", "artifacts", "bat", "bat: a club used for hitting a ball in games"),
     Document("wn:dog.n.01", "wordnet", "living", "dog", "dog: a domestic animal that barks, kept as a pet"),
     Document("wn:hammer.n.02", "wordnet", "artifacts", "hammer", "hammer: a hand tool for driving nails"),
-    Document("wn:teacher.n.01", "wordnet", "people_society", "teacher", "teacher: a person whose job is teaching"),
+    Document(
+        "wn:teacher.n.01", "wordnet", "people_society", "teacher", "teacher: a person whose job is teaching"
+    ),
 ]
 EXPERT = {"expert": "people-society", "probability": 0.7, "scores": {"noun.person": 1.0},
           "instances": ["who teaches?", {"text": "a person whose job is teaching"}]}  # fmt: skip
@@ -39,7 +43,9 @@ def test_plain_instances_are_questions_without_a_route() -> None:
     assert request.questions[0].domain is None
 
 
-@pytest.mark.parametrize("key", ["predictions", "instances"])  # as answered, and after mapPredictionsToInstances
+@pytest.mark.parametrize(
+    "key", ["predictions", "instances"]
+)  # as answered, and after mapPredictionsToInstances
 def test_an_experts_record_gives_one_question_per_instance_with_its_domain(key: str) -> None:
     questions = parse_request({key: [EXPERT]}).questions
     assert [q.text for q in questions] == ["who teaches?", "a person whose job is teaching"]
@@ -53,7 +59,10 @@ def test_an_experts_record_gives_one_question_per_instance_with_its_domain(key: 
         ([], "got list"),
         ({"instances": []}, "under 'instances'"),
         ({"instances": ["ok", 42]}, "instances[1]"),
-        ({"predictions": [{"expert": "living", "scores": {}}]}, "predictions[0] is an expert's record without"),
+        (
+            {"predictions": [{"expert": "living", "scores": {}}]},
+            "predictions[0] is an expert's record without",
+        ),
         ({"predictions": [{"expert": "living", "instances": [""]}]}, "predictions[0].instances[0]"),
         ({"instances": ["x"], "parameters": {"k": "4"}}, "parameters.k"),
         ({"instances": ["x"], "parameters": {"k": 0}}, "k=0"),
@@ -71,7 +80,11 @@ def test_the_routes_domain_decides_which_sense_leads(engine, embedder, bats) -> 
     living, artifacts = retriever.answer(parse_request(routed))["predictions"]
     assert living["hits"][0]["doc_id"] == "wn:bat.n.01"
     assert artifacts["hits"][0]["doc_id"] == "wn:bat.n.05"
-    assert (artifacts["question"], artifacts["expert"], artifacts["domain"]) == ("bat", "artifacts", "artifacts")
+    assert (artifacts["question"], artifacts["expert"], artifacts["domain"]) == (
+        "bat",
+        "artifacts",
+        "artifacts",
+    )
     assert artifacts["probability"] == 0.7 and set(artifacts["hits"][0]) == {
         "doc_id", "title", "content", "source", "domain", "score"}  # fmt: skip
 
@@ -111,7 +124,9 @@ def test_a_reranker_folder_rescores_the_hits_as_probabilities(engine, embedder, 
     assert min_score is None and "min_score" not in record  # never calibrated: the generator's own applies
 
 
-def test_a_calibrated_reranker_passes_its_min_score_to_the_generator(engine, embedder, bats, tmp_path) -> None:
+def test_a_calibrated_reranker_passes_its_min_score_to_the_generator(
+    engine, embedder, bats, tmp_path
+) -> None:
     folder = save_reranker(new_reranker(), tmp_path / "reranker")
     save_calibration(folder, {"min_score": 0.375, "calibration/questions": 2.0})
 

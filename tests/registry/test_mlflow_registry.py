@@ -12,7 +12,8 @@ from aiprime.registry import mlflow_registry as registry
 def _candidate(url: str, tmp_path, name: str, content: str) -> str:
     client = MlflowClient(url)
     experiment = client.get_experiment_by_name("registry-test") or client.get_experiment(
-        client.create_experiment("registry-test"))
+        client.create_experiment("registry-test")
+    )
     run = client.create_run(experiment.experiment_id)
     folder = tmp_path / content
     folder.mkdir()

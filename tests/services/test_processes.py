@@ -40,6 +40,8 @@ def test_a_stale_pid_file_is_removed(tmp_path) -> None:
 
 def test_a_server_that_dies_while_starting_quotes_its_log(tmp_path) -> None:
     pid_file, log = tmp_path / "d.pid", tmp_path / "d.log"
-    processes.start_detached([sys.executable, "-c", "print('bad flag --nope'); raise SystemExit(2)"], pid_file, log)
+    processes.start_detached(
+        [sys.executable, "-c", "print('bad flag --nope'); raise SystemExit(2)"], pid_file, log
+    )
     with pytest.raises(ServiceUnavailable, match="bad flag --nope"):
         processes.wait_http("http://127.0.0.1:9/health", 20, pid_file, log, "demo")

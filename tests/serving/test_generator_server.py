@@ -106,7 +106,10 @@ def test_the_retrievers_calibrated_min_score_is_applied_when_it_is_the_stricter(
         ({"instances": [{"question": "", "hits": HITS}]}, "instances[0].question"),
         ({"instances": [{"question": QUESTION}]}, "instances[0].hits is missing"),
         ({"predictions": []}, "non-empty list under 'predictions'"),
-        ({"predictions": [{"question": QUESTION, "hits": HITS, "min_score": "high"}]}, "predictions[0].min_score"),
+        (
+            {"predictions": [{"question": QUESTION, "hits": HITS, "min_score": "high"}]},
+            "predictions[0].min_score",
+        ),
     ],
 )
 def test_a_malformed_request_is_a_400_naming_the_field(

@@ -31,7 +31,9 @@ from aiprime.settings import Settings
 REPO = Path(__file__).resolve().parents[2]
 DOG = "a domestic animal that barks and is kept as a pet"
 DOCS = [
-    Document("wn:dog.n.01", "wordnet", "living", "dog", "dog: a domesticated animal that barks, kept as a pet"),
+    Document(
+        "wn:dog.n.01", "wordnet", "living", "dog", "dog: a domesticated animal that barks, kept as a pet"
+    ),
     Document("wn:oak.n.01", "wordnet", "living", "oak", "oak: a tree bearing acorns"),
     Document("wn:bat.n.01", "wordnet", "living", "bat", "bat: a nocturnal mouselike mammal that flies"),
     Document("wn:bat.n.05", "wordnet", "artifacts", "bat", "bat: a club for hitting the ball in cricket"),
@@ -75,7 +77,9 @@ def retriever(pg_server_url: str, rag_collection: str, tmp_path_factory) -> Iter
 def generator(tmp_path_factory) -> Iterator[ModelServerProcess]:
     """The real generator: SmolLM2 through llama.cpp, on one thread (the test machine's other core is busy)."""
     log = tmp_path_factory.mktemp("generator") / "generator.log"
-    with ModelServerProcess("generator", ["--llama_threads", "1", "--max_tokens", "48"], log, env=ENV) as server:
+    with ModelServerProcess(
+        "generator", ["--llama_threads", "1", "--max_tokens", "48"], log, env=ENV
+    ) as server:
         yield server
 
 
@@ -124,8 +128,13 @@ def test_retriever_refuses_v2_tensors(retriever) -> None:
 
 
 def test_retriever_without_its_collection_never_gets_ready_and_says_how_to_ingest(pg_server_url) -> None:
-    argv = [sys.executable, str(REPO / "kserve" / "retriever"), "--http_port", str(free_port()),
-            *retriever_args(pg_server_url, "never-ingested")]
+    argv = [
+        sys.executable,
+        str(REPO / "kserve" / "retriever"),
+        "--http_port",
+        str(free_port()),
+        *retriever_args(pg_server_url, "never-ingested"),
+    ]
     result = subprocess.run(argv, cwd=REPO, env=ENV, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode != 0
     assert "aiprime rag ingest --collection never-ingested" in result.stderr
@@ -148,14 +157,18 @@ def test_aiprime_serve_starts_the_rag_servers_only_when_asked(pg_server_url: str
 @pytest.mark.slow
 def test_rag_graph_answers_from_the_hits_of_the_gates_expert(served, retriever, generator) -> None:
     services = {**served.services, "retriever": retriever.predict_url, "generator": generator.predict_url}
-    route = httpx.post(served.services["gate"], json={"instances": [DOG]}, timeout=120).json()["predictions"][0]
+    route = httpx.post(served.services["gate"], json={"instances": [DOG]}, timeout=120).json()["predictions"][
+        0
+    ]
     with AsgiServer(create_app(load_graph(REPO / "kserve" / "graphs" / "rag.yaml"), services)) as router:
         answer = httpx.post(f"{router.url}/", json={"instances": [DOG]}, timeout=300)
     assert answer.status_code == 200, answer.text
     (record,) = answer.json()["predictions"]
     assert record["question"] == DOG and record["answer"]
     assert (record["expert"], record["domain"]) == (route["expert"], domain_name(route["expert"]))
-    routed = {"predictions": [{"expert": route["expert"], "instances": [DOG]}]}  # what the graph's retriever got
+    routed = {
+        "predictions": [{"expert": route["expert"], "instances": [DOG]}]
+    }  # what the graph's retriever got
     hits = httpx.post(retriever.predict_url, json=routed, timeout=60).json()["predictions"][0]["hits"]
     hit_ids = [hit["doc_id"] for hit in hits]
     assert "wn:dog.n.01" in hit_ids and [h["doc_id"] for h in record.get("hits", hits)] == hit_ids

@@ -37,7 +37,9 @@ def _gate_class() -> type:
 @pytest.fixture(scope="module")
 def gate(subset_splits: Path, embedding_cache: Path, tmp_path_factory: pytest.TempPathFactory):
     """The gate server's model object, loaded from a tiny real gate (one per process: it registers metrics)."""
-    folder = train_gate(subset_splits / "classification.parquet", embedding_cache, tmp_path_factory.mktemp("gate"))
+    folder = train_gate(
+        subset_splits / "classification.parquet", embedding_cache, tmp_path_factory.mktemp("gate")
+    )
     model = _gate_class()(f"gate-{uuid.uuid4().hex[:8]}", ModelSource(model_dir=folder))
     model.load()
     return model
@@ -95,8 +97,9 @@ def test_logging_is_off_without_a_database() -> None:
     assert request_log(None, "gate") is None
 
 
-def test_aiprime_serve_gives_the_gate_the_running_database_and_none_without_one(pg_server_url: str,
-                                                                               tmp_path: Path) -> None:
+def test_aiprime_serve_gives_the_gate_the_running_database_and_none_without_one(
+    pg_server_url: str, tmp_path: Path
+) -> None:
     from aiprime.serving import launcher
     from aiprime.settings import Settings
 
@@ -106,4 +109,6 @@ def test_aiprime_serve_gives_the_gate_the_running_database_and_none_without_one(
 
     with_db = gate_argv(Settings(home=tmp_path / "a", database_url=pg_server_url, _env_file=None))
     assert with_db[with_db.index("--database_url") + 1] == database_url(pg_server_url, "postgres")
-    assert "--database_url" not in gate_argv(Settings(home=tmp_path / "b", _env_file=None))  # nothing runs there
+    assert "--database_url" not in gate_argv(
+        Settings(home=tmp_path / "b", _env_file=None)
+    )  # nothing runs there

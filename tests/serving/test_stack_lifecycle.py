@@ -38,7 +38,9 @@ def test_the_deployment_asset_serves_the_champions_and_answers_samples(served) -
     workspace = Workspace(repo_root=str(REPO), home=str(served.home), mlflow_tracking_uri=tracking_uri)
     top1 = {"ops": {"deployment": {"config": {"rag": False}}}}  # the RAG graph: tests/serving/test_rag.py
     result = dg.materialize([deployment], resources={"workspace": workspace}, run_config=top1)
-    recorded = {k: v.value for k, v in result.asset_materializations_for_node("deployment")[0].metadata.items()}
+    recorded = {
+        k: v.value for k, v in result.asset_materializations_for_node("deployment")[0].metadata.items()
+    }
     settings = Settings(home=served.home, mlflow_tracking_uri=tracking_uri, _env_file=None)
     restarted = launcher.running(settings)
     assert restarted is not None and restarted.router_url == recorded["router"] != served.stack.router_url

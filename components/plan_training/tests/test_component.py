@@ -15,9 +15,19 @@ pytestmark = pytest.mark.slow
 
 def test_without_champions_everything_is_trained(component, artifact, datasets, tracking_uri: str) -> None:
     out = artifact(dsl.Artifact, "plan")
-    experts = component("plan_training")(train=datasets["train"], val=datasets["val"], data_version="md5-test",
-                                         mlflow_uri=tracking_uri, limit=0, max_epochs=3, lr=0.01, seed=0,
-                                         threads=1, retrain=False, plan=out)
+    experts = component("plan_training")(
+        train=datasets["train"],
+        val=datasets["val"],
+        data_version="md5-test",
+        mlflow_uri=tracking_uri,
+        limit=0,
+        max_epochs=3,
+        lr=0.01,
+        seed=0,
+        threads=1,
+        retrain=False,
+        plan=out,
+    )
     assert experts == [s.name for s in EXPERTS]
     decided = RunPlan.from_json(Path(out.path).read_text())
     assert decided.gate and decided.dense and decided.train == tuple(experts) and not decided.keep
@@ -25,11 +35,23 @@ def test_without_champions_everything_is_trained(component, artifact, datasets, 
     assert out.metadata["trained"].startswith("gate,dense,")
 
 
-def test_an_expert_without_val_rows_is_left_out(component, artifact, datasets, splits, tracking_uri: str) -> None:
+def test_an_expert_without_val_rows_is_left_out(
+    component, artifact, datasets, splits, tracking_uri: str
+) -> None:
     val = splits["val"].where(splits["val"].domain != "qualities")
     val.save(Path(datasets["val"].path))
     out = artifact(dsl.Artifact, "plan")
-    experts = component("plan_training")(train=datasets["train"], val=datasets["val"], data_version="md5-test",
-                                         mlflow_uri=tracking_uri, limit=0, max_epochs=3, lr=0.01, seed=0,
-                                         threads=1, retrain=False, plan=out)
+    experts = component("plan_training")(
+        train=datasets["train"],
+        val=datasets["val"],
+        data_version="md5-test",
+        mlflow_uri=tracking_uri,
+        limit=0,
+        max_epochs=3,
+        lr=0.01,
+        seed=0,
+        threads=1,
+        retrain=False,
+        plan=out,
+    )
     assert "qualities" not in experts and out.metadata["skipped"] == "qualities"

@@ -16,19 +16,26 @@ GLOSSES = ["a domesticated carnivorous mammal", "a motor vehicle with four wheel
 
 
 def table() -> pd.DataFrame:
-    rows = [(f"s{lex[-3:]}{split}{i}", GLOSSES[i], lex, domain, split)
-            for lex, domain in (("noun.animal", "living"), ("verb.emotion", "actions"))
-            for split in ("train", "val", "test") for i in range(3)]
-    return pd.DataFrame(rows, columns=["synset_id", "text", "lexname", "domain", "split"]).sort_values("synset_id")
+    rows = [
+        (f"s{lex[-3:]}{split}{i}", GLOSSES[i], lex, domain, split)
+        for lex, domain in (("noun.animal", "living"), ("verb.emotion", "actions"))
+        for split in ("train", "val", "test")
+        for i in range(3)
+    ]
+    return pd.DataFrame(rows, columns=["synset_id", "text", "lexname", "domain", "split"]).sort_values(
+        "synset_id"
+    )
 
 
 @pytest.mark.slow
-def test_writes_three_embedded_splits_and_returns_the_dvc_md5(component, artifact, make_checkout,
-                                                              tmp_path: Path) -> None:
+def test_writes_three_embedded_splits_and_returns_the_dvc_md5(
+    component, artifact, make_checkout, tmp_path: Path
+) -> None:
     root = make_checkout(tmp_path / "repo", table())
     outs = {name: artifact(dsl.Dataset, name) for name in ("train", "val", "test")}
-    version = component("prepare_data")(repo_root=str(root), limit=2, embedding_cache=str(tmp_path / "cache"),
-                                        threads=1, **outs)
+    version = component("prepare_data")(
+        repo_root=str(root), limit=2, embedding_cache=str(tmp_path / "cache"), threads=1, **outs
+    )
     assert version == file_md5(root / "data" / TABLE)
     train = TaskSplit.load(Path(outs["train"].path))
     assert len(train) == 4 and train.x.shape == (4, 384)  # two lexnames, at most two rows each
@@ -36,11 +43,13 @@ def test_writes_three_embedded_splits_and_returns_the_dvc_md5(component, artifac
     assert outs["val"].metadata == {"rows": 4, "data_version": version, "limit": 2}
 
 
-def test_a_table_that_differs_from_its_dvc_lock_is_refused(component, artifact, make_checkout,
-                                                          tmp_path: Path) -> None:
+def test_a_table_that_differs_from_its_dvc_lock_is_refused(
+    component, artifact, make_checkout, tmp_path: Path
+) -> None:
     root = make_checkout(tmp_path / "repo", table())
     table().head(2).to_parquet(root / "data" / TABLE)  # edited behind DVC's back
     outs = {name: artifact(dsl.Dataset, name) for name in ("train", "val", "test")}
     with pytest.raises(DataCorrupt, match="dvc checkout"):
-        component("prepare_data")(repo_root=str(root), limit=0, embedding_cache=str(tmp_path / "cache"),
-                                  threads=1, **outs)
+        component("prepare_data")(
+            repo_root=str(root), limit=0, embedding_cache=str(tmp_path / "cache"), threads=1, **outs
+        )

@@ -18,11 +18,14 @@ pytestmark = pytest.mark.slow
 
 def step(component, name: str, datasets: dict, plan: dsl.Artifact, mlflow_uri: str, model: dsl.Model) -> None:
     """Run the train_model step for `name` as its task would."""
-    component("train_model")(name=name, train=datasets["train"], val=datasets["val"], plan=plan,
-                             mlflow_uri=mlflow_uri, model=model)
+    component("train_model")(
+        name=name, train=datasets["train"], val=datasets["val"], plan=plan, mlflow_uri=mlflow_uri, model=model
+    )
 
 
-def test_trains_a_gate_over_the_registered_domains(component, artifact, datasets, make_plan, plan_artifact) -> None:
+def test_trains_a_gate_over_the_registered_domains(
+    component, artifact, datasets, make_plan, plan_artifact
+) -> None:
     decided = make_plan(gate=True)
     model = artifact(dsl.Model, "model")
     step(component, "gate", datasets, plan_artifact(decided), "unused", model)
@@ -31,8 +34,9 @@ def test_trains_a_gate_over_the_registered_domains(component, artifact, datasets
     assert member.metadata["fingerprint"] == decided.fingerprints[GATE] and model.metadata["trained"] is True
 
 
-def test_a_kept_gate_is_its_champion(component, artifact, datasets, splits, trained, make_plan, plan_artifact,
-                                     tracking_uri: str) -> None:
+def test_a_kept_gate_is_its_champion(
+    component, artifact, datasets, splits, trained, make_plan, plan_artifact, tracking_uri: str
+) -> None:
     register_candidate(tracking_uri, trained["gate"], splits["val"], Lineage("md5-test", "sha", "run"), "")
     model = artifact(dsl.Model, "model")
     step(component, "gate", datasets, plan_artifact(make_plan(gate=False)), tracking_uri, model)
@@ -50,8 +54,9 @@ def test_trains_the_expert_on_its_domain(component, artifact, datasets, make_pla
     assert model.metadata == {"role": "expert-actions", "expert": "actions", "trained": True}
 
 
-def test_a_kept_expert_is_its_champion(component, artifact, datasets, splits, trained, make_plan, plan_artifact,
-                                       tracking_uri: str) -> None:
+def test_a_kept_expert_is_its_champion(
+    component, artifact, datasets, splits, trained, make_plan, plan_artifact, tracking_uri: str
+) -> None:
     register_candidate(tracking_uri, trained["living"], splits["val"], Lineage("md5-test", "sha", "run"), "")
     model = artifact(dsl.Model, "model")
     step(component, "living", datasets, plan_artifact(make_plan(keep=("living",))), tracking_uri, model)
@@ -59,8 +64,9 @@ def test_a_kept_expert_is_its_champion(component, artifact, datasets, splits, tr
     assert model.metadata["trained"] is False
 
 
-def test_trains_the_dense_baseline_over_every_lexname(component, artifact, datasets, make_plan,
-                                                     plan_artifact) -> None:
+def test_trains_the_dense_baseline_over_every_lexname(
+    component, artifact, datasets, make_plan, plan_artifact
+) -> None:
     model = artifact(dsl.Model, "model")
     step(component, "dense", datasets, plan_artifact(make_plan()), "unused", model)
     member = Member.load(Path(model.path))

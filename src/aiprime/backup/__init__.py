@@ -83,8 +83,10 @@ def create(settings: Settings, out: Path | None = None, archive: bool = False) -
 def _server_to_back_up(settings: Settings) -> str:
     """The server's URL, refusing (rather than creating) an embedded server that holds no data yet."""
     if not settings.database_url and not (settings.pg_dir / "PG_VERSION").exists():
-        raise NotFound(f"There is no AI Prime state in {settings.home} to back up. Run `aiprime services up` "
-                       "first, or point AIPRIME_HOME (or AIPRIME_DATABASE_URL) at the state to back up.")
+        raise NotFound(
+            f"There is no AI Prime state in {settings.home} to back up. Run `aiprime services up` "
+            "first, or point AIPRIME_HOME (or AIPRIME_DATABASE_URL) at the state to back up."
+        )
     return stack.server_url(settings)
 
 
@@ -101,8 +103,10 @@ def _write_backup(settings: Settings, server: str, root: Path) -> None:
     root.mkdir(parents=True)
     databases = [postgres.dump_database(server, name, root) for name in postgres.existing_databases(server)]
     if not databases:
-        raise NotFound(f"None of the databases {', '.join(DATABASES)} exists on {postgres.shown(server)}. "
-                       "Run `aiprime services up` to create them, or check AIPRIME_DATABASE_URL.")
+        raise NotFound(
+            f"None of the databases {', '.join(DATABASES)} exists on {postgres.shown(server)}. "
+            "Run `aiprime services up` to create them, or check AIPRIME_DATABASE_URL."
+        )
     folders = [pack_folder(path, root, name) for name, path in state_folders(settings).items()]
     write_manifest(root, _header(server, databases), databases + folders)
 
@@ -146,8 +150,10 @@ def restore(settings: Settings, path: Path, yes: bool = False) -> list[stack.Ser
         verify(path, root, parts, state_folders(settings))
         postgres.check_schema_is_known(path, parts)
         if not yes and (existing := _existing_state(settings)):
-            raise InvalidInput(f"Restoring {path} would replace {'; '.join(existing)}. Run again with --yes to "
-                               "replace it, or point AIPRIME_HOME at an empty folder.")
+            raise InvalidInput(
+                f"Restoring {path} would replace {'; '.join(existing)}. Run again with --yes to "
+                "replace it, or point AIPRIME_HOME at an empty folder."
+            )
         _swap_in_with_mlflow_stopped(settings, root, parts)
     return stack.up(settings)
 

@@ -93,8 +93,10 @@ def unpack(archive: Path, dest: Path) -> None:
         with tarfile.open(archive, "r:gz") as tar:
             tar.extractall(dest, filter="data")  # refuses absolute paths, `..` and links out of `dest`
     except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as e:
-        raise DataCorrupt(f"{archive} is truncated or not a .tar.gz ({type(e).__name__}: {e}). Nothing was "
-                          f"changed; {_USE_ANOTHER}.") from e
+        raise DataCorrupt(
+            f"{archive} is truncated or not a .tar.gz ({type(e).__name__}: {e}). Nothing was "
+            f"changed; {_USE_ANOTHER}."
+        ) from e
 
 
 @contextmanager
@@ -125,14 +127,18 @@ def read_manifest(root: Path, shown: Path) -> list[Part]:
         manifest = json.loads((root / MANIFEST).read_text())
         fmt, parts = manifest.get("format"), [Part(**p) for p in manifest["parts"]]
     except FileNotFoundError as e:
-        raise DataCorrupt(f"{shown} has no {MANIFEST}, so it is not a complete AI Prime backup; "
-                          f"{_USE_ANOTHER}.") from e
+        raise DataCorrupt(
+            f"{shown} has no {MANIFEST}, so it is not a complete AI Prime backup; {_USE_ANOTHER}."
+        ) from e
     except (ValueError, KeyError, TypeError, AttributeError) as e:
-        raise DataCorrupt(f"The {MANIFEST} of {shown} is damaged ({type(e).__name__}: {e}); "
-                          f"{_USE_ANOTHER}.") from e
+        raise DataCorrupt(
+            f"The {MANIFEST} of {shown} is damaged ({type(e).__name__}: {e}); {_USE_ANOTHER}."
+        ) from e
     if fmt != FORMAT_VERSION:
-        raise InvalidInput(f"{shown} has backup format {fmt!r}; this AI Prime reads format {FORMAT_VERSION}. "
-                           "Restore it with the AI Prime version that wrote it.")
+        raise InvalidInput(
+            f"{shown} has backup format {fmt!r}; this AI Prime reads format {FORMAT_VERSION}. "
+            "Restore it with the AI Prime version that wrote it."
+        )
     return parts
 
 
@@ -150,10 +156,17 @@ def verify(shown: Path, root: Path, parts: list[Part], folders: Iterable[str]) -
         size = file.stat().st_size if file.is_file() else None
         if size == p.bytes and sha256(file) == p.sha256:
             continue
-        what = ("is missing" if size is None else f"has {size} bytes" if size != p.bytes
-                else "has the right size but another sha256")
-        raise DataCorrupt(f"Backup {shown} is damaged: {p.path} {what} (the manifest says {p.bytes} bytes, "
-                          f"sha256 {p.sha256[:16]}...). Nothing was changed; {_USE_ANOTHER}.")
+        what = (
+            "is missing"
+            if size is None
+            else f"has {size} bytes"
+            if size != p.bytes
+            else "has the right size but another sha256"
+        )
+        raise DataCorrupt(
+            f"Backup {shown} is damaged: {p.path} {what} (the manifest says {p.bytes} bytes, "
+            f"sha256 {p.sha256[:16]}...). Nothing was changed; {_USE_ANOTHER}."
+        )
 
 
 def _part_file(shown: Path, root: Path, p: Part, folders: tuple[str, ...]) -> Path:
@@ -161,8 +174,10 @@ def _part_file(shown: Path, root: Path, p: Part, folders: tuple[str, ...]) -> Pa
     relative = PurePosixPath(p.path)
     known = {"database": DATABASES, "folder": folders}.get(p.kind, ())
     if relative.is_absolute() or ".." in relative.parts or p.name not in known:
-        raise DataCorrupt(f"The {MANIFEST} of {shown} lists an unexpected part ({p.kind} {p.name!r} at "
-                          f"{p.path!r}); {_USE_ANOTHER}.")
+        raise DataCorrupt(
+            f"The {MANIFEST} of {shown} lists an unexpected part ({p.kind} {p.name!r} at "
+            f"{p.path!r}); {_USE_ANOTHER}."
+        )
     return root / relative
 
 

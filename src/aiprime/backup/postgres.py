@@ -38,8 +38,13 @@ def dump_database(server: str, name: str, root: Path) -> Part:
     target = root / "db" / f"{name}.dump"
     target.parent.mkdir(exist_ok=True)
     details = database_details(url)
-    _run_pg("pg_dump", ["--format=custom", f"--file={target}"], url, f"dump database {name!r}",
-            "Check that the server is reachable and is PostgreSQL 18 or older.")
+    _run_pg(
+        "pg_dump",
+        ["--format=custom", f"--file={target}"],
+        url,
+        f"dump database {name!r}",
+        "Check that the server is reachable and is PostgreSQL 18 or older.",
+    )
     return part("database", name, root, target, details)
 
 
@@ -48,10 +53,16 @@ def database_details(url: str) -> dict:
     engine = connect(url)
     with engine.connect() as conn:
         version = conn.exec_driver_sql("SHOW server_version").scalar()
-        extensions = dict(conn.exec_driver_sql(
-            "SELECT extname, extversion FROM pg_extension WHERE extname <> 'plpgsql' ORDER BY extname").all())
-        revisions = (sorted(conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars())
-                     if sa.inspect(conn).has_table("alembic_version") else [])
+        extensions = dict(
+            conn.exec_driver_sql(
+                "SELECT extname, extversion FROM pg_extension WHERE extname <> 'plpgsql' ORDER BY extname"
+            ).all()
+        )
+        revisions = (
+            sorted(conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars())
+            if sa.inspect(conn).has_table("alembic_version")
+            else []
+        )
     engine.dispose()
     return {"postgresql": version, "extensions": extensions, "alembic_revisions": revisions}
 
@@ -66,8 +77,10 @@ def check_schema_is_known(shown: Path, parts: list[Part]) -> None:
     known = {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
     saved = {r for p in parts if p.name == "aiprime" for r in p.details.get("alembic_revisions", [])}
     if unknown := sorted(saved - known):
-        raise InvalidInput(f"{shown} holds schema revision(s) {', '.join(unknown)} that this AI Prime does not "
-                           "know: a newer version wrote it. Upgrade AI Prime, then restore it.")
+        raise InvalidInput(
+            f"{shown} holds schema revision(s) {', '.join(unknown)} that this AI Prime does not "
+            "know: a newer version wrote it. Upgrade AI Prime, then restore it."
+        )
 
 
 def restore_databases(server: str, root: Path, parts: list[Part]) -> None:
@@ -97,9 +110,13 @@ def _stage_database(conn: sa.Connection, server: str, root: Path, p: Part) -> No
     conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{staging}" WITH (FORCE)')  # left by a killed restore
     conn.exec_driver_sql(f'CREATE DATABASE "{staging}"')
     # --no-owner/--no-acl: the restoring user owns everything, so a backup moves between servers and users
-    _run_pg("pg_restore", ["--no-owner", "--no-acl", "--exit-on-error", "--single-transaction", str(root / p.path)],
-            database_url(server, staging), f"restore database {p.name!r}",
-            "Nothing was replaced. Check that the server has pgvector and that this user may create databases.")
+    _run_pg(
+        "pg_restore",
+        ["--no-owner", "--no-acl", "--exit-on-error", "--single-transaction", str(root / p.path)],
+        database_url(server, staging),
+        f"restore database {p.name!r}",
+        "Nothing was replaced. Check that the server has pgvector and that this user may create databases.",
+    )
 
 
 def _run_pg(tool: str, args: list[str], url: str, doing: str, fix: str) -> None:
@@ -113,14 +130,15 @@ def _run_pg(tool: str, args: list[str], url: str, doing: str, fix: str) -> None:
         raise ServiceUnavailable(f"{tool} could not {doing} on {shown(url)}: {said}. {fix}") from e
 
 
-
 def _libpq(url: str) -> tuple[str, dict[str, str]]:
     """A libpq connection string for an SQLAlchemy URL, and the environment that carries its password.
 
     The password travels in PGPASSWORD rather than on the command line, where `ps` would show it.
     """
     parsed = parse_url(url)
-    params = {key: value for key, value in parsed.query.items() if isinstance(value, str)}  # sslmode, host=socket
+    params = {
+        key: value for key, value in parsed.query.items() if isinstance(value, str)
+    }  # sslmode, host=socket
     given = {"host": parsed.host, "port": parsed.port, "user": parsed.username, "dbname": parsed.database}
     params.update({key: str(value) for key, value in given.items() if value})
     return make_conninfo(**params), ({"PGPASSWORD": parsed.password} if parsed.password else {})

@@ -23,8 +23,12 @@ class _OneLineErrors(TyperGroup):
             raise typer.Exit(1) from e
 
 
-app = typer.Typer(cls=_OneLineErrors, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="AI Prime: a mixture of experts trained by Kubeflow Pipelines and served by KServe.")
+app = typer.Typer(
+    cls=_OneLineErrors,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="AI Prime: a mixture of experts trained by Kubeflow Pipelines and served by KServe.",
+)
 app.add_typer(services.app, name="services")
 app.add_typer(data.app, name="data")
 app.add_typer(rag.app, name="rag")

@@ -13,14 +13,19 @@ from aiprime import backup
 from aiprime.cli.render import console, services_table
 from aiprime.settings import Settings
 
-app = typer.Typer(no_args_is_help=True, help="Back up and restore the databases, MLflow artifacts and DVC remote.")
+app = typer.Typer(
+    no_args_is_help=True, help="Back up and restore the databases, MLflow artifacts and DVC remote."
+)
 
 
 @app.command()
 def create(
-    out: Annotated[Path | None, typer.Option(help="Folder to write the backup into (default: "
-                                                  "AIPRIME_HOME/backups).")] = None,
-    archive: Annotated[bool, typer.Option("--archive", help="Write one .tar.gz file instead of a folder.")] = False,
+    out: Annotated[
+        Path | None, typer.Option(help="Folder to write the backup into (default: AIPRIME_HOME/backups).")
+    ] = None,
+    archive: Annotated[
+        bool, typer.Option("--archive", help="Write one .tar.gz file instead of a folder.")
+    ] = False,
 ) -> None:
     """Write a timestamped backup of every AI Prime database, the MLflow artifacts and the DVC remote."""
     with console.status("backing up"):
@@ -30,8 +35,12 @@ def create(
 
 @app.command()
 def restore(
-    path: Annotated[Path, typer.Argument(help="A backup folder or .tar.gz (`aiprime backup list` shows them).")],
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Replace the existing databases and folders.")] = False,
+    path: Annotated[
+        Path, typer.Argument(help="A backup folder or .tar.gz (`aiprime backup list` shows them).")
+    ],
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Replace the existing databases and folders.")
+    ] = False,
 ) -> None:
     """Check the backup's hashes, stop MLflow, replace the databases and folders, restart the services."""
     with console.status(f"restoring {path}"):
@@ -42,8 +51,9 @@ def restore(
 
 @app.command("list")
 def list_(
-    folder: Annotated[Path | None, typer.Option("--dir", help="Folder to look in (default: "
-                                                              "AIPRIME_HOME/backups).")] = None,
+    folder: Annotated[
+        Path | None, typer.Option("--dir", help="Folder to look in (default: AIPRIME_HOME/backups).")
+    ] = None,
 ) -> None:
     """Show the backups in a folder, oldest first (hashes are checked by restore, not here)."""
     console.print(backups_table(backup.list_backups(folder or backup.default_dir(Settings()))))

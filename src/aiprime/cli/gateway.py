@@ -8,7 +8,9 @@ from aiprime.settings import Settings
 
 
 def gateway(
-    upstream: str = typer.Option(None, help="The router's URL for /v1/predict (default: AIPRIME_GATEWAY_PREDICT_URL)."),
+    upstream: str = typer.Option(
+        None, help="The router's URL for /v1/predict (default: AIPRIME_GATEWAY_PREDICT_URL)."
+    ),
     host: str = typer.Option("127.0.0.1", help="Interface to bind; 0.0.0.0 only inside a container."),
     port: int = typer.Option(8000, min=1, max=65535, help="Port to bind."),
 ) -> None:

@@ -26,9 +26,11 @@ def run() -> None:
     root = versioning.find_repo_root(Path.cwd())
     with console.status("starting PostgreSQL and MLflow"):
         statuses = stack.up(settings)
-    console.print("Materialising every Dagster asset: data (DVC raw -> processed -> splits), features, models "
-                  f"(the moe-training pipeline; task logs in {settings.log_dir}/train-*.log), drift, and the "
-                  "deployment (the serving stack on the champions, answering sample queries).")
+    console.print(
+        "Materialising every Dagster asset: data (DVC raw -> processed -> splits), features, models "
+        f"(the moe-training pipeline; task logs in {settings.log_dir}/train-*.log), drift, and the "
+        "deployment (the serving stack on the champions, answering sample queries)."
+    )
     with console.status("materialising"):
         result = materialize_everything(settings, root)
     versioning.push(root)
@@ -40,10 +42,15 @@ def run() -> None:
     deployed = metadata_of(result, "deployment")
     if deployed:
         console.print(answers_table(deployed["answers"], deployed["graph"], deployed["versions"]))
-        console.print(f"The serving stack keeps running: router {deployed['router']}. Try "
-                      "`aiprime ask \"a cat that purrs\"`; stop it with `aiprime serve stop`.", highlight=False)
-    console.print(f"Dagster run {result.run_id}: see the lineage with `aiprime ui` "
-                  f"(http://{settings.host}:{settings.dagster_port})")
+        console.print(
+            f"The serving stack keeps running: router {deployed['router']}. Try "
+            '`aiprime ask "a cat that purrs"`; stop it with `aiprime serve stop`.',
+            highlight=False,
+        )
+    console.print(
+        f"Dagster run {result.run_id}: see the lineage with `aiprime ui` "
+        f"(http://{settings.host}:{settings.dagster_port})"
+    )
     console.print(f"state (database, MLflow artifacts, DVC remote, logs): {settings.home}")
 
 
@@ -57,7 +64,9 @@ def answers_table(answers: list[dict], graph: str, versions: dict[str, str | Non
     for a in answers:
         route = ", ".join(f"{expert} {p:.2f}" for expert, p in a["route"].items())
         row = [escape(a["text"]), route, ", ".join(a["answered_by"]), f"{a['label']} ({a['score']:.2f})"]
-        reply = escape(f"{a.get('reply') or ''} [{', '.join(a.get('citations') or [])}]")  # ids look like markup
+        reply = escape(
+            f"{a.get('reply') or ''} [{', '.join(a.get('citations') or [])}]"
+        )  # ids look like markup
         table.add_row(*row, *((reply,) if grounded else ()))
     table.caption = "served: " + ", ".join(f"{name} v{version}" for name, version in versions.items())
     return table
@@ -83,7 +92,9 @@ def ui() -> None:
 
     settings = Settings()
     versioning.find_repo_root(Path.cwd())
-    processes.require_free_port(settings.host, settings.dagster_port, "the Dagster UI", "AIPRIME_DAGSTER_PORT")
+    processes.require_free_port(
+        settings.host, settings.dagster_port, "the Dagster UI", "AIPRIME_DAGSTER_PORT"
+    )
     argv, env = ui_command(settings)
     console.print(f"Dagster UI on http://{settings.host}:{settings.dagster_port} (Ctrl-C stops it)")
     subprocess.run(argv, env={**os.environ, **env}, check=False)

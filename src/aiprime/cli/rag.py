@@ -121,8 +121,12 @@ def eval_command(
         str, typer.Option(help="Re-ranker of hybrid+rerank: an MLflow alias (champion), a folder, or none.")
     ] = "champion",
     answers: Annotated[
-        int, typer.Option(min=0, help="Also generate and check N grounded answers (min_score calibrated on N val "
-                          "questions); 0 = retrieval only.")
+        int,
+        typer.Option(
+            min=0,
+            help="Also generate and check N grounded answers (min_score calibrated on N val "
+            "questions); 0 = retrieval only.",
+        ),
     ] = 0,
 ) -> None:
     """Recall@1/10, MRR and nDCG@10 of dense, lexical, hybrid and re-ranked hybrid; HNSW recall and latency;
@@ -153,8 +157,9 @@ def eval_command(
         console.print(answers_table(grounded_answers(settings, splits, answers, seed, collection, model)))
 
 
-def grounded_answers(settings: Settings, splits: Path, n: int, seed: int, collection: str,
-                     reranker: Reranker | None) -> dict[str, float]:
+def grounded_answers(
+    settings: Settings, splits: Path, n: int, seed: int, collection: str, reranker: Reranker | None
+) -> dict[str, float]:
     """Answer and check `n` test questions end to end, abstaining below the re-ranker's stored min_score
     (as the served stack does), or below one calibrated now on `n` val questions when it has none."""
     from aiprime.rag import answer_eval
@@ -167,11 +172,14 @@ def grounded_answers(settings: Settings, splits: Path, n: int, seed: int, collec
         min_score, figures = reranker.min_score, {"calibration/min_score (stored)": reranker.min_score}
     else:
         val = rag_eval.sample_queries(splits, n, seed, split="val")
-        min_score, figures = answer_eval.calibrate(engine, embedder, val, k=4, rerank=bound, collection=collection)
+        min_score, figures = answer_eval.calibrate(
+            engine, embedder, val, k=4, rerank=bound, collection=collection
+        )
     test = rag_eval.sample_queries(splits, n, seed)
     generator = generator_from_settings(settings, n_threads=1)
-    return figures | answer_eval.evaluate_answers(engine, embedder, test, generator, rerank=bound,
-                                                  min_score=min_score, collection=collection)
+    return figures | answer_eval.evaluate_answers(
+        engine, embedder, test, generator, rerank=bound, min_score=min_score, collection=collection
+    )
 
 
 @app.command("calibrate")
@@ -180,7 +188,9 @@ def calibrate_command(
     questions: Annotated[int, typer.Option(min=2, help="Val-split questions to calibrate on.")] = 200,
     seed: Annotated[int, _SEED] = 0,
     collection: Annotated[str, _COLLECTION] = DEFAULT_COLLECTION,
-    reranker: Annotated[str, typer.Option(help="The re-ranker: an MLflow alias (champion) or a folder.")] = "champion",
+    reranker: Annotated[
+        str, typer.Option(help="The re-ranker: an MLflow alias (champion) or a folder.")
+    ] = "champion",
 ) -> None:
     """Choose the score below which answers abstain, on val questions, and store it with the re-ranker.
 

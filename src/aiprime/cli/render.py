@@ -28,8 +28,13 @@ def services_table(statuses: Iterable[ServiceStatus]) -> Table:
 def datasets_table(versions: Iterable[DatasetVersion]) -> Table:
     """Datasets with row counts and DVC hashes."""
     table = Table(title="Datasets (DVC-versioned)")
-    for column, justify in (("dataset", "left"), ("stage", "left"), ("rows", "right"), ("dvc md5", "left"),
-                            ("path", "left")):
+    for column, justify in (
+        ("dataset", "left"),
+        ("stage", "left"),
+        ("rows", "right"),
+        ("dvc md5", "left"),
+        ("path", "left"),
+    ):
         table.add_column(column, justify=justify, overflow="fold", no_wrap=column in ("rows", "stage"))
     for v in versions:
         table.add_row(v.name, v.stage, f"{v.rows:,}", v.dvc_md5, v.path)

@@ -22,13 +22,19 @@ from aiprime.settings import Settings
 
 
 def train(
-    limit: int = typer.Option(0, min=0, help="At most N rows per (split, lexname) for a quick run; 0 uses all."),
+    limit: int = typer.Option(
+        0, min=0, help="At most N rows per (split, lexname) for a quick run; 0 uses all."
+    ),
     host: str | None = typer.Option(None, help="Kubeflow Pipelines URL: submit the compiled pipeline there."),
-    max_epochs: int = typer.Option(30, min=1, help="Epochs at most per model; early stopping may end sooner."),
+    max_epochs: int = typer.Option(
+        30, min=1, help="Epochs at most per model; early stopping may end sooner."
+    ),
     lr: float = typer.Option(0.001, min=0.0, help="Peak AdamW learning rate (one-cycle schedule)."),
     seed: int = typer.Option(0, help="Base seed; each expert derives its own from it and its name."),
     threads: int = typer.Option(2, min=0, help="torch threads per step (0: torch's default)."),
-    retrain: bool = typer.Option(False, "--retrain", help="Train every model, even those whose champion is current."),
+    retrain: bool = typer.Option(
+        False, "--retrain", help="Train every model, even those whose champion is current."
+    ),
 ) -> None:
     """Train, evaluate and register the gate, the experts and the dense baseline (pipeline `moe-training`).
 
@@ -52,8 +58,10 @@ def print_summary(summary: dict[str, Any], settings: Settings, out: Console) -> 
     """The test scores, the registry decisions and where the MLflow run is."""
     out.print(metrics_table(summary["metrics"]))
     out.print(promotions_table(summary))
-    out.print(f"MLflow run {summary['mlflow_run_id']} at {settings.mlflow_url} (experiment {EXPERIMENT}); "
-              f"data version {summary['data_version']}.")
+    out.print(
+        f"MLflow run {summary['mlflow_run_id']} at {settings.mlflow_url} (experiment {EXPERIMENT}); "
+        f"data version {summary['data_version']}."
+    )
 
 
 def run_with_progress(settings: Settings, root: Path, options: TrainOptions, out: Console) -> dict[str, Any]:
@@ -67,8 +75,9 @@ def run_with_progress(settings: Settings, root: Path, options: TrainOptions, out
                 running.setdefault(task, []).append(progress.add_task(f"{task}: running", total=1))
             elif running.get(task):
                 colour = "green" if state == "SUCCESS" else "red"
-                progress.update(running[task].pop(0), description=f"{task}: [{colour}]{state.lower()}[/]",
-                                completed=1)
+                progress.update(
+                    running[task].pop(0), description=f"{task}: [{colour}]{state.lower()}[/]", completed=1
+                )
 
         out.print(f"Running pipeline moe-training locally; task logs in {settings.log_dir}/train-*.log")
         summary, _ = launch.train_here(settings, root, options, on_task)

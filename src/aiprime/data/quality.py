@@ -37,8 +37,9 @@ def check_schema(name: str, frame: pd.DataFrame, min_rows: int) -> CheckOutcome:
         problems.append(f"null or missing {id_column}")
     if len(frame) < min_rows:
         problems.append(f"{len(frame)} rows < {min_rows}")
-    return CheckOutcome(not problems, "; ".join(problems) or f"{len(frame):,} rows, columns as declared",
-                        {"rows": len(frame)})
+    return CheckOutcome(
+        not problems, "; ".join(problems) or f"{len(frame):,} rows, columns as declared", {"rows": len(frame)}
+    )
 
 
 def split_tolerance(share: float, rows: int, floor: float = 0.02) -> float:
@@ -57,9 +58,12 @@ def check_label_distribution(classification: pd.DataFrame) -> CheckOutcome:
     for split, share in SPLIT_SHARES.items():
         tolerance = split_tolerance(share, len(classification))
         if abs(shares.get(split, 0.0) - share) > tolerance:
-            problems.append(f"split {split} holds {shares.get(split, 0.0):.3f} of rows, expected {share}±{tolerance:.3f}")
-    missing = sorted(set(classification["lexname"]) - set(classification.loc[classification.split == "train",
-                                                                              "lexname"]))
+            problems.append(
+                f"split {split} holds {shares.get(split, 0.0):.3f} of rows, expected {share}±{tolerance:.3f}"
+            )
+    missing = sorted(
+        set(classification["lexname"]) - set(classification.loc[classification.split == "train", "lexname"])
+    )
     if missing:
         problems.append(f"classes absent from train: {missing}")
     metadata = {f"share_{k}": round(v, 4) for k, v in shares.items()}
@@ -71,5 +75,8 @@ def check_queries_have_documents(queries: pd.DataFrame, documents: pd.DataFrame)
     """Every query's relevant document (`wn:<synset_id>`) is in the corpus."""
     doc_ids = set(documents["doc_id"])
     orphans = queries[~("wn:" + queries["synset_id"]).isin(doc_ids)]
-    return CheckOutcome(orphans.empty, f"{len(orphans)} queries without their document" if len(orphans)
-                        else "every query has its document", {"orphans": len(orphans)})
+    return CheckOutcome(
+        orphans.empty,
+        f"{len(orphans)} queries without their document" if len(orphans) else "every query has its document",
+        {"orphans": len(orphans)},
+    )

@@ -94,7 +94,11 @@ def stop_embedded(pg_dir: Path) -> bool:
     if running_url(pg_dir) is None:
         return False
     server = pgserver.PostgresServer(pg_dir.resolve(), cleanup_mode=None)  # knows the binaries and the user
-    pgserver.pgexec.pgexec("pg_ctl", ("-w", "-D", str(pg_dir), "-m", "fast", "stop"), bin_path=server.bin_path,
-           user=server.system_user)
+    pgserver.pgexec.pgexec(
+        "pg_ctl",
+        ("-w", "-D", str(pg_dir), "-m", "fast", "stop"),
+        bin_path=server.bin_path,
+        user=server.system_user,
+    )
     _forget_handle(pg_dir)
     return True

@@ -68,7 +68,11 @@ def current_revisions(url: str) -> set[str]:
     engine = connect(url)
     with engine.connect() as conn:
         has_table = sa.inspect(conn).has_table("alembic_version")
-        revs = set(conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars()) if has_table else set()
+        revs = (
+            set(conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars())
+            if has_table
+            else set()
+        )
     engine.dispose()
     return revs
 

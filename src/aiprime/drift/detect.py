@@ -15,14 +15,18 @@ MIN_SAMPLES = 20  # fewer requests than this say nothing about a distribution
 
 def mmd2_rbf(x: np.ndarray, y: np.ndarray, gamma: float) -> float:
     """Unbiased squared MMD between samples x (n, d) and y (m, d) with an RBF kernel exp(-gamma |a-b|^2)."""
+
     def kernel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         sq = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2 * a @ b.T  # (n, m) squared distances
         return np.exp(-gamma * np.maximum(sq, 0.0))
 
     n, m = len(x), len(y)
     kxx, kyy, kxy = kernel(x, x), kernel(y, y), kernel(x, y)
-    return float((kxx.sum() - np.trace(kxx)) / (n * (n - 1)) + (kyy.sum() - np.trace(kyy)) / (m * (m - 1))
-                 - 2 * kxy.mean())
+    return float(
+        (kxx.sum() - np.trace(kxx)) / (n * (n - 1))
+        + (kyy.sum() - np.trace(kyy)) / (m * (m - 1))
+        - 2 * kxy.mean()
+    )
 
 
 def median_gamma(z: np.ndarray) -> float:
@@ -104,12 +108,20 @@ class DriftResult:
         return {**asdict(self), "drifted": self.drifted}
 
 
-def detect_drift(reference: np.ndarray, current: np.ndarray, reference_routes: list[str],
-                 current_routes: list[str], alpha: float = 0.01, seed: int = 0) -> DriftResult:
+def detect_drift(
+    reference: np.ndarray,
+    current: np.ndarray,
+    reference_routes: list[str],
+    current_routes: list[str],
+    alpha: float = 0.01,
+    seed: int = 0,
+) -> DriftResult:
     """Compare a window of traffic (embeddings (m, d), gate choices) with the training reference."""
     if len(current) < MIN_SAMPLES or len(reference) < MIN_SAMPLES:
-        raise InvalidInput(f"drift needs at least {MIN_SAMPLES} reference and current requests; got "
-                           f"{len(reference)} and {len(current)}. Wait for more traffic.")
+        raise InvalidInput(
+            f"drift needs at least {MIN_SAMPLES} reference and current requests; got "
+            f"{len(reference)} and {len(current)}. Wait for more traffic."
+        )
     mmd2, mmd_p = mmd_test(reference, current, seed=seed)
     chi2, chi2_p = routing_test(reference_routes, current_routes)
     return DriftResult(mmd2, mmd_p, chi2, chi2_p, alpha, len(reference), len(current))

@@ -38,7 +38,9 @@ def train_sample(table: Path, size: int, seed: int = 0) -> tuple[pd.DataFrame, p
         InvalidInput: the table has no train rows.
     """
     if not Path(table).is_file():
-        raise NotFound(f"No classification table at {table}. Run `aiprime data ingest` (or `dvc pull`) first.")
+        raise NotFound(
+            f"No classification table at {table}. Run `aiprime data ingest` (or `dvc pull`) first."
+        )
     rows = pd.read_parquet(table, columns=["text", "domain", "split"])
     train = rows[rows.split == "train"]
     if train.empty:
@@ -55,8 +57,9 @@ def gate_routes(gate: ServedModel, embeddings: np.ndarray) -> list[str]:
     return [route_name(gate.classes[i]) for i in top.tolist()]
 
 
-def training_reference(table: Path, cache_dir: Path, gate: ServedModel, size: int = 1000,
-                       seed: int = 0) -> Reference:
+def training_reference(
+    table: Path, cache_dir: Path, gate: ServedModel, size: int = 1000, seed: int = 0
+) -> Reference:
     """`size` train rows of `table`, embedded (cached under `cache_dir`) and routed by `gate`."""
     train, kept = train_sample(table, size, seed)
     embeddings = embed_rows(train, kept, cache_dir)  # (size, 384)

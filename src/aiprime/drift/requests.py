@@ -15,10 +15,15 @@ EMBEDDING_DIM = 384
 
 _metadata = sa.MetaData()
 request_log = sa.Table(
-    "request_log", _metadata,
-    sa.Column("id", sa.BigInteger, primary_key=True), sa.Column("logged_at", sa.DateTime(timezone=True)),
-    sa.Column("model", sa.Text), sa.Column("embedding", Vector(EMBEDDING_DIM)), sa.Column("expert", sa.Text),
-    sa.Column("expert_probability", sa.Float), sa.Column("prediction", sa.Text),
+    "request_log",
+    _metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True),
+    sa.Column("logged_at", sa.DateTime(timezone=True)),
+    sa.Column("model", sa.Text),
+    sa.Column("embedding", Vector(EMBEDDING_DIM)),
+    sa.Column("expert", sa.Text),
+    sa.Column("expert_probability", sa.Float),
+    sa.Column("prediction", sa.Text),
 )
 
 
@@ -37,9 +42,19 @@ def log_requests(engine: Engine, requests: list[LoggedRequest]) -> None:
     """Append requests to the log in one transaction."""
     for r in requests:
         if r.embedding.shape != (EMBEDDING_DIM,):
-            raise InvalidInput(f"request embedding has shape {r.embedding.shape}; the log stores ({EMBEDDING_DIM},)")
-    rows = [{"model": r.model, "embedding": r.embedding, "expert": r.expert,
-             "expert_probability": r.expert_probability, "prediction": r.prediction} for r in requests]
+            raise InvalidInput(
+                f"request embedding has shape {r.embedding.shape}; the log stores ({EMBEDDING_DIM},)"
+            )
+    rows = [
+        {
+            "model": r.model,
+            "embedding": r.embedding,
+            "expert": r.expert,
+            "expert_probability": r.expert_probability,
+            "prediction": r.prediction,
+        }
+        for r in requests
+    ]
     with engine.begin() as conn:
         conn.execute(request_log.insert(), rows)
 
@@ -47,7 +62,11 @@ def log_requests(engine: Engine, requests: list[LoggedRequest]) -> None:
 def recent_requests(engine: Engine, limit: int, model: str | None = None) -> tuple[np.ndarray, list[str]]:
     """The embeddings (N, 384) and gate choices of the last `limit` requests (of `model`: all if None), oldest
     first."""
-    query = sa.select(request_log.c.embedding, request_log.c.expert).order_by(request_log.c.id.desc()).limit(limit)
+    query = (
+        sa.select(request_log.c.embedding, request_log.c.expert)
+        .order_by(request_log.c.id.desc())
+        .limit(limit)
+    )
     if model is not None:
         query = query.where(request_log.c.model == model)
     with engine.connect() as conn:

@@ -30,10 +30,14 @@ def config_values(settings: Settings, server_url: str) -> dict[str, str]:
     """The placeholder values of feature_store.yaml for this server and state folder."""
     url = parse_url(database_url(server_url, "feast"))
     host = url.query.get("host") or url.host or "localhost"
-    return {"AIPRIME_FEAST_REGISTRY": str(settings.home / "feast" / "registry.db"),
-            "AIPRIME_FEAST_PG_HOST": host if isinstance(host, str) else host[0],
-            "AIPRIME_FEAST_PG_PORT": str(url.port or 5432), "AIPRIME_FEAST_PG_DATABASE": "feast",
-            "AIPRIME_FEAST_PG_USER": url.username or "postgres", "AIPRIME_FEAST_PG_PASSWORD": url.password or ""}
+    return {
+        "AIPRIME_FEAST_REGISTRY": str(settings.home / "feast" / "registry.db"),
+        "AIPRIME_FEAST_PG_HOST": host if isinstance(host, str) else host[0],
+        "AIPRIME_FEAST_PG_PORT": str(url.port or 5432),
+        "AIPRIME_FEAST_PG_DATABASE": "feast",
+        "AIPRIME_FEAST_PG_USER": url.username or "postgres",
+        "AIPRIME_FEAST_PG_PASSWORD": url.password or "",
+    }
 
 
 def open_store(settings: Settings, server_url: str) -> FeatureStore:
@@ -57,9 +61,14 @@ def _ensure_stats_file(path: Path) -> None:
     """The file offline store appends pushed rows to an existing parquet: start it empty, typed."""
     if path.exists():
         return
-    empty = pd.DataFrame({"expert": pd.Series(dtype="string"), "in_flight": pd.Series(dtype="int64"),
-                          **{c: pd.Series(dtype="float64") for c in STATS_COLUMNS[2:]},
-                          "event_timestamp": pd.Series(dtype="datetime64[us, UTC]")})
+    empty = pd.DataFrame(
+        {
+            "expert": pd.Series(dtype="string"),
+            "in_flight": pd.Series(dtype="int64"),
+            **{c: pd.Series(dtype="float64") for c in STATS_COLUMNS[2:]},
+            "event_timestamp": pd.Series(dtype="datetime64[us, UTC]"),
+        }
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     empty.to_parquet(path, index=False)
 
@@ -79,15 +88,23 @@ def online_expert_stats(store: FeatureStore, experts: list[str]) -> pd.DataFrame
     return store.get_online_features(features=features, entity_rows=[{"expert": e} for e in experts]).to_df()
 
 
-def write_document_metadata(documents: pd.DataFrame, domains: pd.Series, data_version: str, home: Path) -> Path:
+def write_document_metadata(
+    documents: pd.DataFrame, domains: pd.Series, data_version: str, home: Path
+) -> Path:
     """Write the document metadata table that the `document_metadata` view reads; its path.
 
     `domains` maps a WordNet synset id to its domain; other documents get their source as domain.
     """
-    frame = pd.DataFrame({"doc_id": documents["doc_id"], "source": documents["source"],
-                          "domain": documents["synset_id"].map(domains).fillna(documents["source"]),
-                          "data_version": data_version, "n_chars": documents["text"].str.len().astype("int64"),
-                          "event_timestamp": datetime.now(UTC)})
+    frame = pd.DataFrame(
+        {
+            "doc_id": documents["doc_id"],
+            "source": documents["source"],
+            "domain": documents["synset_id"].map(domains).fillna(documents["source"]),
+            "data_version": data_version,
+            "n_chars": documents["text"].str.len().astype("int64"),
+            "event_timestamp": datetime.now(UTC),
+        }
+    )
     path = offline_dir(home) / "document_metadata.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_parquet(path, index=False)

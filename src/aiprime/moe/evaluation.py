@@ -128,8 +128,11 @@ def variation(counts: np.ndarray) -> float:
 
 def add_scores(metrics: dict[str, float], prefix: str, scores: Scores) -> None:
     """Record accuracy, macro-F1 and row count under `prefix`."""
-    metrics |= {f"{prefix}.accuracy": scores.accuracy, f"{prefix}.macro_f1": scores.macro_f1,
-                f"{prefix}.rows": float(scores.rows)}
+    metrics |= {
+        f"{prefix}.accuracy": scores.accuracy,
+        f"{prefix}.macro_f1": scores.macro_f1,
+        f"{prefix}.rows": float(scores.rows),
+    }
 
 
 def evaluate(system: MoESystem, dense: Member, split: TaskSplit, batch_size: int = 256) -> Evaluation:
@@ -138,7 +141,11 @@ def evaluate(system: MoESystem, dense: Member, split: TaskSplit, batch_size: int
     add_scores(metrics, "gate", score_member(system.gate, split))
     first = system.predict(split.x, top_k=1)
     add_scores(metrics, "system", Scores.of(split.lexname, np.asarray(first.fine_class, dtype=str)))
-    add_scores(metrics, "system_top2", Scores.of(split.lexname, np.asarray(system.predict(split.x, 2).fine_class, dtype=str)))
+    add_scores(
+        metrics,
+        "system_top2",
+        Scores.of(split.lexname, np.asarray(system.predict(split.x, 2).fine_class, dtype=str)),
+    )
     add_scores(metrics, "dense", score_member(dense, split))
     chosen = np.asarray(first.expert)
     experts = tuple(n for n in system.expert_names if n in system.experts)
@@ -149,8 +156,11 @@ def evaluate(system: MoESystem, dense: Member, split: TaskSplit, batch_size: int
         add_scores(metrics, f"expert.{name}", score_member(member, split))
         dropped, layer_cv = capacity_report(member, split.x[chosen == name], batch_size)
         routed_rows = float((chosen == name).sum())
-        metrics |= {f"routing.utilisation.{name}": float(share_of), f"expert.{name}.dropped_frac": dropped,
-                    f"expert.{name}.layer_utilisation_cv": layer_cv}
+        metrics |= {
+            f"routing.utilisation.{name}": float(share_of),
+            f"expert.{name}.dropped_frac": dropped,
+            f"expert.{name}.layer_utilisation_cv": layer_cv,
+        }
         total_dropped, total_rows = total_dropped + dropped * routed_rows, total_rows + routed_rows
     metrics["routing.utilisation_cv"] = variation(share)
     metrics["dropped_frac"] = total_dropped / total_rows if total_rows else 0.0

@@ -36,8 +36,10 @@ def check_compiled(root: Path) -> None:
     """Raise ConfigError when a committed pipeline YAML no longer matches its source."""
     stale = pipeline.stale_pipelines(root)
     if stale:
-        raise ConfigError(f"pipelines/compiled/{stale[0]}.yaml differs from pipelines/{stale[0]}.py. "
-                          "Recompile it with `python -m aiprime.moe.pipeline` (make pipelines).")
+        raise ConfigError(
+            f"pipelines/compiled/{stale[0]}.yaml differs from pipelines/{stale[0]}.py. "
+            "Recompile it with `python -m aiprime.moe.pipeline` (make pipelines)."
+        )
 
 
 def arguments(options: TrainOptions, root: Path) -> dict[str, Any]:
@@ -45,8 +47,12 @@ def arguments(options: TrainOptions, root: Path) -> dict[str, Any]:
     return asdict(options) | {"code_version": pipeline.code_version(root)}
 
 
-def train_here(settings: Settings, root: Path, options: TrainOptions,
-               on_task: Callable[[str, str], None] = lambda task, state: None) -> tuple[dict[str, Any], Path]:
+def train_here(
+    settings: Settings,
+    root: Path,
+    options: TrainOptions,
+    on_task: Callable[[str, str], None] = lambda task, state: None,
+) -> tuple[dict[str, Any], Path]:
     """Run the compiled pipeline with kfp.local against the running MLflow; its summary and its log file.
 
     The summary is also written beside the log (`logs/train-<time>.json`).
@@ -61,10 +67,15 @@ def train_here(settings: Settings, root: Path, options: TrainOptions,
     check_compiled(root)
     settings.log_dir.mkdir(parents=True, exist_ok=True)
     log_path = settings.log_dir / f"train-{time.strftime('%Y%m%d-%H%M%S')}.log"
-    values = arguments(options, root) | {"repo_root": str(root), "mlflow_uri": settings.mlflow_url,
-                                         "embedding_cache": str(settings.home / "embeddings")}
+    values = arguments(options, root) | {
+        "repo_root": str(root),
+        "mlflow_uri": settings.mlflow_url,
+        "embedding_cache": str(settings.home / "embeddings"),
+    }
     with log_path.open("w") as log:
-        output = pipeline.run_local(pipeline.compiled_path(root=root), values, settings.home / "kfp", log, on_task)
+        output = pipeline.run_local(
+            pipeline.compiled_path(root=root), values, settings.home / "kfp", log, on_task
+        )
     log_path.with_suffix(".json").write_text(output)
     return json.loads(output), log_path
 
@@ -75,5 +86,10 @@ def submit(settings: Settings, root: Path, options: TrainOptions, host: str) -> 
     values = arguments(options, root)
     if settings.mlflow_tracking_uri:  # else the pipeline's default: MLflow inside the cluster
         values["mlflow_uri"] = settings.mlflow_tracking_uri
-    return pipeline.submit(host, pipeline.compiled_path(root=root), values, EXPERIMENT,
-                           f"moe-training {time.strftime('%Y-%m-%d %H:%M:%S')}")
+    return pipeline.submit(
+        host,
+        pipeline.compiled_path(root=root),
+        values,
+        EXPERIMENT,
+        f"moe-training {time.strftime('%Y-%m-%d %H:%M:%S')}",
+    )

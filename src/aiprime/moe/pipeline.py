@@ -99,9 +99,11 @@ def stale_pipelines(root: Path | None = None) -> list[str]:
 
 def code_version(root: Path) -> str:
     """The checkout's git sha, with `-dirty` when it has uncommitted changes; `unknown` outside git."""
+
     def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True,
-                              check=True).stdout.strip()
+        return subprocess.run(
+            ["git", *args], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
 
     try:
         sha = git("rev-parse", "HEAD")
@@ -132,7 +134,9 @@ class _LogTap:
         for line in lines:
             match = _EVENT.search(_ANSI.sub("", line))
             if match and (match.group(1) == "Executing task" or match.group(3)):
-                self.on_task(match.group(2), "running" if match.group(1) == "Executing task" else match.group(3))
+                self.on_task(
+                    match.group(2), "running" if match.group(1) == "Executing task" else match.group(3)
+                )
         return len(text)
 
     def flush(self) -> None:
@@ -157,8 +161,13 @@ def _tapped_stdout(log: TextIO, on_task: Callable[[str, str], None]) -> Iterator
         root.setLevel(level)
 
 
-def run_local(yaml_path: Path, arguments: Mapping[str, Any], pipeline_root: Path, log: TextIO,
-              on_task: Callable[[str, str], None] = lambda task, state: None) -> Any:
+def run_local(
+    yaml_path: Path,
+    arguments: Mapping[str, Any],
+    pipeline_root: Path,
+    log: TextIO,
+    on_task: Callable[[str, str], None] = lambda task, state: None,
+) -> Any:
     """Run a compiled pipeline here with kfp.local's SubprocessRunner (this environment, no containers).
 
     Args:
@@ -176,16 +185,21 @@ def run_local(yaml_path: Path, arguments: Mapping[str, Any], pipeline_root: Path
     """
     from kfp import components, local
 
-    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root),
-               raise_on_error=True)
+    local.init(
+        runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root), raise_on_error=True
+    )
     pipeline = components.load_component_from_file(str(yaml_path))
     with _tapped_stdout(log, on_task), warnings.catch_warnings():
         # Resources and the base image are for the cluster; kfp.local says so once per task.
-        warnings.filterwarnings("ignore", message=".*(no effect in the current local runner|non-Python base image)")
+        warnings.filterwarnings(
+            "ignore", message=".*(no effect in the current local runner|non-Python base image)"
+        )
         try:
             return pipeline(**arguments).output
         except RuntimeError as e:
-            raise StageFailed(f"{_ANSI.sub('', str(e))} See the task logs in {getattr(log, 'name', 'the log')}.") from e
+            raise StageFailed(
+                f"{_ANSI.sub('', str(e))} See the task logs in {getattr(log, 'name', 'the log')}."
+            ) from e
 
 
 def submit(host: str, yaml_path: Path, arguments: Mapping[str, Any], experiment: str, run_name: str) -> str:
@@ -196,11 +210,14 @@ def submit(host: str, yaml_path: Path, arguments: Mapping[str, Any], experiment:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # "only works with KFP v2.0.0-beta.2 and later"
             client = kfp.Client(host=host)
-        run = client.create_run_from_pipeline_package(str(yaml_path), arguments=dict(arguments),
-                                                      run_name=run_name, experiment_name=experiment)
+        run = client.create_run_from_pipeline_package(
+            str(yaml_path), arguments=dict(arguments), run_name=run_name, experiment_name=experiment
+        )
     except Exception as e:  # the client raises urllib3, ApiException, ValueError... for a bad host
-        raise ServiceUnavailable(f"Cannot submit to Kubeflow Pipelines at {host}: {e}. "
-                                 "Check --host or AIPRIME_KFP_HOST (e.g. http://localhost:8080 after a port-forward).") from e
+        raise ServiceUnavailable(
+            f"Cannot submit to Kubeflow Pipelines at {host}: {e}. "
+            "Check --host or AIPRIME_KFP_HOST (e.g. http://localhost:8080 after a port-forward)."
+        ) from e
     return run.run_id
 
 

@@ -69,8 +69,10 @@ def run_fingerprints(specs: Sequence[ExpertSpec], data_id: str, run: RunConfig) 
     """Fingerprints of a run's models: the registry's (architecture, classes) with the data and the settings."""
     classes = fine_classes()
     base = registry_of_experts.manifest(specs, {s.domain: classes.get(s.domain, ()) for s in specs})
-    base[DENSE] = hashlib.sha256(json.dumps(
-        {"dense": asdict(dense_config(len(all_classes()))), "classes": all_classes()}, sort_keys=True).encode()
+    base[DENSE] = hashlib.sha256(
+        json.dumps(
+            {"dense": asdict(dense_config(len(all_classes()))), "classes": all_classes()}, sort_keys=True
+        ).encode()
     ).hexdigest()
     salt = f"{data_id}|{run.key()}"
     return {key: hashlib.sha256(f"{fp}|{salt}".encode()).hexdigest() for key, fp in base.items()}
@@ -81,7 +83,9 @@ def role_of(key: str, specs: Sequence[ExpertSpec] = EXPERTS) -> str:
     return {GATE: GATE_ROLE, DENSE: DENSE_ROLE}.get(key) or expert_role(spec_named(key, specs).domain)
 
 
-def settled_fingerprints(tracking_uri: str, keys: Sequence[str], specs: Sequence[ExpertSpec]) -> dict[str, set[str]]:
+def settled_fingerprints(
+    tracking_uri: str, keys: Sequence[str], specs: Sequence[ExpertSpec]
+) -> dict[str, set[str]]:
     """For each key whose role has a champion: the `fingerprint` tags of every registered version of it.
 
     A version carrying a run's fingerprint was trained on that data with those settings and already gated
@@ -102,8 +106,16 @@ def settled_fingerprints(tracking_uri: str, keys: Sequence[str], specs: Sequence
     return found
 
 
-def plan_run(train: TaskSplit, val: TaskSplit, tracking_uri: str, data_version: str, run: RunConfig | None = None,
-             limit: int = 0, retrain: bool = False, specs: Sequence[ExpertSpec] = EXPERTS) -> RunPlan:
+def plan_run(
+    train: TaskSplit,
+    val: TaskSplit,
+    tracking_uri: str,
+    data_version: str,
+    run: RunConfig | None = None,
+    limit: int = 0,
+    retrain: bool = False,
+    specs: Sequence[ExpertSpec] = EXPERTS,
+) -> RunPlan:
     """Plan a run: train what is new or changed (everything with `retrain`), reuse the other champions.
 
     "Changed" means no version of the model was yet trained on this data with these settings
@@ -150,14 +162,28 @@ def describe(plan: RunPlan) -> dict[str, str]:
     train = {k: v for k, v in plan.run["train"].items() if k != "num_threads"}
     trained = [GATE] * plan.gate + [DENSE] * plan.dense + list(plan.train)
     reused = [GATE] * (not plan.gate) + [DENSE] * (not plan.dense) + list(plan.keep)
-    values = {"data_version": plan.data_version, "limit": plan.limit, "max_epochs": plan.run["max_epochs"],
-              "seed": plan.run["seed"], **train, "trained": ",".join(trained), "reused": ",".join(reused),
-              "skipped": ",".join(plan.skip)}
+    values = {
+        "data_version": plan.data_version,
+        "limit": plan.limit,
+        "max_epochs": plan.run["max_epochs"],
+        "seed": plan.run["seed"],
+        **train,
+        "trained": ",".join(trained),
+        "reused": ",".join(reused),
+        "skipped": ",".join(plan.skip),
+    }
     return {k: str(v) for k, v in values.items()}
 
 
-def train_or_reuse(plan: RunPlan, name: str, train: Path, val: Path, tracking_uri: str, out_dir: Path,
-                   specs: Sequence[ExpertSpec] = EXPERTS) -> dict[str, Any]:
+def train_or_reuse(
+    plan: RunPlan,
+    name: str,
+    train: Path,
+    val: Path,
+    tracking_uri: str,
+    out_dir: Path,
+    specs: Sequence[ExpertSpec] = EXPERTS,
+) -> dict[str, Any]:
     """Train model `name` (GATE, DENSE or an expert's name) into `out_dir`, or copy its champion there.
 
     Args:

@@ -50,15 +50,27 @@ def finite(metrics: Mapping[str, float]) -> dict[str, float]:
     return {k: float(v) for k, v in metrics.items() if v is not None and not math.isnan(float(v))}
 
 
-def log_evaluation(tracking_uri: str, metrics: Mapping[str, float], files: Mapping[str, Path],
-                   params: Mapping[str, object], lineage: Lineage, experiment: str = EXPERIMENT) -> str:
+def log_evaluation(
+    tracking_uri: str,
+    metrics: Mapping[str, float],
+    files: Mapping[str, Path],
+    params: Mapping[str, object],
+    lineage: Lineage,
+    experiment: str = EXPERIMENT,
+) -> str:
     """One MLflow run holding a training run's test metrics, parameters and report files; its id."""
     client = MlflowClient(tracking_uri)
-    run = client.create_run(experiment_id(client, experiment), run_name=f"moe-training {lineage.pipeline_run_id}",
-                            tags=lineage.tags())
+    run = client.create_run(
+        experiment_id(client, experiment),
+        run_name=f"moe-training {lineage.pipeline_run_id}",
+        tags=lineage.tags(),
+    )
     now = int(time.time() * 1000)
-    client.log_batch(run.info.run_id, metrics=[Metric(k, v, now, 0) for k, v in finite(metrics).items()],
-                     params=[Param(k, str(v)) for k, v in params.items()])
+    client.log_batch(
+        run.info.run_id,
+        metrics=[Metric(k, v, now, 0) for k, v in finite(metrics).items()],
+        params=[Param(k, str(v)) for k, v in params.items()],
+    )
     for path in files.values():
         client.log_artifact(run.info.run_id, str(path))
     client.set_terminated(run.info.run_id)
@@ -75,21 +87,36 @@ def champion_score(tracking_uri: str, role: str, split: TaskSplit) -> float | No
         return getattr(score_member(member, split), PROMOTION_METRIC)
 
 
-def register_candidate(tracking_uri: str, folder: Path, val: TaskSplit, lineage: Lineage, parent_run_id: str,
-                       experiment: str = EXPERIMENT) -> registry.Promotion:
+def register_candidate(
+    tracking_uri: str,
+    folder: Path,
+    val: TaskSplit,
+    lineage: Lineage,
+    parent_run_id: str,
+    experiment: str = EXPERIMENT,
+) -> registry.Promotion:
     """Register a newly trained model folder as `challenger` and promote it if it beats the champion on `val`."""
     member = Member.load(folder)
     role = registry_role(member.metadata)
     score = getattr(score_member(member, val), PROMOTION_METRIC)
     before = champion_score(tracking_uri, role, val)
     client = MlflowClient(tracking_uri)
-    run = client.create_run(experiment_id(client, experiment), run_name=f"{role} {lineage.pipeline_run_id}",
-                            tags=lineage.tags() | {"mlflow.parentRunId": parent_run_id, "role": role})
+    run = client.create_run(
+        experiment_id(client, experiment),
+        run_name=f"{role} {lineage.pipeline_run_id}",
+        tags=lineage.tags() | {"mlflow.parentRunId": parent_run_id, "role": role},
+    )
     history = member.metadata.get("history", {})
-    client.log_batch(run.info.run_id, metrics=[Metric(f"val.{PROMOTION_METRIC}", score, int(time.time() * 1000), 0)],
-                     params=[Param(k, str(v)) for k, v in history.items()])
-    tags = lineage.tags() | {"role": role, "fingerprint": member.metadata.get("fingerprint", ""),
-                             f"val_{PROMOTION_METRIC}": f"{score:.6f}"}
+    client.log_batch(
+        run.info.run_id,
+        metrics=[Metric(f"val.{PROMOTION_METRIC}", score, int(time.time() * 1000), 0)],
+        params=[Param(k, str(v)) for k, v in history.items()],
+    )
+    tags = lineage.tags() | {
+        "role": role,
+        "fingerprint": member.metadata.get("fingerprint", ""),
+        f"val_{PROMOTION_METRIC}": f"{score:.6f}",
+    }
     registry.register(tracking_uri, registry.registered_name(role), Path(folder), run.info.run_id, tags)
     client.set_terminated(run.info.run_id)
     return registry.promote(tracking_uri, registry.registered_name(role), score, before)

@@ -64,13 +64,17 @@ class MoESystem:
     """Gate -> chosen expert(s) -> fine class, over frozen sentence embeddings."""
 
     def __init__(self, gate: Member, experts: Mapping[str, Member]) -> None:
-        assert isinstance(gate.module, GateNet), f"the gate must be a GateNet, got {type(gate.module).__name__}"
+        assert isinstance(gate.module, GateNet), (
+            f"the gate must be a GateNet, got {type(gate.module).__name__}"
+        )
         self.gate = gate
         self.expert_names: tuple[str, ...] = tuple(gate.metadata["experts"])  # gate logit order
         unknown = sorted(set(experts) - set(self.expert_names))
         if unknown:
-            raise InvalidInput(f"Experts {unknown} are not outputs of the gate {list(self.expert_names)}. "
-                               "Retrain the gate with them in aiprime/moe/experts.py.")
+            raise InvalidInput(
+                f"Experts {unknown} are not outputs of the gate {list(self.expert_names)}. "
+                "Retrain the gate with them in aiprime/moe/experts.py."
+            )
         if not experts:
             raise ModelNotReady("The system has no expert loaded. Train them with `aiprime train`.")
         self.experts = dict(experts)
@@ -107,7 +111,9 @@ class MoESystem:
     def load(cls, folder: Path) -> MoESystem:
         """Read a system written by `save`."""
         folder = Path(folder)
-        return cls.from_folders(folder / "gate", sorted(p for p in (folder / "experts").iterdir() if p.is_dir()))
+        return cls.from_folders(
+            folder / "gate", sorted(p for p in (folder / "experts").iterdir() if p.is_dir())
+        )
 
     def route(self, x: np.ndarray) -> np.ndarray:
         """Gate probabilities (N, E), zero for experts that are not loaded and renormalised over the rest."""
@@ -156,4 +162,3 @@ class MoESystem:
         if x.ndim != 2 or x.shape[1] != EMBED_DIM:
             raise InvalidInput(f"Expected texts or embeddings of shape (N, {EMBED_DIM}), got {x.shape}.")
         return x
-

@@ -64,17 +64,31 @@ def fit_to_folder(
     from aiprime.moe.lightning import fit  # Lightning is slow to import: only the steps that train pay for it
 
     with tempfile.TemporaryDirectory(prefix="aiprime-fit-") as work:
-        model, history = fit(*arrays, config, seed=seed, max_epochs=run.max_epochs, out_dir=Path(work),
-                             train=run.train)
-    summary = {"best_epoch": history["best_epoch"], "best_val_loss": history["best_val_loss"],
-               "epochs": len(history["epochs"]), "train_rows": len(arrays[0]), "val_rows": len(arrays[2])}
+        model, history = fit(
+            *arrays, config, seed=seed, max_epochs=run.max_epochs, out_dir=Path(work), train=run.train
+        )
+    summary = {
+        "best_epoch": history["best_epoch"],
+        "best_val_loss": history["best_val_loss"],
+        "epochs": len(history["epochs"]),
+        "train_rows": len(arrays[0]),
+        "val_rows": len(arrays[2]),
+    }
     out_dir = Path(out_dir)
-    save_model(model, out_dir / MODEL_FILE, {**metadata, "seed": seed, "run": asdict(run), "history": summary})
+    save_model(
+        model, out_dir / MODEL_FILE, {**metadata, "seed": seed, "run": asdict(run), "history": summary}
+    )
     return out_dir
 
 
-def train_gate(train: TaskSplit, val: TaskSplit, out_dir: Path, run: RunConfig | None = None,
-               specs: Sequence[ExpertSpec] = EXPERTS, fingerprint: str = "") -> Path:
+def train_gate(
+    train: TaskSplit,
+    val: TaskSplit,
+    out_dir: Path,
+    run: RunConfig | None = None,
+    specs: Sequence[ExpertSpec] = EXPERTS,
+    fingerprint: str = "",
+) -> Path:
     """Fit the gate (embedding -> domain, with the balance loss) on every row whose domain has an expert.
 
     Its learning rate is `run.train.lr * run.gate_lr_scale` (`RunConfig.for_gate`).
@@ -82,34 +96,68 @@ def train_gate(train: TaskSplit, val: TaskSplit, out_dir: Path, run: RunConfig |
     run = run or RunConfig()
     labels = domains(specs)
     train, val = (s.where(np.isin(s.domain, labels)) for s in (train, val))
-    arrays = (train.x, encode(train.domain, labels, "gate train"), val.x, encode(val.domain, labels, "gate val"))
-    metadata = {"role": GATE_ROLE, "classes": list(labels), "experts": [s.name for s in specs],
-                "fingerprint": fingerprint}
+    arrays = (
+        train.x,
+        encode(train.domain, labels, "gate train"),
+        val.x,
+        encode(val.domain, labels, "gate val"),
+    )
+    metadata = {
+        "role": GATE_ROLE,
+        "classes": list(labels),
+        "experts": [s.name for s in specs],
+        "fingerprint": fingerprint,
+    }
     return fit_to_folder(arrays, gate_config(specs), run.seed, run.for_gate(), out_dir, metadata)
 
 
-def train_expert(spec: ExpertSpec, train: TaskSplit, val: TaskSplit, out_dir: Path, run: RunConfig | None = None,
-                 fingerprint: str = "") -> Path:
+def train_expert(
+    spec: ExpertSpec,
+    train: TaskSplit,
+    val: TaskSplit,
+    out_dir: Path,
+    run: RunConfig | None = None,
+    fingerprint: str = "",
+) -> Path:
     """Fit one domain's expert (embedding -> that domain's lexnames) on the rows of its domain."""
     run = run or RunConfig()
     labels = fine_classes()[spec.domain]
     train, val = train.of_domain(spec.domain), val.of_domain(spec.domain)
     reason = why_untrainable(spec, train, val)
     if reason:
-        raise InvalidInput(f"Cannot train expert {spec.name!r}: {reason}. Use a larger --limit or the full data.")
-    arrays = (train.x, encode(train.lexname, labels, f"{spec.name} train"),
-              val.x, encode(val.lexname, labels, f"{spec.name} val"))
-    metadata = {"role": EXPERT_ROLE, "expert": spec.name, "domain": spec.domain, "classes": list(labels),
-                "fingerprint": fingerprint}
-    return fit_to_folder(arrays, spec.config(len(labels)), expert_seed(spec, run.seed), run, out_dir, metadata)
+        raise InvalidInput(
+            f"Cannot train expert {spec.name!r}: {reason}. Use a larger --limit or the full data."
+        )
+    arrays = (
+        train.x,
+        encode(train.lexname, labels, f"{spec.name} train"),
+        val.x,
+        encode(val.lexname, labels, f"{spec.name} val"),
+    )
+    metadata = {
+        "role": EXPERT_ROLE,
+        "expert": spec.name,
+        "domain": spec.domain,
+        "classes": list(labels),
+        "fingerprint": fingerprint,
+    }
+    return fit_to_folder(
+        arrays, spec.config(len(labels)), expert_seed(spec, run.seed), run, out_dir, metadata
+    )
 
 
-def train_dense(train: TaskSplit, val: TaskSplit, out_dir: Path, run: RunConfig | None = None,
-                fingerprint: str = "") -> Path:
+def train_dense(
+    train: TaskSplit, val: TaskSplit, out_dir: Path, run: RunConfig | None = None, fingerprint: str = ""
+) -> Path:
     """Fit the dense baseline (embedding -> all lexnames) with an expert path's active parameters."""
     run = run or RunConfig()
     labels = all_classes()
-    arrays = (train.x, encode(train.lexname, labels, "dense train"), val.x, encode(val.lexname, labels, "dense val"))
+    arrays = (
+        train.x,
+        encode(train.lexname, labels, "dense train"),
+        val.x,
+        encode(val.lexname, labels, "dense val"),
+    )
     metadata = {"role": DENSE_ROLE, "classes": list(labels), "fingerprint": fingerprint}
     return fit_to_folder(arrays, dense_config(len(labels)), run.seed, run, out_dir, metadata)
 
@@ -131,7 +179,9 @@ def fetch_model(tracking_uri: str, role: str, dst: Path, alias: str = "champion"
         folder = registry.download(tracking_uri, name, alias, Path(tmp))
         source = next(Path(folder).rglob(MODEL_FILE), None)
         if source is None:
-            raise ModelNotReady(f"{name}@{alias} holds no {MODEL_FILE}. Retrain it with `aiprime train --retrain`.")
+            raise ModelNotReady(
+                f"{name}@{alias} holds no {MODEL_FILE}. Retrain it with `aiprime train --retrain`."
+            )
         Path(dst).mkdir(parents=True, exist_ok=True)
         shutil.copy(source, Path(dst) / MODEL_FILE)
     return Path(dst)
@@ -142,4 +192,6 @@ def spec_named(name: str, specs: Sequence[ExpertSpec] = EXPERTS) -> ExpertSpec:
     for spec in specs:
         if spec.name == name:
             return spec
-    raise InvalidInput(f"No expert named {name!r}; registered: {[s.name for s in specs]} (aiprime/moe/experts.py).")
+    raise InvalidInput(
+        f"No expert named {name!r}; registered: {[s.name for s in specs]} (aiprime/moe/experts.py)."
+    )

@@ -38,8 +38,10 @@ def _observe_debian_sources(workspace: Workspace) -> dg.DataVersion:
 with warnings.catch_warnings():  # observable source assets are "beta" in Dagster 1.13, and stable enough here
     warnings.simplefilter("ignore", dg.BetaWarning)
     debian_sources = dg.observable_source_asset(  # with keyword arguments only: a positional fn drops them
-        key="debian_sources", group_name=GROUP,
-        description="WordNet, FOLDOC and the Python docs, installed from Debian packages.")(_observe_debian_sources)
+        key="debian_sources",
+        group_name=GROUP,
+        description="WordNet, FOLDOC and the Python docs, installed from Debian packages.",
+    )(_observe_debian_sources)
 
 
 def _repro(workspace: Workspace, stage: str) -> dict[str, str]:
@@ -56,14 +58,22 @@ def build_data_assets(code_version: str) -> list[dg.AssetsDefinition]:
         md5 = _repro(workspace, "raw")["raw"]
         return dg.MaterializeResult(metadata={"dvc_md5": md5}, data_version=dg.DataVersion(md5))
 
-    @dg.multi_asset(group_name=GROUP, deps=[raw_data], code_version=code_version,
-                    outs={name: dg.AssetOut(kinds={"parquet"}, description=_describe(name)) for name in PROCESSED})
+    @dg.multi_asset(
+        group_name=GROUP,
+        deps=[raw_data],
+        code_version=code_version,
+        outs={name: dg.AssetOut(kinds={"parquet"}, description=_describe(name)) for name in PROCESSED},
+    )
     def processed_tables(workspace: Workspace):
         """Parse the raw copies into tidy tables (DVC stage `processed`)."""
         yield from _table_outputs(workspace, _repro(workspace, "processed"), "processed")
 
-    @dg.multi_asset(group_name=GROUP, deps=[dg.AssetKey(n) for n in PROCESSED], code_version=code_version,
-                    outs={name: dg.AssetOut(kinds={"parquet"}, description=_describe(name)) for name in SPLITS})
+    @dg.multi_asset(
+        group_name=GROUP,
+        deps=[dg.AssetKey(n) for n in PROCESSED],
+        code_version=code_version,
+        outs={name: dg.AssetOut(kinds={"parquet"}, description=_describe(name)) for name in SPLITS},
+    )
     def task_splits(workspace: Workspace):
         """Build the classification and retrieval tasks with their splits (DVC stage `splits`)."""
         yield from _table_outputs(workspace, _repro(workspace, "splits"), "splits")
@@ -88,8 +98,12 @@ def _table_outputs(workspace: Workspace, outs: dict[str, str], stage: str):
         if Path(path).suffix != ".parquet":
             continue
         rows = pq.ParquetFile(workspace.root / "data" / path).metadata.num_rows
-        yield dg.Output(None, output_name=name, data_version=dg.DataVersion(md5),
-                        metadata={"dvc_md5": md5, "rows": rows, "path": f"data/{path}", "stage": stage})
+        yield dg.Output(
+            None,
+            output_name=name,
+            data_version=dg.DataVersion(md5),
+            metadata={"dvc_md5": md5, "rows": rows, "path": f"data/{path}", "stage": stage},
+        )
 
 
 @dg.asset(group_name=GROUP, deps=[dg.AssetKey(n) for n in (*PROCESSED, *SPLITS)], kinds={"postgres"})

@@ -16,7 +16,9 @@ def _read(workspace: Workspace, name: str) -> pd.DataFrame:
 
 
 def _result(outcome: quality.CheckOutcome) -> dg.AssetCheckResult:
-    return dg.AssetCheckResult(passed=outcome.passed, description=outcome.description, metadata=outcome.metadata)
+    return dg.AssetCheckResult(
+        passed=outcome.passed, description=outcome.description, metadata=outcome.metadata
+    )
 
 
 @dg.asset_check(asset="classification", description="Declared columns, no null ids, enough rows.")
@@ -25,14 +27,19 @@ def classification_schema(workspace: Workspace) -> dg.AssetCheckResult:
     return _result(quality.check_schema("classification", _read(workspace, "classification"), MIN_ROWS))
 
 
-@dg.asset_check(asset="classification", description="Domains match domains.csv; splits 80/10/10; every class in train.")
+@dg.asset_check(
+    asset="classification", description="Domains match domains.csv; splits 80/10/10; every class in train."
+)
 def classification_labels(workspace: Workspace) -> dg.AssetCheckResult:
     """Label distribution of the classification table."""
     return _result(quality.check_label_distribution(_read(workspace, "classification")))
 
 
-@dg.asset_check(asset="queries", description="Declared columns and every query's document in the corpus.",
-                additional_deps=["documents"])
+@dg.asset_check(
+    asset="queries",
+    description="Declared columns and every query's document in the corpus.",
+    additional_deps=["documents"],
+)
 def queries_have_documents(workspace: Workspace) -> dg.AssetCheckResult:
     """Schema of the queries and their link to the documents."""
     queries = _read(workspace, "queries")

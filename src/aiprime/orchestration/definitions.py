@@ -25,25 +25,43 @@ from aiprime.orchestration.resources import Workspace
 from aiprime.orchestration.serving_assets import deployment
 from aiprime.settings import Settings
 
-everything_job = dg.define_asset_job("everything", selection=dg.AssetSelection.all(),
-                                     description="Materialise every asset: what `make run` runs.")
+everything_job = dg.define_asset_job(
+    "everything",
+    selection=dg.AssetSelection.all(),
+    description="Materialise every asset: what `make run` runs.",
+)
 
 
 def build_definitions(settings: Settings, repo_root: Path) -> dg.Definitions:
     """Definitions for a checkout at `repo_root` with state under `settings.home`."""
     return dg.Definitions(
-        assets=[debian_sources, *build_data_assets(data_code_version()), feature_store, document_features,
-                build_embeddings_asset(embedding_code_version()), vector_index, moe_models, traffic_drift, deployment],
+        assets=[
+            debian_sources,
+            *build_data_assets(data_code_version()),
+            feature_store,
+            document_features,
+            build_embeddings_asset(embedding_code_version()),
+            vector_index,
+            moe_models,
+            traffic_drift,
+            deployment,
+        ],
         asset_checks=[*DATA_CHECKS, index_recall],
         jobs=[everything_job, *DRIFT_JOBS],
         schedules=DRIFT_SCHEDULES,
         sensors=[drift_sensor],
-        resources={"workspace": Workspace(repo_root=str(repo_root), home=str(settings.home),
-                                           database_url=settings.database_url,
-                                           mlflow_tracking_uri=settings.mlflow_tracking_uri,
-                                           mlflow_port=settings.mlflow_port, kfp_host=settings.kfp_host,
-                                           rag_collection=settings.rag_collection,
-                                           rag_embedder=settings.rag_embedder)},
+        resources={
+            "workspace": Workspace(
+                repo_root=str(repo_root),
+                home=str(settings.home),
+                database_url=settings.database_url,
+                mlflow_tracking_uri=settings.mlflow_tracking_uri,
+                mlflow_port=settings.mlflow_port,
+                kfp_host=settings.kfp_host,
+                rag_collection=settings.rag_collection,
+                rag_embedder=settings.rag_embedder,
+            )
+        },
     )
 
 

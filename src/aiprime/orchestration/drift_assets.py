@@ -26,26 +26,38 @@ GROUP = "drift"
 TRAFFIC_DRIFT = dg.AssetKey("traffic_drift")
 CHECKED = "checked"  # `status` metadata of a materialisation that ran the tests
 NOT_ENOUGH = "not enough traffic"
-RETRAIN_CONFIG = {"ops": {"moe_models": {"config": {"retrain": True}}}}  # train afresh, even current champions
+RETRAIN_CONFIG = {
+    "ops": {"moe_models": {"config": {"retrain": True}}}
+}  # train afresh, even current champions
 
 
 class DriftConfig(dg.Config):
     """What the drift check compares."""
 
-    window: int = Field(500, ge=MIN_SAMPLES, description="The most recent requests compared with the reference.")
-    min_requests: int = Field(100, ge=MIN_SAMPLES, description="Below this many requests: 'not enough traffic'.")
+    window: int = Field(
+        500, ge=MIN_SAMPLES, description="The most recent requests compared with the reference."
+    )
+    min_requests: int = Field(
+        100, ge=MIN_SAMPLES, description="Below this many requests: 'not enough traffic'."
+    )
     reference_size: int = Field(1000, ge=MIN_SAMPLES, description="Training rows sampled as the reference.")
     alpha: float = Field(0.01, gt=0, lt=1, description="Family-wise significance level over the two tests.")
     model: str = Field("gate", description="Whose requests to check: request_log.model, the server's name.")
-    gate_dir: str | None = Field(None, description="A folder holding the served gate's model.pt; None: the "
-                                                   "MLflow champion of aiprime-gate.")
+    gate_dir: str | None = Field(
+        None,
+        description="A folder holding the served gate's model.pt; None: the MLflow champion of aiprime-gate.",
+    )
     seed: int = Field(0, description="Seed of the reference sample and of the permutation test.")
 
 
-@dg.asset(group_name=GROUP, deps=[dg.AssetKey("classification"), dg.AssetKey("moe_models")],
-          kinds={"postgres", "evidently"})
-def traffic_drift(context: dg.AssetExecutionContext, config: DriftConfig,
-                  workspace: Workspace) -> dg.MaterializeResult:
+@dg.asset(
+    group_name=GROUP,
+    deps=[dg.AssetKey("classification"), dg.AssetKey("moe_models")],
+    kinds={"postgres", "evidently"},
+)
+def traffic_drift(
+    context: dg.AssetExecutionContext, config: DriftConfig, workspace: Workspace
+) -> dg.MaterializeResult:
     """Whether the gate's recent traffic has drifted from its training data, with an HTML report."""
     from aiprime.db.engine import connect
     from aiprime.drift.requests import recent_requests
@@ -58,39 +70,67 @@ def traffic_drift(context: dg.AssetExecutionContext, config: DriftConfig,
     finally:
         engine.dispose()
     if len(routes) < config.min_requests:
-        context.log.info(f"{len(routes)} requests of {config.model!r} logged; the check needs {config.min_requests}")
-        return dg.MaterializeResult(metadata={"status": NOT_ENOUGH, "requests": len(routes),
-                                              "min_requests": config.min_requests, "drifted": False})
+        context.log.info(
+            f"{len(routes)} requests of {config.model!r} logged; the check needs {config.min_requests}"
+        )
+        return dg.MaterializeResult(
+            metadata={
+                "status": NOT_ENOUGH,
+                "requests": len(routes),
+                "min_requests": config.min_requests,
+                "drifted": False,
+            }
+        )
     return _compare(context, config, workspace, current, routes)
 
 
-def _compare(context: dg.AssetExecutionContext, config: DriftConfig, workspace: Workspace,
-             current: np.ndarray, routes: list[str]) -> dg.MaterializeResult:
+def _compare(
+    context: dg.AssetExecutionContext,
+    config: DriftConfig,
+    workspace: Workspace,
+    current: np.ndarray,
+    routes: list[str],
+) -> dg.MaterializeResult:
     from aiprime.drift.detect import detect_drift
     from aiprime.drift.reference import training_reference
     from aiprime.drift.report import write_report
 
     settings = workspace.settings
-    reference = training_reference(workspace.root / "data" / "splits" / "classification.parquet",
-                                   settings.home / "embeddings", _gate(config, settings), config.reference_size,
-                                   config.seed)
+    reference = training_reference(
+        workspace.root / "data" / "splits" / "classification.parquet",
+        settings.home / "embeddings",
+        _gate(config, settings),
+        config.reference_size,
+        config.seed,
+    )
     result = detect_drift(reference.embeddings, current, reference.routes, routes, config.alpha, config.seed)
     path = settings.home / "reports" / f"drift-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.html"
     write_report(result, reference.embeddings, current, reference.routes, routes, path)
     context.log.info(f"drift {'found' if result.drifted else 'not found'}: {result}; report {path}")
-    return dg.MaterializeResult(metadata={
-        "status": CHECKED, "requests": len(routes), "window": config.window, **result.as_metadata(),
-        "report": dg.MetadataValue.path(str(path)), "reference_data_version": reference.data_version,
-        "route_shares": dg.MetadataValue.json({"reference": _shares(reference.routes), "current": _shares(routes)}),
-    })
+    return dg.MaterializeResult(
+        metadata={
+            "status": CHECKED,
+            "requests": len(routes),
+            "window": config.window,
+            **result.as_metadata(),
+            "report": dg.MetadataValue.path(str(path)),
+            "reference_data_version": reference.data_version,
+            "route_shares": dg.MetadataValue.json(
+                {"reference": _shares(reference.routes), "current": _shares(routes)}
+            ),
+        }
+    )
 
 
 def _gate(config: DriftConfig, settings: Settings) -> Any:
     """The gate whose choices the traffic holds: the folder of the config, else the registry's champion."""
     from aiprime.serving import models
 
-    source = models.ModelSource(model_dir=Path(config.gate_dir) if config.gate_dir else None,
-                                tracking_uri=settings.mlflow_url, cache_dir=settings.home / "models")
+    source = models.ModelSource(
+        model_dir=Path(config.gate_dir) if config.gate_dir else None,
+        tracking_uri=settings.mlflow_url,
+        cache_dir=settings.home / "models",
+    )
     return models.load(source, "gate")
 
 
@@ -98,16 +138,31 @@ def _shares(routes: list[str]) -> dict[str, float]:
     return {route: round(routes.count(route) / len(routes), 4) for route in sorted(set(routes))}
 
 
-drift_check_job = dg.define_asset_job("drift_check", selection=[TRAFFIC_DRIFT],
-                                      description="Compare the gate's recent traffic with its training data.")
-retrain_job = dg.define_asset_job("retrain", selection=[dg.AssetKey("moe_models")],
-                                  description="Train, evaluate and register the gate, the experts and the baseline.")
+drift_check_job = dg.define_asset_job(
+    "drift_check",
+    selection=[TRAFFIC_DRIFT],
+    description="Compare the gate's recent traffic with its training data.",
+)
+retrain_job = dg.define_asset_job(
+    "retrain",
+    selection=[dg.AssetKey("moe_models")],
+    description="Train, evaluate and register the gate, the experts and the baseline.",
+)
 
-hourly_drift_check = dg.ScheduleDefinition(name="hourly_drift_check", job=drift_check_job, cron_schedule="0 * * * *",
-                                           default_status=dg.DefaultScheduleStatus.RUNNING)
-weekly_retrain = dg.ScheduleDefinition(name="weekly_retrain", job=retrain_job, cron_schedule="0 3 * * 1",
-                                       execution_timezone="UTC", run_config=RETRAIN_CONFIG,
-                                       default_status=dg.DefaultScheduleStatus.RUNNING)
+hourly_drift_check = dg.ScheduleDefinition(
+    name="hourly_drift_check",
+    job=drift_check_job,
+    cron_schedule="0 * * * *",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)
+weekly_retrain = dg.ScheduleDefinition(
+    name="weekly_retrain",
+    job=retrain_job,
+    cron_schedule="0 3 * * 1",
+    execution_timezone="UTC",
+    run_config=RETRAIN_CONFIG,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)
 
 
 @dg.sensor(job=retrain_job, minimum_interval_seconds=300, default_status=dg.DefaultSensorStatus.RUNNING)
@@ -118,7 +173,9 @@ def drift_sensor(context: dg.SensorEvaluationContext) -> dg.RunRequest | dg.Skip
         return dg.SkipReason("traffic_drift was never materialised; the hourly_drift_check schedule runs it.")
     record = records[0]
     if context.cursor is not None and record.storage_id <= int(context.cursor):
-        return dg.SkipReason(f"No traffic_drift materialisation since the one judged (event {context.cursor}).")
+        return dg.SkipReason(
+            f"No traffic_drift materialisation since the one judged (event {context.cursor})."
+        )
     context.update_cursor(str(record.storage_id))
     return retrain_decision(record.asset_materialization.metadata, record.storage_id)
 
@@ -127,15 +184,26 @@ def retrain_decision(metadata: dict[str, Any], event_id: int) -> dg.RunRequest |
     """A `retrain` run for a drift check that found drift; otherwise why not, with the tests' p-values."""
     values = {key: getattr(value, "value", value) for key, value in metadata.items()}
     if values.get("status") != CHECKED:
-        return dg.SkipReason(f"traffic_drift had not enough traffic ({values.get('requests')} requests, "
-                             f"{values.get('min_requests')} needed).")
-    tests = (f"MMD p={values['mmd_p_value']:.3g}, routing chi-square p={values['chi2_p_value']:.3g}, "
-             f"alpha/2={values['alpha'] / 2:g}")
+        return dg.SkipReason(
+            f"traffic_drift had not enough traffic ({values.get('requests')} requests, "
+            f"{values.get('min_requests')} needed)."
+        )
+    tests = (
+        f"MMD p={values['mmd_p_value']:.3g}, routing chi-square p={values['chi2_p_value']:.3g}, "
+        f"alpha/2={values['alpha'] / 2:g}"
+    )
     if not values["drifted"]:
         return dg.SkipReason(f"No significant drift in {values['requests']} requests: {tests}.")
-    return dg.RunRequest(run_key=f"drift-{event_id}", job_name=retrain_job.name, run_config=RETRAIN_CONFIG,
-                         tags={"aiprime/trigger": "drift", "aiprime/drift_tests": tests,
-                               "aiprime/drift_report": str(values.get("report", ""))})
+    return dg.RunRequest(
+        run_key=f"drift-{event_id}",
+        job_name=retrain_job.name,
+        run_config=RETRAIN_CONFIG,
+        tags={
+            "aiprime/trigger": "drift",
+            "aiprime/drift_tests": tests,
+            "aiprime/drift_report": str(values.get("report", "")),
+        },
+    )
 
 
 DRIFT_SCHEDULES = [hourly_drift_check, weekly_retrain]

@@ -21,17 +21,22 @@ def feature_store(workspace: Workspace) -> dg.MaterializeResult:
     return dg.MaterializeResult(metadata={"objects": ", ".join(names)})
 
 
-@dg.asset(group_name=GROUP, deps=[feature_store, dg.AssetKey("documents"), dg.AssetKey("classification")],
-          kinds={"feast", "postgres"})
+@dg.asset(
+    group_name=GROUP,
+    deps=[feature_store, dg.AssetKey("documents"), dg.AssetKey("classification")],
+    kinds={"feast", "postgres"},
+)
 def document_features(workspace: Workspace) -> dg.MaterializeResult:
     """Per-document metadata (source, domain, data version, length) materialised to the online store."""
     splits = workspace.root / "data" / "splits"
     documents = pd.read_parquet(splits / "documents.parquet")
     domains = pd.read_parquet(splits / "classification.parquet", columns=["synset_id", "domain"])
     version = versioning.stage_outs(workspace.root, "splits")["splits/documents.parquet"]
-    features.write_document_metadata(documents, domains.set_index("synset_id")["domain"], version,
-                                     workspace.settings.home)
+    features.write_document_metadata(
+        documents, domains.set_index("synset_id")["domain"], version, workspace.settings.home
+    )
     store = features.open_store(workspace.settings, stack.server_url(workspace.settings))
     features.materialize_documents(store)
-    return dg.MaterializeResult(metadata={"documents": len(documents), "data_version": version},
-                                data_version=dg.DataVersion(version))
+    return dg.MaterializeResult(
+        metadata={"documents": len(documents), "data_version": version}, data_version=dg.DataVersion(version)
+    )

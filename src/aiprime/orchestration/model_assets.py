@@ -31,24 +31,34 @@ class TrainingConfig(dg.Config):
     seed: int = Field(0, description="Base seed; each expert derives its own from it and its name.")
     threads: int = Field(2, ge=0, description="torch threads per pipeline step (0: torch's default).")
     retrain: bool = Field(False, description="Train every model, even those whose champion is current.")
-    host: str | None = Field(None, description="A Kubeflow Pipelines URL to submit to; unset: AIPRIME_KFP_HOST, "
-                                               "else run here with kfp.local.")
+    host: str | None = Field(
+        None,
+        description="A Kubeflow Pipelines URL to submit to; unset: AIPRIME_KFP_HOST, "
+        "else run here with kfp.local.",
+    )
 
 
 CHAMPION_GATE = dg.AssetCheckSpec(
-    "challengers_beat_champions", asset="moe_models",
+    "challengers_beat_champions",
+    asset="moe_models",
     description="Every model this run trained beat its champion on the validation split and became champion "
-                "(a warning: the champions stay in place when a challenger loses).")
+    "(a warning: the champions stay in place when a challenger loses).",
+)
 
 
 MOE_MODELS = dg.AssetSpec(
-    "moe_models", group_name=GROUP, deps=[dg.AssetKey("classification")], kinds={"kubeflow", "mlflow", "pytorch"},
-    description="The gate, one expert per domain and the dense baseline: trained, evaluated, registered in MLflow.")
+    "moe_models",
+    group_name=GROUP,
+    deps=[dg.AssetKey("classification")],
+    kinds={"kubeflow", "mlflow", "pytorch"},
+    description="The gate, one expert per domain and the dense baseline: trained, evaluated, registered in MLflow.",
+)
 
 
 @dg.multi_asset(specs=[MOE_MODELS], check_specs=[CHAMPION_GATE], can_subset=True)
-def moe_models(context: dg.AssetExecutionContext, config: TrainingConfig,
-               workspace: Workspace) -> Iterator[dg.MaterializeResult]:
+def moe_models(
+    context: dg.AssetExecutionContext, config: TrainingConfig, workspace: Workspace
+) -> Iterator[dg.MaterializeResult]:
     """Run the moe-training pipeline here with kfp.local, or submit it to a Kubeflow Pipelines server.
 
     A submitted run trains, gates and registers on the cluster: the asset records its run id, and the
@@ -60,33 +70,62 @@ def moe_models(context: dg.AssetExecutionContext, config: TrainingConfig,
     if host:
         run_id = launch.submit(settings, workspace.root, options, host)
         context.log.info(f"submitted run {run_id} to {host}")
-        yield dg.MaterializeResult(asset_key=MOE_MODELS.key, metadata={"kfp_host": host, "kfp_run_id": run_id})
+        yield dg.MaterializeResult(
+            asset_key=MOE_MODELS.key, metadata={"kfp_host": host, "kfp_run_id": run_id}
+        )
         return
     stack.up(settings)
-    summary, log = launch.train_here(settings, workspace.root, options,
-                                     on_task=lambda task, state: context.log.info(f"task {task}: {state}"))
-    yield dg.MaterializeResult(asset_key=MOE_MODELS.key, metadata=training_metadata(summary, str(log)),
-                               data_version=dg.DataVersion(summary["mlflow_run_id"]),
-                               check_results=[champion_gate_result(summary["promotions"])])
+    summary, log = launch.train_here(
+        settings,
+        workspace.root,
+        options,
+        on_task=lambda task, state: context.log.info(f"task {task}: {state}"),
+    )
+    yield dg.MaterializeResult(
+        asset_key=MOE_MODELS.key,
+        metadata=training_metadata(summary, str(log)),
+        data_version=dg.DataVersion(summary["mlflow_run_id"]),
+        check_results=[champion_gate_result(summary["promotions"])],
+    )
 
 
 def champion_gate_result(promotions: list[dict[str, Any]]) -> dg.AssetCheckResult:
     """The champion gate as an asset check: fails (WARN) naming each challenger that did not beat its champion."""
     losers = [p for p in promotions if not p["promoted"]]
     return dg.AssetCheckResult(
-        check_name=CHAMPION_GATE.name, passed=not losers, severity=dg.AssetCheckSeverity.WARN,
+        check_name=CHAMPION_GATE.name,
+        passed=not losers,
+        severity=dg.AssetCheckSeverity.WARN,
         description="; ".join(p["reason"] for p in losers) or f"{len(promotions)} trained, all champions",
-        metadata={"trained": len(promotions), "stayed_challenger": [p["name"] for p in losers]})
+        metadata={"trained": len(promotions), "stayed_challenger": [p["name"] for p in losers]},
+    )
 
 
 def training_metadata(summary: dict[str, Any], log: str) -> dict[str, Any]:
     """What the Dagster UI shows for a training run: scores, champion decisions, where to look further."""
     metrics = summary["metrics"]
-    scores = {key: float(metrics[key]) for key in ("gate.accuracy", "system.accuracy", "system_top2.accuracy",
-                                                   "dense.accuracy", "routing.utilisation_cv") if key in metrics}
-    champions = {p["name"]: {"version": p["challenger"], "promoted": p["promoted"], "reason": p["reason"]}
-                 for p in summary["promotions"]}
-    return {**scores, "mlflow_run_id": summary["mlflow_run_id"], "data_version": summary["data_version"],
-            "champions": dg.MetadataValue.json(champions), "reused": dg.MetadataValue.json(summary["reused"]),
-            "skipped": dg.MetadataValue.json(summary["skipped"]), "log": dg.MetadataValue.path(log),
-            "summary": dg.MetadataValue.path(str(Path(log).with_suffix(".json")))}
+    scores = {
+        key: float(metrics[key])
+        for key in (
+            "gate.accuracy",
+            "system.accuracy",
+            "system_top2.accuracy",
+            "dense.accuracy",
+            "routing.utilisation_cv",
+        )
+        if key in metrics
+    }
+    champions = {
+        p["name"]: {"version": p["challenger"], "promoted": p["promoted"], "reason": p["reason"]}
+        for p in summary["promotions"]
+    }
+    return {
+        **scores,
+        "mlflow_run_id": summary["mlflow_run_id"],
+        "data_version": summary["data_version"],
+        "champions": dg.MetadataValue.json(champions),
+        "reused": dg.MetadataValue.json(summary["reused"]),
+        "skipped": dg.MetadataValue.json(summary["skipped"]),
+        "log": dg.MetadataValue.path(log),
+        "summary": dg.MetadataValue.path(str(Path(log).with_suffix(".json"))),
+    }

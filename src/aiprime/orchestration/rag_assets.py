@@ -28,8 +28,9 @@ PROGRESS_EVERY = 20  # log one line per this many batches
 def embedding_code_version() -> str:
     """A short hash of the code that shapes stored chunks (corpus, chunking, ingest, embedder)."""
     rag = Path(__file__).resolve().parents[1] / "rag"
-    return versioning.fingerprint([rag / f"{name}.py" for name in ("corpus", "chunking", "ingest", "embed",
-                                                                "onnx_embed")])[:16]
+    return versioning.fingerprint(
+        [rag / f"{name}.py" for name in ("corpus", "chunking", "ingest", "embed", "onnx_embed")]
+    )[:16]
 
 
 class IndexConfig(dg.Config):
@@ -42,8 +43,12 @@ class IndexConfig(dg.Config):
 def build_embeddings_asset(code_version: str) -> dg.AssetsDefinition:
     """The `document_embeddings` asset with `code_version` (see `embedding_code_version`)."""
 
-    @dg.asset(group_name=GROUP, deps=[dg.AssetKey("documents"), dg.AssetKey("classification")],
-              kinds={"pgvector", "postgres"}, code_version=code_version)
+    @dg.asset(
+        group_name=GROUP,
+        deps=[dg.AssetKey("documents"), dg.AssetKey("classification")],
+        kinds={"pgvector", "postgres"},
+        code_version=code_version,
+    )
     def document_embeddings(context: dg.AssetExecutionContext, workspace: Workspace) -> dg.MaterializeResult:
         """Every document chunked and embedded (all-MiniLM-L6-v2, fp32 or int8 by AIPRIME_RAG_EMBEDDER) into
         pgvector; only what changed is written."""
@@ -58,13 +63,24 @@ def build_embeddings_asset(code_version: str) -> dg.AssetsDefinition:
             if done == total or done // 256 % PROGRESS_EVERY == 0:
                 context.log.info(f"embedded {done:,} of {total:,} changed documents")
 
-        report = ingest(store.open_store(settings), load_corpus(splits), embedder,
-                        collection=settings.rag_collection, data_version=version, on_batch=progress)
+        report = ingest(
+            store.open_store(settings),
+            load_corpus(splits),
+            embedder,
+            collection=settings.rag_collection,
+            data_version=version,
+            on_batch=progress,
+        )
         fingerprint = hashlib.sha256(f"{version}\x00{embedder.name}".encode()).hexdigest()[:16]
         return dg.MaterializeResult(
-            metadata={**asdict(report), "collection": settings.rag_collection, "embedding_model": embedder.name,
-                      "documents_md5": version or "unknown"},
-            data_version=dg.DataVersion(fingerprint))
+            metadata={
+                **asdict(report),
+                "collection": settings.rag_collection,
+                "embedding_model": embedder.name,
+                "documents_md5": version or "unknown",
+            },
+            data_version=dg.DataVersion(fingerprint),
+        )
 
     return document_embeddings
 
@@ -79,14 +95,22 @@ def vector_index(config: IndexConfig, workspace: Workspace) -> dg.MaterializeRes
     seconds = store.ensure_hnsw_index(engine, params)
     built = "kept (same parameters)" if seconds is None else f"built in {seconds:.1f} s"
     return dg.MaterializeResult(
-        metadata={"m": params.m, "ef_construction": params.ef_construction, "build": built,
-                  "planner_uses_index": uses_hnsw(engine, workspace.settings.rag_collection)},
-        data_version=dg.DataVersion(f"m{params.m}-ef{params.ef_construction}"))
+        metadata={
+            "m": params.m,
+            "ef_construction": params.ef_construction,
+            "build": built,
+            "planner_uses_index": uses_hnsw(engine, workspace.settings.rag_collection),
+        },
+        data_version=dg.DataVersion(f"m{params.m}-ef{params.ef_construction}"),
+    )
 
 
-@dg.asset_check(asset=vector_index, blocking=True,
-                description=f"HNSW recall@10 against exact search on {RECALL_QUERIES} test questions is at least "
-                            f"{RECALL_TARGET} at the servers' ef_search.")
+@dg.asset_check(
+    asset=vector_index,
+    blocking=True,
+    description=f"HNSW recall@10 against exact search on {RECALL_QUERIES} test questions is at least "
+    f"{RECALL_TARGET} at the servers' ef_search.",
+)
 def index_recall(workspace: Workspace) -> dg.AssetCheckResult:
     """Recall@10 and latency of the index at `search.EF_SEARCH`; fails below RECALL_TARGET."""
     import numpy as np
@@ -98,8 +122,9 @@ def index_recall(workspace: Workspace) -> dg.AssetCheckResult:
     settings = workspace.settings
     questions = sample_queries(workspace.root / "data" / "splits", RECALL_QUERIES, seed=0).question
     vectors = np.asarray(make_embedder(settings).embed(list(questions)), dtype=np.float32)  # (Q, 384)
-    result = evaluate_hnsw(store.open_store(settings), vectors, collection=settings.rag_collection,
-                           ef_values=(EF_SEARCH,))
+    result = evaluate_hnsw(
+        store.open_store(settings), vectors, collection=settings.rag_collection, ef_values=(EF_SEARCH,)
+    )
     return recall_result(result, EF_SEARCH)
 
 
@@ -109,9 +134,16 @@ def recall_result(result: dict[str, float], ef_search: int) -> dg.AssetCheckResu
     passed = recall >= RECALL_TARGET
     verdict = "meets" if passed else "is below"
     return dg.AssetCheckResult(
-        passed=passed, severity=dg.AssetCheckSeverity.ERROR,
+        passed=passed,
+        severity=dg.AssetCheckSeverity.ERROR,
         description=f"recall@10 {recall:.4f} at ef_search {ef_search} {verdict} the target {RECALL_TARGET}"
-                    + ("" if passed else "; raise ef_search or rebuild with a larger m / ef_construction."),
-        metadata={"recall_at_10": recall, "ef_search": ef_search, "vectors": int(result["hnsw/vectors"]),
-                  "queries": int(result["hnsw/queries"]),
-                  "p50_ms": result[f"hnsw/ef{ef_search}/p50_ms"], "p95_ms": result[f"hnsw/ef{ef_search}/p95_ms"]})
+        + ("" if passed else "; raise ef_search or rebuild with a larger m / ef_construction."),
+        metadata={
+            "recall_at_10": recall,
+            "ef_search": ef_search,
+            "vectors": int(result["hnsw/vectors"]),
+            "queries": int(result["hnsw/queries"]),
+            "p50_ms": result[f"hnsw/ef{ef_search}/p50_ms"],
+            "p95_ms": result[f"hnsw/ef{ef_search}/p95_ms"],
+        },
+    )

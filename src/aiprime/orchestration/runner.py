@@ -27,17 +27,22 @@ def dagster_home(settings: Settings) -> Path:
     ensure_databases(server)
     # dagster-postgres binds NOTIFY parameters client-side: psycopg2, not SQLAlchemy 2.1's default psycopg 3
     url = parse_url(database_url(server, "dagster")).set(drivername="postgresql+psycopg2")
-    config = {"storage": {"postgres": {"postgres_url": url.render_as_string(hide_password=False)}},
-              "telemetry": {"enabled": False}}
+    config = {
+        "storage": {"postgres": {"postgres_url": url.render_as_string(hide_password=False)}},
+        "telemetry": {"enabled": False},
+    }
     (home / "dagster.yaml").write_text(yaml.safe_dump(config))
     return home
 
 
-QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}  # steps' own lines, no event debug
+QUIET_CONSOLE = {
+    "loggers": {"console": {"config": {"log_level": "INFO"}}}
+}  # steps' own lines, no event debug
 
 
-def materialize_everything(settings: Settings, repo_root: Path, groups: Sequence[str] | None = None,
-                           run_config: dict | None = None) -> dg.ExecuteInProcessResult:
+def materialize_everything(
+    settings: Settings, repo_root: Path, groups: Sequence[str] | None = None, run_config: dict | None = None
+) -> dg.ExecuteInProcessResult:
     """Materialise every asset (or those of `groups`) and run their checks.
 
     Raises:
@@ -53,8 +58,12 @@ def materialize_everything(settings: Settings, repo_root: Path, groups: Sequence
         graph = defs.resolve_asset_graph()
         selection = [key for key in graph.materializable_asset_keys if graph.get(key).group_name in groups]
     with dg.DagsterInstance.get() as instance:
-        result = job.execute_in_process(instance=instance, raise_on_error=False, asset_selection=selection,
-                                        run_config=QUIET_CONSOLE | (run_config or {}))
+        result = job.execute_in_process(
+            instance=instance,
+            raise_on_error=False,
+            asset_selection=selection,
+            run_config=QUIET_CONSOLE | (run_config or {}),
+        )
     _raise_on_failure(result)
     return result
 
@@ -79,17 +88,33 @@ def _raise_on_failure(result: dg.ExecuteInProcessResult) -> None:
         message = error.message.strip().splitlines()[-1] if error else "no message"
         message = message.split(f"{error.cls_name}: ", 1)[-1] if error else message  # drop "module.Class: "
         raise StageFailed(f"Dagster step {failures[0].step_key!r} failed: {message}")
-    failed_checks = [e.asset_check_evaluation_data for e in result.all_events
-                     if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.asset_check_evaluation_data.passed
-                     and e.asset_check_evaluation_data.severity == dg.AssetCheckSeverity.ERROR]
+    failed_checks = [
+        e.asset_check_evaluation_data
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        and not e.asset_check_evaluation_data.passed
+        and e.asset_check_evaluation_data.severity == dg.AssetCheckSeverity.ERROR
+    ]
     if failed_checks:
         check = failed_checks[0]
-        raise StageFailed(f"Asset check {check.check_name!r} on {check.asset_key.to_user_string()} failed: "
-                          f"{check.description}. Fix the data or the code, then run again.")
+        raise StageFailed(
+            f"Asset check {check.check_name!r} on {check.asset_key.to_user_string()} failed: "
+            f"{check.description}. Fix the data or the code, then run again."
+        )
 
 
 def ui_command(settings: Settings) -> tuple[list[str], dict[str, str]]:
     """The `dagster dev` command line (webserver and daemon) and environment for these definitions."""
-    argv = [sys.executable, "-m", "dagster", "dev", "-m", "aiprime.orchestration.definitions",
-            "--host", settings.host, "--port", str(settings.dagster_port)]
+    argv = [
+        sys.executable,
+        "-m",
+        "dagster",
+        "dev",
+        "-m",
+        "aiprime.orchestration.definitions",
+        "--host",
+        settings.host,
+        "--port",
+        str(settings.dagster_port),
+    ]
     return argv, {"DAGSTER_HOME": str(dagster_home(settings))}

@@ -21,12 +21,15 @@ GROUP = "serving"
 class DeploymentConfig(dg.Config):
     """Which graph the local stack serves."""
 
-    rag: bool = Field(True, description="Serve the RAG graph (retriever and generator too); false: top1.yaml.")
+    rag: bool = Field(
+        True, description="Serve the RAG graph (retriever and generator too); false: top1.yaml."
+    )
 
 
 @dg.asset(group_name=GROUP, deps=[dg.AssetKey("moe_models"), dg.AssetKey("vector_index")], kinds={"kserve"})
-def deployment(context: dg.AssetExecutionContext, config: DeploymentConfig,
-               workspace: Workspace) -> dg.MaterializeResult:
+def deployment(
+    context: dg.AssetExecutionContext, config: DeploymentConfig, workspace: Workspace
+) -> dg.MaterializeResult:
     """The local serving stack on the champions, with sample queries answered through its graph."""
     from aiprime.serving import launcher, samples  # the router and the KServe client: imported on use
 
@@ -38,6 +41,11 @@ def deployment(context: dg.AssetExecutionContext, config: DeploymentConfig,
     context.log.info(f"serving {versions} behind {served.router_url}")
     fingerprint = hashlib.sha256(json.dumps(versions, sort_keys=True).encode()).hexdigest()[:16]
     return dg.MaterializeResult(
-        metadata={"router": served.router_url, "graph": served.graph, "versions": dg.MetadataValue.json(versions),
-                  "answers": dg.MetadataValue.json(samples.as_records(answers))},
-        data_version=dg.DataVersion(fingerprint))
+        metadata={
+            "router": served.router_url,
+            "graph": served.graph,
+            "versions": dg.MetadataValue.json(versions),
+            "answers": dg.MetadataValue.json(samples.as_records(answers)),
+        },
+        data_version=dg.DataVersion(fingerprint),
+    )

@@ -27,16 +27,24 @@ from aiprime.rag.serving import RERANK_CANDIDATES
 Rerank = Callable[[str, list[Hit], int], list[Hit]]  # (question, candidates, top_n) -> best first
 
 
-def retrieve(engine: Engine, embedder: Embedder, question: str, k: int, rerank: Rerank | None,
-             collection: str) -> list[Hit]:
+def retrieve(
+    engine: Engine, embedder: Embedder, question: str, k: int, rerank: Rerank | None, collection: str
+) -> list[Hit]:
     """The `k` hits the retriever server would hand the generator for `question`."""
     pool = max(k, RERANK_CANDIDATES) if rerank else k
     found = search(engine, question, embedder, k=pool, collection=collection)
     return rerank(question, found, k) if rerank and found else found
 
 
-def calibrate(engine: Engine, embedder: Embedder, queries: pd.DataFrame, *, k: int, rerank: Rerank | None,
-              collection: str) -> tuple[float, dict[str, float]]:
+def calibrate(
+    engine: Engine,
+    embedder: Embedder,
+    queries: pd.DataFrame,
+    *,
+    k: int,
+    rerank: Rerank | None,
+    collection: str,
+) -> tuple[float, dict[str, float]]:
     """`min_score` from `queries` (with `question` and `relevant`), and the figures it was chosen from."""
     found, missed = [], []
     for row in queries.itertuples(index=False):
@@ -49,22 +57,39 @@ def calibrate(engine: Engine, embedder: Embedder, queries: pd.DataFrame, *, k: i
         "calibration/relevant_retrieved": len(found) / max(len(queries), 1),
         "calibration/min_score": threshold,
         "calibration/answerable_kept": float(np.mean([s >= threshold for s in found])) if found else 0.0,
-        "calibration/unanswerable_refused": float(np.mean([s < threshold for s in missed])) if missed else 0.0,
+        "calibration/unanswerable_refused": float(np.mean([s < threshold for s in missed]))
+        if missed
+        else 0.0,
     }
 
 
-def evaluate_answers(engine: Engine, embedder: Embedder, queries: pd.DataFrame, generator: Generator, *,
-                     k: int = 4, rerank: Rerank | None = None, min_score: float = 0.0, max_tokens: int = 64,
-                     collection: str) -> dict[str, float]:
+def evaluate_answers(
+    engine: Engine,
+    embedder: Embedder,
+    queries: pd.DataFrame,
+    generator: Generator,
+    *,
+    k: int = 4,
+    rerank: Rerank | None = None,
+    min_score: float = 0.0,
+    max_tokens: int = 64,
+    collection: str,
+) -> dict[str, float]:
     """Share abstained, cited, grounded and citing the relevant document; mean overlap; seconds per answer."""
     rows: list[dict[str, Any]] = []
     for row in queries.itertuples(index=False):
         hits = retrieve(engine, embedder, row.question, k, rerank, collection)
         start = time.perf_counter()
         given = answer(row.question, hits, generator, min_score=min_score, max_tokens=max_tokens)
-        rows.append({**groundedness(given, hits), "seconds": time.perf_counter() - start,
-                     "abstained": given.abstained, "cites_relevant": row.relevant in given.citations,
-                     "retrieved_relevant": row.relevant in {h.doc_id for h in hits}})
+        rows.append(
+            {
+                **groundedness(given, hits),
+                "seconds": time.perf_counter() - start,
+                "abstained": given.abstained,
+                "cites_relevant": row.relevant in given.citations,
+                "retrieved_relevant": row.relevant in {h.doc_id for h in hits},
+            }
+        )
     return answer_figures(rows)
 
 
@@ -75,10 +100,14 @@ def answer_figures(rows: list[dict[str, Any]]) -> dict[str, float]:
     return {
         "answers/questions": float(len(rows)),
         "answers/abstained": float(np.mean([r["abstained"] for r in rows])) if rows else 0.0,
-        "answers/retrieved_relevant": float(np.mean([r["retrieved_relevant"] for r in rows])) if rows else 0.0,
+        "answers/retrieved_relevant": float(np.mean([r["retrieved_relevant"] for r in rows]))
+        if rows
+        else 0.0,
         "answers/cited": float(np.mean([bool(r["cited"]) for r in answered])) if answered else 0.0,
         "answers/grounded": float(np.mean([r["grounded"] for r in answered])) if answered else 0.0,
-        "answers/cites_relevant": float(np.mean([r["cites_relevant"] for r in answered])) if answered else 0.0,
+        "answers/cites_relevant": float(np.mean([r["cites_relevant"] for r in answered]))
+        if answered
+        else 0.0,
         "answers/overlap": float(np.mean(overlaps)) if overlaps else 0.0,
         "answers/seconds_p50": float(np.median([r["seconds"] for r in answered])) if answered else 0.0,
     }

@@ -61,8 +61,9 @@ def evaluate(
     queries = sample_queries(splits_dir, n_queries, seed)
     vectors = np.asarray(embedder.embed(list(queries.question)), dtype=np.float32)  # (Q, dim)
     result = {"queries": float(len(queries)), "seed": float(seed)}
-    result |= evaluate_quality(engine, queries, vectors, collection=collection, reranker=reranker,
-                               model=embedder.name)
+    result |= evaluate_quality(
+        engine, queries, vectors, collection=collection, reranker=reranker, model=embedder.name
+    )
     result |= evaluate_hnsw(engine, vectors, collection=collection, ef_values=ef_values)
     result["hnsw/uses_index"] = float(uses_hnsw(engine, collection))
     return result
@@ -85,8 +86,10 @@ def rank_metrics(ranked: Sequence[str], relevant: set[str], k: int = 10) -> dict
 def mean_metrics(per_query: Sequence[dict[str, float]]) -> dict[str, float]:
     """The mean of each metric over queries."""
     if not per_query:
-        raise InvalidInput("No queries to score: none of the sampled queries' documents is in the collection. "
-                           "Ingest the documents first: `aiprime rag ingest`.")
+        raise InvalidInput(
+            "No queries to score: none of the sampled queries' documents is in the collection. "
+            "Ingest the documents first: `aiprime rag ingest`."
+        )
     return {name: float(np.mean([m[name] for m in per_query])) for name in per_query[0]}
 
 
@@ -178,13 +181,22 @@ def evaluate_quality(
             store.set_search_params(conn, ef_search, iterative=True)
             lists = _rankings(conn, cid, query.question, vector, depth, query.domain)
             if reranker is not None:
-                lists[RERANK_METHOD], ms = reranked(conn, query.question, lists["hybrid"], reranker, rerank_depth)
+                lists[RERANK_METHOD], ms = reranked(
+                    conn, query.question, lists["hybrid"], reranker, rerank_depth
+                )
                 latencies.append(ms)
         for method, chunk_ids in lists.items():
             per_method[method].append(rank_metrics(distinct_docs(chunk_ids, doc_of), {query.relevant}, k))
-    scores = {f"{method}/{name}": value for method, rows in per_method.items()
-              for name, value in mean_metrics(rows).items()}
-    return {"quality/queries_scored": float(len(queries)), **scores, **latency_figures(latencies, rerank_depth)}
+    scores = {
+        f"{method}/{name}": value
+        for method, rows in per_method.items()
+        for name, value in mean_metrics(rows).items()
+    }
+    return {
+        "quality/queries_scored": float(len(queries)),
+        **scores,
+        **latency_figures(latencies, rerank_depth),
+    }
 
 
 def reranked(

@@ -68,8 +68,10 @@ def _record(record: Any, where: str) -> GeneratorRecord:
 
 def _min_score(value: Any, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise InvalidInput(f"{where}.min_score must be a finite number (the retriever's threshold); got "
-                           f"{value!r:.100}. Leave it out to use the generator's --min_score.")
+        raise InvalidInput(
+            f"{where}.min_score must be a finite number (the retriever's threshold); got "
+            f"{value!r:.100}. Leave it out to use the generator's --min_score."
+        )
     return float(value)
 
 

@@ -191,8 +191,10 @@ def save_calibration(source: str | Path, figures: dict[str, float], alias: str =
         name = registry.registered_name(ROLE)
         version = registry.version_for(source, name, alias)
         if version is None:
-            raise ModelNotReady(f"No version of {name} carries {alias!r} at {source}; train one first: "
-                                "`aiprime rag train-reranker`.")
+            raise ModelNotReady(
+                f"No version of {name} carries {alias!r} at {source}; train one first: "
+                "`aiprime rag train-reranker`."
+            )
         for key, value in figures.items():
             MlflowClient(source).set_model_version_tag(name, version, key, f"{value:.6g}")
         return f"{name} v{version} ({alias})"
@@ -238,8 +240,10 @@ def read_min_score(folder: Path) -> float | None:
     try:
         return float(json.loads(path.read_text())[MIN_SCORE])
     except (ValueError, KeyError, TypeError) as e:
-        raise DataCorrupt(f"{path} has no numeric {MIN_SCORE!r} ({e}). Delete it and run "
-                          "`aiprime rag calibrate --reranker <folder>` again.") from e
+        raise DataCorrupt(
+            f"{path} has no numeric {MIN_SCORE!r} ({e}). Delete it and run "
+            "`aiprime rag calibrate --reranker <folder>` again."
+        ) from e
 
 
 def resolve_reranker(choice: str, tracking_uri: str) -> Reranker | None:

@@ -198,6 +198,9 @@ def load_rerank(choice: str, tracking_uri: str, alias: str) -> tuple[Rerank | No
         log.warning("no %r re-ranker is registered at %s; serving the fused ranking", alias, tracking_uri)
         return None, None
     if reranker.min_score is None:
-        log.warning("%s is not calibrated (`aiprime rag calibrate`): answers abstain only below the generator's "
-                    "own --min_score", reranker.source)
+        log.warning(
+            "%s is not calibrated (`aiprime rag calibrate`): answers abstain only below the generator's "
+            "own --min_score",
+            reranker.source,
+        )
     return (lambda question, hits, top_n: rerank.rerank(question, hits, reranker, top_n)), reranker.min_score

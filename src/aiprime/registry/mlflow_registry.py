@@ -63,12 +63,19 @@ class Promotion:
         if self.champion_before is None:
             return f"{self.name} v{self.challenger} is the first version: champion"
         verdict = "beats" if self.promoted else "does not beat"
-        return (f"{self.name} v{self.challenger} ({self.challenger_score:.4f}) {verdict} champion "
-                f"v{self.champion_before} ({self.champion_score:.4f}) on validation")
+        return (
+            f"{self.name} v{self.challenger} ({self.challenger_score:.4f}) {verdict} champion "
+            f"v{self.champion_before} ({self.champion_score:.4f}) on validation"
+        )
 
 
-def promote(tracking_uri: str, name: str, challenger_score: float, champion_score: float | None,
-            min_delta: float = 0.0) -> Promotion:
+def promote(
+    tracking_uri: str,
+    name: str,
+    challenger_score: float,
+    champion_score: float | None,
+    min_delta: float = 0.0,
+) -> Promotion:
     """Move `champion` to the challenger if it scores above the champion by more than `min_delta`.
 
     Both scores must come from the same validation split (the caller evaluates the current champion on it).
@@ -76,7 +83,9 @@ def promote(tracking_uri: str, name: str, challenger_score: float, champion_scor
     client = MlflowClient(tracking_uri)
     challenger = version_for(tracking_uri, name, CHALLENGER)
     if challenger is None:
-        raise ModelNotReady(f"{name} has no `challenger` version to promote. Register one first (aiprime train).")
+        raise ModelNotReady(
+            f"{name} has no `challenger` version to promote. Register one first (aiprime train)."
+        )
     champion = version_for(tracking_uri, name, CHAMPION)
     wins = champion is None or champion_score is None or challenger_score > champion_score + min_delta
     if wins and champion != challenger:
@@ -90,10 +99,14 @@ def download(tracking_uri: str, name: str, alias: str, dst: Path) -> Path:
     """Download the files of the version of `name` that carries `alias` into `dst`; the folder holding them."""
     version = version_for(tracking_uri, name, alias)
     if version is None:
-        raise ModelNotReady(f"No version of {name} carries the alias {alias!r} at {tracking_uri}. "
-                            "Train and register one with `aiprime train`.")
+        raise ModelNotReady(
+            f"No version of {name} carries the alias {alias!r} at {tracking_uri}. "
+            "Train and register one with `aiprime train`."
+        )
     dst.mkdir(parents=True, exist_ok=True)
     # `models:/` URIs resolve against the process-wide registry URI; the version's source does not.
     source = MlflowClient(tracking_uri).get_model_version_download_uri(name, version)
-    path = mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(dst), tracking_uri=tracking_uri)
+    path = mlflow.artifacts.download_artifacts(
+        artifact_uri=source, dst_path=str(dst), tracking_uri=tracking_uri
+    )
     return Path(path)

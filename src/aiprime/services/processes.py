@@ -53,8 +53,12 @@ def start_detached(argv: list[str], pid_file: Path, log_file: Path, env: dict[st
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with log_file.open("ab") as log:
         proc = subprocess.Popen(
-            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, env={**os.environ, **(env or {})},
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env={**os.environ, **(env or {})},
         )
     pid_file.write_text(str(proc.pid))
     return proc.pid
@@ -106,7 +110,9 @@ def wait_http(url: str, timeout: float, pid_file: Path, log_file: Path, service:
             return
         if read_pid(pid_file) is None:
             tail = log_file.read_text(errors="replace").strip().splitlines()[-3:] if log_file.exists() else []
-            raise ServiceUnavailable(f"{service} exited while starting; last log lines: {' | '.join(tail)}. "
-                                     f"Read {log_file} and fix the cause, then run `aiprime services up` again.")
+            raise ServiceUnavailable(
+                f"{service} exited while starting; last log lines: {' | '.join(tail)}. "
+                f"Read {log_file} and fix the cause, then run `aiprime services up` again."
+            )
         time.sleep(0.3)
     raise ServiceUnavailable(f"{service} did not answer {url} within {timeout:.0f} s; see {log_file}.")

@@ -31,7 +31,9 @@ def server_url(settings: Settings, start: bool = True) -> str:
         return database_url(settings.database_url, "postgres")
     url = embedded.start_embedded(settings.pg_dir) if start else embedded.running_url(settings.pg_dir)
     if url is None:
-        raise ServiceUnavailable("The embedded PostgreSQL is not running. Start it with `aiprime services up`.")
+        raise ServiceUnavailable(
+            "The embedded PostgreSQL is not running. Start it with `aiprime services up`."
+        )
     return url
 
 
@@ -62,9 +64,23 @@ def _start_mlflow(settings: Settings, backend_url: str) -> None:
     if processes.read_pid(pid_file) is None:
         processes.require_free_port(settings.host, settings.mlflow_port, "MLflow", "AIPRIME_MLFLOW_PORT")
         settings.mlflow_artifacts_dir.mkdir(parents=True, exist_ok=True)
-        argv = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend_url,
-                "--artifacts-destination", str(settings.mlflow_artifacts_dir), "--serve-artifacts",
-                "--host", settings.host, "--port", str(settings.mlflow_port), "--workers", "1"]
+        argv = [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--backend-store-uri",
+            backend_url,
+            "--artifacts-destination",
+            str(settings.mlflow_artifacts_dir),
+            "--serve-artifacts",
+            "--host",
+            settings.host,
+            "--port",
+            str(settings.mlflow_port),
+            "--workers",
+            "1",
+        ]
         # MLflow's telemetry thread fails offline and races requests for an environment variable.
         processes.start_detached(argv, pid_file, log_file, env={"MLFLOW_DISABLE_TELEMETRY": "true"})
     processes.wait_http(f"{settings.mlflow_url}/health", MLFLOW_START_TIMEOUT_S, pid_file, log_file, "MLflow")
@@ -86,7 +102,9 @@ def status(settings: Settings) -> list[ServiceStatus]:
         pg = ServiceStatus("postgresql", True, _hide_password(settings.database_url), "external")
     else:
         url = embedded.running_url(settings.pg_dir)
-        pg = ServiceStatus("postgresql", url is not None, url or str(settings.pg_dir), f"embedded, {settings.pg_dir}")
+        pg = ServiceStatus(
+            "postgresql", url is not None, url or str(settings.pg_dir), f"embedded, {settings.pg_dir}"
+        )
     mlflow_up = processes.http_ok(f"{settings.mlflow_url}/health")
     where = "external" if settings.mlflow_tracking_uri else f"artifacts in {settings.mlflow_artifacts_dir}"
     return [pg, ServiceStatus("mlflow", mlflow_up, settings.mlflow_url, where)]

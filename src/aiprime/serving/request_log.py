@@ -28,8 +28,16 @@ CONNECT_TIMEOUT_S = 5  # a database that does not answer holds the writer thread
 class RequestLog:
     """A batched, non-blocking writer of one server's requests to the `request_log` table."""
 
-    def __init__(self, url: str, model: str, *, batch_size: int = 256, flush_interval_s: float = 1.0,
-                 max_queued: int = 10_000, metrics: RequestLogMetrics | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        model: str,
+        *,
+        batch_size: int = 256,
+        flush_interval_s: float = 1.0,
+        max_queued: int = 10_000,
+        metrics: RequestLogMetrics | None = None,
+    ) -> None:
         """Create the writer (not started).
 
         Args:
@@ -125,8 +133,14 @@ class RequestLog:
 
     def _lost(self, count: int, reason: str, detail: str) -> None:
         self.metrics.failed.labels(self.model, reason).inc(count)
-        log.warning("request log: dropped %d request(s) of %s (%s: %s). Check AIPRIME_DATABASE_URL and that "
-                    "the `aiprime` database is migrated (`aiprime services up`).", count, self.model, reason, detail)
+        log.warning(
+            "request log: dropped %d request(s) of %s (%s: %s). Check AIPRIME_DATABASE_URL and that "
+            "the `aiprime` database is migrated (`aiprime services up`).",
+            count,
+            self.model,
+            reason,
+            detail,
+        )
 
 
 def request_log(url: str | None, model: str) -> RequestLog | None:

@@ -36,8 +36,9 @@ class SampleAnswer:
     citations: list[str] = field(default_factory=list)  # the retrieved doc ids the reply cites
 
 
-def serve_and_ask(settings: Settings, queries: tuple[str, ...] = SAMPLE_QUERIES,
-                  options: ServeOptions | None = None) -> tuple[Stack, list[SampleAnswer]]:
+def serve_and_ask(
+    settings: Settings, queries: tuple[str, ...] = SAMPLE_QUERIES, options: ServeOptions | None = None
+) -> tuple[Stack, list[SampleAnswer]]:
     """Restart the serving stack on the champions and send each query through its InferenceGraph.
 
     Raises:
@@ -49,7 +50,9 @@ def serve_and_ask(settings: Settings, queries: tuple[str, ...] = SAMPLE_QUERIES,
     for text in queries:
         a = client.ask(text, stack.router_url, stack.services(), explain=False)
         route = dict(list(zip(a.experts, a.probabilities, strict=True))[:2])
-        answers.append(SampleAnswer(text, route, a.answered_by, a.label, a.scores[a.label], a.reply, a.citations))
+        answers.append(
+            SampleAnswer(text, route, a.answered_by, a.label, a.scores[a.label], a.reply, a.citations)
+        )
     return stack, answers
 
 
@@ -57,8 +60,11 @@ def served_versions(stack: Stack, tracking_uri: str, alias: str = "champion") ->
     """The registry version each model server of `stack` loaded: registered name -> version (None: none)."""
     from aiprime.registry import mlflow_registry as registry  # MLflow: imported on use
 
-    names = [registered_model_name("gate")] + [registered_model_name("expert", domain_of(name))
-                                               for name in stack.services() if name.startswith("expert-")]
+    names = [registered_model_name("gate")] + [
+        registered_model_name("expert", domain_of(name))
+        for name in stack.services()
+        if name.startswith("expert-")
+    ]
     return {name: registry.version_for(tracking_uri, name, alias) for name in names}
 
 

@@ -315,7 +315,9 @@ class HealthBook:
         parts = urlsplit(url)
         timeout = aiohttp.ClientTimeout(total=self._policy.probe_timeout_s)
         try:
-            async with self._client.get(f"{parts.scheme}://{parts.netloc}{READY_PATH}", timeout=timeout) as answer:
+            async with self._client.get(
+                f"{parts.scheme}://{parts.netloc}{READY_PATH}", timeout=timeout
+            ) as answer:
                 return answer.status == 200
         except (aiohttp.ClientError, TimeoutError):
             return False
