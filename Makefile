@@ -49,7 +49,7 @@ $(TOOLS)/.installed:
 
 # The compiled KFP YAML is committed; a test fails when it no longer matches pipelines/*.py.
 pipelines: $(VENV)/.installed
-	$(BIN)/python -m aiprime.moe.pipeline
+	$(BIN)/python -m aiprime.training.kubeflow
 
 lint:
 	$(BIN)/ruff check src tests components pipelines kserve bench

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from aiprime.moe import training
+from aiprime.moe import fitting
 from aiprime.moe.config import RunConfig, TrainConfig
 from aiprime.moe.dataset import build_splits
 from aiprime.moe.evaluation import Scores, predict_labels
@@ -41,14 +41,14 @@ def train_both(splits: dict, run: RunConfig, out: Path) -> tuple[MoESystem, Memb
     """Train the gate and every expert, then the dense baseline; their wall times."""
     train, val = splits["train"], splits["val"]
     times: dict[str, float] = {}
-    gate, times["gate"] = timed(training.train_gate, train, val, out / "gate", run)
+    gate, times["gate"] = timed(fitting.train_gate, train, val, out / "gate", run)
     experts = []
     for spec in EXPERTS:
         folder, times[f"expert.{spec.name}"] = timed(
-            training.train_expert, spec, train, val, out / spec.name, run
+            fitting.train_expert, spec, train, val, out / spec.name, run
         )
         experts.append(folder)
-    dense, times["dense"] = timed(training.train_dense, train, val, out / "dense", run)
+    dense, times["dense"] = timed(fitting.train_dense, train, val, out / "dense", run)
     return MoESystem.from_folders(gate, experts), Member.load(dense), times
 
 

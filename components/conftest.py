@@ -17,11 +17,12 @@ import yaml
 from kfp import dsl
 from mlflow import MlflowClient
 
-from aiprime.moe import planning, training
+from aiprime.moe import fitting
 from aiprime.moe.config import RunConfig, TrainConfig
 from aiprime.moe.dataset import TABLE, TaskSplit, file_md5, fine_classes
 from aiprime.moe.experts import EXPERTS, GATE
-from aiprime.moe.pipeline import EXPERIMENT, load_component
+from aiprime.training import planning
+from aiprime.training.kubeflow import EXPERIMENT, load_component
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_EXPERTS = ("living", "actions")  # the experts trained for the tests that need a system
@@ -141,12 +142,12 @@ def trained(tmp_path_factory: pytest.TempPathFactory, splits: dict[str, TaskSpli
     prints = plan().fingerprints
     train, val = splits["train"], splits["val"]
     folders = {
-        "gate": training.train_gate(train, val, root / "gate", RUN, fingerprint=prints[GATE]),
-        "dense": training.train_dense(train, val, root / "dense", RUN, fingerprint=prints[planning.DENSE]),
+        "gate": fitting.train_gate(train, val, root / "gate", RUN, fingerprint=prints[GATE]),
+        "dense": fitting.train_dense(train, val, root / "dense", RUN, fingerprint=prints[planning.DENSE]),
     }
     for name in TINY_EXPERTS:
-        spec = training.spec_named(name)
-        folders[name] = training.train_expert(spec, train, val, root / name, RUN, fingerprint=prints[name])
+        spec = fitting.spec_named(name)
+        folders[name] = fitting.train_expert(spec, train, val, root / name, RUN, fingerprint=prints[name])
     return folders
 
 

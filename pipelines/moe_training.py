@@ -2,7 +2,7 @@
 
 Wiring only: each step is `components/<name>/component.py`, which calls the `aiprime` library. Resources,
 retries and caching attach here. Compiled to `pipelines/compiled/moe_training.yaml` by
-`python -m aiprime.moe.pipeline`; run with `aiprime train` (locally, or `--host` on a cluster).
+`python -m aiprime.training.kubeflow`; run with `aiprime train` (locally, or `--host` on a cluster).
 """
 
 from pathlib import Path
@@ -10,8 +10,8 @@ from pathlib import Path
 from kfp import dsl
 
 from aiprime.moe.experts import GATE
-from aiprime.moe.pipeline import load_component
-from aiprime.moe.planning import DENSE
+from aiprime.training.kubeflow import load_component
+from aiprime.training.planning import DENSE
 from aiprime.versioning import find_repo_root
 
 ROOT = find_repo_root(Path(__file__).parent)

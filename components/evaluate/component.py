@@ -3,7 +3,7 @@
 from kfp import dsl
 from kfp.dsl import HTML, Artifact, Dataset, Input, Markdown, Metrics, Model, Output
 
-from aiprime.moe.pipeline import BASE_IMAGE
+from aiprime.training.kubeflow import BASE_IMAGE
 
 
 @dsl.component(base_image=BASE_IMAGE, install_kfp_package=False)
@@ -33,9 +33,9 @@ def evaluate(
     from aiprime.moe import evaluation
     from aiprime.moe import report as reports
     from aiprime.moe.dataset import TaskSplit
-    from aiprime.moe.planning import RunPlan, describe
-    from aiprime.moe.registration import Lineage, log_evaluation
     from aiprime.moe.system import Member, MoESystem
+    from aiprime.training.planning import RunPlan, describe
+    from aiprime.training.registration import Lineage, log_evaluation
 
     decided = RunPlan.from_json(Path(plan.path).read_text())
     system = MoESystem.from_folders(Path(gate.path), [Path(m.path) for m in experts])

@@ -3,7 +3,7 @@
 from kfp import dsl
 from kfp.dsl import Artifact, Dataset, Input, Output
 
-from aiprime.moe.pipeline import BASE_IMAGE
+from aiprime.training.kubeflow import BASE_IMAGE
 
 
 @dsl.component(base_image=BASE_IMAGE, install_kfp_package=False)
@@ -20,7 +20,7 @@ def plan_training(
     retrain: bool,
     plan: Output[Artifact],
 ) -> list[str]:
-    """Compare this run's fingerprints with the champions' in MLflow (`aiprime.moe.planning.plan_run`).
+    """Compare this run's fingerprints with the champions' in MLflow (`aiprime.training.planning.plan_run`).
 
     New or changed models are trained; the others reuse their champion; `retrain` trains everything.
     Writes the plan (JSON) to `plan`, which every later step reads.
@@ -31,7 +31,7 @@ def plan_training(
     from pathlib import Path
 
     from aiprime.moe.dataset import TaskSplit
-    from aiprime.moe.planning import describe, plan_run, run_config
+    from aiprime.training.planning import describe, plan_run, run_config
 
     run = run_config(max_epochs=max_epochs, lr=lr, seed=seed, threads=threads)
     decided = plan_run(

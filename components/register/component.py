@@ -3,7 +3,7 @@
 from kfp import dsl
 from kfp.dsl import Artifact, Dataset, Input, Metrics, Model
 
-from aiprime.moe.pipeline import BASE_IMAGE
+from aiprime.training.kubeflow import BASE_IMAGE
 
 
 @dsl.component(base_image=BASE_IMAGE, install_kfp_package=False)
@@ -32,8 +32,8 @@ def register(
     from pathlib import Path
 
     from aiprime.moe.dataset import TaskSplit
-    from aiprime.moe.planning import RunPlan
-    from aiprime.moe.registration import Lineage, promotion_record, register_candidate
+    from aiprime.training.planning import RunPlan
+    from aiprime.training.registration import Lineage, promotion_record, register_candidate
 
     decided = RunPlan.from_json(Path(plan.path).read_text())
     split = TaskSplit.load(Path(val.path))

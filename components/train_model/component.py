@@ -3,7 +3,7 @@
 from kfp import dsl
 from kfp.dsl import Artifact, Dataset, Input, Model, Output
 
-from aiprime.moe.pipeline import BASE_IMAGE
+from aiprime.training.kubeflow import BASE_IMAGE
 
 
 @dsl.component(base_image=BASE_IMAGE, install_kfp_package=False)
@@ -21,7 +21,7 @@ def train_model(
     """
     from pathlib import Path
 
-    from aiprime.moe.planning import RunPlan, train_or_reuse
+    from aiprime.training.planning import RunPlan, train_or_reuse
 
     decided = RunPlan.from_json(Path(plan.path).read_text())
     model.metadata.update(

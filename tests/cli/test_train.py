@@ -1,6 +1,6 @@
 """`aiprime train`: help, a one-line error for an unreachable Kubeflow Pipelines server, a stale compiled YAML.
 
-The local run itself is tested end to end in tests/moe/test_pipeline.py.
+The local run itself is tested end to end in tests/training/test_kubeflow.py.
 """
 
 from __future__ import annotations
@@ -43,4 +43,4 @@ def test_a_stale_compiled_pipeline_is_refused_with_the_fix(
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(app, ["train", "--host", "http://127.0.0.1:9"])
     assert result.exit_code == 1 and "differs from pipelines/moe_training.py" in result.output, result.output
-    assert "python -m aiprime.moe.pipeline" in result.output
+    assert "python -m aiprime.training.kubeflow" in result.output

@@ -8,7 +8,7 @@ import pytest
 from kfp import dsl
 
 from aiprime.moe.experts import EXPERTS
-from aiprime.moe.planning import RunPlan
+from aiprime.training.planning import RunPlan
 
 pytestmark = pytest.mark.slow
 

@@ -13,12 +13,12 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from aiprime import versioning
-from aiprime.moe import launch
-from aiprime.moe.launch import TrainOptions
-from aiprime.moe.pipeline import EXPERIMENT
 from aiprime.moe.report import headline
 from aiprime.services import stack
 from aiprime.settings import Settings
+from aiprime.training import launch
+from aiprime.training.kubeflow import EXPERIMENT
+from aiprime.training.launch import TrainOptions
 
 
 def train(

@@ -19,9 +19,9 @@ import numpy as np
 import torch
 
 from aiprime.moe.dataset import TaskSplit
+from aiprime.moe.fitting import DENSE_ROLE, GATE_ROLE
 from aiprime.moe.layers import SwitchMoE
 from aiprime.moe.system import Member, MoESystem
-from aiprime.moe.training import DENSE_ROLE, GATE_ROLE
 
 PROMOTION_METRIC = "accuracy"  # what `score_member` returns and the champion gate compares
 

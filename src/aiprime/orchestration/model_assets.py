@@ -14,10 +14,10 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from aiprime.moe import launch
-from aiprime.moe.launch import TrainOptions
 from aiprime.orchestration.resources import Workspace
 from aiprime.services import stack
+from aiprime.training import launch
+from aiprime.training.launch import TrainOptions
 
 GROUP = "models"
 

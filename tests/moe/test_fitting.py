@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 
 from aiprime.errors import InvalidInput
-from aiprime.moe import planning, training
+from aiprime.moe import fitting
 from aiprime.moe.config import RunConfig, TrainConfig
 from aiprime.moe.dataset import all_classes, fine_classes
 from aiprime.moe.experts import EXPERTS, GATE, domains
 from aiprime.moe.models import ExpertNet, active_parameters, build_model
 from aiprime.moe.system import Member
+from aiprime.training import planning
 
 pytestmark = pytest.mark.slow
 
@@ -26,7 +27,7 @@ def test_each_model_folder_names_its_role_and_its_classes(tiny_models: dict[str,
     assert dense.metadata["role"] == "dense" and dense.classes == all_classes()
     expert = Member.load(tiny_models["people_society"])
     assert expert.metadata["role"] == "expert" and expert.metadata["domain"] == "people_society"
-    assert training.registry_role(expert.metadata) == "expert-people_society"
+    assert fitting.registry_role(expert.metadata) == "expert-people_society"
     assert expert.classes == fine_classes()["people_society"] and isinstance(expert.module, ExpertNet)
     assert expert.metadata["history"]["train_rows"] == 48  # its domain's two lexnames x 24 rows
 
@@ -45,13 +46,13 @@ def test_an_expert_without_rows_of_its_domain_is_refused_with_the_fix(
 ) -> None:
     train = tiny_splits["train"].where(tiny_splits["train"].domain != "living")
     with pytest.raises(InvalidInput, match="larger --limit"):
-        training.train_expert(EXPERTS[0], train, tiny_splits["val"], tmp_path)
+        fitting.train_expert(EXPERTS[0], train, tiny_splits["val"], tmp_path)
 
 
 def test_the_dense_baseline_has_an_expert_paths_active_parameters() -> None:
     n_classes = len(all_classes())
     expert = build_model(EXPERTS[0].config(n_classes))
-    assert active_parameters(build_model(training.dense_config(n_classes))) == active_parameters(expert)
+    assert active_parameters(build_model(fitting.dense_config(n_classes))) == active_parameters(expert)
 
 
 def test_threads_do_not_change_a_runs_fingerprints_but_the_learning_rate_does() -> None:

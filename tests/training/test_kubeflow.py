@@ -16,9 +16,9 @@ from typer.testing import CliRunner
 
 from aiprime import versioning
 from aiprime.cli import app
-from aiprime.moe import pipeline
 from aiprime.moe.dataset import TABLE
 from aiprime.registry import mlflow_registry as registry
+from aiprime.training import kubeflow
 
 REPO = Path(__file__).resolve().parents[2]
 COMPONENTS = ("prepare_data", "plan_training", "train_model", "evaluate", "register")
@@ -32,8 +32,8 @@ TRAINED = (
 
 
 def test_every_pipeline_compiles_to_its_committed_yaml() -> None:
-    assert pipeline.stale_pipelines(REPO) == [], (
-        "recompile with `python -m aiprime.moe.pipeline` (make pipelines)"
+    assert kubeflow.stale_pipelines(REPO) == [], (
+        "recompile with `python -m aiprime.training.kubeflow` (make pipelines)"
     )
 
 
@@ -41,8 +41,8 @@ def test_every_pipeline_compiles_to_its_committed_yaml() -> None:
 def test_every_component_has_its_folder_and_loads_by_path(name: str) -> None:
     folder = REPO / "components" / name
     assert (folder / "README.md").is_file() and any((folder / "tests").glob("test_*.py")), folder
-    component = pipeline.load_component(name, REPO)
-    assert component.component_spec.implementation.container.image == pipeline.BASE_IMAGE
+    component = kubeflow.load_component(name, REPO)
+    assert component.component_spec.implementation.container.image == kubeflow.BASE_IMAGE
     assert callable(component.python_func)
 
 
@@ -78,7 +78,7 @@ def first_run(checkout: Path, home: Path, mlflow_url: str) -> dict:
         "experiment": "moe-test",
     }
     with (home / "first-run.log").open("w") as log:
-        return json.loads(pipeline.run_local(pipeline.compiled_path(root=REPO), arguments, home / "kfp", log))
+        return json.loads(kubeflow.run_local(kubeflow.compiled_path(root=REPO), arguments, home / "kfp", log))
 
 
 @pytest.mark.slow

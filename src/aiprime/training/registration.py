@@ -20,10 +20,10 @@ from mlflow.entities import Metric, Param
 
 from aiprime.moe.dataset import TaskSplit
 from aiprime.moe.evaluation import PROMOTION_METRIC, score_member
-from aiprime.moe.pipeline import EXPERIMENT
+from aiprime.moe.fitting import fetch_model, registry_role
 from aiprime.moe.system import Member
-from aiprime.moe.training import fetch_model, registry_role
 from aiprime.registry import mlflow_registry as registry
+from aiprime.training.kubeflow import EXPERIMENT
 
 
 @dataclass(frozen=True)

@@ -222,7 +222,7 @@ def submit(host: str, yaml_path: Path, arguments: Mapping[str, Any], experiment:
 
 
 def main() -> None:
-    """`python -m aiprime.moe.pipeline`: compile every pipeline into pipelines/compiled/."""
+    """`python -m aiprime.training.kubeflow`: compile every pipeline into pipelines/compiled/."""
     for path in compile_all():
         print(path)
 

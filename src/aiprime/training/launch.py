@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from aiprime.errors import ConfigError
-from aiprime.moe import pipeline
-from aiprime.moe.pipeline import EXPERIMENT
 from aiprime.settings import Settings
+from aiprime.training import kubeflow
+from aiprime.training.kubeflow import EXPERIMENT
 
 
 @dataclass(frozen=True)
@@ -34,17 +34,17 @@ class TrainOptions:
 
 def check_compiled(root: Path) -> None:
     """Raise ConfigError when a committed pipeline YAML no longer matches its source."""
-    stale = pipeline.stale_pipelines(root)
+    stale = kubeflow.stale_pipelines(root)
     if stale:
         raise ConfigError(
             f"pipelines/compiled/{stale[0]}.yaml differs from pipelines/{stale[0]}.py. "
-            "Recompile it with `python -m aiprime.moe.pipeline` (make pipelines)."
+            "Recompile it with `python -m aiprime.training.kubeflow` (make pipelines)."
         )
 
 
 def arguments(options: TrainOptions, root: Path) -> dict[str, Any]:
     """The pipeline's parameters for `options` and the checkout at `root` (its git sha as code version)."""
-    return asdict(options) | {"code_version": pipeline.code_version(root)}
+    return asdict(options) | {"code_version": kubeflow.code_version(root)}
 
 
 def train_here(
@@ -73,8 +73,8 @@ def train_here(
         "embedding_cache": str(settings.home / "embeddings"),
     }
     with log_path.open("w") as log:
-        output = pipeline.run_local(
-            pipeline.compiled_path(root=root), values, settings.home / "kfp", log, on_task
+        output = kubeflow.run_local(
+            kubeflow.compiled_path(root=root), values, settings.home / "kfp", log, on_task
         )
     log_path.with_suffix(".json").write_text(output)
     return json.loads(output), log_path
@@ -86,9 +86,9 @@ def submit(settings: Settings, root: Path, options: TrainOptions, host: str) -> 
     values = arguments(options, root)
     if settings.mlflow_tracking_uri:  # else the pipeline's default: MLflow inside the cluster
         values["mlflow_uri"] = settings.mlflow_tracking_uri
-    return pipeline.submit(
+    return kubeflow.submit(
         host,
-        pipeline.compiled_path(root=root),
+        kubeflow.compiled_path(root=root),
         values,
         EXPERIMENT,
         f"moe-training {time.strftime('%Y-%m-%d %H:%M:%S')}",

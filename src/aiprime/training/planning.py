@@ -17,12 +17,12 @@ from typing import Any
 
 from aiprime.errors import InvalidInput
 from aiprime.moe import experts as registry_of_experts
-from aiprime.moe import training
+from aiprime.moe import fitting
 from aiprime.moe.config import RunConfig, TrainConfig
 from aiprime.moe.dataset import TaskSplit, all_classes, fine_classes
 from aiprime.moe.experts import EXPERTS, GATE, ExpertSpec
+from aiprime.moe.fitting import DENSE_ROLE, GATE_ROLE, dense_config, expert_role, spec_named, why_untrainable
 from aiprime.moe.models import config_from_dict
-from aiprime.moe.training import DENSE_ROLE, GATE_ROLE, dense_config, expert_role, spec_named, why_untrainable
 
 DENSE = "dense"  # key of the dense baseline in a run's fingerprints (beside GATE and the expert names)
 
@@ -197,14 +197,14 @@ def train_or_reuse(
     role = role_of(name, specs)
     trained = plan.trains(name)
     if not trained:
-        training.fetch_model(tracking_uri, role, out_dir)
+        fitting.fetch_model(tracking_uri, role, out_dir)
     else:
         splits = (TaskSplit.load(train), TaskSplit.load(val))
         run, fingerprint = plan.run_config(), plan.fingerprints[name]
         if name == GATE:
-            training.train_gate(*splits, out_dir, run, specs, fingerprint=fingerprint)
+            fitting.train_gate(*splits, out_dir, run, specs, fingerprint=fingerprint)
         elif name == DENSE:
-            training.train_dense(*splits, out_dir, run, fingerprint=fingerprint)
+            fitting.train_dense(*splits, out_dir, run, fingerprint=fingerprint)
         else:
-            training.train_expert(spec_named(name, specs), *splits, out_dir, run, fingerprint=fingerprint)
+            fitting.train_expert(spec_named(name, specs), *splits, out_dir, run, fingerprint=fingerprint)
     return {"role": role, "trained": trained} | ({} if name in (GATE, DENSE) else {"expert": name})

@@ -10,13 +10,14 @@ import torch
 from mlflow import MlflowClient
 
 from aiprime.errors import ModelNotReady
-from aiprime.moe import planning, training
+from aiprime.moe import fitting
 from aiprime.moe.experts import EXPERTS, GATE, gate_config
 from aiprime.moe.models import GateNet, save_model
-from aiprime.moe.pipeline import EXPERIMENT
-from aiprime.moe.registration import Lineage, log_evaluation, register_candidate
 from aiprime.moe.system import Member, MoESystem
 from aiprime.registry import mlflow_registry as registry
+from aiprime.training import planning
+from aiprime.training.kubeflow import EXPERIMENT
+from aiprime.training.registration import Lineage, log_evaluation, register_candidate
 
 pytestmark = pytest.mark.slow
 LINEAGE = Lineage(data_version="md5-x", code_version="abc123", pipeline_run_id="run-1")
@@ -33,7 +34,7 @@ def tracking_uri(tmp_path: Path) -> str:
 def retagged(folder: Path, dst: Path, **metadata: object) -> Path:
     """A copy of a model folder with extra metadata (e.g. the fingerprint a run would give it)."""
     member = Member.load(folder)
-    save_model(member.module, dst / training.MODEL_FILE, member.metadata | metadata)
+    save_model(member.module, dst / fitting.MODEL_FILE, member.metadata | metadata)
     return dst
 
 
@@ -46,7 +47,7 @@ def test_a_worse_challenger_stays_challenger(
     torch.manual_seed(0)
     untrained = save_model(
         GateNet(gate_config()),
-        tmp_path / "bad" / training.MODEL_FILE,
+        tmp_path / "bad" / fitting.MODEL_FILE,
         Member.load(tiny_models["gate"]).metadata,
     ).parent
     second = register_candidate(tracking_uri, untrained, val, LINEAGE, parent_run_id="")
@@ -112,7 +113,7 @@ def test_a_challenger_that_lost_is_not_trained_again_with_the_same_settings(
     torch.manual_seed(0)
     worse = save_model(
         GateNet(gate_config()),
-        tmp_path / "worse" / training.MODEL_FILE,
+        tmp_path / "worse" / fitting.MODEL_FILE,
         Member.load(tiny_models[GATE]).metadata | {"fingerprint": new.fingerprints[GATE]},
     ).parent
     assert not register_candidate(tracking_uri, worse, val, LINEAGE, parent_run_id="").promoted
