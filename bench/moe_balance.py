@@ -21,7 +21,7 @@ import torch
 from aiprime.moe.embeddings import embed_texts
 from aiprime.moe.experts import EXPERTS
 from aiprime.moe.lightning import TrainConfig, fit
-from aiprime.moe.models import ExpertConfig, ExpertNet
+from aiprime.moe.networks import ExpertConfig, ExpertNet
 from aiprime.settings import Settings
 
 TABLE = Path("data/splits/classification.parquet")

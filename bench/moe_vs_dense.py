@@ -24,7 +24,7 @@ from aiprime.moe.config import RunConfig, TrainConfig
 from aiprime.moe.dataset import build_splits
 from aiprime.moe.evaluation import Scores, predict_labels
 from aiprime.moe.experts import EXPERTS
-from aiprime.moe.models import active_parameters
+from aiprime.moe.networks import active_parameters
 from aiprime.moe.system import Member, MoESystem
 from aiprime.settings import Settings
 from aiprime.versioning import find_repo_root

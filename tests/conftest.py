@@ -63,12 +63,12 @@ def mlflow_url(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> 
 def subset_splits(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The `splits` folder (classification, queries, documents) built from the first 150 entries of each real
     source: every domain is present, verbs and adjectives included."""
-    from aiprime.data import pipeline
+    from aiprime.data import stages
 
     root = tmp_path_factory.mktemp("subset")
-    pipeline.stage_raw(Settings(_env_file=None), root / "raw", 150)
-    pipeline.stage_processed(root / "raw", root / "processed")
-    pipeline.stage_splits(root / "processed", root / "splits")
+    stages.stage_raw(Settings(_env_file=None), root / "raw", 150)
+    stages.stage_processed(root / "raw", root / "processed")
+    stages.stage_splits(root / "processed", root / "splits")
     return root / "splits"
 
 

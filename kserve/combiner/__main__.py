@@ -7,7 +7,7 @@ import argparse
 from kserve import model_server
 from model import CombinerModel  # kserve/combiner/model.py: `python kserve/combiner` puts it on sys.path
 
-from aiprime.serving import runtime
+from aiprime.serving import base_server
 
 
 def parser() -> argparse.ArgumentParser:
@@ -15,19 +15,19 @@ def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python kserve/combiner",
         description=__doc__,
-        parents=[model_server.parser, runtime.common_arguments()],
+        parents=[model_server.parser, base_server.common_arguments()],
     )
-    parser.set_defaults(**runtime.DEFAULTS, model_name="combiner")
+    parser.set_defaults(**base_server.DEFAULTS, model_name="combiner")
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
     """Serve the combiner until SIGINT/SIGTERM."""
     args = parser().parse_args(argv)
-    runtime.prepare(args, uses_torch=False)
+    base_server.prepare(args, uses_torch=False)
     model = CombinerModel(args.model_name, max_in_flight=args.max_in_flight)
     model.load()
-    runtime.serve([model], args)
+    base_server.serve([model], args)
 
 
 if __name__ == "__main__":

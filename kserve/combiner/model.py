@@ -13,8 +13,8 @@ from typing import Any
 from kserve import InferRequest
 
 from aiprime.errors import InvalidInput
+from aiprime.serving.base_server import ServingModel
 from aiprime.serving.graph.combine import combine_top2
-from aiprime.serving.runtime import ServingModel
 
 
 class CombinerModel(ServingModel):

@@ -14,9 +14,9 @@ from model import ExpertModel  # kserve/expert/model.py: `python kserve/expert` 
 
 from aiprime.explain import METHODS
 from aiprime.moe.experts import domains
-from aiprime.serving import runtime
-from aiprime.serving.models import ModelSource
+from aiprime.serving import base_server
 from aiprime.serving.names import service_name
+from aiprime.serving.served_models import ModelSource
 
 
 def parser() -> argparse.ArgumentParser:
@@ -24,7 +24,7 @@ def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python kserve/expert",
         description=__doc__,
-        parents=[model_server.parser, runtime.common_arguments()],
+        parents=[model_server.parser, base_server.common_arguments()],
     )
     parser.add_argument("--domain", required=True, choices=domains(), help="The domain this expert serves.")
     parser.add_argument(
@@ -33,7 +33,7 @@ def parser() -> argparse.ArgumentParser:
         default="auto",
         help="Default explanation method (auto: integrated gradients, SHAP if they do not add up).",
     )
-    parser.set_defaults(**runtime.DEFAULTS, model_name=None)
+    parser.set_defaults(**base_server.DEFAULTS, model_name=None)
     return parser
 
 
@@ -41,13 +41,13 @@ def main(argv: list[str] | None = None) -> None:
     """Load the expert and serve it until SIGINT/SIGTERM."""
     args = parser().parse_args(argv)
     args.model_name = args.model_name or service_name("expert", args.domain)
-    runtime.prepare(args)
+    base_server.prepare(args)
     model = ExpertModel(
         args.model_name, args.domain, ModelSource.from_args(args), explainer=args.explainer,
         max_in_flight=args.max_in_flight,
     )  # fmt: skip
     model.load()
-    runtime.serve([model], args)
+    base_server.serve([model], args)
 
 
 if __name__ == "__main__":

@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 
 from aiprime.explain import TextExplainer
-from aiprime.serving import models
+from aiprime.serving import served_models
+from aiprime.serving.base_server import ServingModel
 from aiprime.serving.names import route_name
 from aiprime.serving.protocol import Request, expert_record, gate_probability, parse_expert, v2_response
-from aiprime.serving.runtime import ServingModel
 from aiprime.serving.text import TextClassifier, TextEncoder
 
 
@@ -26,7 +26,7 @@ class ExpertModel(ServingModel):
     """Classifies text within one domain."""
 
     def __init__(
-        self, name: str, domain: str, source: models.ModelSource, *, explainer: str = "auto", max_in_flight: int = 0
+        self, name: str, domain: str, source: served_models.ModelSource, *, explainer: str = "auto", max_in_flight: int = 0
     ) -> None:  # fmt: skip
         """Create the expert of `domain` (not loaded); `source` says where its model is."""
         super().__init__(name, max_in_flight=max_in_flight)
@@ -39,7 +39,7 @@ class ExpertModel(ServingModel):
 
     def load(self) -> bool:
         """Load the expert of `domain` and the encoder."""
-        served = models.load(self.source, "expert", self.domain)
+        served = served_models.load(self.source, "expert", self.domain)
         self.classifier = TextClassifier(TextEncoder.load(), served.module, served.classes)
         self.explainer = TextExplainer(self.classifier, self.explainer_method)
         self.ready = True

@@ -14,11 +14,11 @@ from kserve import model_server
 from model import GateModel  # kserve/gate/model.py: `python kserve/gate` puts this folder on sys.path
 
 from aiprime.explain import METHODS
-from aiprime.serving import runtime
+from aiprime.serving import base_server
 from aiprime.serving.graph import load_services
 from aiprime.serving.load import LoadWatcher, endpoints
-from aiprime.serving.models import ModelSource
 from aiprime.serving.request_log import request_log
+from aiprime.serving.served_models import ModelSource
 from aiprime.settings import Settings
 
 
@@ -27,7 +27,7 @@ def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python kserve/gate",
         description=__doc__,
-        parents=[model_server.parser, runtime.common_arguments()],
+        parents=[model_server.parser, base_server.common_arguments()],
     )
     parser.add_argument("--explainer", choices=METHODS, default="ig", help="Default explanation method.")
     parser.add_argument("--load_aware", action="store_true", help="Pass over unready or full experts.")
@@ -45,7 +45,7 @@ def parser() -> argparse.ArgumentParser:
         help="PostgreSQL server whose `aiprime` database gets every request (request_log, for drift "
         "detection); default AIPRIME_DATABASE_URL; unset: no request logging.",
     )
-    parser.set_defaults(**runtime.DEFAULTS, model_name="gate")
+    parser.set_defaults(**base_server.DEFAULTS, model_name="gate")
     return parser
 
 
@@ -63,13 +63,13 @@ def main(argv: list[str] | None = None) -> None:
     args = arguments.parse_args(argv)
     if args.load_aware and args.services is None:
         arguments.error("--load_aware needs --services FILE, the serviceName -> URL map of the experts")
-    runtime.prepare(args)
+    base_server.prepare(args)
     model = GateModel(
         args.model_name, ModelSource.from_args(args), explainer=args.explainer, watcher=watcher(args),
         max_in_flight=args.max_in_flight, request_log=request_log(args.database_url, args.model_name),
     )  # fmt: skip
     model.load()
-    runtime.serve([model], args)
+    base_server.serve([model], args)
 
 
 if __name__ == "__main__":

@@ -15,13 +15,13 @@ from opentelemetry import trace
 
 from aiprime.drift.requests import LoggedRequest
 from aiprime.explain import TextExplainer
-from aiprime.serving import models
+from aiprime.serving import served_models
+from aiprime.serving.base_server import ServingModel
 from aiprime.serving.load import LoadWatcher, rerank
 from aiprime.serving.metrics import GateMetrics
 from aiprime.serving.names import route_name
 from aiprime.serving.protocol import Request, gate_record, parse_gate, v2_response
 from aiprime.serving.request_log import RequestLog
-from aiprime.serving.runtime import ServingModel
 from aiprime.serving.text import TextClassifier, TextEncoder
 
 RANKS = ("first", "second")  # the choices counted in aiprime_gate_selections_total
@@ -31,7 +31,7 @@ class GateModel(ServingModel):
     """Routes each request to experts by the gate's probabilities (and, if watched, the experts' load)."""
 
     def __init__(
-        self, name: str, source: models.ModelSource, *, explainer: str = "ig", watcher: LoadWatcher | None = None,
+        self, name: str, source: served_models.ModelSource, *, explainer: str = "ig", watcher: LoadWatcher | None = None,
         max_in_flight: int = 0, request_log: RequestLog | None = None,
     ) -> None:  # fmt: skip
         """Create the gate (not loaded): `source` says where the model is, `watcher` turns on load-awareness,
@@ -47,7 +47,7 @@ class GateModel(ServingModel):
 
     def load(self) -> bool:
         """Load the gate and the encoder; the classes are the experts' route names (`people-society`)."""
-        served = models.load(self.source, "gate")
+        served = served_models.load(self.source, "gate")
         routes = tuple(route_name(domain) for domain in served.classes)
         self.classifier = TextClassifier(TextEncoder.load(), served.module, routes)
         self.explainer = TextExplainer(self.classifier, self.explainer_method)

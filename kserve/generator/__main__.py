@@ -16,7 +16,7 @@ from model import GeneratorModel  # kserve/generator/model.py: `python kserve/ge
 
 from aiprime.rag.generate import MAX_TOKENS
 from aiprime.rag.generators import generator_from_settings
-from aiprime.serving import runtime
+from aiprime.serving import base_server
 from aiprime.settings import Settings
 
 
@@ -26,7 +26,7 @@ def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python kserve/generator",
         description=__doc__,
-        parents=[model_server.parser, runtime.common_arguments()],
+        parents=[model_server.parser, base_server.common_arguments()],
     )
     parser.add_argument(
         "--min_score",
@@ -51,14 +51,14 @@ def parser() -> argparse.ArgumentParser:
         default=2,
         help="CPU threads SmolLM2 decodes with; no more than the cores the server has to itself.",
     )
-    parser.set_defaults(**runtime.DEFAULTS, model_name="generator")
+    parser.set_defaults(**base_server.DEFAULTS, model_name="generator")
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
     """Load the generator and serve it until SIGINT/SIGTERM."""
     args = parser().parse_args(argv)
-    runtime.prepare(args, uses_torch=False)
+    base_server.prepare(args, uses_torch=False)
     settings = Settings().model_copy(
         update={"generator_url": args.generator_url, "generator_model": args.generator_model}
     )
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
         max_tokens=args.max_tokens, max_in_flight=args.max_in_flight,
     )  # fmt: skip
     model.load()
-    runtime.serve([model], args)
+    base_server.serve([model], args)
 
 
 if __name__ == "__main__":

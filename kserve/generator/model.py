@@ -3,7 +3,7 @@
 Contract (kserve/graphs/README.md): one v1 record per question, `{...the retriever's record's other keys
 (expert, domain), "question", "answer", "citations", "unknown_citations", "abstained", "grounded",
 "overlap", "sources"}`. The answer cites the retrieved doc ids in brackets; below `--min_score` it abstains
-without generating. The parsing and the answering are `aiprime.rag.generator_protocol`; v1 only.
+without generating. The parsing and the answering are `aiprime.serving.generator`; v1 only.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Any
 from kserve import InferRequest
 
 from aiprime.errors import InvalidInput
-from aiprime.rag.generator_protocol import GeneratorRecord, answer_all, parse_request
 from aiprime.rag.generators import Generator, LlamaCppGenerator, OpenAICompatibleGenerator
-from aiprime.serving.runtime import ServingModel
+from aiprime.serving.base_server import ServingModel
+from aiprime.serving.generator import GeneratorRecord, answer_all, parse_request
 
 
 class GeneratorModel(ServingModel):

@@ -14,7 +14,7 @@ import argparse
 from kserve import model_server
 from model import RetrieverModel  # kserve/retriever/model.py: `python kserve/retriever` puts it on sys.path
 
-from aiprime.serving import runtime
+from aiprime.serving import base_server
 from aiprime.settings import Settings
 
 
@@ -24,7 +24,7 @@ def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python kserve/retriever",
         description=__doc__,
-        parents=[model_server.parser, runtime.common_arguments()],
+        parents=[model_server.parser, base_server.common_arguments()],
     )
     parser.add_argument(
         "--database_url",
@@ -48,21 +48,21 @@ def parser() -> argparse.ArgumentParser:
         "On sense questions the gate picks the right domain 1 time in 4 and the boost costs recall; see "
         "kserve/graphs/README.md.",
     )
-    parser.set_defaults(**runtime.DEFAULTS, model_name="retriever")
+    parser.set_defaults(**base_server.DEFAULTS, model_name="retriever")
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
     """Load the retriever and serve it until SIGINT/SIGTERM."""
     args = parser().parse_args(argv)
-    runtime.prepare(args)
+    base_server.prepare(args)
     model = RetrieverModel(
         args.model_name, server_url=args.database_url, collection=args.collection, k=args.k,
         reranker=args.reranker, tracking_uri=args.tracking_uri, alias=args.alias,
         max_in_flight=args.max_in_flight, prefer_route_domain=args.prefer_route_domain,
     )  # fmt: skip
     model.load()
-    runtime.serve([model], args)
+    base_server.serve([model], args)
 
 
 if __name__ == "__main__":

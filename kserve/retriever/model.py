@@ -3,7 +3,7 @@
 Contract (kserve/graphs/README.md): one v1 record per question, `{"question", "expert" (when routed),
 "domain", "hits": [{"doc_id", "title", "content", "source", "domain", "score"}], ...}`, searched hybrid
 (pgvector and full text, fused) with the expert's domain preferred, and re-ranked by the re-ranker
-champion when one is registered. The parsing and the search are `aiprime.rag.serving`; v1 only.
+champion when one is registered. The parsing and the search are `aiprime.serving.retriever`; v1 only.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from kserve import InferRequest
 
 from aiprime.errors import InvalidInput
 from aiprime.rag.embed import Embedder
-from aiprime.rag.serving import (
+from aiprime.serving.base_server import ServingModel
+from aiprime.serving.retriever import (
     Retriever,
     RetrieverRequest,
     check_collection,
@@ -23,7 +24,6 @@ from aiprime.rag.serving import (
     parse_request,
     query_embedder,
 )
-from aiprime.serving.runtime import ServingModel
 from aiprime.settings import Settings
 
 

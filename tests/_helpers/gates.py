@@ -9,7 +9,7 @@ import torch
 
 from aiprime.moe.embeddings import embed_texts
 from aiprime.moe.experts import domains
-from aiprime.moe.models import GateConfig, GateNet, save_model
+from aiprime.moe.networks import GateConfig, GateNet, save_model
 from aiprime.serving.smoke import fit
 
 

@@ -13,7 +13,7 @@ from aiprime.moe import fitting
 from aiprime.moe.config import RunConfig, TrainConfig
 from aiprime.moe.dataset import all_classes, fine_classes
 from aiprime.moe.experts import EXPERTS, GATE, domains
-from aiprime.moe.models import ExpertNet, active_parameters, build_model
+from aiprime.moe.networks import ExpertNet, active_parameters, build_model
 from aiprime.moe.system import Member
 from aiprime.training import planning
 

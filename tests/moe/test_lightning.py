@@ -11,7 +11,7 @@ import torch
 from aiprime.errors import InvalidInput
 from aiprime.moe.layers import MoEConfig
 from aiprime.moe.lightning import TrainConfig, fit
-from aiprime.moe.models import ExpertConfig, ExpertNet, load_model
+from aiprime.moe.networks import ExpertConfig, ExpertNet, load_model
 
 pytestmark = pytest.mark.slow
 

@@ -18,7 +18,7 @@ from aiprime.moe.embeddings import embed_texts
 from aiprime.orchestration.definitions import build_definitions
 from aiprime.orchestration.drift_assets import RETRAIN_CONFIG, drift_sensor, traffic_drift, weekly_retrain
 from aiprime.orchestration.resources import Workspace
-from aiprime.serving.models import load_served
+from aiprime.serving.served_models import load_served
 from aiprime.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]

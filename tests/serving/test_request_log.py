@@ -19,8 +19,8 @@ from aiprime.db.engine import connect
 from aiprime.db.urls import database_url
 from aiprime.drift.requests import LoggedRequest, recent_requests
 from aiprime.serving.metrics import RequestLogMetrics
-from aiprime.serving.models import ModelSource
 from aiprime.serving.request_log import RequestLog, request_log
+from aiprime.serving.served_models import ModelSource
 
 REPO = Path(__file__).resolve().parents[2]
 DOG = "a domestic animal that barks and is kept as a pet"

@@ -12,7 +12,7 @@ from mlflow import MlflowClient
 from aiprime.errors import ModelNotReady
 from aiprime.moe import fitting
 from aiprime.moe.experts import EXPERTS, GATE, gate_config
-from aiprime.moe.models import GateNet, save_model
+from aiprime.moe.networks import GateNet, save_model
 from aiprime.moe.system import Member, MoESystem
 from aiprime.registry import mlflow_registry as registry
 from aiprime.training import planning

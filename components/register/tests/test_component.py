@@ -10,7 +10,7 @@ from kfp import dsl
 from mlflow import MlflowClient
 
 from aiprime.moe.experts import gate_config
-from aiprime.moe.models import GateNet, save_model
+from aiprime.moe.networks import GateNet, save_model
 from aiprime.moe.system import Member
 from aiprime.registry import mlflow_registry as registry
 

@@ -9,7 +9,7 @@ from kfp import dsl
 
 from aiprime.moe.dataset import all_classes, fine_classes
 from aiprime.moe.experts import EXPERTS, GATE, domains
-from aiprime.moe.models import DenseBaseline, GateNet, active_parameters, build_model
+from aiprime.moe.networks import DenseBaseline, GateNet, active_parameters, build_model
 from aiprime.moe.system import Member
 from aiprime.training.registration import Lineage, register_candidate
 

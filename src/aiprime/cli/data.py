@@ -9,7 +9,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from aiprime import lifecycle, versioning
 from aiprime.cli.render import console, datasets_table
-from aiprime.data import pipeline
+from aiprime.data import stages
 from aiprime.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, help="Ingest and version the data sets.")
@@ -46,10 +46,10 @@ def stage(
 ) -> None:
     """Run one stage of the data pipeline (DVC calls this; use `aiprime data ingest` yourself)."""
     if name == "raw":
-        pipeline.stage_raw(Settings(), out, limit or None)
+        stages.stage_raw(Settings(), out, limit or None)
     elif name == "processed":
-        pipeline.stage_processed(raw, out)
+        stages.stage_processed(raw, out)
     elif name == "splits":
-        pipeline.stage_splits(processed, out)
+        stages.stage_splits(processed, out)
     else:
         raise typer.BadParameter(f"unknown stage {name!r}; use one of {', '.join(versioning.STAGES)}")

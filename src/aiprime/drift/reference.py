@@ -17,8 +17,8 @@ import pandas as pd
 
 from aiprime.errors import InvalidInput, NotFound
 from aiprime.moe.dataset import embed_rows, file_md5
-from aiprime.serving.models import ServedModel
 from aiprime.serving.names import route_name
+from aiprime.serving.served_models import ServedModel
 
 
 @dataclass(frozen=True)

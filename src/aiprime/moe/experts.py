@@ -17,7 +17,7 @@ import torch
 
 from aiprime.errors import ConfigError, InvalidInput
 from aiprime.moe.layers import MoEConfig
-from aiprime.moe.models import ExpertConfig, ExpertNet, GateConfig
+from aiprime.moe.networks import ExpertConfig, ExpertNet, GateConfig
 
 GATE = "gate"  # key of the gate in a manifest of fingerprints
 

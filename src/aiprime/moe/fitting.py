@@ -1,7 +1,7 @@
 """Training the mixture's models from `TaskSplit`s: the gate, one expert per domain and the dense baseline.
 
 Each `train_*` function fits one network with `lightning.fit` and writes a model folder holding `model.pt`
-(`save_model`'s format) whose metadata follows the serving contract (`aiprime.serving.models`): `role`
+(`save_model`'s format) whose metadata follows the serving contract (`aiprime.serving.served_models`): `role`
 ("gate", "expert" or "dense"), `classes` in logit order, an expert's `domain`; plus its `fingerprint`. That
 folder is what KFP passes between steps, what MLflow registers, and what `MoESystem` and the servers load.
 `planning.plan_run` decides which of them a run trains and which champions it reuses.
@@ -22,7 +22,7 @@ from aiprime.errors import InvalidInput, ModelNotReady
 from aiprime.moe.config import RunConfig
 from aiprime.moe.dataset import TaskSplit, all_classes, fine_classes
 from aiprime.moe.experts import EXPERTS, ExpertSpec, domains, expert_seed, gate_config
-from aiprime.moe.models import DenseConfig, save_model
+from aiprime.moe.networks import DenseConfig, save_model
 
 MODEL_FILE = "model.pt"  # the weights file inside every model folder
 GATE_ROLE, EXPERT_ROLE, DENSE_ROLE = "gate", "expert", "dense"  # the `role` in a model's metadata

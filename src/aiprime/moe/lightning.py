@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from aiprime.errors import InvalidInput
 from aiprime.moe.config import TrainConfig  # re-exported: fit's settings
-from aiprime.moe.models import DenseConfig, ExpertConfig, GateConfig, build_model, n_outputs, save_model
+from aiprime.moe.networks import DenseConfig, ExpertConfig, GateConfig, build_model, n_outputs, save_model
 
 
 class ClassifierModule(L.LightningModule):

@@ -23,7 +23,7 @@ from torch import nn
 from aiprime.errors import InvalidInput, ModelNotReady
 from aiprime.moe.embeddings import EMBED_DIM, encode_texts
 from aiprime.moe.fitting import GATE_ROLE, MODEL_FILE, expert_role, fetch_model
-from aiprime.moe.models import GateNet, load_metadata, load_model, save_model
+from aiprime.moe.networks import GateNet, load_metadata, load_model, save_model
 from aiprime.registry import mlflow_registry as registry
 
 

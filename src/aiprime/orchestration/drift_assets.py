@@ -124,14 +124,14 @@ def _compare(
 
 def _gate(config: DriftConfig, settings: Settings) -> Any:
     """The gate whose choices the traffic holds: the folder of the config, else the registry's champion."""
-    from aiprime.serving import models
+    from aiprime.serving import served_models
 
-    source = models.ModelSource(
+    source = served_models.ModelSource(
         model_dir=Path(config.gate_dir) if config.gate_dir else None,
         tracking_uri=settings.mlflow_url,
         cache_dir=settings.home / "models",
     )
-    return models.load(source, "gate")
+    return served_models.load(source, "gate")
 
 
 def _shares(routes: list[str]) -> dict[str, float]:

@@ -12,7 +12,9 @@
 - `rerank`, `rerank_train`: a cross-encoder fine-tuned from MiniLM that re-orders hybrid's candidates.
 - `generators`, `generate`, `grounding`: SmolLM2 (llama.cpp) or an OpenAI-compatible endpoint answering from
   the hits with citations, abstaining below a calibrated score, and the groundedness check.
-- `serving`, `generator_protocol`: what the retriever and generator KServe servers accept and answer.
 - `evaluate`: recall@k, MRR and nDCG@10 on the held-out queries, and HNSW recall against exact search;
   `answer_eval`: grounded answers end to end.
+
+What the retriever and generator KServe servers accept and answer is `aiprime.serving.retriever` and
+`aiprime.serving.generator`.
 """

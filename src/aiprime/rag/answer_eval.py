@@ -21,8 +21,7 @@ from aiprime.rag.embed import Embedder
 from aiprime.rag.generate import answer
 from aiprime.rag.generators import Generator
 from aiprime.rag.grounding import calibrate_min_score, groundedness
-from aiprime.rag.search import Hit, search
-from aiprime.rag.serving import RERANK_CANDIDATES
+from aiprime.rag.search import RERANK_CANDIDATES, Hit, search
 
 Rerank = Callable[[str, list[Hit], int], list[Hit]]  # (question, candidates, top_n) -> best first
 

@@ -29,6 +29,7 @@ from aiprime.rag.ingest import DEFAULT_COLLECTION
 RRF_K = 60  # the constant of Cormack et al. (2009): rank r contributes 1 / (60 + r)
 MAX_QUERY_CHARS = 2000  # a question, not a document; longer input is refused
 MAX_K = 200
+RERANK_CANDIDATES = 20  # with a re-ranker, hybrid search's top 20 (or k, if more) are re-ordered
 DEPTH = 50  # candidates each retriever hands to the fusion
 EF_SEARCH = 64  # recall@10 0.96 at p95 5 ms over 147k chunks (bench/rag_hnsw.py); pgvector's 40 gives 0.93
 RANK_NORMALIZATION = 1  # ts_rank_cd: divide by 1 + log(document length), so long pages do not win by length

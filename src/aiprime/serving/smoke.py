@@ -1,7 +1,7 @@
 """Tiny real models for smoke tests and benchmarks of the serving stack, in seconds, on real glosses.
 
 `train_tiny` fits a small GateNet and one small ExpertNet per domain on a few hundred WordNet glosses
-embedded with MiniLM, and saves each with the metadata contract the servers read (`aiprime.serving.models`)
+embedded with MiniLM, and saves each with the metadata contract the servers read (`aiprime.serving.served_models`)
 under `<out>/<service name>/model.pt`, the layout `aiprime serve --models-dir` takes. `register_champions`
 puts them in MLflow as the `champion` of `aiprime-gate` / `aiprime-expert-<domain>`. They are no
 substitute for the training pipeline: a few hundred steps on a few hundred glosses.
@@ -21,7 +21,7 @@ from aiprime.errors import DataSourceMissing
 from aiprime.moe.embeddings import embed_texts
 from aiprime.moe.experts import domains
 from aiprime.moe.layers import MoEConfig
-from aiprime.moe.models import ExpertConfig, ExpertNet, GateConfig, GateNet, save_model
+from aiprime.moe.networks import ExpertConfig, ExpertNet, GateConfig, GateNet, save_model
 from aiprime.registry import mlflow_registry as registry
 from aiprime.serving.names import domain_of, registered_model_name, service_name
 

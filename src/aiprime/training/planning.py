@@ -22,7 +22,7 @@ from aiprime.moe.config import RunConfig, TrainConfig
 from aiprime.moe.dataset import TaskSplit, all_classes, fine_classes
 from aiprime.moe.experts import EXPERTS, GATE, ExpertSpec
 from aiprime.moe.fitting import DENSE_ROLE, GATE_ROLE, dense_config, expert_role, spec_named, why_untrainable
-from aiprime.moe.models import config_from_dict
+from aiprime.moe.networks import config_from_dict
 
 DENSE = "dense"  # key of the dense baseline in a run's fingerprints (beside GATE and the expert names)
 

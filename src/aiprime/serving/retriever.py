@@ -27,7 +27,7 @@ from aiprime.db.urls import database_url
 from aiprime.errors import ConfigError, InvalidInput
 from aiprime.rag import store
 from aiprime.rag.embed import Embedder, make_embedder
-from aiprime.rag.search import MAX_K, Hit, check_k, search
+from aiprime.rag.search import MAX_K, RERANK_CANDIDATES, Hit, check_k, search
 from aiprime.services import stack
 from aiprime.serving.names import domain_name
 from aiprime.serving.protocol import upstream_records
@@ -36,7 +36,6 @@ from aiprime.settings import Settings
 log = logging.getLogger(__name__)
 V1_SHAPE = '{"instances": ["a question", {"text": "another"}]} or an expert\'s response'
 PASSED_ON = ("probability", "scores", "label")  # the expert's keys each answer record carries on
-RERANK_CANDIDATES = 20  # with a re-ranker, hybrid search's top 20 (or k, if more) are re-ordered
 Rerank = Callable[[str, list[Hit], int], list[Hit]]  # (question, candidates, top_n) -> best first
 
 

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from aiprime.data.atomic import read_parquet, write_bytes
-from aiprime.data.pipeline import stage_processed, stage_raw, stage_splits
+from aiprime.data.stages import stage_processed, stage_raw, stage_splits
 from aiprime.errors import DataSourceMissing
 from aiprime.settings import Settings
 

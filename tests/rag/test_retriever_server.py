@@ -11,7 +11,7 @@ from aiprime.rag.corpus import Document
 from aiprime.rag.embed import Embedder
 from aiprime.rag.ingest import ingest
 from aiprime.rag.rerank import new_reranker, save_calibration, save_reranker
-from aiprime.rag.serving import Question, Retriever, check_collection, load_rerank, parse_request
+from aiprime.serving.retriever import Question, Retriever, check_collection, load_rerank, parse_request
 
 # Two senses of "bat" in two domains, and neighbours: which sense leads depends on the route.
 DOCS = [

@@ -6,9 +6,9 @@ import pytest
 
 from aiprime.errors import DataCorrupt, InvalidInput, NotFound
 from aiprime.moe.layers import MoEConfig
-from aiprime.moe.models import ExpertConfig, ExpertNet, GateConfig, GateNet, save_model
-from aiprime.serving.models import ModelSource, fetch, load_served
+from aiprime.moe.networks import ExpertConfig, ExpertNet, GateConfig, GateNet, save_model
 from aiprime.serving.names import domain_of, registered_model_name, route_name, service_name
+from aiprime.serving.served_models import ModelSource, fetch, load_served
 
 DOMAINS = ["living", "artifacts", "people_society", "abstractions", "actions", "qualities"]
 

@@ -1,7 +1,7 @@
 """The models that the KServe servers load, the names they serve under, and where they come from.
 
 Contract with the training pipeline: every registered version's artifact folder holds `model.pt`, written by
-`aiprime.moe.models.save_model(module, path, metadata=...)`, whose metadata has at least
+`aiprime.moe.networks.save_model(module, path, metadata=...)`, whose metadata has at least
 
 - `classes`: the label names in output order (the domains for the gate, the lexnames for an expert);
 - `role`: `"gate"`, `"expert"` or `"dense"`;
@@ -24,7 +24,7 @@ from pathlib import Path
 from torch import nn
 
 from aiprime.errors import DataCorrupt, InvalidInput, NotFound
-from aiprime.moe.models import load_metadata, load_model, n_outputs
+from aiprime.moe.networks import load_metadata, load_model, n_outputs
 from aiprime.serving.names import registered_model_name, service_name
 
 MODEL_FILE = "model.pt"  # the file save_model writes inside a version's artifact folder
@@ -53,7 +53,7 @@ class ModelSource:
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> ModelSource:
-        """The source that a server's parsed arguments name (`aiprime.serving.runtime.common_arguments`)."""
+        """The source that a server's parsed arguments name (`aiprime.serving.base_server.common_arguments`)."""
         return cls(args.model_dir, args.tracking_uri or None, args.alias, args.cache_dir)
 
 
@@ -68,7 +68,7 @@ def model_file(folder: Path) -> Path:
             return candidate
     raise NotFound(
         f"No {MODEL_FILE} in {folder}. Point --model_dir at a folder written by "
-        f"aiprime.moe.models.save_model, or register a model with `aiprime train`."
+        f"aiprime.moe.networks.save_model, or register a model with `aiprime train`."
     )
 
 

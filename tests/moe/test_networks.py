@@ -11,7 +11,7 @@ import torch
 
 from aiprime.errors import DataCorrupt, NotFound
 from aiprime.moe.layers import MoEConfig
-from aiprime.moe.models import (
+from aiprime.moe.networks import (
     DenseBaseline,
     DenseConfig,
     ExpertConfig,
@@ -91,7 +91,7 @@ def test_save_load_round_trips_identical_outputs(config: object, tmp_path: Path)
 def test_load_model_does_not_import_lightning(tmp_path: Path) -> None:
     path = save_model(ExpertNet(expert_config()), tmp_path / "model.pt")
     code = (
-        "import sys; from aiprime.moe.models import load_model; "
+        "import sys; from aiprime.moe.networks import load_model; "
         f"load_model({str(path)!r}); assert 'lightning' not in sys.modules, 'serving imported lightning'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
