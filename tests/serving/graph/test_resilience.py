@@ -6,6 +6,7 @@ import asyncio
 import json
 import random
 import time
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import aiohttp
@@ -115,22 +116,51 @@ def test_ensemble_step_failing_repeatedly_is_avoided(http, router, zoo, make_gra
 
 
 def test_health_book_recovers_after_cooldown() -> None:
-    now = [0.0]
+    async def scenario(book: HealthBook, now: list[float]) -> list[bool]:
+        seen = [await book.available("http://x")]
+        fail(book, times=2)
+        seen.append(await book.available("http://x"))
+        now[0] = 6.0
+        seen.append(await book.available("http://x"))
+        return seen
+
+    assert run_book(scenario) == [True, False, True]
+
+
+def test_failing_target_is_avoided_again_after_each_failed_trial() -> None:
+    async def scenario(book: HealthBook, now: list[float]) -> list[bool]:
+        fail(book, times=2)  # opens the breaker at t=0
+        now[0] = 6.0
+        seen = [await book.available("http://x"), await book.available("http://x")]  # one trial only
+        fail(book, times=5)
+        seen.append(await book.available("http://x"))  # re-opened at t=6
+        now[0] = 10.0
+        seen.append(await book.available("http://x"))  # still cooling down
+        now[0] = 11.5
+        seen.append(await book.available("http://x"))  # the next trial...
+        book.started("http://x")
+        book.finished("http://x", ok=True)  # ...succeeds and closes the breaker
+        return [*seen, await book.available("http://x"), await book.available("http://x")]
+
+    assert run_book(scenario) == [True, False, False, False, True, True, True]
+
+
+def run_book(scenario: Callable[[HealthBook, list[float]], Awaitable[list[bool]]]) -> list[bool]:
+    """Run `scenario` on a book (threshold 2, cooldown 5 s) whose clock reads `now[0]`, starting at 0."""
     policy = AvoidancePolicy(enabled=True, probe_ready=False, failure_threshold=2, cooldown_s=5)
+    now = [0.0]
 
-    async def scenario() -> list[bool]:
+    async def main() -> list[bool]:
         async with aiohttp.ClientSession() as client:
-            book = HealthBook(policy, client, clock=lambda: now[0])
-            seen = [await book.available("http://x")]
-            for _ in range(2):
-                book.started("http://x")
-                book.finished("http://x", ok=False)
-            seen.append(await book.available("http://x"))
-            now[0] = 6.0
-            seen.append(await book.available("http://x"))
-            return seen
+            return await scenario(HealthBook(policy, client, clock=lambda: now[0]), now)
 
-    assert asyncio.run(scenario()) == [True, False, True]
+    return asyncio.run(main())
+
+
+def fail(book: HealthBook, times: int) -> None:
+    for _ in range(times):
+        book.started("http://x")
+        book.finished("http://x", ok=False)
 
 
 def test_a_fallback_service_must_be_mapped(make_graph) -> None:

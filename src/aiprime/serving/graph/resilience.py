@@ -4,8 +4,10 @@
   times, after a transport error or a 5xx answer, waiting an exponentially growing, jittered delay.
   4xx answers are final.
 - **Avoidance**: a Switch or Ensemble step with a declared fallback target skips its own target while that
-  target is not ready (its `GET /v2/health/ready` probe fails, or it failed `failureThreshold` times in a
-  row and `cooldownMs` has not passed) or holds `maxInFlight` requests; the step then calls the fallback.
+  target is not ready (its `GET /v2/health/ready` probe fails, or its circuit breaker is open) or holds
+  `maxInFlight` requests; the step then calls the fallback. The breaker opens after `failureThreshold`
+  failures in a row; after `cooldownMs` it lets one trial call through (half-open): a success closes it,
+  a failure opens it for another `cooldownMs`.
 
 A graph opts in with the annotation `aiprime.io/router-policy`, whose value is YAML:
 
@@ -249,7 +251,7 @@ class _TargetState:
 
     in_flight: int = 0
     failures: int = 0  # consecutive
-    down_since: float | None = None  # when failures reached the threshold
+    opened_at: float | None = None  # when the breaker opened or last let a trial through; None: closed
     probed_at: float | None = None
     probe_ok: bool = True
     probe_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -284,24 +286,47 @@ class HealthBook:
         self._state(url).in_flight += 1
 
     def finished(self, url: str, ok: bool) -> None:
-        """Record the end of a request to `url`; `ok` is False for a transport error or a 5xx answer."""
+        """Record the end of a request to `url`; `ok` is False for a transport error or a 5xx answer.
+
+        A success closes the target's breaker. A failure opens it once `failure_threshold` failures are
+        consecutive, and re-opens it (restarting the cooldown) whenever it is already open or half-open.
+        """
         state = self._state(url)
         state.in_flight -= 1
         state.failures = 0 if ok else state.failures + 1
         if ok:
-            state.down_since = None
-        elif state.failures >= self._policy.failure_threshold and state.down_since is None:
-            state.down_since = self._clock()
+            state.opened_at = None
+        elif state.opened_at is not None or state.failures >= self._policy.failure_threshold:
+            state.opened_at = self._clock()
 
     async def available(self, url: str) -> bool:
-        """Whether a step should call `url` now, rather than its fallback."""
+        """Whether a step should call `url` now, rather than its fallback.
+
+        A target whose breaker is open is avoided for `cooldown_s`; then it is half-open: one call goes
+        through as a trial and the cooldown starts again, so the next trial waits for this one's outcome
+        (its success closes the breaker, its failure re-opens it) or for another cooldown.
+        """
         state = self._state(url)
         limit = self._policy.max_in_flight
         if limit and state.in_flight >= limit:
             return False
-        if state.down_since is not None and self._clock() - state.down_since < self._policy.cooldown_s:
+        if self._cooling_down(state):
             return False
-        return await self._ready(url, state) if self._policy.probe_ready else True
+        if self._policy.probe_ready and not await self._ready(url, state):
+            return False
+        return self._admit(state)
+
+    def _admit(self, state: _TargetState) -> bool:
+        """Let a call through a closed breaker, or the first one since the cooldown through a half-open one."""
+        if state.opened_at is None:
+            return True
+        if self._cooling_down(state):
+            return False  # another caller took the half-open trial while the readiness probe was awaited
+        state.opened_at = self._clock()
+        return True
+
+    def _cooling_down(self, state: _TargetState) -> bool:
+        return state.opened_at is not None and self._clock() - state.opened_at < self._policy.cooldown_s
 
     async def _ready(self, url: str, state: _TargetState) -> bool:
         async with state.probe_lock:  # one probe at a time per target; the others reuse its answer
