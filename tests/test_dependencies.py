@@ -1,0 +1,87 @@
+"""Every third-party package the code imports is a dependency that pyproject.toml declares, pinned as locked.
+
+A package that arrives only through another one's dependencies disappears the day that one drops it; a
+declared pin that differs from `requirements.lock` installs something other than what was tested.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+import tomllib
+from collections.abc import Iterator
+from importlib.metadata import packages_distributions
+from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+REPO = Path(__file__).resolve().parents[1]
+# The library and its thin adapters; tests and their conftest files may use the dev extra.
+CODE = ("src", "kserve", "components")
+
+
+def declared(group: str | None = None) -> dict[str, Requirement]:
+    """The requirements of `[project] dependencies` (or of the optional group `group`), by canonical name."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    lines = project["dependencies"] if group is None else project["optional-dependencies"][group]
+    return {canonicalize_name(r.name): r for r in map(Requirement, lines)}
+
+
+def locked() -> dict[str, str]:
+    """The versions `requirements.lock` pins, by canonical name."""
+    pins = (
+        line.split("==") for line in (REPO / "requirements.lock").read_text().splitlines() if "==" in line
+    )
+    return {canonicalize_name(name): version.strip() for name, version in pins}
+
+
+def code_files() -> Iterator[Path]:
+    """Every module of the library and the adapters, leaving out tests."""
+    for folder in CODE:
+        for path in sorted((REPO / folder).rglob("*.py")):
+            if "tests" not in path.relative_to(REPO).parts and path.name != "conftest.py":
+                yield path
+
+
+def imported_top_levels(path: Path) -> set[str]:
+    """The top-level names of the absolute imports anywhere in `path` (lazy ones inside functions too)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.partition(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.partition(".")[0])
+    return names
+
+
+def is_local(name: str, path: Path) -> bool:
+    """`aiprime` itself, or a module beside `path` (`python kserve/gate` puts kserve/gate on sys.path)."""
+    return name == "aiprime" or (path.parent / f"{name}.py").exists() or (path.parent / name).is_dir()
+
+
+def test_every_imported_third_party_package_is_declared() -> None:
+    dists, runtime = packages_distributions(), declared()
+    missing = set()
+    for path in code_files():
+        for name in imported_top_levels(path):
+            if name in sys.stdlib_module_names or is_local(name, path):
+                continue
+            candidates = {canonicalize_name(d) for d in dists.get(name, [])}
+            if not candidates & runtime.keys():
+                where = path.relative_to(REPO)
+                missing.add(f"{where} imports {name} (distribution {sorted(candidates) or 'not installed'})")
+    assert not missing, (
+        "Imported but not declared in pyproject.toml [project] dependencies; add each, pinned to its "
+        "requirements.lock version:\n" + "\n".join(sorted(missing))
+    )
+
+
+def test_every_declared_pin_is_the_locked_version() -> None:
+    lock = locked()
+    wrong = [
+        f"{requirement} (requirements.lock: {lock.get(name, 'absent')})"
+        for name, requirement in (declared() | declared("dev")).items()
+        if not requirement.specifier or not requirement.specifier.contains(lock.get(name, "0"))
+    ]
+    assert not wrong, "Pin these to the version requirements.lock holds:\n" + "\n".join(wrong)
