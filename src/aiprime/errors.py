@@ -117,6 +117,16 @@ class AlreadyExists(AIPrimeError):
     code = "already_exists"
 
 
+class AdminLockout(AIPrimeError):
+    """An administrative change would leave no admin, or an admin would remove itself.
+
+    HTTP servers should return HTTP_409 (Conflict).
+    """
+
+    http_status = 409
+    code = "admin_lockout"
+
+
 class AuditChainBroken(DataCorrupt):
     """The audit hash chain does not verify (a row altered or deleted). HTTP servers should return 422."""
 

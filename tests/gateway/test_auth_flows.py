@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 
@@ -9,6 +10,9 @@ import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+from aiprime.gateway.auth import LookupCache
+from aiprime.security import apikeys
 
 PASSWORD = "correct horse battery staple"
 PREDICT = {"instances": ["a dog runs"]}
@@ -39,7 +43,7 @@ def test_a_wrong_password_or_user_is_invalid_grant(gateway, principals, form: di
     with gateway.client() as client:
         answer = client.post("/oauth/token", data={k: v.format(name=name) for k, v in form.items()})
     assert answer.status_code == 400
-    assert answer.json()["error"]["code"] == "invalid_grant"
+    assert answer.json()["error"] == "invalid_grant"
 
 
 def test_client_credentials_work_as_form_fields_and_as_http_basic(gateway, principals) -> None:
@@ -52,7 +56,7 @@ def test_client_credentials_work_as_form_fields_and_as_http_basic(gateway, princ
         )
     assert basic.status_code == 200, basic.text
     assert gateway.token(name, key)
-    assert wrong.status_code == 401 and wrong.json()["error"]["code"] == "invalid_client"
+    assert wrong.status_code == 401 and wrong.json()["error"] == "invalid_client"
     assert wrong.headers["www-authenticate"].startswith("Basic")
 
 
@@ -60,7 +64,8 @@ def test_an_unknown_grant_type_is_a_clear_400(gateway) -> None:
     with gateway.client() as client:
         answer = client.post("/oauth/token", data={"grant_type": "implicit"})
     assert answer.status_code == 400
-    assert "grant_type" in answer.json()["error"]["message"]
+    assert answer.json()["error"] == "unsupported_grant_type"
+    assert "grant_type" in answer.json()["error_description"]
 
 
 def test_an_api_key_works_as_a_bearer_credential(gateway, principals) -> None:
@@ -132,6 +137,46 @@ def test_revoked_keys_roles_and_principals_stop_at_once_without_a_cache(make_gat
         assert client.post("/v1/predict", json=PREDICT).status_code == 401
     with gw.client(key) as client:
         assert client.post("/v1/predict", json=PREDICT).status_code == 401
+
+
+def test_a_token_dies_with_the_api_key_it_was_obtained_with(make_gateway, principals) -> None:
+    gw = make_gateway(identity_cache_s=0)
+    name, key = principals.service("viewer")
+    token = gw.token(name, key)
+    with gw.client(token) as client:
+        assert client.post("/v1/predict", json=PREDICT).status_code == 200
+        principals.admin.revoke_key(principals.actor, apikeys.parse_key(key).key_id)
+        answer = client.post("/v1/predict", json=PREDICT)
+    assert answer.status_code == 401
+    assert "has been revoked" in answer.json()["error"]["message"]
+
+
+def test_a_removed_users_token_stays_dead_when_the_name_is_created_again(make_gateway, principals) -> None:
+    gw = make_gateway(identity_cache_s=0)
+    name = principals.user(PASSWORD, "viewer")
+    with gw.client() as client:
+        form = {"grant_type": "password", "username": name, "password": PASSWORD}
+        token = client.post("/oauth/token", data=form).json()["access_token"]
+    principals.admin.remove_principal(principals.actor, name)
+    principals.admin.add_principal(principals.actor, name, "user", PASSWORD)
+    principals.admin.grant(principals.actor, name, "viewer")
+    with gw.client(token) as client:
+        answer = client.post("/v1/predict", json=PREDICT)
+    assert answer.status_code == 401
+    assert "earlier principal" in answer.json()["error"]["message"]
+
+
+def test_a_full_identity_cache_makes_room_without_forgetting_its_recent_entries() -> None:
+    loads: list[str] = []
+    cache = LookupCache(60, time.monotonic, max_items=3)
+
+    async def look_up(names: str) -> None:
+        for name in names:
+            await cache.get(name, lambda name=name: loads.append(name) or name)
+
+    asyncio.run(look_up("abcd"))  # "d" does not fit: the least recently used, "a", makes room
+    asyncio.run(look_up("bcd"))
+    assert loads == list("abcd"), "a full cache sent every lookup back to PostgreSQL"
 
 
 @pytest.fixture(scope="module")

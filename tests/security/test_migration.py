@@ -1,4 +1,4 @@
-"""Migration 0003 (branch `gateway`): seeds least-privilege RBAC, and downgrades and upgrades cleanly."""
+"""Migrations 0003 and 0005 (branch `gateway`): least-privilege RBAC and the gateway's database role."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def _downgrade(url: str, target: str) -> None:
 
 
 def test_the_gateway_branch_goes_down_and_up_again(fresh_db: str) -> None:
-    assert "0003" in current_revisions(fresh_db)
+    assert "0005" in current_revisions(fresh_db)
     _downgrade(fresh_db, "gateway@0001")
     with connect(fresh_db).connect() as conn:
         assert not sa.inspect(conn).has_schema("gateway")

@@ -10,6 +10,10 @@ Consistency without downtime: the databases are dumped first (each dump reads on
 packed after. MLflow and DVC write a file before any row names it, so every file that a dumped row names is
 in the backup; files written in between are harmless extras.
 
+A backup holds every secret of the databases (the gateway's password hashes included), so it is private to
+its owner: it is written under umask 077, its folders are 0700 and its files 0600, and so is the default
+backups folder.
+
 Restore checks every size and hash before it touches anything, then stages every part beside the live one
 (each database restored into `<name>__restoring`, each folder unpacked into a hidden sibling) and swaps them
 in only when all are staged, so a damaged backup or a failing pg_restore leaves the current state as it was.
@@ -17,8 +21,10 @@ in only when all are staged, so a damaged backup or a failing pg_restore leaves 
 
 from __future__ import annotations
 
+import os
 import tempfile
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -71,13 +77,36 @@ def create(settings: Settings, out: Path | None = None, archive: bool = False) -
     """
     server = _server_to_back_up(settings)
     folder = (out or default_dir(settings)).resolve()
-    target = folder / _fresh_name(folder, archive)
-    with atomic_path(target) as staged:
-        if archive:
-            _write_archive(settings, server, staged)
-        else:
-            _write_backup(settings, server, staged)
+    with owner_only():
+        folder.mkdir(parents=True, exist_ok=True)
+        if out is None:
+            folder.chmod(0o700)  # ours: an older version left it 0755
+        target = folder / _fresh_name(folder, archive)
+        with atomic_path(target) as staged:
+            if archive:
+                _write_archive(settings, server, staged)
+            else:
+                _write_backup(settings, server, staged)
+        make_private(target)
     return target
+
+
+@contextmanager
+def owner_only() -> Iterator[None]:
+    """Create files 0600 and folders 0700 (umask 077) in this block, pg_dump's included."""
+    previous = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def make_private(path: Path) -> None:
+    """chmod `path` and everything under it to 0700 (folders) and 0600 (files)."""
+    path.chmod(0o700 if path.is_dir() else 0o600)
+    for inner in path.rglob("*") if path.is_dir() else ():
+        if not inner.is_symlink():
+            inner.chmod(0o700 if inner.is_dir() else 0o600)
 
 
 def _server_to_back_up(settings: Settings) -> str:

@@ -2,9 +2,14 @@
 
 A request carries `Authorization: Bearer <credential>`, where the credential is a JWT (this gateway's, or
 the configured OIDC issuer's) or a service account's API key (`aip_...`). Principals and their effective
-permissions are read from PostgreSQL and cached for `identity_cache_s`; so are API keys. A revoked role or
-key therefore stops working within that time, and a token's subject that was removed stops at once when
-its cache entry expires.
+permissions are read from PostgreSQL and cached for `identity_cache_s` (default 5 s); so are API keys.
+
+Revocation reaches tokens already issued within that time, at most:
+- this gateway's tokens carry the principal's id (`pid`, a random UUID never reused), checked at every use:
+  a removed principal's token stays refused after an admin re-creates the same name;
+- a token obtained with an API key carries the key's id (`key`): once the key is revoked (or its owner
+  removed), the token is refused too, not only the key;
+- a revoked role stops granting its permissions.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from cachetools import LRUCache, TTLCache
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
@@ -24,7 +30,7 @@ from aiprime.security.apikeys import parse_key
 from aiprime.security.passwords import verify_password
 from aiprime.security.tokens import Claims, TokenVerifier
 
-_MAX_CACHED = 50_000
+_MAX_CACHED = 50_000  # principals and API keys remembered; past it the least recently used go first
 _MAX_TOKENS = (
     10_000  # verified tokens remembered (about 3 MB), so a client's next request skips the signature
 )
@@ -38,25 +44,33 @@ class Caller:
     kind: str  # user | service | external
     permissions: frozenset[str]
     via: str  # token | api_key | oidc
+    principal_id: str | None = None  # the local principal's id; None for an unregistered external subject
+    key_id: str | None = None  # the API key it authenticated with, if any
 
 
-class _TtlCache:
-    """A small time-to-live cache for lookups that PostgreSQL answers (negative answers included)."""
+class LookupCache:
+    """Lookups that PostgreSQL answers (negative answers included), kept for `ttl_s` seconds.
 
-    def __init__(self, ttl_s: float, clock: Callable[[], float]) -> None:
-        self.ttl_s, self.clock, self._items = ttl_s, clock, {}
+    When full, the least recently used entries make room (`cachetools.TTLCache`): a full cache never sends
+    every lookup to PostgreSQL at once.
+    """
+
+    def __init__(self, ttl_s: float, clock: Callable[[], float], max_items: int = _MAX_CACHED) -> None:
+        self._items = TTLCache(max_items, ttl_s, timer=clock) if ttl_s > 0 else None
 
     async def get(self, key: str, load: Callable[[], Any]) -> Any:
-        now = self.clock()
-        hit = self._items.get(key)
-        if hit is not None and hit[0] > now:
-            return hit[1]
+        """The cached answer for `key`, else `load()` run in a worker thread (and remembered)."""
+        if self._items is not None:
+            hit = self._items.get(key, _MISSING)
+            if hit is not _MISSING:
+                return hit
         value = await run_in_threadpool(load)
-        if self.ttl_s > 0:
-            if len(self._items) >= _MAX_CACHED:
-                self._items.clear()
-            self._items[key] = (now + self.ttl_s, value)
+        if self._items is not None:
+            self._items[key] = value
         return value
+
+
+_MISSING = object()
 
 
 class Authenticator:
@@ -72,9 +86,10 @@ class Authenticator:
     ) -> None:
         """Args: roles_granting maps each permission to the roles that grant it (for the 403's message)."""
         self.engine, self.verifier, self.roles_granting = engine, verifier, roles_granting
-        self._identities = _TtlCache(cache_s, clock)
-        self._keys = _TtlCache(cache_s, clock)
-        self._verified: dict[str, Claims] = {}
+        self._identities = LookupCache(cache_s, clock)
+        self._keys = LookupCache(cache_s, clock)
+        self._live_keys = LookupCache(cache_s, clock)
+        self._verified: LRUCache[str, Claims] = LRUCache(_MAX_TOKENS)
 
     async def authenticate(self, credential: str | None) -> Caller:
         """The caller behind a bearer credential; Unauthenticated says what is missing or wrong."""
@@ -94,11 +109,31 @@ class Authenticator:
                     "The API key is unknown or revoked; ask an admin for a new one (`aiprime keys create`).",
                     "api_key",
                 )
-            return await self._caller(owner, "api_key")
+            return await self._caller(owner, "api_key", key_id=key.key_id)
         if self.verifier.is_external(credential):
             claims = await run_in_threadpool(self.verifier.verify, credential)  # may fetch the JWKS
             return await self._caller(claims.subject, "oidc")
-        return await self._caller(self._verify_local(credential).subject, "token")
+        claims = self._verify_local(credential)
+        caller = await self._caller(claims.subject, "token", key_id=claims.key_id)
+        await self._check_binding(caller, claims)
+        return caller
+
+    async def _check_binding(self, caller: Caller, claims: Claims) -> None:
+        """Refuse a token whose principal was re-created since, or whose API key was revoked."""
+        if claims.principal_id != caller.principal_id:
+            raise Unauthenticated(
+                f"This token was issued to an earlier principal named {caller.name!r} (since removed) or "
+                "before principal ids existed; get a new token from POST /oauth/token.",
+                "revoked",
+            )
+        if claims.key_id is not None:
+            owner = await self._live_keys.get(claims.key_id, lambda: self._live_key_owner(claims.key_id))
+            if owner != caller.name:
+                raise Unauthenticated(
+                    f"The API key {claims.key_id} that this token was obtained with has been revoked; "
+                    "ask an admin for a new key (`aiprime keys create`).",
+                    "revoked",
+                )
 
     def _verify_local(self, token: str) -> Claims:
         """Verify one of this gateway's tokens, remembering it until its expiry (a token cannot change)."""
@@ -106,8 +141,6 @@ class Authenticator:
         if claims is not None and time.time() < claims.expires_at:
             return claims
         claims = self.verifier.verify(token)
-        if len(self._verified) >= _MAX_TOKENS:
-            self._verified.clear()
         self._verified[token] = claims
         return claims
 
@@ -121,7 +154,7 @@ class Authenticator:
             f"do: {roles}). An admin can run `aiprime users grant {caller.name} <role>`."
         )
 
-    async def _caller(self, name: str, via: str) -> Caller:
+    async def _caller(self, name: str, via: str, key_id: str | None = None) -> Caller:
         found = await self._identities.get(name, lambda: self._identity(name))
         if found is None and via != "oidc":
             raise Unauthenticated(
@@ -129,7 +162,7 @@ class Authenticator:
             )
         if found is None:  # an external subject nobody registered: authenticated, but holds no role
             return Caller(name, "external", frozenset(), via)
-        return Caller(found.name, found.kind, found.permissions, via)
+        return Caller(found.name, found.kind, found.permissions, via, found.principal_id, key_id)
 
     def _identity(self, name: str) -> rbac.Identity | None:
         with self.engine.connect() as conn:
@@ -138,6 +171,10 @@ class Authenticator:
     def _key_owner(self, key: Any) -> str | None:
         with self.engine.connect() as conn:
             return rbac.key_owner(conn, key)
+
+    def _live_key_owner(self, key_id: str) -> str | None:
+        with self.engine.connect() as conn:
+            return rbac.live_key_owner(conn, key_id)
 
     async def password_grant(self, username: str, password: str) -> Caller:
         """OAuth2 password grant: a local user by name and password (InvalidGrant otherwise)."""
@@ -156,7 +193,7 @@ class Authenticator:
                 f"Client {client_id!r} is unknown or the secret is not one of its active API "
                 "keys; use the key that `aiprime keys create` printed."
             )
-        return await self._caller(owner, "token")
+        return await self._caller(owner, "token", key_id=key.key_id)
 
     def _password_hash(self, name: str) -> tuple[str, str | None] | None:
         with self.engine.connect() as conn:

@@ -56,6 +56,16 @@ class GatewaySettings(BaseSettings):
         ge=0,
         description="How long permissions and API keys are cached; revocations take effect within it.",
     )
+    db_role: str = Field(
+        "aiprime_gateway",
+        pattern=r"^([a-z_][a-z0-9_]{0,62})?$",
+        description="The PostgreSQL role the gateway connects as (created by migration 0005: it reads the "
+        "gateway schema, changes principals, roles and keys, and may only INSERT audit rows); empty: "
+        "the user of the platform's database URL.",
+    )
+    db_password: SecretStr | None = Field(
+        None, description="That role's password, where the server asks for one (not the embedded server)."
+    )
     audit_backlog: int = Field(
         10000, ge=1, description="Unwritten audit entries past which requests get 503."
     )

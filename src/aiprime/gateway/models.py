@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from aiprime.security.passwords import MAX_LENGTH, MIN_LENGTH
-from aiprime.security.rbac import NAME_PATTERN
+from aiprime.security.rbac import NAME_PATTERN, RESERVED_PATTERN
 
 PrincipalName = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
@@ -84,10 +84,25 @@ class TokenAnswer(BaseModel):
     expires_in: int
 
 
+class OAuthError(BaseModel):
+    """RFC 6749 section 5.2 error response of the token endpoint."""
+
+    error: str = Field(
+        description="invalid_request, invalid_client, invalid_grant, unsupported_grant_type, ..."
+    )
+    error_description: str = Field(description="For people: what was wrong and what to do.")
+    request_id: str | None = Field(
+        description="Quote it to an operator: it finds the log lines and audit row."
+    )
+
+
 class NewPrincipal(_Strict):
     """A principal to create; it holds no role until one is granted."""
 
-    name: PrincipalName
+    name: PrincipalName = Field(
+        description="Not `anonymous`, nor starting with `cli:` or `system:` (the audit log's own actors).",
+        json_schema_extra={"not": {"pattern": RESERVED_PATTERN}},
+    )
     kind: Literal["user", "service", "external"] = "user"
     password: Annotated[str, StringConstraints(min_length=MIN_LENGTH, max_length=MAX_LENGTH)] | None = Field(
         None, description="Users only; without one, the user cannot use the password grant."

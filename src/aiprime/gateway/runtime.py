@@ -12,7 +12,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from aiprime.db.engine import connect
-from aiprime.errors import ConfigError, Forbidden, RateLimited, Unauthenticated
+from aiprime.db.urls import parse_url
+from aiprime.errors import ConfigError, Forbidden, RateLimited, ServiceUnavailable, Unauthenticated
 from aiprime.gateway.auditwriter import AuditWriter
 from aiprime.gateway.auth import Authenticator, Caller
 from aiprime.gateway.config import GatewaySettings
@@ -83,7 +84,7 @@ def open_runtime(
         ServiceUnavailable: PostgreSQL cannot be reached.
         ConfigError: the gateway tables are missing, or the signing key or OIDC settings are wrong.
     """
-    engine = connect(db_url)
+    engine = connect_as_gateway(db_url, gateway)
     if not sa.inspect(engine).has_table("audit_log", schema="gateway"):
         raise ConfigError(
             "The gateway's tables (schema `gateway`) are missing from the aiprime database; run "
@@ -106,6 +107,27 @@ def open_runtime(
         Admin(engine),
         metrics,
     )
+
+
+def connect_as_gateway(db_url: str, gateway: GatewaySettings) -> Engine:
+    """An engine on the `aiprime` database as the gateway's own least-privilege role (`db_role`).
+
+    Raises:
+        ConfigError: the role cannot log in (not migrated yet, or it needs a password).
+    """
+    if not gateway.db_role:
+        return connect(db_url)
+    password = gateway.db_password.get_secret_value() if gateway.db_password else None
+    url = parse_url(db_url).set(username=gateway.db_role, password=password)
+    try:
+        return connect(url.render_as_string(hide_password=False))
+    except ServiceUnavailable as e:
+        raise ConfigError(
+            f"The gateway connects to PostgreSQL as the role {gateway.db_role!r}, which could not log in "
+            f"({e}). Run `aiprime services up` (migration 0005 creates the role), set its password with "
+            "AIPRIME_GATEWAY_DB_PASSWORD where the server asks for one, or set AIPRIME_GATEWAY_DB_ROLE='' "
+            "to use the database URL's own user."
+        ) from e
 
 
 def _roles_granting(engine: Engine) -> dict[str, list[str]]:

@@ -13,7 +13,7 @@ from typing import TypeVar
 
 from sqlalchemy.engine import Connection, Engine
 
-from aiprime.errors import AIPrimeError
+from aiprime.errors import AIPrimeError, error_code
 from aiprime.security import apikeys, audit, rbac
 from aiprime.security.passwords import hash_password
 
@@ -27,14 +27,6 @@ class Actor:
     name: str
     request_id: str | None = None
     trace_id: str | None = None
-
-
-def error_code(e: AIPrimeError) -> str:
-    """The short code of an error: its `code` attribute, else its class name in snake case."""
-    name = type(e).__name__
-    return getattr(e, "code", None) or "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip(
-        "_"
-    )
 
 
 class Admin:
@@ -58,9 +50,13 @@ class Admin:
         )
 
     def remove_principal(self, actor: Actor, name: str) -> None:
-        """Delete a principal with its assignments and keys."""
+        """Delete a principal with its assignments and keys (never the actor itself, nor the last admin)."""
         self._audited(
-            actor, "principals.remove", f"principal:{name}", {}, lambda c: rbac.remove_principal(c, name)
+            actor,
+            "principals.remove",
+            f"principal:{name}",
+            {},
+            lambda c: rbac.remove_principal(c, name, actor.name),
         )
 
     def grant(self, actor: Actor, name: str, role: str) -> rbac.Principal:

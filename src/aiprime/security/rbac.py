@@ -10,6 +10,8 @@ Every function takes an open connection; the caller owns the transaction.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from aiprime.errors import AlreadyExists, DutyConflict, InvalidInput, NotFound
+from aiprime.errors import AdminLockout, AlreadyExists, DutyConflict, InvalidInput, NotFound
 from aiprime.security.apikeys import ApiKey, matches
 
 #: The resources a permission grants access to (one permission per resource), as seeded by migration 0003.
@@ -25,6 +27,20 @@ PERMISSIONS = ("predict", "explain", "ask", "ingest", "train", "deploy", "admin"
 KINDS = ("user", "service", "external")
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@:|+-]{0,127}$"  # the CHECK constraint of gateway.principals
 _NAME = re.compile(NAME_PATTERN)
+#: Actors the system itself writes into the audit log; no principal may be named like them (any case).
+RESERVED_NAMES = ("anonymous",)
+RESERVED_PREFIXES = ("cli:", "system:")
+
+
+def _any_case(text: str) -> str:
+    return "".join(f"[{c.upper()}{c}]" if c.isalpha() else re.escape(c) for c in text)
+
+
+#: The same rule for JSON Schema (ECMA regex, no flags): what a new principal's name must not match.
+RESERVED_PATTERN = (
+    f"^({'|'.join([_any_case(p) for p in RESERVED_PREFIXES] + [_any_case(n) + '$' for n in RESERVED_NAMES])})"
+)
+_ADMINS_LOCK = 0x41495052494D46  # pg_advisory_xact_lock key serializing changes that could drop an admin
 _AUTHORIZED = """
 WITH RECURSIVE authorized(role) AS (
   SELECT role FROM gateway.principal_roles WHERE principal = :name
@@ -45,11 +61,12 @@ class Principal:
 
 @dataclass(frozen=True)
 class Identity:
-    """What authorization needs about a principal: its kind and effective permissions."""
+    """What authorization needs about a principal: its kind, effective permissions and never-reused id."""
 
     name: str
     kind: str
     permissions: frozenset[str]
+    principal_id: str  # a random UUID: a principal re-created under the same name gets another
 
 
 @dataclass(frozen=True)
@@ -83,8 +100,25 @@ def check_name(name: str) -> str:
     return name
 
 
+def check_unreserved(name: str) -> str:
+    """Return `name` unless the audit log uses it for the system's own actors (InvalidInput then)."""
+    folded = name.lower()
+    if folded in RESERVED_NAMES or folded.startswith(RESERVED_PREFIXES):
+        reserved = ", ".join([repr(n) for n in RESERVED_NAMES] + [f"'{p}...'" for p in RESERVED_PREFIXES])
+        raise InvalidInput(
+            f"Principal name {name!r} is reserved: the audit log names the system's own actors "
+            f"{reserved}, so a principal named so could pass for them. Choose another name."
+        )
+    return name
+
+
 def add_principal(conn: Connection, name: str, kind: str, password_hash: str | None, by: str) -> Principal:
-    """Create a principal with no role (least privilege); AlreadyExists if the name is taken."""
+    """Create a principal with no role (least privilege); AlreadyExists if the name is taken.
+
+    Raises:
+        InvalidInput: a bad kind or name, or a name reserved for the system's own actors.
+    """
+    check_unreserved(check_name(name))
     if kind not in KINDS:
         raise InvalidInput(f"Principal kind {kind!r} is not one of {', '.join(KINDS)}.")
     if password_hash is not None and kind != "user":
@@ -101,10 +135,21 @@ def add_principal(conn: Connection, name: str, kind: str, password_hash: str | N
     return get_principal(conn, name)
 
 
-def remove_principal(conn: Connection, name: str) -> None:
-    """Delete a principal with its role assignments and API keys; NotFound if there is none."""
-    if conn.execute(sa.text("DELETE FROM gateway.principals WHERE name = :n"), {"n": name}).rowcount == 0:
-        raise NotFound(f"No principal named {name!r}; `aiprime users list` shows them.")
+def remove_principal(conn: Connection, name: str, by: str | None = None) -> None:
+    """Delete a principal with its role assignments and API keys.
+
+    Raises:
+        NotFound: there is no such principal.
+        AdminLockout: `by` (the acting principal) removes itself, or the last admin would go.
+    """
+    if by == name:
+        raise AdminLockout(
+            f"{name!r} cannot remove itself: another admin must do it (so the log shows two people)."
+        )
+    with _keeping_an_admin(conn, f"removing {name!r}"):
+        deleted = conn.execute(sa.text("DELETE FROM gateway.principals WHERE name = :n"), {"n": name})
+        if deleted.rowcount == 0:
+            raise NotFound(f"No principal named {name!r}; `aiprime users list` shows them.")
 
 
 def get_principal(conn: Connection, name: str) -> Principal | None:
@@ -167,19 +212,59 @@ def grant(conn: Connection, name: str, role: str, by: str) -> None:
 
 
 def revoke(conn: Connection, name: str, role: str) -> None:
-    """Remove the assignment of `role` to `name`; NotFound if it does not hold that role directly."""
-    deleted = conn.execute(
-        sa.text("DELETE FROM gateway.principal_roles WHERE principal = :n AND role = :r"),
-        {"n": name, "r": role},
-    ).rowcount
-    if deleted == 0:
-        _require_principal(conn, name)
-        raise NotFound(f"{name!r} is not assigned the role {role!r}; `aiprime users list` shows assignments.")
+    """Remove the assignment of `role` to `name`.
+
+    Raises:
+        NotFound: `name` does not hold that role directly.
+        AdminLockout: it would leave no principal holding the `admin` permission.
+    """
+    with _keeping_an_admin(conn, f"revoking {role!r} from {name!r}"):
+        deleted = conn.execute(
+            sa.text("DELETE FROM gateway.principal_roles WHERE principal = :n AND role = :r"),
+            {"n": name, "r": role},
+        ).rowcount
+        if deleted == 0:
+            _require_principal(conn, name)
+            raise NotFound(
+                f"{name!r} is not assigned the role {role!r}; `aiprime users list` shows assignments."
+            )
+
+
+@contextmanager
+def _keeping_an_admin(conn: Connection, change: str) -> Iterator[None]:
+    """Run a change that may take `admin` away; AdminLockout if it leaves none where there was one.
+
+    The advisory lock serializes such changes (two admins removing each other at once: the second sees the
+    first's commit), and the caller's transaction rolls the refused change back.
+    """
+    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADMINS_LOCK})
+    before = _count_admins(conn)
+    yield
+    if before > 0 and _count_admins(conn) == 0:
+        raise AdminLockout(
+            f"Refused {change}: it would leave no principal holding the `admin` permission, and nobody "
+            "could administer the gateway. Grant `admin` to another principal first."
+        )
+
+
+def _count_admins(conn: Connection) -> int:
+    return conn.execute(
+        sa.text(
+            "WITH RECURSIVE below(role, junior) AS ("
+            "  SELECT name, name FROM gateway.roles"
+            "  UNION SELECT b.role, h.junior FROM below b JOIN gateway.role_inheritance h ON h.senior = b.junior"
+            ") SELECT count(DISTINCT a.principal) FROM gateway.principal_roles a "
+            "JOIN below b ON b.role = a.role JOIN gateway.role_permissions p ON p.role = b.junior "
+            "WHERE p.permission = 'admin'"
+        )
+    ).scalar_one()
 
 
 def identity(conn: Connection, name: str) -> Identity | None:
-    """The principal's kind and effective permissions (through the role hierarchy), or None if unknown."""
-    found = password_hash(conn, name)
+    """The principal's kind, id and effective permissions (through the role hierarchy), or None if unknown."""
+    found = conn.execute(
+        sa.text("SELECT kind, id FROM gateway.principals WHERE name = :n"), {"n": name}
+    ).first()
     if found is None:
         return None
     permissions = conn.execute(
@@ -189,7 +274,7 @@ def identity(conn: Connection, name: str) -> Identity | None:
         ),
         {"name": name},
     ).scalars()
-    return Identity(name, found[0], frozenset(permissions))
+    return Identity(name, found.kind, frozenset(permissions), str(found.id))
 
 
 def list_roles(conn: Connection) -> list[Role]:
@@ -262,6 +347,14 @@ def key_owner(conn: Connection, key: ApiKey) -> str | None:
         {"i": key.key_id},
     ).first()
     return row.principal if row is not None and matches(key, row.secret_sha256) else None
+
+
+def live_key_owner(conn: Connection, key_id: str) -> str | None:
+    """The owner of the API key `key_id` while it is not revoked (nor removed with its owner), else None."""
+    return conn.execute(
+        sa.text("SELECT principal FROM gateway.api_keys WHERE key_id = :i AND revoked_at IS NULL"),
+        {"i": key_id},
+    ).scalar()
 
 
 def _require_principal(conn: Connection, name: str) -> str:

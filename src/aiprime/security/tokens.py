@@ -81,6 +81,8 @@ class Claims:
     external: bool  # issued by the OIDC provider rather than this gateway
     expires_at: int
     token_id: str | None = None
+    principal_id: str | None = None  # `pid`: the principal's never-reused id (this gateway's tokens)
+    key_id: str | None = None  # `key`: the API key the token was obtained with, if any
 
 
 @dataclass(frozen=True)
@@ -93,8 +95,17 @@ class TokenIssuer:
     ttl_s: int
     clock: Callable[[], float] = time.time
 
-    def issue(self, subject: str, kind: str) -> tuple[str, int]:
-        """A signed token for `subject` (a principal of `kind`) and its lifetime in seconds."""
+    def issue(
+        self, subject: str, kind: str, principal_id: str | None = None, key_id: str | None = None
+    ) -> tuple[str, int]:
+        """A signed token for `subject` (a principal of `kind`) and its lifetime in seconds.
+
+        Args:
+            subject: the principal's name.
+            kind: user, service or external.
+            principal_id: the principal's id (`pid`), which a re-created principal of the same name lacks.
+            key_id: the API key the caller authenticated with (`key`), so revoking it ends the token too.
+        """
         now = int(self.clock())
         claims = {
             "iss": self.issuer,
@@ -106,6 +117,8 @@ class TokenIssuer:
             "jti": uuid.uuid4().hex,
             "kind": kind,
         }
+        bound = {"pid": principal_id, "key": key_id}
+        claims |= {name: value for name, value in bound.items() if value is not None}
         token = jwt.encode(claims, self.key.private, algorithm=LOCAL_ALGORITHM, headers={"kid": self.key.kid})
         return token, self.ttl_s
 
@@ -170,7 +183,15 @@ class TokenVerifier:
                 "unknown_key",
             )
         claims = _decode(token, key, [LOCAL_ALGORITHM], self.issuer, self.audience, self.leeway_s)
-        return Claims(claims["sub"], claims["iss"], False, claims["exp"], claims.get("jti"))
+        return Claims(
+            claims["sub"],
+            claims["iss"],
+            False,
+            claims["exp"],
+            claims.get("jti"),
+            claims.get("pid"),
+            claims.get("key"),
+        )
 
     def _verify_oidc(self, token: str) -> Claims:
         oidc = self.oidc
