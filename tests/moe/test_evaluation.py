@@ -11,6 +11,7 @@ from sklearn.metrics import f1_score
 from aiprime.moe.evaluation import (
     Scores,
     capacity_report,
+    confusion,
     evaluate,
     macro_f1,
     score_member,
@@ -35,6 +36,46 @@ def test_macro_f1_is_scikit_learns() -> None:
         f1_score(truth, predicted, average="macro", zero_division=0)
     )
     assert Scores.of(np.array(["a", "b"]), np.array(["a", "a"])).accuracy == 0.5
+
+
+def hand_macro_f1(truth: np.ndarray, predicted: np.ndarray) -> float:
+    """The hand-written macro-F1 that scikit-learn's replaced: the reference for the old values."""
+    f1 = []
+    for label in np.union1d(truth, predicted):
+        hits = int(((truth == label) & (predicted == label)).sum())
+        denominator = int((truth == label).sum() + (predicted == label).sum())
+        f1.append(2 * hits / denominator if denominator else 0.0)
+    return float(np.mean(f1))
+
+
+def hand_confusion(truth: np.ndarray, predicted: np.ndarray, labels: list[str]) -> np.ndarray:
+    """The per-row loop that scikit-learn's confusion matrix replaced."""
+    index = {label: i for i, label in enumerate(labels)}
+    counts = np.zeros((len(labels), len(labels)), dtype=np.int64)
+    for t, p in zip(truth.tolist(), predicted.tolist(), strict=True):
+        if t in index and p in index:
+            counts[index[t], index[p]] += 1
+    return counts
+
+
+@pytest.mark.slow
+def test_scores_and_confusion_keep_their_old_values_on_the_systems_predictions(
+    evaluation, tiny_models: dict[str, Path], tiny_splits: dict
+) -> None:
+    system = MoESystem.from_folders(tiny_models["gate"], [tiny_models[s.name] for s in EXPERTS])
+    split = tiny_splits["test"]
+    predicted = np.asarray(system.predict(split.x, top_k=1).fine_class, dtype=str)
+    assert macro_f1(split.lexname, predicted) == pytest.approx(hand_macro_f1(split.lexname, predicted))
+    assert evaluation.metrics["system.macro_f1"] == pytest.approx(hand_macro_f1(split.lexname, predicted))
+    classes = list(evaluation.classes)
+    assert (evaluation.confusion == hand_confusion(split.lexname, predicted, classes)).all()
+    # a class absent from the data gets an empty row and column; labels left out drop their pairs
+    labels = ["noun.absent", *classes[1:]]
+    assert (
+        confusion(split.lexname, predicted, labels) == hand_confusion(split.lexname, predicted, labels)
+    ).all()
+    assert confusion(split.lexname, predicted, ["noun.absent"]).tolist() == [[0]]
+    assert confusion(split.lexname[:0], predicted[:0], []).shape == (0, 0)
 
 
 @pytest.mark.slow
