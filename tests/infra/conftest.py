@@ -23,8 +23,8 @@ KUSTOMIZE = REPO / "kustomize"
 CRDS = REPO.parent / "shared" / "crds"
 
 MODULES = sorted(p.parent for p in (TERRAFORM / "modules").glob("*/main.tf"))
-# Root configurations: each environment/region stack and the state bootstrap.
-STACKS = sorted(p.parent for p in (TERRAFORM / "envs").glob("*/*/main.tf")) + [TERRAFORM / "bootstrap"]
+# Root configurations: the stack every environment/region runs (stacks/) and the state bootstrap.
+STACKS = sorted(p.parent for p in (TERRAFORM / "stacks").glob("*/main.tf")) + [TERRAFORM / "bootstrap"]
 OVERLAYS = sorted(p.parent for p in (KUSTOMIZE / "overlays").rglob("kustomization.yaml"))
 
 _HCL_OPTIONS = hcl2.SerializationOptions(with_comments=False, explicit_blocks=False, strip_string_quotes=True)
@@ -83,6 +83,15 @@ def infra() -> SimpleNamespace:
         stack_variables=stack_variables,
         rel=rel,
     )
+
+
+@pytest.fixture(scope="session")
+def terraform() -> str:
+    """Path of `terraform`, or a skip: `fmt` and the plans of the stack's variables need it."""
+    path = shutil.which("terraform")
+    if path is None:
+        pytest.skip("terraform is not on PATH: install Terraform 1.9+ to check formats and validation")
+    return path
 
 
 @pytest.fixture(scope="session")

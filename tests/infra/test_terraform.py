@@ -1,18 +1,14 @@
 """Static checks of terraform/: it parses, follows the module conventions, and the stacks wire up.
 
 Providers cannot be downloaded here, so `terraform validate` cannot run; the wiring tests below do the part
-of it that matters most: every module call and every Terragrunt input names a declared variable, and every
-required variable gets a value.
+of it that matters most: every module call names a declared variable, and every required variable gets a
+value. test_terragrunt.py does the same for the Terragrunt inputs each region passes the platform stack.
 """
 
 from __future__ import annotations
 
-import re
-import shutil
 import subprocess
 from pathlib import Path
-
-import pytest
 
 MODULE_FILES = {"main.tf", "variables.tf", "outputs.tf", "versions.tf", "README.md"}
 # Arguments of a `module` block that are Terraform's own, not the module's variables.
@@ -91,32 +87,36 @@ def test_module_calls_match_the_module_variables(infra, stack_dir: Path) -> None
         )
 
 
-def _terragrunt_inputs(infra, stack_dir: Path) -> set[str]:
-    """Names Terragrunt passes to a stack: root `inputs` (env.hcl locals + tags) and the stack's own."""
-    root = infra.load_hcl(infra.terraform / "terragrunt.hcl")
-    env = infra.load_hcl(stack_dir.parent / "env.hcl")
-    child = infra.load_hcl(stack_dir / "terragrunt.hcl")
-    root_inputs = re.findall(r"(\w+)\s*=", str(root["inputs"]).split("merge(", 1)[1].split("{", 1)[1])
-    return set(env["locals"][0]) | {name for name in root_inputs if name == "tags"} | set(child["inputs"])
+PLATFORM = Path("stacks") / "platform"
 
 
-@pytest.mark.parametrize("stack", ["dev/us-east-1", "prod/us-east-1", "prod/eu-west-1"])
-def test_terragrunt_inputs_are_the_stack_variables(infra, stack: str) -> None:
-    stack_dir = infra.terraform / "envs" / stack
-    inputs = _terragrunt_inputs(infra, stack_dir)
-    declared = infra.stack_variables(stack_dir)
-    required = {v for v, body in declared.items() if "default" not in body}
-    # Terraform silently ignores a TF_VAR_ it does not declare, so a typo here would go unnoticed.
-    assert inputs <= set(declared), f"{stack}: Terragrunt passes undeclared {sorted(inputs - set(declared))}"
-    assert required <= inputs, f"{stack}: Terragrunt leaves required {sorted(required - inputs)} unset"
+def test_root_configuration_has_the_standard_files(infra, stack_dir: Path) -> None:
+    missing = MODULE_FILES - {p.name for p in stack_dir.iterdir()}
+    assert not missing, f"{infra.rel(stack_dir)} lacks {sorted(missing)}"
 
 
-@pytest.mark.parametrize("stack", ["dev/us-east-1", "prod/us-east-1", "prod/eu-west-1"])
-def test_stack_uses_the_s3_backend_that_terragrunt_fills(infra, stack: str) -> None:
-    backend = infra.load_hcl(infra.terraform / "envs" / stack / "backend.tf")
-    assert "s3" in backend["terraform"][0]["backend"][0]
-    child = infra.load_hcl(infra.terraform / "envs" / stack / "terragrunt.hcl")
-    assert "root" in child["include"][0]
+def test_platform_stack_validates_its_inputs(infra) -> None:
+    variables = infra.stack_variables(infra.terraform / PLATFORM)
+    unvalidated = {"environment", "region", "region_role", "vpc_cidr", "secondary"} - {
+        name for name, body in variables.items() if body.get("validation")
+    }
+    assert not unvalidated, (
+        f"stacks/platform: variables with rules but no validation {{}}: {sorted(unvalidated)}"
+    )
+
+
+def test_platform_stack_uses_the_s3_backend_that_terragrunt_fills(infra) -> None:
+    versions = infra.load_hcl(infra.terraform / PLATFORM / "versions.tf")
+    assert "s3" in versions["terraform"][0]["backend"][0], (
+        "terraform/terragrunt.hcl's remote_state fills it in"
+    )
+
+
+def test_platform_stack_keeps_the_database_state_address(infra) -> None:
+    moved = infra.load_hcl(infra.terraform / PLATFORM / "main.tf").get("moved", [])
+    # Before the stack was shared, dev and prod/us-east-1 held `module.rds` without a count: without this
+    # block the next apply would plan to destroy the database and create `module.rds[0]`.
+    assert {"from": "${module.rds}", "to": "${module.rds[0]}"} in moved
 
 
 def test_root_state_backend_is_s3_with_a_dynamodb_lock(infra) -> None:
@@ -138,34 +138,26 @@ def test_root_state_backend_is_s3_with_a_dynamodb_lock(infra) -> None:
     )
 
 
-def test_prod_primary_replicates_into_the_secondary(infra) -> None:
-    calls = _module_calls(infra, infra.terraform / "envs" / "prod" / "us-east-1")
+def test_platform_stack_replicates_only_into_a_secondary(infra) -> None:
+    calls = _module_calls(infra, infra.terraform / PLATFORM)
     providers = {key.strip("${}"): value.strip("${}") for key, value in calls["rds"]["providers"].items()}
     assert providers == {"aws": "aws", "aws.replica": "aws.secondary"}, (
         "the replica goes to the secondary region"
     )
-    assert "replica" in calls["rds"], "prod needs the cross-region read replica"
-    assert "replication" in calls["s3"], "prod artifact and DVC buckets must replicate"
-    assert calls["rds"]["multi_az"] is True
-
-
-def test_dev_has_no_replica_and_a_single_nat(infra) -> None:
-    calls = _module_calls(infra, infra.terraform / "envs" / "dev" / "us-east-1")
-    assert "replica" not in calls["rds"]
-    assert calls["vpc"]["single_nat_gateway"] is True
+    for name, argument in (("rds", "replica"), ("s3", "replication")):
+        assert calls[name][argument].startswith("${var.secondary == null ? null :"), (
+            f"module.{name}.{argument} should follow var.secondary: replicas exactly where a primary has one"
+        )
+    assert calls["rds"]["count"] == "${local.owns_database ? 1 : 0}", "a secondary holds only the replica"
 
 
 def test_eks_has_a_cpu_and_a_tainted_gpu_pool(infra) -> None:
-    for stack in ("dev/us-east-1", "prod/us-east-1", "prod/eu-west-1"):
-        groups = _module_calls(infra, infra.terraform / "envs" / stack)["eks"]["node_groups"]
-        assert set(groups) == {"cpu", "gpu"}, stack
-        assert "nvidia.com/gpu" in str(groups["gpu"]) and "NO_SCHEDULE" in str(groups["gpu"]), stack
+    groups = _module_calls(infra, infra.terraform / PLATFORM)["eks"]["node_groups"]
+    assert set(groups) == {"cpu", "gpu"}
+    assert "nvidia.com/gpu" in str(groups["gpu"]) and "NO_SCHEDULE" in str(groups["gpu"])
 
 
-def test_terraform_fmt_is_clean(infra) -> None:
-    terraform = shutil.which("terraform")
-    if terraform is None:
-        pytest.skip("terraform is not on PATH: install Terraform 1.9+ to check formatting")
+def test_terraform_fmt_is_clean(infra, terraform: str) -> None:
     result = subprocess.run(
         [terraform, "fmt", "-check", "-recursive", "-list=true", str(infra.terraform)],
         capture_output=True,

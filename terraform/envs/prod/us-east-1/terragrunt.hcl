@@ -1,5 +1,11 @@
+# Prod primary region: the writable PostgreSQL lives here. Its cross-region read replica and the bucket
+# replication go to the secondary region (../eu-west-1), whose outputs arrive in `secondary`.
 include "root" {
   path = find_in_parent_folders("terragrunt.hcl")
+}
+
+terraform {
+  source = "${get_parent_terragrunt_dir()}//stacks/platform"
 }
 
 # The secondary region is built first; this stack puts the database replica and bucket replicas into it.
@@ -9,6 +15,7 @@ dependency "secondary" {
   # Lets `terragrunt plan` run on a pull request before the secondary exists; never used by apply.
   mock_outputs_allowed_terraform_commands = ["init", "validate", "plan"]
   mock_outputs = {
+    region                = "eu-west-1"
     data_kms_key_arn      = "arn:aws:kms:eu-west-1:000000000000:key/00000000-0000-0000-0000-000000000000"
     db_subnet_group_name  = "mock-db-subnet-group"
     rds_security_group_id = "sg-00000000000000000"
@@ -18,10 +25,11 @@ dependency "secondary" {
 }
 
 inputs = {
-  region           = "us-east-1"
-  secondary_region = "eu-west-1"
-  dns_zone_id      = "Z0000000000000000PRD" # replace with the hosted zone of aiprime.example.com
+  region      = "us-east-1"
+  region_role = "primary"
+  vpc_cidr    = "10.40.0.0/16"
   secondary = {
+    region                = dependency.secondary.outputs.region
     data_kms_key_arn      = dependency.secondary.outputs.data_kms_key_arn
     db_subnet_group_name  = dependency.secondary.outputs.db_subnet_group_name
     rds_security_group_id = dependency.secondary.outputs.rds_security_group_id

@@ -1,12 +1,21 @@
-# Prod primary region: the writable PostgreSQL lives here. The cross-region read replica and the bucket
-# replication go to the secondary stack (../eu-west-1), whose outputs arrive in var.secondary through a
-# Terragrunt dependency, so the secondary is applied first.
+# One AI Prime region: network, EKS, PostgreSQL, Redis, buckets, IRSA roles, WAF and DNS. Every environment
+# and region is this stack with other inputs (terraform/envs/<env>/<region>/terragrunt.hcl), so dev runs the
+# same modules and security settings as prod and finds prod's problems; only sizes and the region's role
+# differ. The role (var.region_role) decides where PostgreSQL lives:
+#   standalone  the writable database, nothing replicated (dev)
+#   primary     the writable database, with a read replica and bucket replicas in the secondary region,
+#               whose outputs arrive in var.secondary through a Terragrunt dependency (applied first)
+#   secondary   no database of its own: it receives the primary's replica and bucket replicas, and serves
+#               inference from them
 
 data "aws_caller_identity" "current" {}
 
 locals {
   name       = "aiprime-${var.environment}-${var.region}"
   account_id = data.aws_caller_identity.current.account_id
+  azs        = coalesce(var.azs, formatlist("${var.region}%s", ["a", "b", "c"]))
+  # The secondary's database is the primary's replica, created by the primary stack in this VPC.
+  owns_database = var.region_role != "secondary"
   # EC2 Auto Scaling launches the nodes' encrypted volumes with this service-linked role.
   autoscaling_role_arn = "arn:aws:iam::${local.account_id}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
 
@@ -18,7 +27,7 @@ locals {
 }
 
 module "kms" {
-  source   = "../../../modules/kms"
+  source   = "../../modules/kms"
   for_each = local.kms_keys
 
   alias                 = "${local.name}-${each.key}"
@@ -28,20 +37,20 @@ module "kms" {
 }
 
 module "vpc" {
-  source = "../../../modules/vpc"
+  source = "../../modules/vpc"
 
   name               = local.name
   cidr               = var.vpc_cidr
-  azs                = var.azs
-  public_subnets     = [for i, _ in var.azs : cidrsubnet(var.vpc_cidr, 8, i)]
-  database_subnets   = [for i, _ in var.azs : cidrsubnet(var.vpc_cidr, 8, i + 4)]
-  private_subnets    = [for i, _ in var.azs : cidrsubnet(var.vpc_cidr, 4, i + 1)]
-  single_nat_gateway = false # one NAT per zone: a zone outage must not cut egress
+  azs                = local.azs
+  public_subnets     = [for i, _ in local.azs : cidrsubnet(var.vpc_cidr, 8, i)]
+  database_subnets   = [for i, _ in local.azs : cidrsubnet(var.vpc_cidr, 8, i + 4)]
+  private_subnets    = [for i, _ in local.azs : cidrsubnet(var.vpc_cidr, 4, i + 1)]
+  single_nat_gateway = var.single_nat_gateway
   flow_logs          = { kms_key_arn = module.kms["logs"].key_arn }
 }
 
 module "eks" {
-  source = "../../../modules/eks"
+  source = "../../modules/eks"
 
   name                = local.name
   vpc_id              = module.vpc.vpc_id
@@ -60,8 +69,9 @@ module "eks" {
   }
 }
 
+# In a secondary region, for the database replica that the primary stack creates in this VPC.
 module "sg_rds" {
-  source = "../../../modules/security-groups"
+  source = "../../modules/security-groups"
 
   name        = "${local.name}-rds"
   description = "PostgreSQL: 5432 from the EKS cluster only"
@@ -74,7 +84,7 @@ module "sg_rds" {
 }
 
 module "sg_redis" {
-  source = "../../../modules/security-groups"
+  source = "../../modules/security-groups"
 
   name        = "${local.name}-redis"
   description = "Redis: 6379 from the EKS cluster only"
@@ -87,32 +97,39 @@ module "sg_redis" {
 }
 
 module "rds" {
-  source    = "../../../modules/rds"
+  source    = "../../modules/rds"
+  count     = local.owns_database ? 1 : 0
   providers = { aws = aws, aws.replica = aws.secondary }
 
   identifier             = local.name
-  instance_class         = "db.r7g.xlarge"
-  allocated_storage_gib  = 200
-  multi_az               = true
-  backup_retention_days  = 35
+  instance_class         = var.database.instance_class
+  allocated_storage_gib  = var.database.allocated_storage_gib
+  multi_az               = var.database.multi_az
+  backup_retention_days  = var.database.backup_retention_days
   db_subnet_group_name   = module.vpc.db_subnet_group_name
   vpc_security_group_ids = [module.sg_rds.security_group_id]
   kms_key_arn            = module.kms["data"].key_arn
   logs_kms_key_arn       = module.kms["logs"].key_arn
 
-  replica = {
+  replica = var.secondary == null ? null : {
     kms_key_arn            = var.secondary.data_kms_key_arn
     db_subnet_group_name   = var.secondary.db_subnet_group_name
     vpc_security_group_ids = [var.secondary.rds_security_group_id]
   }
 }
 
+# The database was `module.rds` when each region had its own copy of this stack; keep its state.
+moved {
+  from = module.rds
+  to   = module.rds[0]
+}
+
 module "elasticache" {
-  source = "../../../modules/elasticache"
+  source = "../../modules/elasticache"
 
   name               = local.name
-  node_type          = "cache.r7g.large"
-  num_cache_clusters = 2
+  node_type          = var.cache.node_type
+  num_cache_clusters = var.cache.num_cache_clusters
   subnet_group_name  = module.vpc.elasticache_subnet_group_name
   security_group_ids = [module.sg_redis.security_group_id]
   kms_key_arn        = module.kms["data"].key_arn
@@ -120,14 +137,16 @@ module "elasticache" {
 }
 
 module "s3_access_logs" {
-  source = "../../../modules/s3"
+  source = "../../modules/s3"
 
   bucket  = "${local.name}-access-logs-${local.account_id}"
   purpose = "access-logs"
 }
 
+# In a secondary region these are the destinations of the primary's replication; after a failover they are
+# that region's live buckets.
 module "s3" {
-  source   = "../../../modules/s3"
+  source   = "../../modules/s3"
   for_each = toset(["artifacts", "dvc"])
 
   bucket            = "${local.name}-${each.key}-${local.account_id}"
@@ -135,14 +154,14 @@ module "s3" {
   kms_key_arn       = module.kms["data"].key_arn
   access_log_bucket = module.s3_access_logs.bucket_id
 
-  replication = {
+  replication = var.secondary == null ? null : {
     destination_bucket_arn  = var.secondary["${each.key}_bucket_arn"]
     destination_kms_key_arn = var.secondary.data_kms_key_arn
   }
 }
 
 module "irsa" {
-  source   = "../../../modules/iam-irsa"
+  source   = "../../modules/iam-irsa"
   for_each = local.irsa_roles
 
   name              = "${local.name}-${each.key}"
@@ -152,14 +171,14 @@ module "irsa" {
 }
 
 module "waf" {
-  source = "../../../modules/waf"
+  source = "../../modules/waf"
 
   name             = "${local.name}-gateway"
   logs_kms_key_arn = module.kms["logs"].key_arn
 }
 
 module "route53" {
-  source = "../../../modules/route53"
+  source = "../../modules/route53"
   count  = var.gateway_load_balancer == null ? 0 : 1
 
   zone_id       = var.dns_zone_id

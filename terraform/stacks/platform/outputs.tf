@@ -13,6 +13,26 @@ output "waf_web_acl_arn" {
   value       = module.waf.web_acl_arn
 }
 
+output "rds_endpoint" {
+  description = "PostgreSQL host for `AIPRIME_DATABASE_URL`; null in a secondary region (use the primary's `rds_replica_endpoint`)."
+  value       = one(module.rds[*].endpoint)
+}
+
+output "rds_master_user_secret_arn" {
+  description = "Secrets Manager secret with the PostgreSQL master password; null in a secondary region."
+  value       = one(module.rds[*].master_user_secret_arn)
+}
+
+output "rds_replica_arn" {
+  description = "ARN of the cross-region read replica (promote it in a region failover); null outside a primary."
+  value       = one(module.rds[*].replica_arn)
+}
+
+output "rds_replica_endpoint" {
+  description = "PostgreSQL host of the replica, for the secondary region's read-only `AIPRIME_DATABASE_URL`; null outside a primary."
+  value       = one(module.rds[*].replica_endpoint)
+}
+
 output "redis_endpoint" {
   description = "Redis primary endpoint (TLS)."
   value       = module.elasticache.primary_endpoint
@@ -33,28 +53,33 @@ output "dvc_bucket" {
   value       = module.s3["dvc"].bucket_id
 }
 
-# Read by the primary stack (Terragrunt dependency) to place the database replica and bucket replicas here.
+# Read by a primary's stack (Terragrunt dependency, var.secondary) to place its replicas in this region.
+output "region" {
+  description = "AWS region of this stack."
+  value       = var.region
+}
+
 output "data_kms_key_arn" {
   description = "KMS key of this region's data: the database replica and the replicated buckets."
   value       = module.kms["data"].key_arn
 }
 
 output "db_subnet_group_name" {
-  description = "Subnet group for the database replica."
+  description = "Subnet group for a database replica."
   value       = module.vpc.db_subnet_group_name
 }
 
 output "rds_security_group_id" {
-  description = "Security group for the database replica."
+  description = "Security group for a database replica."
   value       = module.sg_rds.security_group_id
 }
 
 output "artifacts_bucket_arn" {
-  description = "Replication destination of the primary's artifacts bucket."
+  description = "Replication destination of a primary's artifacts bucket."
   value       = module.s3["artifacts"].bucket_arn
 }
 
 output "dvc_bucket_arn" {
-  description = "Replication destination of the primary's DVC bucket."
+  description = "Replication destination of a primary's DVC bucket."
   value       = module.s3["dvc"].bucket_arn
 }
