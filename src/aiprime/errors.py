@@ -16,6 +16,14 @@ class AIPrimeError(Exception):
     http_status: int = 500
 
 
+def error_code(e: AIPrimeError) -> str:
+    """The short code of an error: its `code` attribute, else its class name in snake case."""
+    name = type(e).__name__
+    return getattr(e, "code", None) or "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip(
+        "_"
+    )
+
+
 class InvalidInput(AIPrimeError):
     """A request or argument is malformed. HTTP servers should return HTTP_400 (Bad Request)."""
 
