@@ -103,7 +103,10 @@ def status() -> None:
 
 def router(
     graph: Annotated[Path, typer.Option(help="The InferenceGraph YAML.")],
-    services: Annotated[Path, typer.Option(help="The YAML map of serviceName to URL.")],
+    services: Annotated[
+        Path | None,
+        typer.Option(help="The YAML map of serviceName to URL; needed only when steps use serviceName."),
+    ] = None,
     port: Annotated[int, typer.Option(help="The port to bind.")] = 8080,
     host: Annotated[str | None, typer.Option(help="The interface to bind (default AIPRIME_HOST).")] = None,
     trace_file: Annotated[

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from aiprime.serving.graph import RouterConfig, create_app, parse_graph
+from aiprime.serving.graph import InferenceGraph, RouterConfig, create_app, parse_graph
 
 
 @dataclass
@@ -133,16 +133,17 @@ RouterFactory = Callable[..., str]
 
 @pytest.fixture
 def router() -> Iterator[RouterFactory]:
-    """Start a router for a graph document; returns its base URL. Stopped after the test."""
+    """Start a router for a graph document (or a loaded graph); returns its base URL. Stopped after the test."""
     stack: list[AsgiServer] = []
 
     def start(
-        document: dict,
+        document: dict | InferenceGraph,
         services: dict[str, str] | None = None,
         config: RouterConfig | None = None,
         **app_kwargs: Any,
     ) -> str:
-        app = create_app(parse_graph(document), services or {}, config, **app_kwargs)
+        graph = document if isinstance(document, InferenceGraph) else parse_graph(document)
+        app = create_app(graph, services or {}, config, **app_kwargs)
         server = AsgiServer(app).__enter__()
         stack.append(server)
         return server.url

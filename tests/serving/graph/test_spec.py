@@ -147,8 +147,16 @@ def test_missing_files_and_bad_yaml_say_what_to_do(tmp_path: Path) -> None:
 def test_every_service_name_needs_a_url(make_graph: Callable[..., dict]) -> None:
     graph = parse_graph(make_graph(VALID))
     assert service_urls(graph, {"gate": URL}) == {"gate": URL}
-    with pytest.raises(ConfigError, match=re.escape("node 'root' step 0 ('gate') uses serviceName 'gate'")):
+    with pytest.raises(
+        ConfigError, match=re.escape("Unknown serviceName 'gate' (graph 'test-graph', node 'root'")
+    ):
         service_urls(graph, {})
+
+
+def test_a_services_mapping_is_optional(tmp_path: Path) -> None:
+    assert load_services(None) == {}
+    (tmp_path / "empty.yaml").write_text("# no serviceName steps\n")
+    assert load_services(tmp_path / "empty.yaml") == {}
 
 
 @pytest.mark.parametrize(

@@ -33,13 +33,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from aiprime.serving.graph.config import RouterConfig
-from aiprime.serving.graph.engine import GraphExecutor
+from aiprime.serving.graph.engine import FAILED, GraphExecutor
 from aiprime.serving.graph.resilience import HealthBook, RouterPolicy, fallback_service_urls, policy_for
 from aiprime.serving.graph.spec import ROOT, InferenceGraph, load_graph, load_services, service_urls
 from aiprime.serving.graph.telemetry import RouterMetrics, extract_context, tracer
 from aiprime.serving.graph.upstream import Reply, Upstream, propagated_headers
 
-FAILED = "Failed to process request"  # KServe's graphHandler message
 _DEFAULT_IDLE_S = 180  # KServe's router keeps idle connections for 3 minutes
 
 
@@ -61,7 +60,7 @@ class _Blueprint:
     graph: InferenceGraph  # the graph to serve
     urls: Mapping[str, str]  # serviceName -> URL
     config: RouterConfig  # router settings
-    policy: RouterPolicy  # retries and avoidance
+    policies: Mapping[str, RouterPolicy]  # retries and avoidance of the graph and each peer, by graph name
     patterns: tuple[re.Pattern[str], ...]  # header propagation patterns
     metrics: RouterMetrics  # the app's metrics
     tracer_provider: trace.TracerProvider | None  # where spans go
@@ -84,24 +83,32 @@ class _Blueprint:
         )
 
     def build(self, client: aiohttp.ClientSession) -> _Router:
-        """Wire the executor to `client`."""
+        """Wire the executor (and one per graph it calls) to `client`."""
         rng = random.Random(self.config.seed)
-        health = HealthBook(self.policy.avoidance, client) if self.policy.avoidance.enabled else None
+        executor = self._executor(self.graph, client, rng, tracer(self.tracer_provider))
+        deadline = self.config.graph_timeout_s or self.graph.timeout_s
+        return _Router(self.graph, executor, self.metrics, self.patterns, deadline)
+
+    def _executor(
+        self, graph: InferenceGraph, client: aiohttp.ClientSession, rng: random.Random, tracer_: trace.Tracer
+    ) -> GraphExecutor:
+        policy = self.policies[graph.name]
+        health = HealthBook(policy.avoidance, client) if policy.avoidance.enabled else None
+        # RouterConfig.step_timeout_s overrides the served graph's limit only: each peer keeps its own.
+        own_limit = self.config.step_timeout_s if graph is self.graph else None
         upstream = Upstream(
             client,
             self.metrics,
-            timeout_s=self.config.step_timeout_s or self.graph.service_client_timeout_s,
+            timeout_s=own_limit or graph.service_client_timeout_s,
             unreachable_as_503=self.config.unreachable_as_503,
             health=health,
             rng=rng,
         )
-        tracer_ = tracer(self.tracer_provider)
-        executor = GraphExecutor(
-            self.graph, self.urls, upstream, policy=self.policy, health=health, metrics=self.metrics,
-            tracer=tracer_, rng=rng,
+        peers = {url: self._executor(peer, client, rng, tracer_) for url, peer in graph.peers.items()}
+        return GraphExecutor(
+            graph, self.urls, upstream, policy=policy, health=health, metrics=self.metrics,
+            tracer=tracer_, rng=rng, peers=peers,
         )  # fmt: skip
-        deadline = self.config.graph_timeout_s or self.graph.timeout_s
-        return _Router(self.graph, executor, self.metrics, self.patterns, deadline)
 
 
 def create_app(
@@ -130,12 +137,15 @@ def create_app(
     """
     config = config or RouterConfig()
     registry = registry or CollectorRegistry()
-    policy = policy_for(graph, config.policy)
+    policies = {g.name: policy_for(g, config.policy if g is graph else None) for g in graph.with_peers()}
+    urls = service_urls(graph, services)
+    for policy in policies.values():
+        urls |= fallback_service_urls(policy, services)
     blueprint = _Blueprint(
         graph=graph,
-        urls=service_urls(graph, services) | fallback_service_urls(policy, services),
+        urls=urls,
         config=config,
-        policy=policy,
+        policies=policies,
         patterns=config.header_patterns(),
         metrics=RouterMetrics(registry),
         tracer_provider=tracer_provider,
@@ -165,7 +175,7 @@ def create_app(
 
 
 def load_app(
-    graph_path: str | Path, services_path: str | Path, config: RouterConfig | None = None
+    graph_path: str | Path, services_path: str | Path | None, config: RouterConfig | None = None
 ) -> Starlette:
     """Load a graph and a services mapping from files and build the router app (see `create_app`)."""
     return create_app(load_graph(graph_path), load_services(services_path), config)
@@ -173,7 +183,7 @@ def load_app(
 
 def serve_router(
     graph_path: str | Path,
-    services_path: str | Path,
+    services_path: str | Path | None,
     host: str = "127.0.0.1",
     port: int = 8080,
     config: RouterConfig | None = None,
@@ -182,7 +192,7 @@ def serve_router(
 
     Args:
         graph_path: the InferenceGraph YAML.
-        services_path: the YAML map of `serviceName` to URL.
+        services_path: the YAML map of `serviceName` to URL; None when no step uses `serviceName`.
         host: interface to bind; keep the loopback default unless the router must be reachable from outside.
         port: port to bind (KServe's router uses 8080).
         config: router settings; the defaults behave as KServe's router.

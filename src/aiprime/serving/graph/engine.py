@@ -17,6 +17,12 @@
 
 A transport error in any step (connection refused, timeout) fails the whole graph with 500, whatever the
 dependency, and so does any error of a nested node (a nested Switch's 404 arrives as 500, as in KServe).
+
+A step whose `serviceUrl` calls another graph (a *peer*, see `spec.load_graph`) runs that graph here, as
+its own router would: with its own `routerTimeouts`, answering a failure as KServe's `graphHandler` does
+(`{"error": "Failed to process request", "cause": ...}` with the failure's status). That answer is an
+HTTP answer, not a transport error, so a `Soft` step's failure can be fallen back from; only the calling
+graph's own `serviceClient` limit on the whole call is a transport error.
 """
 
 from __future__ import annotations
@@ -31,11 +37,12 @@ from typing import Any
 from opentelemetry import trace
 
 from aiprime.serving.graph.resilience import HealthBook, RouterPolicy
-from aiprime.serving.graph.spec import InferenceGraph, Node, RouterType, Step, Target
+from aiprime.serving.graph.spec import ROOT, InferenceGraph, Node, RouterType, Step, Target
 from aiprime.serving.graph.telemetry import RouterMetrics
 from aiprime.serving.graph.upstream import Headers, Reply, Upstream
 
 NO_ROUTE = "None of the routes matched with the switch condition"
+FAILED = "Failed to process request"  # KServe's graphHandler message
 _INVALID = object()  # what `_decode` returns for bytes that are not JSON
 
 
@@ -53,6 +60,7 @@ class GraphExecutor:
         metrics: RouterMetrics,
         tracer: trace.Tracer,
         rng: random.Random,
+        peers: Mapping[str, GraphExecutor] | None = None,
     ) -> None:
         """Bind the graph to its callers.
 
@@ -65,6 +73,7 @@ class GraphExecutor:
             metrics: the router's metrics.
             tracer: spans per node and step are started with it.
             rng: the Splitter's source of random numbers.
+            peers: the executor of each graph a `serviceUrl` calls (see `InferenceGraph.peers`), by URL.
         """
         self._graph = graph
         self._urls = service_urls
@@ -74,6 +83,7 @@ class GraphExecutor:
         self._metrics = metrics
         self._tracer = tracer
         self._rng = rng
+        self._peers = dict(peers or {})
 
     async def run(self, node_name: str, body: bytes, headers: Headers) -> Reply:
         """Run one node of the graph (the router runs `root`) on a request body."""
@@ -152,6 +162,8 @@ class GraphExecutor:
                 body = _predictions_to_instances(body)
             if target.node_name:
                 reply = await self.run(target.node_name, body, headers)
+            elif target.service_url in self._peers:
+                reply = await self._call_peer(target.service_url, body, headers)
             else:
                 reply = await self._call(node, step, target, body, headers)
             self._metrics.step_seconds.labels(*label).observe(time.perf_counter() - start)
@@ -175,8 +187,23 @@ class GraphExecutor:
             via_gateway=bool(target.service_name),
         )  # fmt: skip
 
+    async def _call_peer(self, url: str, body: bytes, headers: Headers) -> Reply:
+        """What the peer graph's router at `url` answers, within this graph's `serviceClient` limit."""
+        limit = self._upstream.timeout_s
+        try:
+            async with asyncio.timeout(limit):
+                reply = await self._peers[url].run(ROOT, body, headers)
+        except TimeoutError:
+            return Reply(None, 500, f"Post {url!r}: timeout (routerTimeouts.serviceClient {limit:g} s)")
+        return Reply(failure_body(reply.error), reply.status) if reply.error else reply
+
     def _url(self, target: Target) -> str:
         return self._urls[target.service_name] if target.service_name else target.service_url
+
+
+def failure_body(cause: str) -> bytes:
+    """The JSON a router answers when its graph failed (KServe's `InferenceGraphRoutingError`)."""
+    return json.dumps({"error": FAILED, "cause": cause}).encode()
 
 
 def _pick_by_condition(node: Node, body: bytes) -> Step | None:

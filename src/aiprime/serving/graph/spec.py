@@ -14,13 +14,19 @@ graphs that KServe accepts but that can only fail or misbehave at request time:
 - a `data` other than `$request` or `$response` (KServe silently sends the node's input for any other value);
 - a step field that the CRD does not define (the API server would prune it silently, e.g. a misspelt
   `dependancy`).
+
+A `serviceUrl` of the form `http://<name>` calls, on a cluster, the Service KServe creates for the
+InferenceGraph `<name>` in the same namespace. `load_graph` loads such a graph from a YAML file beside the
+calling one (its *peer*), and the local router runs it as that graph's own router would, with its own
+`routerTimeouts`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
@@ -119,10 +125,24 @@ class InferenceGraph:
     service_client_timeout_s: float | None  # spec.routerTimeouts.serviceClient: each step call's limit
     server_idle_timeout_s: float | None  # spec.routerTimeouts.serverIdle: keep-alive of the router
     annotations: Mapping[str, str]  # metadata.annotations (holds the optional router policy)
+    peers: Mapping[str, InferenceGraph] = dataclasses.field(
+        default_factory=dict
+    )  # serviceUrl -> the graph it calls
 
     def steps(self) -> list[tuple[Node, Step]]:
         """Every (node, step) pair, nodes in YAML order."""
         return [(node, step) for node in self.nodes.values() for step in node.steps]
+
+    def with_peers(self) -> list[InferenceGraph]:
+        """This graph and every graph it calls, directly or through other graphs, each once."""
+        found = {self.name: self}
+        pending = list(self.peers.values())
+        while pending:
+            peer = pending.pop()
+            if peer.name not in found:
+                found[peer.name] = peer
+                pending.extend(peer.peers.values())
+        return list(found.values())
 
 
 def load_graph(path: str | Path) -> InferenceGraph:
@@ -135,9 +155,48 @@ def load_graph(path: str | Path) -> InferenceGraph:
         The validated graph.
 
     Raises:
-        ConfigError: the file is missing, is not YAML, or is not a valid InferenceGraph.
+        ConfigError: the file is missing, is not YAML, or is not a valid InferenceGraph, or a graph it calls
+            (a peer beside it) is not, or graphs call each other in a cycle.
     """
-    return parse_graph(_read_yaml(Path(path), "InferenceGraph"), source=str(path))
+    return _load_with_peers(Path(path), ())
+
+
+def graph_host(url: str) -> str | None:
+    """The graph name a `serviceUrl` of the form `http://<name>[/...]` calls (a Service in the same
+    namespace), or None for any other URL."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    return host if parts.port is None and _GRAPH_NAME.fullmatch(host) else None
+
+
+def _load_with_peers(path: Path, calling: tuple[str, ...]) -> InferenceGraph:
+    graph = parse_graph(_read_yaml(path, "InferenceGraph"), source=str(path))
+    if graph.name in calling:
+        raise ConfigError(
+            f"{path}: graphs call each other in a cycle ({' -> '.join((*calling, graph.name))}); a graph "
+            "cannot call itself, even through another graph."
+        )
+    names = {graph_host(s.target.service_url) for _, s in graph.steps() if s.target.service_url}
+    siblings = _graph_files_by_name(path.parent) if names - {None} else {}
+    peers = {
+        url: _load_with_peers(siblings[name], (*calling, graph.name))
+        for url, name in ((s.target.service_url, graph_host(s.target.service_url)) for _, s in graph.steps())
+        if name in siblings
+    }
+    return replace(graph, peers=MappingProxyType(peers))
+
+
+def _graph_files_by_name(folder: Path) -> dict[str, Path]:
+    """The InferenceGraph YAML files in `folder`, by metadata.name (other YAML files are skipped)."""
+    found = {}
+    for path in sorted(folder.glob("*.yaml")):
+        try:
+            document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError:
+            continue
+        if isinstance(document, Mapping) and document.get("kind") == KIND:
+            found[str((document.get("metadata") or {}).get("name"))] = path
+    return found
 
 
 def parse_graph(document: Any, source: str = "<graph>") -> InferenceGraph:
@@ -173,8 +232,10 @@ def parse_graph(document: Any, source: str = "<graph>") -> InferenceGraph:
     )
 
 
-def load_services(path: str | Path) -> Mapping[str, str]:
+def load_services(path: str | Path | None) -> Mapping[str, str]:
     """Read the services mapping: a YAML map of `serviceName` to the URL that KServe would resolve it to.
+
+    A graph whose steps all use `serviceUrl` needs none: `path` None (or an empty file) is an empty mapping.
 
     On a cluster KServe's controller resolves a `serviceName` to the InferenceService's predict endpoint
     (`<status.address.url>/v1/models/<model>:predict`); locally there is no cluster DNS, so each name maps
@@ -183,8 +244,14 @@ def load_services(path: str | Path) -> Mapping[str, str]:
     Raises:
         ConfigError: the file is missing or not a map of names to http(s) URLs.
     """
+    if path is None:
+        return MappingProxyType({})
     document = _read_yaml(Path(path), "services mapping")
-    services = _mapping(document, str(path), "a map of serviceName to URL")
+    if document is None:
+        return MappingProxyType({})
+    if not isinstance(document, Mapping):
+        raise ConfigError(f"{path} must be a map of serviceName to URL, got {document!r}.")
+    services = document
     for name, url in services.items():
         if (
             not isinstance(url, str)
@@ -199,23 +266,25 @@ def load_services(path: str | Path) -> Mapping[str, str]:
 
 
 def service_urls(
-    graph: InferenceGraph, services: Mapping[str, str], source: str = "services"
+    graph: InferenceGraph, services: Mapping[str, str], source: str = "the services mapping"
 ) -> dict[str, str]:
-    """The URL of every `serviceName` the graph uses.
+    """The URL of every `serviceName` the graph and the graphs it calls use.
 
     Raises:
-        ConfigError: a `serviceName` has no entry in `services`, naming the node and step.
+        ConfigError: one line naming the first `serviceName` that `services` does not map, and its step.
     """
     urls = {}
-    for node, step in graph.steps():
-        name = step.target.service_name
-        if name and name not in services:
-            raise ConfigError(
-                f"{step_label(node.name, step)} uses serviceName {name!r}, which {source} does not map; add "
-                f"'{name}: http://127.0.0.1:<port>/v1/models/{name}:predict' to it."
-            )
-        if name:
-            urls[name] = services[name]
+    for called in graph.with_peers():
+        for node, step in called.steps():
+            name = step.target.service_name
+            if name and name not in services:
+                raise ConfigError(
+                    f"Unknown serviceName {name!r} (graph {called.name!r}, {step_label(node.name, step)}): "
+                    f"{source} does not map it; add '{name}: http://127.0.0.1:<port>/v1/models/{name}:predict' "
+                    "to the file passed as --services."
+                )
+            if name:
+                urls[name] = services[name]
     return urls
 
 

@@ -96,6 +96,7 @@ class Upstream:
         """
         self._client = client
         self._metrics = metrics
+        self.timeout_s = timeout_s
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._unreachable_as_503 = unreachable_as_503
         self._health = health
