@@ -70,7 +70,10 @@ def evaluate(
 
 
 def rank_metrics(ranked: Sequence[str], relevant: set[str], k: int = 10) -> dict[str, float]:
-    """recall@1, recall@k, reciprocal rank (within k) and nDCG@k with binary gains, for one query."""
+    """recall@1, recall@k, reciprocal rank (within k) and nDCG@k with binary gains, for one query.
+
+    The same numbers as torchmetrics.retrieval's (tests/rag/test_evaluate.py checks them against it).
+    """
     top = list(ranked)[:k]
     hits = [i for i, doc in enumerate(top, start=1) if doc in relevant]
     dcg = sum(1.0 / math.log2(rank + 1) for rank in hits)
