@@ -7,12 +7,13 @@ TOOLS := .venv-tools
 # Debian packages that carry the real data sets (and terraform/kubectl are optional, see README).
 DATA_PACKAGES := wordnet-base dict-foldoc python3.11-doc
 
-.PHONY: run test setup sysdeps browser tools lint pipelines clean-state help
+.PHONY: run test setup sysdeps browser tools lint pipelines generate clean-state help
 
 help:
 	@echo "make run   - set up and run the platform's main job on embedded defaults"
 	@echo "make test  - set up and run the whole test suite"
 	@echo "make pipelines - recompile pipelines/compiled/*.yaml after changing pipelines/ or components/"
+	@echo "make generate  - rewrite the deployment files that list experts after changing aiprime/moe/experts.py"
 
 run: setup
 	$(BIN)/aiprime run
@@ -50,6 +51,11 @@ $(TOOLS)/.installed:
 # The compiled KFP YAML is committed; a test fails when it no longer matches pipelines/*.py.
 pipelines: $(VENV)/.installed
 	$(BIN)/python -m aiprime.training.kubeflow
+
+# Every deployment file that lists experts (kserve/graphs/, kustomize/base/inference/experts.yaml) is generated
+# from aiprime/moe/experts.py and committed; a test fails when one no longer matches the registry.
+generate: $(VENV)/.installed
+	$(BIN)/python -m aiprime.deploy.generate
 
 lint:
 	$(BIN)/ruff check src tests components pipelines kserve bench

@@ -1,9 +1,11 @@
 """The expert registry: the one place where the mixture's experts are declared.
 
-Each `ExpertSpec` names one expert and the domain it serves; the gate's outputs are the domains in registry
-order. To add an expert, append a spec to `EXPERTS`. Nothing else about the other experts changes: their
-configs, their fingerprints and their initial weights (seeded from their own names) stay the same, so
-`plan_training` against the fingerprints of the last run asks only for the gate and the new expert.
+Each `ExpertSpec` names one expert, the domain it serves, the kind of input it takes (`modality`) and how it
+is deployed (`serving`); the gate's outputs are the domains in registry order. To add an expert, append a
+spec to `EXPERTS` and run `make generate`, which rewrites every deployment file that lists experts
+(`aiprime.deploy.generate`). Nothing else about the other experts changes: their configs, their
+fingerprints and their initial weights (seeded from their own names) stay the same, so `plan_training`
+against the fingerprints of the last run asks only for the gate and the new expert.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 
 import torch
 
@@ -22,9 +25,32 @@ from aiprime.moe.networks import ExpertConfig, ExpertNet, GateConfig
 GATE = "gate"  # key of the gate in a manifest of fingerprints
 
 
+class Modality(StrEnum):
+    """The kind of input an expert takes; each kind is served by its own model server."""
+
+    TEXT = "text"  # sentence embeddings of the request's texts (kserve/expert)
+    IMAGE = "image"
+    AUDIO = "audio"
+
+
+#: The model server (a folder kserve/<server>/) that serves each modality by default.
+SERVERS: Mapping[Modality, str] = {Modality.TEXT: "expert"}
+
+
+@dataclass(frozen=True)
+class ServingSpec:
+    """How an expert is deployed (InferenceService size and scaling); it does not change training."""
+
+    server: str = ""  # kserve/<server>/ that loads it; "" = SERVERS[modality]
+    min_replicas: int = 1  # the HPA's floor
+    max_replicas: int = 4  # the HPA's ceiling, scaled on CPU
+    cpu: tuple[str, str] = ("500m", "2")  # (request, limit) per pod
+    memory: tuple[str, str] = ("1Gi", "2Gi")  # (request, limit) per pod
+
+
 @dataclass(frozen=True)
 class ExpertSpec:
-    """One domain expert: its name, the domain the gate routes to it, and its architecture."""
+    """One domain expert: its name, the domain the gate routes to it, its input, architecture and serving."""
 
     name: str  # unique id: artifact and route names derive from it
     domain: str  # the gate class whose requests this expert answers
@@ -32,6 +58,20 @@ class ExpertSpec:
     moe: MoEConfig = field(  # every block's layer
         default_factory=lambda: MoEConfig(d_model=128, d_hidden=256, n_experts=4, top_k=1, dropout=0.1)
     )
+    modality: Modality = Modality.TEXT  # the input it takes; picks its model server
+    serving: ServingSpec = field(default_factory=ServingSpec)  # deployment only: not fingerprinted
+
+    @property
+    def server(self) -> str:
+        """The model server folder (kserve/<server>/) that serves this expert."""
+        if self.serving.server:
+            return self.serving.server
+        if self.modality not in SERVERS:
+            raise ConfigError(
+                f"Expert {self.name!r} takes {self.modality.value} input, which no model server serves; set "
+                f"its serving=ServingSpec(server=...) or add the modality to SERVERS in aiprime/moe/experts.py."
+            )
+        return SERVERS[self.modality]
 
     def config(self, n_classes: int) -> ExpertConfig:
         """The network config, once the data says how many fine classes the domain has."""
@@ -39,7 +79,11 @@ class ExpertSpec:
 
     def fingerprint(self, classes: Sequence[str]) -> str:
         """Hash of everything that decides this expert's training: the spec and its class list."""
-        text = json.dumps({"spec": asdict(self), "classes": list(classes)}, sort_keys=True)
+        spec = asdict(self)
+        del spec["serving"]  # replicas and sizes do not change what is trained
+        if self.modality is Modality.TEXT:
+            del spec["modality"]  # text experts keep the fingerprints they had before modalities existed
+        text = json.dumps({"spec": spec, "classes": list(classes)}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -3,7 +3,7 @@
 They honour the contract of `kserve/graphs/README.md` with fixed arithmetic, so the shipped graphs can be
 run end to end: the gate routes each request as its first instance's `route`/`probs` hints say.
 
-Run: `python moe_models.py PORT` (serves gate, the six experts and the combiner on 127.0.0.1:PORT).
+Run: `python moe_models.py PORT` (serves gate, every registered expert and the combiner on 127.0.0.1:PORT).
 """
 
 from __future__ import annotations
@@ -14,9 +14,11 @@ from typing import Any
 import kserve
 from kserve.protocol.rest.server import RESTServer
 
+from aiprime.moe.experts import EXPERTS as REGISTRY
 from aiprime.serving.graph.combine import combine_top2
+from aiprime.serving.names import route_name
 
-EXPERTS = ("living", "artifacts", "people-society", "abstractions", "actions", "qualities")
+EXPERTS = tuple(route_name(spec.domain) for spec in REGISTRY)
 
 
 class Gate(kserve.Model):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import time
@@ -10,13 +11,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 
+from aiprime.moe.experts import EXPERTS as REGISTRY
 from aiprime.serving.graph import load_graph
+from aiprime.serving.names import route_name
 
 REPO = Path(__file__).resolve().parents[3]
 GRAPHS = REPO / "kserve" / "graphs"
-EXPERTS = ("living", "artifacts", "people-society", "abstractions", "actions", "qualities")
+EXPERTS = tuple(route_name(spec.domain) for spec in REGISTRY)
 SERVICES = ("gate", *(f"expert-{e}" for e in EXPERTS), "combiner")
 
 
@@ -70,9 +72,8 @@ def ask(http: httpx.Client, url: str, route: list[str], probs: list[float]) -> h
 
 
 def serve(router, name: str, moe_url: str, down: tuple[str, ...] = (), closed_port: int = 0) -> str:
-    """Run the shipped graph `name` against the stand-ins, the services in `down` unreachable."""
-    load_graph(GRAPHS / name)  # the file itself must load
-    return router(yaml.safe_load((GRAPHS / name).read_text()), services(moe_url, down, closed_port))
+    """Run the shipped graph `name` (and the graphs it calls) against the stand-ins, `down` unreachable."""
+    return router(load_graph(GRAPHS / name), services(moe_url, down, closed_port))
 
 
 def test_top1_sends_the_request_to_the_gates_choice(http, router, moe_url) -> None:
@@ -134,3 +135,26 @@ def test_fallback_graph_answers_when_an_expert_is_down(
     answer = ask(http, url, route, [0.7, 0.3])
     assert answer.status_code == 200
     assert answer.json()["predictions"][0]["expert"] == expected
+
+
+@pytest.fixture
+def hung_url() -> Iterator[str]:
+    """A model server that accepts connections and never answers: a listening socket nobody reads."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(64)
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/v1/models/hung:predict"
+
+
+def test_fallback_graph_falls_back_from_a_hung_expert_within_the_choice_timeout(
+    http, router, moe_url, hung_url
+) -> None:
+    limit = load_graph(GRAPHS / "fallback-first-choice.yaml").service_client_timeout_s
+    assert limit is not None and limit < load_graph(GRAPHS / "fallback.yaml").service_client_timeout_s
+    mapping = services(moe_url, (), 0) | {"expert-actions": hung_url}
+    url = router(load_graph(GRAPHS / "fallback.yaml"), mapping)
+    # Without the per-hop limit the router would wait for the outer serviceClient and answer 500.
+    answer = http.post(url, json={"instances": [{"text": "a dog", "route": ["actions", "qualities"],
+                                                 "probs": [0.7, 0.3]}]}, timeout=limit + 5)  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["predictions"][0]["expert"] == "qualities"
