@@ -1,30 +1,31 @@
 """Every kustomize overlay builds, holds the whole platform, and is correct in ways a cluster would only tell
-us at deploy time: KServe objects match the CRDs, pods pass the restricted Pod Security Standard, selectors
-select something, and nothing is left pointing at a placeholder.
+us at deploy time: KServe objects match the CRDs, every hop from the gateway through the InferenceGraphs to
+the model servers resolves and is admitted by the NetworkPolicies, pods pass the restricted Pod Security
+Standard, selectors select something, and nothing is left pointing at a placeholder.
 """
 
 from __future__ import annotations
 
 import copy
+import shutil
+import subprocess
 from pathlib import Path
 
 import jsonschema
 import pytest
 import yaml
+from _helpers import wiring
 
-MODELS = {
-    "gate",
-    "expert-living",
-    "expert-artifacts",
-    "expert-people-society",
-    "expert-abstractions",
-    "expert-actions",
-    "expert-qualities",
-    "retriever",
-    "generator",
-    "combiner",  # kserve/graphs/top2.yaml weights the two experts' answers with it
-}
-SERVER_FOLDERS = {"gate", "expert", "combiner", "retriever", "generator"}  # kserve/<role>/__main__.py
+from aiprime.deploy import generate
+from aiprime.gateway.config import UPSTREAMS
+from aiprime.moe.experts import EXPERTS, ExpertSpec
+from aiprime.serving.graph import create_app, load_graph, load_services, parse_graph
+from aiprime.serving.names import service_name
+
+EXPERT_SERVICES = {service_name("expert", spec.domain): spec for spec in EXPERTS}
+# combiner: kserve/graphs/top2.yaml weights the two experts' answers with it
+MODELS = {"gate", *EXPERT_SERVICES, "retriever", "generator", "combiner"}
+UNSERVED = {"ingest", "train", "deploy"}  # gateway upstreams with no service on a cluster (Dagster runs them)
 KINDS = {
     "Namespace",
     "ConfigMap",
@@ -38,6 +39,7 @@ KINDS = {
     "PodDisruptionBudget",
     "NetworkPolicy",
     "InferenceService",
+    "InferenceGraph",
     "ServiceMonitor",
     "PodMonitor",
     "PrometheusRule",
@@ -81,18 +83,42 @@ def test_overlay_serves_every_model(manifests: list[dict], overlay: Path) -> Non
     assert set(services) == MODELS, f"{_name(overlay)}: InferenceServices {sorted(services)}"
     for name, isvc in services.items():
         args = isvc["spec"]["predictor"]["containers"][0]["args"]
-        role = name.split("-")[0]
-        # kserve/<role>/ servers run as a folder (python /app/kserve/gate); the others as modules
-        command = (
-            ["python", f"/app/kserve/{role}"]
-            if role in SERVER_FOLDERS
-            else ["python", "-m", f"kserve_{role}"]
-        )
+        spec = EXPERT_SERVICES.get(name)
+        # kserve/<server>/ runs as a folder (python /app/kserve/gate); an expert's server is its modality's
+        command = ["python", f"/app/kserve/{spec.server if spec else name}"]
         assert args[: len(command)] == command, name
         assert args[len(command) : len(command) + 2] == ["--model_name", name], name
-        if role == "expert":  # the domain it loads: expert-people-society serves people_society
-            assert args[args.index("--domain") + 1].replace("_", "-") == name.removeprefix("expert-"), name
+        if spec:  # the domain it loads: expert-people-society serves people_society
+            assert args[args.index("--domain") + 1] == spec.domain, name
         assert isvc["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "Standard", name
+
+
+def test_every_hop_from_the_gateway_resolves_and_is_admitted(manifests: list[dict], overlay: Path) -> None:
+    problems = wiring.broken_hops(manifests, UPSTREAMS, UNSERVED)
+    assert not problems, f"{_name(overlay)}: broken hops:\n  " + "\n  ".join(problems)
+
+
+def test_overlay_renders_exactly_the_graphs_the_gateway_reaches(manifests: list[dict], overlay: Path) -> None:
+    rendered = set(_of_kind(manifests, "InferenceGraph"))
+    reached = wiring.reached_graphs(manifests, UPSTREAMS)
+    assert rendered and rendered == reached, f"{_name(overlay)}: rendered {rendered}, reached {reached}"
+
+
+def test_rendered_graphs_pass_the_routers_validation(manifests: list[dict], overlay: Path) -> None:
+    for name, graph in _of_kind(manifests, "InferenceGraph").items():
+        parse_graph(graph, source=f"{_name(overlay)}: InferenceGraph/{name}")  # raises naming the fault
+
+
+def test_wiring_check_names_the_hop_it_breaks(manifests: list[dict]) -> None:
+    without_expert = [m for m in manifests if m["metadata"]["name"] != "expert-actions"]
+    assert any(
+        "InferenceGraph/moe-first-choice node 'root' step 'actions'" in problem
+        and "no InferenceService named 'expert-actions'" in problem
+        for problem in wiring.broken_hops(without_expert, UPSTREAMS, UNSERVED)
+    )
+    without_policy = [m for m in manifests if m["metadata"]["name"] != "inference-graph-ingress"]
+    problems = wiring.broken_hops(without_policy, UPSTREAMS, UNSERVED)
+    assert any("Deployment/gateway (predict upstream)" in p and "ingress" in p for p in problems), problems
 
 
 def _strict(schema: dict) -> dict:
@@ -289,3 +315,35 @@ def test_crd_check_rejects_a_misspelt_field(crd_validators) -> None:
     }
     errors = [e.message for e in crd_validators["InferenceService"].iter_errors(isvc)]
     assert any("minReplica" in message for message in errors), errors
+
+
+NEW_EXPERT = ExpertSpec("geography", domain="geography")
+
+
+def test_adding_an_expert_is_one_spec_and_a_generate(
+    tmp_path: Path, kubectl: str, infra, crd_validators
+) -> None:
+    """A seventh ExpertSpec, generated into a copy of the deployment files, is served and wired everywhere."""
+    for folder in ("kustomize", "kserve/graphs"):
+        shutil.copytree(infra.repo / folder, tmp_path / folder)
+    specs = (*EXPERTS, NEW_EXPERT)
+    changed = generate.write(tmp_path, specs)
+    # fallback.yaml names only the generalist: its choice graphs list the experts
+    assert set(changed) == set(generate.render(specs)) - {"kserve/graphs/fallback.yaml"}
+    for path in changed:
+        assert "expert-geography" in (tmp_path / path).read_text(), f"{path} lacks the new expert"
+    rendered = subprocess.run(
+        [kubectl, "kustomize", str(tmp_path / "kustomize/overlays/dev")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    manifests = [doc for doc in yaml.safe_load_all(rendered.stdout) if doc]
+    assert "expert-geography" in _of_kind(manifests, "InferenceService")
+    assert wiring.broken_hops(manifests, UPSTREAMS, UNSERVED) == []
+    first_choice = wiring.step_hops(_of_kind(manifests, "InferenceGraph")["moe-first-choice"])
+    assert "isvc:expert-geography" in {hop.url for hop in first_choice}
+    for manifest in (m for m in manifests if m["kind"] in crd_validators):
+        assert not list(crd_validators[manifest["kind"]].iter_errors(manifest)), manifest["metadata"]["name"]
+    graphs = tmp_path / "kserve/graphs"
+    create_app(load_graph(graphs / "fallback.yaml"), load_services(graphs / "services.local.yaml"))
