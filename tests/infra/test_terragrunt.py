@@ -205,6 +205,9 @@ def test_prod_primary_replicates_into_the_secondary(infra) -> None:
     assert primary["region_role"] == "primary" and primary["database"]["multi_az"] is True
     secondary = _dependency_region(infra, "prod/us-east-1", "secondary")
     assert secondary == "prod/eu-west-1" and _inputs(infra, secondary)["region_role"] == "secondary"
+    assert primary["secondary"]["region"] == _inputs(infra, secondary)["region"], (
+        "replicas go to the secondary"
+    )
     assert {ref[0] for ref in _dependency_references(primary["secondary"])} == {"secondary"}
 
 

@@ -54,11 +54,6 @@ output "dvc_bucket" {
 }
 
 # Read by a primary's stack (Terragrunt dependency, var.secondary) to place its replicas in this region.
-output "region" {
-  description = "AWS region of this stack."
-  value       = var.region
-}
-
 output "data_kms_key_arn" {
   description = "KMS key of this region's data: the database replica and the replicated buckets."
   value       = module.kms["data"].key_arn

@@ -15,7 +15,6 @@ dependency "secondary" {
   # Lets `terragrunt plan` run on a pull request before the secondary exists; never used by apply.
   mock_outputs_allowed_terraform_commands = ["init", "validate", "plan"]
   mock_outputs = {
-    region                = "eu-west-1"
     data_kms_key_arn      = "arn:aws:kms:eu-west-1:000000000000:key/00000000-0000-0000-0000-000000000000"
     db_subnet_group_name  = "mock-db-subnet-group"
     rds_security_group_id = "sg-00000000000000000"
@@ -29,7 +28,7 @@ inputs = {
   region_role = "primary"
   vpc_cidr    = "10.40.0.0/16"
   secondary = {
-    region                = dependency.secondary.outputs.region
+    region                = "eu-west-1" # the region of ../eu-west-1; known before it is applied
     data_kms_key_arn      = dependency.secondary.outputs.data_kms_key_arn
     db_subnet_group_name  = dependency.secondary.outputs.db_subnet_group_name
     rds_security_group_id = dependency.secondary.outputs.rds_security_group_id
