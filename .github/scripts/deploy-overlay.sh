@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Applies a kustomize overlay with the project images pinned to the digests CI just pushed, then waits for
-# the rollouts. Rolling back is re-running this with an older digest (docs/runbook.md, "Rollback").
+# Applies a kustomize overlay (model servers, the InferenceGraphs that chain them, the gateway) with the
+# project images pinned to the digests CI just pushed, then waits for the rollouts. Rolling back is
+# re-running this with an older digest (docs/runbook.md, "Rollback").
 # Usage: deploy-overlay.sh OVERLAY_DIR IMAGE_DIGEST CUDA_IMAGE_DIGEST
 set -euo pipefail
 overlay="${1:?usage: deploy-overlay.sh OVERLAY_DIR IMAGE_DIGEST CUDA_IMAGE_DIGEST}"
@@ -35,3 +36,5 @@ for deployment in gateway mlflow feast; do
   kubectl --namespace "$namespace" rollout status "deployment/$deployment" --timeout=10m
 done
 kubectl --namespace "$namespace" wait inferenceservice --all --for=condition=Ready --timeout=15m
+# The overlay carries the InferenceGraphs (kserve/graphs/, through base): the gateway's upstreams.
+kubectl --namespace "$namespace" wait inferencegraph --all --for=condition=Ready --timeout=5m
