@@ -143,11 +143,11 @@ def test_admin_changes_are_logged_allowed_and_denied(fresh_db: str) -> None:
     assert rows[2].entry.detail == {"role": "auditor", "error": "separation_of_duty"}
 
 
-def test_the_cli_names_the_broken_row_in_one_line(fresh_db: str, monkeypatch) -> None:
+def test_the_cli_names_the_broken_row_in_one_line(fresh_db: str, monkeypatch, tmp_path) -> None:
     engine = _log(fresh_db, 4)
     _as_attacker(engine, "DELETE FROM gateway.audit_log WHERE seq = 3")
     monkeypatch.setattr("aiprime.cli.audit.engine", lambda: connect(fresh_db))
-    result = CliRunner().invoke(cli, ["audit", "verify"])
+    result = CliRunner().invoke(cli, ["audit", "verify", "--heads", str(tmp_path)])
     assert result.exit_code == 1
     assert "row 3 deleted" in result.output
     assert "error: The audit log's hash chain is broken in 1 place(s), first at row 3" in result.output

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import typer
 from rich.table import Table
+from sqlalchemy.engine import Engine
 
 from aiprime.cli.render import console, err_console
 from aiprime.cli.users import engine
 from aiprime.errors import AuditChainBroken, InvalidInput
-from aiprime.security import audit
+from aiprime.gateway.config import GatewaySettings, audit_heads
+from aiprime.security import audit, auditheads
+from aiprime.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, help="Verify and read the gateway's audit log.")
 
@@ -27,11 +30,27 @@ def _anchor(value: str | None) -> tuple[int, str] | None:
 @app.command()
 def verify(
     anchor: str = typer.Option(
-        None, help="SEQ:HASH of a head printed by an earlier verify: also finds rows deleted from the end."
+        None,
+        help="SEQ:HASH of a head printed by an earlier verify, checked instead of the last published head "
+        "(nothing is published then).",
+    ),
+    heads: str = typer.Option(
+        None,
+        help="Where heads are published: a folder or s3://bucket/prefix; default AIPRIME_GATEWAY_AUDIT_HEADS, "
+        "else <AIPRIME_HOME>/audit-heads.",
     ),
 ) -> None:
-    """Walk the hash chain; name every altered or deleted row (exit status 1 if any)."""
-    report = audit.verify(engine(), _anchor(anchor))
+    """Walk the hash chain against the last published head; name every altered or deleted row (exit 1).
+
+    A chain that verifies is published as the new head, so the next verify also finds rows deleted from the
+    end, or the chain re-hashed, since now.
+    """
+    eng = engine()
+    store = auditheads.store_for(heads or audit_heads(Settings(), GatewaySettings()), eng.url.database)
+    if anchor is not None:
+        report, published = audit.verify(eng, _anchor(anchor)), None
+    else:
+        report, published = auditheads.verify_published(eng, store)
     for problem in report.problems:
         err_console.print(f"[red]row {problem.seq}[/]: {problem.message}", highlight=False)
     if not report.ok:
@@ -44,6 +63,24 @@ def verify(
         highlight=False,
         soft_wrap=True,
     )
+    _publish_what_was_checked(anchor, published, store, eng)
+
+
+def _publish_what_was_checked(
+    anchor: str | None, published: auditheads.Head | None, store: auditheads.HeadStore, eng: Engine
+) -> None:
+    """Say what the chain was checked against; publish its head unless an anchor replaced the store's."""
+    if anchor is not None:
+        console.print(f"checked against the anchor {anchor[:20]}...", highlight=False)
+        return
+    if published is None:
+        console.print(
+            f"no head was published in {store.where} yet: rows deleted from the end were not checked"
+        )
+    else:
+        console.print(f"checked against the head published at {published.at} (row {published.seq})")
+    if new := auditheads.publish_verified(eng, store):
+        console.print(f"published head {new.seq} to {store.where}", highlight=False, soft_wrap=True)
 
 
 @app.command()

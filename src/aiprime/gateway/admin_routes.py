@@ -22,7 +22,7 @@ from aiprime.gateway.models import (
     RoleOut,
 )
 from aiprime.gateway.routes import ERRORS, require, runtime
-from aiprime.security import audit, rbac
+from aiprime.security import audit, auditheads, rbac
 
 router = APIRouter(responses=ERRORS)
 Admin = Annotated[Caller, Depends(require("admin"))]
@@ -160,12 +160,17 @@ async def read_audit(
 
 @router.get("/v1/audit/verify", tags=["audit"], response_model=ChainReport, summary="Verify the hash chain")
 async def verify_audit(request: Request, caller: Auditor) -> ChainReport:
-    """Walk the whole chain; `problems` names every altered or deleted row."""
-    report = await run_in_threadpool(audit.verify, runtime(request).engine)
+    """Walk the whole chain and check it against the last published head; `problems` names every altered,
+    deleted or re-hashed row."""
+    rt = runtime(request)
+    store = rt.heads.store if rt.heads is not None else None
+    report, published = await run_in_threadpool(auditheads.verify_published, rt.engine, store)
     return ChainReport(
         ok=report.ok,
         rows=report.rows,
         head_seq=report.head_seq,
         head_hash=report.head_hash,
+        published_seq=published.seq if published else None,
+        published_at=published.at if published else None,
         problems=[{"seq": p.seq, "kind": p.kind, "message": p.message} for p in report.problems],
     )

@@ -18,7 +18,7 @@ from starlette.responses import Response
 
 from aiprime.errors import AIPrimeError, InvalidInput
 from aiprime.gateway import admin_routes, routes
-from aiprime.gateway.config import GatewaySettings, secret_store
+from aiprime.gateway.config import GatewaySettings, audit_heads, secret_store
 from aiprime.gateway.middleware import GatewayHooks, GatewayMiddleware
 from aiprime.gateway.responses import describe, error_body
 from aiprime.gateway.runtime import open_runtime
@@ -53,6 +53,7 @@ def create_app(
         metrics_public: whether /metrics answers requests that came through a proxy (X-Forwarded-For).
     """
     gateway = gateway or GatewaySettings()
+    gateway = gateway.model_copy(update={"audit_heads": audit_heads(settings, gateway)})
     registry = registry or CollectorRegistry()
     metrics = GatewayMetrics(registry)
     tracer = _provider(tracer_provider).get_tracer(TRACER_NAME)
@@ -78,6 +79,7 @@ def create_app(
         finally:
             hooks.submit_audit = None
             await run_in_threadpool(rt.audit.stop)
+            await run_in_threadpool(rt.stop_publishing_heads)
             rt.engine.dispose()
 
     app = FastAPI(

@@ -56,6 +56,15 @@ class GatewaySettings(BaseSettings):
         ge=0,
         description="How long permissions and API keys are cached; revocations take effect within it.",
     )
+    audit_heads: str | None = Field(
+        None,
+        description="Where the audit chain's head is published: a folder (default "
+        "<AIPRIME_HOME>/audit-heads, outside the database's data) or s3://bucket/prefix, a bucket with "
+        "Object Lock (untested here). `aiprime audit verify` checks against the last head published there.",
+    )
+    audit_head_interval_s: float = Field(
+        60.0, gt=0, le=86400, description="How often the gateway publishes the audit chain's head."
+    )
     db_role: str = Field(
         "aiprime_gateway",
         pattern=r"^([a-z_][a-z0-9_]{0,62})?$",
@@ -79,6 +88,11 @@ class GatewaySettings(BaseSettings):
     def upstream_url(self, name: str) -> str | None:
         """The URL configured for the upstream `name` (one of UPSTREAMS)."""
         return getattr(self, f"{name}_url")
+
+
+def audit_heads(settings: Settings, gateway: GatewaySettings) -> str:
+    """Where audit heads are published: AIPRIME_GATEWAY_AUDIT_HEADS, else `<AIPRIME_HOME>/audit-heads`."""
+    return gateway.audit_heads or str(settings.home / "audit-heads")
 
 
 def secret_store(settings: Settings, gateway: GatewaySettings) -> SecretStore:

@@ -181,6 +181,10 @@ class ChainReport(BaseModel):
     rows: int
     head_seq: int
     head_hash: str
+    published_seq: int | None = Field(
+        None, description="The last published head it was checked against (None: none published yet)."
+    )
+    published_at: str | None = Field(None, description="When that head was published (ISO 8601, UTC).")
     problems: list[ChainProblem]
 
 

@@ -23,6 +23,7 @@ from aiprime.gateway.telemetry import GatewayMetrics
 from aiprime.gateway.upstream import Upstreams
 from aiprime.security import rbac
 from aiprime.security.admin import Actor, Admin
+from aiprime.security.auditheads import HeadPublisher, store_for
 from aiprime.security.secrets import SecretStore, load_signing_key
 from aiprime.security.tokens import OidcIssuer, TokenIssuer, TokenVerifier
 
@@ -41,6 +42,12 @@ class Runtime:
     admin: Admin
     metrics: GatewayMetrics
     upstreams: Upstreams | None = None  # set once the lifespan opened the HTTP client
+    heads: HeadPublisher | None = None  # publishes the audit chain's head (where audit_heads says)
+
+    def stop_publishing_heads(self) -> None:
+        """Publish the final head and stop (after the audit writer flushed)."""
+        if self.heads is not None:
+            self.heads.stop()
 
     async def authorize(self, ctx: RequestContext, permission: str, credential: str | None) -> Caller:
         """Authenticate, rate-limit and authorize one request, recording each step in `ctx`."""
@@ -106,7 +113,18 @@ def open_runtime(
         audit,
         Admin(engine),
         metrics,
+        heads=start_publishing_heads(engine, gateway),
     )
+
+
+def start_publishing_heads(engine: Engine, gateway: GatewaySettings) -> HeadPublisher | None:
+    """Publish the audit chain's head where `audit_heads` says, every `audit_head_interval_s`."""
+    if not gateway.audit_heads:
+        return None
+    store = store_for(gateway.audit_heads, engine.url.database)
+    publisher = HeadPublisher(engine, store, gateway.audit_head_interval_s)
+    publisher.start()
+    return publisher
 
 
 def connect_as_gateway(db_url: str, gateway: GatewaySettings) -> Engine:

@@ -3,8 +3,10 @@
 Row n stores `hash = sha256(prev_hash || canonical JSON of its own fields)` with `prev_hash` the hash of row
 n-1, and rows are numbered 1, 2, 3, ... without gaps (numbers are taken under an advisory lock, never from a
 sequence that a rollback could skip). So `verify` names any row whose content was changed (its hash no longer
-matches), re-hashed (the next row no longer links to it) or deleted (a gap). Deleting the newest rows leaves
-no gap: compare the head with an anchor you kept (`verify(..., anchor=...)`, `aiprime audit verify --anchor`).
+matches), re-hashed (the next row no longer links to it) or deleted (a gap). Deleting the newest rows, or
+re-hashing every row from one on, leaves a chain that verifies by itself: compare it with a head published
+earlier (`aiprime.security.auditheads`; `aiprime audit verify` does by default) or an anchor you kept
+(`verify(..., anchor=...)`, `aiprime audit verify --anchor`).
 The database refuses UPDATE, DELETE and TRUNCATE on the table (trigger `audit_log_no_update_delete`).
 """
 
@@ -164,9 +166,28 @@ def verify(engine: Engine, anchor: tuple[int, str] | None = None) -> Report:
     return Report(count, head[0], head[1], tuple(problems))
 
 
-def _walk(rows: Iterable[AuditRow]) -> tuple[int, tuple[int, str], list[Problem]]:
+def verify_since(engine: Engine, anchor: tuple[int, str] | None) -> Report:
+    """Check only that the rows after `anchor` (seq, hash) extend it, and that its row still carries it.
+
+    Cheap enough to run every minute: it reads the rows added since the anchor. None: the whole chain.
+    """
+    if anchor is None:
+        return verify(engine)
+    seq, digest = anchor
+    with engine.connect() as conn:
+        query = sa.select(_TABLE).where(sa.column("seq") > seq).order_by(sa.column("seq"))
+        result = conn.execution_options(yield_per=2000).execute(query)
+        count, head, problems = _walk((_row(r) for r in result), seq + 1, digest)
+    problems.extend(_check_anchor(engine, anchor, head))
+    return Report(count, head[0], head[1], tuple(problems))
+
+
+def _walk(
+    rows: Iterable[AuditRow], expected: int = 1, prev: str = GENESIS
+) -> tuple[int, tuple[int, str], list[Problem]]:
+    """Walk rows from number `expected`, whose predecessor's hash is `prev`."""
     problems: list[Problem] = []
-    count, expected, prev = 0, 1, GENESIS
+    count = 0
     for row in rows:
         count += 1
         if row.seq > expected:
@@ -197,7 +218,7 @@ def _check_anchor(engine: Engine, anchor: tuple[int, str], head: tuple[int, str]
             Problem(
                 seq,
                 "deleted",
-                f"rows {head[0] + 1} to {seq} deleted (the anchor names row {seq}; "
+                f"rows {head[0] + 1} to {seq} deleted (the published head or anchor names row {seq}; "
                 f"the log ends at row {head[0]})",
             )
         ]
@@ -206,5 +227,12 @@ def _check_anchor(engine: Engine, anchor: tuple[int, str], head: tuple[int, str]
             sa.text("SELECT hash FROM gateway.audit_log WHERE seq = :s"), {"s": seq}
         ).scalar()
     if stored != digest:
-        return [Problem(seq, "anchor", f"row {seq} does not carry the anchored hash {digest[:12]}...")]
+        return [
+            Problem(
+                seq,
+                "anchor",
+                f"row {seq} does not carry the hash {digest[:12]}... published or anchored for it: rows up "
+                "to it were altered and the chain re-hashed",
+            )
+        ]
     return []
