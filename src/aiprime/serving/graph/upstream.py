@@ -2,14 +2,16 @@
 
 Each call is a `POST` of the step's request body to the target URL, carrying the incoming headers whose
 canonical name matches a propagation pattern, `Content-Type: application/json` unless one was propagated,
-and (beyond KServe) the W3C `traceparent` of the step's span. A transport failure is an error that fails
-the whole graph with 500; an HTTP answer of any status is returned as it is.
+and (beyond KServe) the step span's trace context and baggage (`aiprime.observability.tracing.inject`).
+A transport failure is an error that fails the whole graph with 500; an HTTP answer of any status is
+returned as it is.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import math
 import random
 import re
 from collections.abc import Iterable, Sequence
@@ -17,8 +19,9 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from aiprime.observability import tracing
 from aiprime.serving.graph.resilience import HealthBook, RetryPolicy
-from aiprime.serving.graph.telemetry import RouterMetrics, inject_context
+from aiprime.serving.graph.telemetry import RouterMetrics
 
 Headers = Sequence[tuple[str, str]]
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -26,7 +29,6 @@ _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _NOT_FORWARDED = frozenset(
     {"Host", "Content-Length", "Transfer-Encoding", "Trailer", "Connection", "Keep-Alive", "Upgrade", "Te"}
 )
-_TRACE_HEADERS = frozenset({"traceparent", "tracestate"})
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,9 @@ class Upstream:
         self._client = client
         self._metrics = metrics
         self.timeout_s = timeout_s
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        # aiohttp rounds limits above ceil_threshold up to a whole second of loop time (up to 1 s late);
+        # KServe's Go client times out exactly, so nothing is rounded.
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s, ceil_threshold=math.inf)
         self._unreachable_as_503 = unreachable_as_503
         self._health = health
         self._rng = rng
@@ -152,9 +156,9 @@ class Upstream:
 
 def _outgoing_headers(headers: Headers) -> list[tuple[str, str]]:
     carrier: dict[str, str] = {}
-    inject_context(carrier)
+    tracing.inject(carrier)
     # The step span's context replaces a propagated one; without an active span the propagated one stays.
-    outgoing = [(n, v) for n, v in headers if not (carrier and n.lower() in _TRACE_HEADERS)]
+    outgoing = [(n, v) for n, v in headers if n.lower() not in carrier]
     if not any(name.lower() == "content-type" for name, _ in outgoing):
         outgoing.append(("Content-Type", "application/json"))
     outgoing.extend(carrier.items())
