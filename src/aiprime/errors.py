@@ -173,6 +173,25 @@ class PayloadTooLarge(AIPrimeError):
     code = "payload_too_large"
 
 
+class HeadersTooLarge(AIPrimeError):
+    """A request's URL and headers exceed the limit. HTTP servers should return HTTP_431."""
+
+    http_status = 431
+    code = "headers_too_large"
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    """PostgreSQL cannot be reached while serving a request. HTTP servers should return HTTP_503 with Retry-After."""
+
+    code = "database_unavailable"
+    retry_after_s = 5
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Retry-After: a few seconds, the time a restarted PostgreSQL takes to accept connections."""
+        return {"Retry-After": str(self.retry_after_s)}
+
+
 class RateLimited(AIPrimeError):
     """A principal sent more than its rate allows. HTTP servers should return HTTP_429 with Retry-After."""
 

@@ -34,13 +34,14 @@ def free_port() -> int:
 class AsgiServer:
     """An ASGI app served by uvicorn on 127.0.0.1 in a background thread; a context manager."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, **options: Any) -> None:
+        """Args: options are further `uvicorn.Config` keywords (e.g. `aiprime.gateway.server.server_options`)."""
         self.socket = socket.socket()
         self.socket.bind(("127.0.0.1", 0))
         self.port = self.socket.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
-            app, log_level="warning", access_log=False, timeout_graceful_shutdown=GRACEFUL_S
+            app, log_level="warning", access_log=False, timeout_graceful_shutdown=GRACEFUL_S, **options
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True)

@@ -18,6 +18,7 @@ from _helpers import AsgiServer
 
 from aiprime.db.engine import connect
 from aiprime.gateway import GatewaySettings, create_app
+from aiprime.gateway.server import server_options
 from aiprime.security.admin import Actor, Admin
 from aiprime.settings import Settings
 
@@ -116,7 +117,7 @@ class Gateway:
 def start_gateway(db_url: str, home: Path, gateway: GatewaySettings, **kwargs: Any) -> Gateway:
     """Create the app and serve it; return once it accepts requests."""
     app = create_app(Settings(home=home, _env_file=None), gateway, db_url=db_url, **kwargs)
-    return Gateway(app, AsgiServer(app).__enter__())
+    return Gateway(app, AsgiServer(app, **server_options(gateway)).__enter__())
 
 
 def settings_for(upstream_url: str, **overrides: Any) -> GatewaySettings:
@@ -127,13 +128,15 @@ def settings_for(upstream_url: str, **overrides: Any) -> GatewaySettings:
 
 @pytest.fixture
 def make_gateway(app_db_url: str, upstream: Upstream, tmp_path: Path) -> Iterator[Callable[..., Gateway]]:
-    """Start gateways with settings overridden per test (`make_gateway(rate_per_s=1)`); stopped after it."""
+    """Start gateways with settings overridden per test (`make_gateway(rate_per_s=1)`, `db_url=...` for
+    another database); stopped after it."""
     started: list[Gateway] = []
 
     def make(**overrides: Any) -> Gateway:
         kwargs = {k: overrides.pop(k) for k in ("tracer_provider", "secrets", "registry") if k in overrides}
+        db_url = overrides.pop("db_url", app_db_url)
         gw = start_gateway(
-            app_db_url, tmp_path / f"home{len(started)}", settings_for(upstream.url, **overrides), **kwargs
+            db_url, tmp_path / f"home{len(started)}", settings_for(upstream.url, **overrides), **kwargs
         )
         started.append(gw)
         return gw

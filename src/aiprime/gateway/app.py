@@ -21,9 +21,11 @@ from aiprime.gateway import admin_routes, routes
 from aiprime.gateway.config import GatewaySettings, audit_heads, secret_store
 from aiprime.gateway.middleware import GatewayHooks, GatewayMiddleware
 from aiprime.gateway.responses import describe, error_body
-from aiprime.gateway.runtime import open_runtime
+from aiprime.gateway.runtime import Runtime, open_runtime
+from aiprime.gateway.server import server_config
 from aiprime.gateway.telemetry import TRACER_NAME, GatewayMetrics, configure_json_logging
 from aiprime.gateway.upstream import Upstreams
+from aiprime.security.audit import AuditEntry
 from aiprime.security.secrets import SecretStore
 from aiprime.settings import Settings
 
@@ -57,7 +59,15 @@ def create_app(
     registry = registry or CollectorRegistry()
     metrics = GatewayMetrics(registry)
     tracer = _provider(tracer_provider).get_tracer(TRACER_NAME)
-    hooks = GatewayHooks(metrics, tracer, gateway.max_body_bytes, paths=lambda: list(app.openapi()["paths"]))
+    hooks = GatewayHooks(
+        metrics,
+        tracer,
+        gateway.max_body_bytes,
+        paths=lambda: list(app.openapi()["paths"]),
+        max_header_bytes=gateway.max_header_bytes,
+        max_json_depth=gateway.max_json_depth,
+        trusted_proxies=gateway.proxy_networks(),
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -65,7 +75,8 @@ def create_app(
 
         url = db_url or await run_in_threadpool(app_db_url, settings)
         store = secrets or secret_store(settings, gateway)
-        rt = await run_in_threadpool(open_runtime, gateway, url, store, metrics)
+        spool = gateway.audit_spool_dir or settings.home / "audit-spool"
+        rt = await run_in_threadpool(open_runtime, gateway, url, store, metrics, spool)
         limits = httpx.Limits(
             max_connections=gateway.upstream_max_connections,
             max_keepalive_connections=gateway.upstream_max_connections,
@@ -74,7 +85,7 @@ def create_app(
             async with httpx.AsyncClient(limits=limits) as client:
                 rt.upstreams = Upstreams(gateway, client, metrics, tracer)
                 app.state.runtime = rt
-                hooks.submit_audit, hooks.audit_accepting = rt.audit.submit, lambda: rt.audit.accepting
+                connect_hooks(hooks, rt)
                 yield
         finally:
             hooks.submit_audit = None
@@ -95,6 +106,19 @@ def create_app(
     app.add_middleware(GatewayMiddleware, hooks=hooks)
     _install_error_handlers(app)
     return app
+
+
+def connect_hooks(hooks: GatewayHooks, rt: Runtime) -> None:
+    """Point the middleware at the running gateway's audit writer and per-address rate limit."""
+
+    async def submit(entry: AuditEntry) -> None:
+        await run_in_threadpool(rt.audit.submit, entry)
+
+    hooks.submit_audit = submit
+    hooks.audit_accepting = lambda anonymous: (
+        rt.audit.accepting_anonymous if anonymous else rt.audit.accepting
+    )
+    hooks.limit_address = lambda client: rt.take(f"ip:{client}")
 
 
 def serve_gateway(
@@ -124,8 +148,9 @@ def serve_gateway(
     if upstream_url:
         gateway = gateway.model_copy(update={"predict_url": upstream_url})
     configure_json_logging()
-    config = uvicorn.Config(
+    config = server_config(
         create_app(settings, gateway),
+        gateway,
         host=host,
         port=port,
         access_log=False,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from aiprime.gateway.requestchecks import Network, trusted_networks
 from aiprime.security.secrets import EnvSecrets, FileSecrets, SecretStore, VaultSecrets
 from aiprime.settings import Settings
 
@@ -78,12 +80,45 @@ class GatewaySettings(BaseSettings):
     audit_backlog: int = Field(
         10000, ge=1, description="Unwritten audit entries past which requests get 503."
     )
+    audit_anonymous_share: int | None = Field(
+        None,
+        ge=1,
+        description="Unwritten anonymous audit entries past which requests without a credential get 503 "
+        "(they never count against authenticated requests); default a quarter of audit_backlog.",
+    )
+    audit_spool_dir: Path | None = Field(
+        None, description="Where audit entries are spooled durably; default `<AIPRIME_HOME>/audit-spool`."
+    )
+    max_header_bytes: int = Field(
+        16384, ge=1024, le=1 << 20, description="Larger request lines plus headers are refused with 431."
+    )
+    max_json_depth: int = Field(
+        32, ge=2, le=200, description="JSON bodies nested deeper (arrays and objects) are refused with 400."
+    )
+    trusted_proxies: str = Field(
+        "",
+        description="Comma-separated addresses or CIDRs of proxies whose X-Forwarded-For is believed "
+        "(e.g. the ingress's `10.0.0.0/8`); empty: the peer's address is the client's.",
+    )
 
     secrets: Literal["file", "env", "vault"] = Field("file", description="Where the signing key is kept.")
     vault_url: str | None = Field(None, description="Vault address, for secrets=vault.")
     vault_token: SecretStr | None = Field(None, description="Vault token; unset: hvac reads VAULT_TOKEN.")
     vault_mount: str = Field("secret", description="The KV v2 mount.")
     vault_path: str = Field("aiprime", description="The folder under the mount.")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _valid_networks(cls, value: str) -> str:
+        try:
+            trusted_networks(value.split(","))
+        except ValueError as e:
+            raise ValueError(f"{e}; list addresses or CIDRs such as 10.0.0.0/8,127.0.0.1") from e
+        return value
+
+    def proxy_networks(self) -> tuple[Network, ...]:
+        """The trusted proxies as networks."""
+        return trusted_networks(self.trusted_proxies.split(","))
 
     def upstream_url(self, name: str) -> str | None:
         """The URL configured for the upstream `name` (one of UPSTREAMS)."""

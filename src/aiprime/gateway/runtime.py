@@ -7,6 +7,7 @@ never runs at import or at `create_app`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -14,6 +15,7 @@ from sqlalchemy.engine import Engine
 from aiprime.db.engine import connect
 from aiprime.db.urls import parse_url
 from aiprime.errors import ConfigError, Forbidden, RateLimited, ServiceUnavailable, Unauthenticated
+from aiprime.gateway.auditspool import AuditSpool
 from aiprime.gateway.auditwriter import AuditWriter
 from aiprime.gateway.auth import Authenticator, Caller
 from aiprime.gateway.config import GatewaySettings
@@ -83,9 +85,14 @@ class Runtime:
 
 
 def open_runtime(
-    gateway: GatewaySettings, db_url: str, secrets: SecretStore, metrics: GatewayMetrics
+    gateway: GatewaySettings,
+    db_url: str,
+    secrets: SecretStore,
+    metrics: GatewayMetrics,
+    spool_dir: Path | None = None,
 ) -> Runtime:
-    """Connect, check the schema, load the signing key and roles, and start the audit writer.
+    """Connect, check the schema, load the signing key and roles, and start the audit writer (which first
+    writes what `spool_dir` kept from the last run; None: audit entries are kept in memory only).
 
     Raises:
         ServiceUnavailable: PostgreSQL cannot be reached.
@@ -100,7 +107,8 @@ def open_runtime(
     key = load_signing_key(secrets)
     verifier = TokenVerifier({key.kid: key.public}, gateway.issuer, gateway.audience, oidc=_oidc(gateway))
     auth = Authenticator(engine, verifier, gateway.identity_cache_s, _roles_granting(engine))
-    audit = AuditWriter(engine, metrics, gateway.audit_backlog)
+    spool = AuditSpool(spool_dir) if spool_dir is not None else None
+    audit = AuditWriter(engine, metrics, gateway.audit_backlog, spool, gateway.audit_anonymous_share)
     audit.start()
     issuer = TokenIssuer(key, gateway.issuer, gateway.audience, gateway.token_ttl_s)
     return Runtime(

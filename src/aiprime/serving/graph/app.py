@@ -51,6 +51,7 @@ class _Router:
     metrics: RouterMetrics  # the app's metrics
     patterns: tuple[re.Pattern[str], ...]  # header propagation patterns
     deadline_s: float | None  # the whole request's deadline
+    max_body_bytes: int  # larger request bodies are answered 413
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,9 @@ class _Blueprint:
         rng = random.Random(self.config.seed)
         executor = self._executor(self.graph, client, rng, tracer(self.tracer_provider))
         deadline = self.config.graph_timeout_s or self.graph.timeout_s
-        return _Router(self.graph, executor, self.metrics, self.patterns, deadline)
+        return _Router(
+            self.graph, executor, self.metrics, self.patterns, deadline, self.config.max_body_bytes
+        )
 
     def _executor(
         self, graph: InferenceGraph, client: aiohttp.ClientSession, rng: random.Random, tracer_: trace.Tracer
@@ -213,7 +216,13 @@ async def _serve(router: _Router, node: str, request: Request) -> Response:
         nodes = sorted(router.graph.nodes)
         cause = f"node {node!r} is not in graph {router.graph.name!r}; POST to / or to one of {nodes}"
         return _failure(Reply(None, 404, cause))
-    body = await request.body()
+    body = await _bounded_body(request, router.max_body_bytes)
+    if body is None:
+        cause = (
+            f"the request body exceeds {router.max_body_bytes} bytes (RouterConfig.max_body_bytes); "
+            "send fewer instances per request"
+        )
+        return _failure(Reply(None, 413, cause))
     incoming = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in request.headers.raw]
     headers = propagated_headers(incoming, router.patterns)
     router.metrics.in_flight.inc()
@@ -227,6 +236,20 @@ async def _serve(router: _Router, node: str, request: Request) -> Response:
     router.metrics.request_seconds.labels(node).observe(time.perf_counter() - start)
     router.metrics.requests.labels(node, str(reply.status)).inc()
     return _failure(reply) if reply.error else _success(reply)
+
+
+async def _bounded_body(request: Request, limit: int) -> bytes | None:
+    """The request body, or None once it (declared or received) exceeds `limit` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 async def _run_with_deadline(

@@ -31,6 +31,7 @@ class RouterConfig:
     policy: RouterPolicy | None = None  # overrides the graph's aiprime.io/router-policy annotation
     seed: int | None = None  # seeds the Splitter's and the retry jitter's random numbers (tests)
     max_connections: int = 256  # size of the pooled HTTP client
+    max_body_bytes: int = 16 << 20  # larger request bodies are answered 413 (KServe's router sets none)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: object) -> RouterConfig:
