@@ -282,9 +282,8 @@ def test_irsa_roles_exist_in_terraform(infra, manifests: list[dict], overlay: Pa
     if _name(overlay) == "prod/common":
         assert not annotated, "role ARNs are per region; they belong in the region overlays"
         return
-    irsa = infra.load_hcl(infra.terraform / "envs" / "dev" / "us-east-1" / "irsa.tf")["locals"][0][
-        "irsa_roles"
-    ]
+    # every environment's terragrunt.hcl sources the one root stack, which declares the roles
+    irsa = infra.load_hcl(infra.terraform / "stacks" / "platform" / "irsa.tf")["locals"][0]["irsa_roles"]
     assert annotated == set(irsa), (
         f"{_name(overlay)}: annotated {sorted(annotated)}, Terraform roles {sorted(irsa)}"
     )
