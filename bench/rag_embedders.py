@@ -38,6 +38,7 @@ from aiprime.moe import embeddings
 from aiprime.rag import onnx_embed, store
 from aiprime.rag.evaluate import QUALITY_METRICS, distinct_docs, mean_metrics, rank_metrics, sample_queries
 from aiprime.rag.ingest import DEFAULT_COLLECTION
+from aiprime.services import stack
 from aiprime.settings import Settings
 
 SPLITS = Path("data/splits")
@@ -197,7 +198,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2, help="runs of each path per model, taking turns")
     parser.add_argument("--collection", default=DEFAULT_COLLECTION)
     args = parser.parse_args()
-    console, engine = Console(), store.open_store(Settings())
+    console, engine = Console(), stack.ready_app_db(Settings())
     cid = collection_of_fp32(engine, args.collection)
     sample = read_chunks(engine, store.chunks.c.collection_id == cid, args.chunks, args.seed)
     queries = sample_queries(SPLITS, args.queries, args.seed)

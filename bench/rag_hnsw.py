@@ -26,6 +26,7 @@ from aiprime.rag.embed import make_embedder
 from aiprime.rag.evaluate import EF_VALUES, evaluate_hnsw, sample_queries, timed, uses_hnsw
 from aiprime.rag.ingest import DEFAULT_COLLECTION
 from aiprime.rag.search import dense_ranking
+from aiprime.services import stack
 from aiprime.settings import Settings
 
 EXACT_QUERIES = 50
@@ -52,7 +53,7 @@ def main() -> None:
     parser.add_argument("--collection", default=DEFAULT_COLLECTION)
     args = parser.parse_args()
     settings, console = Settings(), Console()
-    engine = store.open_store(settings)
+    engine = stack.ready_app_db(settings)
     params = store.HnswParams(args.m, args.ef_construction)
     build_s = store.ensure_hnsw_index(engine, params, force=True)
     console.print(

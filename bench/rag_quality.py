@@ -24,11 +24,11 @@ import sqlalchemy as sa
 from rich.console import Console
 
 from aiprime.cli.rag import quality_table, rerank_latency
-from aiprime.rag import store
 from aiprime.rag.embed import make_embedder
 from aiprime.rag.evaluate import RERANK_DEPTH, RERANK_METHOD, evaluate_quality, sample_queries
 from aiprime.rag.ingest import DEFAULT_COLLECTION, ingest_splits
 from aiprime.rag.rerank import resolve_reranker
+from aiprime.services import stack
 from aiprime.settings import Settings
 
 SPLITS = Path("data/splits")
@@ -58,7 +58,7 @@ def main() -> None:
     parser.add_argument("--rerank-depth", type=int, default=RERANK_DEPTH, help="hybrid candidates re-ranked")
     args = parser.parse_args()
     settings, console = Settings(), Console()
-    engine, embedder = store.open_store(settings), make_embedder(settings)
+    engine, embedder = stack.ready_app_db(settings), make_embedder(settings)
     if not args.no_ingest:
         start = time.perf_counter()
         report = ingest_splits(engine, SPLITS, embedder, collection=args.collection)

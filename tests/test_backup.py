@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from aiprime import backup
 from aiprime.cli import app
 from aiprime.db.engine import connect, current_revisions
+from aiprime.db.urls import app_db_url, database_url
 from aiprime.errors import DataCorrupt, InvalidInput, NotFound
 from aiprime.services import stack
 from aiprime.settings import Settings
@@ -67,7 +68,7 @@ def _store_vectors(settings: Settings) -> None:
     """500 random 8-dim vectors in the `aiprime` database, with an HNSW index."""
     rng = random.Random(7)
     rows = [{"id": i, "v": json.dumps([rng.random() for _ in range(8)])} for i in range(500)]
-    engine = connect(stack.app_db_url(settings))
+    engine = connect(database_url(stack.server_url(settings), "aiprime"))
     with engine.begin() as conn:
         conn.exec_driver_sql("CREATE TABLE probe (id int PRIMARY KEY, embedding vector(8) NOT NULL)")
         conn.exec_driver_sql("INSERT INTO probe VALUES (%(id)s, %(v)s::vector)", rows)
@@ -78,7 +79,7 @@ def _store_vectors(settings: Settings) -> None:
 def _nearest(settings: Settings) -> tuple[list[int], str]:
     """The ten nearest neighbours of QUERY, and the query plan that found them."""
     sql = f"SELECT id FROM probe ORDER BY embedding <-> '{QUERY}' LIMIT 10"
-    engine = connect(stack.app_db_url(settings, start=False))
+    engine = connect(app_db_url(settings))
     with engine.connect() as conn:
         conn.exec_driver_sql("SET enable_seqscan = off")
         plan = "\n".join(conn.exec_driver_sql(f"EXPLAIN {sql}").scalars())
@@ -109,7 +110,9 @@ def _assert_manifest_describes(folder: Path, settings: Settings) -> None:
     }
     assert manifest["pgvector"].startswith("0.8") and manifest["postgresql"].startswith("18")
     app_db = next(p for p in manifest["parts"] if p["name"] == "aiprime")
-    assert set(app_db["details"]["alembic_revisions"]) == current_revisions(stack.app_db_url(settings))
+    assert set(app_db["details"]["alembic_revisions"]) == current_revisions(
+        database_url(stack.server_url(settings), "aiprime")
+    )
 
 
 def _lose_everything(settings: Settings) -> None:

@@ -154,3 +154,22 @@ def load_params(root: Path) -> dict:
     if not isinstance(params.get("limit"), int) or params["limit"] < 0:
         raise ConfigError("data/params.yaml: `limit` must be an integer >= 0 (0 means every entry).")
     return params
+
+
+def ingest(
+    root: Path, engine: Engine, on_stage: Callable[[str], None] = lambda stage: None
+) -> list[DatasetVersion]:
+    """Reproduce and push the DVC data pipeline of the checkout at `root`, then record every dataset version.
+
+    Args:
+        root: The checkout holding `data/dvc.yaml` and `params.yaml`.
+        engine: The `aiprime` database (`aiprime.db.engine.open_app_db`), migrated.
+        on_stage: Called with each DVC stage's name as it runs, then with "push".
+    """
+    load_params(root)
+    reproduce(root, on_stage)
+    on_stage("push")
+    push(root)
+    versions = read_versions(root)
+    record_versions(engine, versions)
+    return versions

@@ -93,7 +93,7 @@ def test_a_damaged_table_fails_its_check_and_a_rerun_restores_it(materialised) -
     path = root / "data" / "splits" / "classification.parquet"
     original = path.read_bytes()
     pd.read_parquet(path).assign(domain="living").to_parquet(path)
-    outcome = classification_labels(workspace=Workspace(repo_root=str(root), home=str(settings.home)))
+    outcome = classification_labels(workspace=Workspace(root, settings))
     assert not outcome.passed and "disagrees with domains.csv" in outcome.description
     materialize_everything(settings, root, groups=GROUPS)  # DVC sees the changed output and rebuilds it
     assert path.read_bytes() == original

@@ -12,13 +12,13 @@ import pytest
 from _helpers.gates import train_gate
 
 from aiprime.db.engine import connect
-from aiprime.drift.reference import gate_routes, train_sample
+from aiprime.drift.reference import train_sample
 from aiprime.drift.requests import LoggedRequest, log_requests
 from aiprime.moe.embeddings import embed_texts
 from aiprime.orchestration.definitions import build_definitions
 from aiprime.orchestration.drift_assets import RETRAIN_CONFIG, drift_sensor, traffic_drift, weekly_retrain
 from aiprime.orchestration.resources import Workspace
-from aiprime.serving.served_models import load_served
+from aiprime.serving.served_models import gate_routes, load_served
 from aiprime.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -64,7 +64,7 @@ def workspace(
     (tmp_path / "home").mkdir()
     (tmp_path / "home" / "embeddings").symlink_to(embedding_cache)
     return Workspace(
-        repo_root=str(tmp_path / "repo"), home=str(tmp_path / "home"), database_url=pg_server_url
+        tmp_path / "repo", Settings(home=tmp_path / "home", database_url=pg_server_url, _env_file=None)
     )
 
 
@@ -114,7 +114,7 @@ def test_verb_only_traffic_starts_retraining_once(workspace, traffic, gate_dir, 
     assert request.job_name == "retrain" and request.run_config == RETRAIN_CONFIG
     assert request.tags["aiprime/drift_report"] == metadata["report"]
     report = Path(metadata["report"])
-    assert report.parent == Path(workspace.home) / "reports" and report.name.startswith("drift-")
+    assert report.parent == workspace.settings.home / "reports" and report.name.startswith("drift-")
     assert "AI Prime drift verdict: DRIFT" in report.read_text()
     assert isinstance(again, dg.SkipReason) and "judged" in again.skip_message
 
@@ -143,7 +143,7 @@ def test_too_little_traffic_is_reported_not_failed(workspace, traffic, gate_dir,
     assert materialization.metadata["status"].value == "not enough traffic"
     assert materialization.metadata["requests"].value == 10
     assert isinstance(verdict, dg.SkipReason) and "not enough traffic" in verdict.skip_message
-    assert not (Path(workspace.home) / "reports").exists()
+    assert not (workspace.settings.home / "reports").exists()
 
 
 def test_the_sensor_waits_for_a_first_drift_check() -> None:

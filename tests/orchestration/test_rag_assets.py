@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from aiprime.orchestration.rag_assets import RECALL_TARGET, recall_result
 from aiprime.orchestration.runner import materialize_everything
 from aiprime.rag import store
+from aiprime.services import stack
 from aiprime.settings import Settings
 
 
@@ -28,7 +29,7 @@ def materialised(tmp_path_factory, subset_checkout, pg_server_url):
         rag_collection=f"dagster-{uuid.uuid4().hex[:8]}",
         _env_file=None,
     )
-    with store.open_store(settings).begin() as conn:
+    with stack.ready_app_db(settings).begin() as conn:
         conn.execute(sa.text(f"DROP INDEX IF EXISTS {store.HNSW_INDEX}"))
     return root, settings, materialize_everything(settings, root, groups=("data", "retrieval"))
 

@@ -26,8 +26,8 @@ from aiprime.rag.rerank import (
 )
 from aiprime.rag.rerank_train import (
     Candidates,
+    RerankerTrainConfig,
     Senses,
-    TrainConfig,
     Trained,
     fit,
     group_loss,
@@ -128,7 +128,7 @@ def test_groups_hold_the_positive_first_then_hybrid_and_sense_negatives(tmp_path
         "q", "wn:1", ("wn:3", "wn:1", "foldoc:x"), ("cat\nfeline", "bank\nriver side", "x\na term")
     )
 
-    (group,) = training_groups([found], senses, TrainConfig(negatives=3, sense_negatives=1))
+    (group,) = training_groups([found], senses, RerankerTrainConfig(negatives=3, sense_negatives=1))
 
     assert group.texts[0] == "bank\nriver side"
     assert set(group.texts[1:3]) == {"cat\nfeline", "x\na term"}  # every hybrid hit but the positive
@@ -144,7 +144,9 @@ def test_a_question_without_enough_negatives_is_refused_with_the_fix(tmp_path: P
 
     with pytest.raises(InvalidInput, match="lower --negatives"):
         training_groups(
-            [Candidates("q", "wn:1", ("wn:1",), ("a\nb",))], Senses.from_splits(tmp_path), TrainConfig()
+            [Candidates("q", "wn:1", ("wn:1",), ("a\nb",))],
+            Senses.from_splits(tmp_path),
+            RerankerTrainConfig(),
         )
 
 
@@ -155,7 +157,7 @@ def test_mined_candidates_are_hybrid_chunks_of_the_collection(mined) -> None:
 
 
 def test_fitting_lowers_the_loss_on_the_mined_groups(mined, tiny_splits) -> None:
-    config = TrainConfig(
+    config = RerankerTrainConfig(
         negatives=3, sense_negatives=1, epochs=2, batch_queries=4, lr=3e-4, warmup=0.0, frozen_layers=1
     )
     groups = training_groups(mined["train"], Senses.from_splits(tiny_splits), config)

@@ -9,6 +9,7 @@ import pytest
 from mlflow import MlflowClient
 
 from aiprime.db.engine import current_revisions, head_revisions
+from aiprime.db.urls import app_db_url
 from aiprime.errors import PortInUse
 from aiprime.services import stack
 
@@ -18,7 +19,7 @@ def test_up_registers_a_model_in_mlflow_then_down_keeps_the_data(settings) -> No
     try:
         statuses = {s.name: s for s in stack.up(settings)}
         assert statuses["postgresql"].running and statuses["mlflow"].running
-        assert current_revisions(stack.app_db_url(settings)) == head_revisions()
+        assert current_revisions(app_db_url(settings)) == head_revisions()
         client = MlflowClient(settings.mlflow_url)
         experiment = client.create_experiment("foundation-test")
         run = client.create_run(experiment)
@@ -47,6 +48,6 @@ def test_an_occupied_mlflow_port_fails_with_the_fix_and_postgres_keeps_running(s
         try:
             with pytest.raises(PortInUse, match="AIPRIME_MLFLOW_PORT"):
                 stack.up(settings)
-            assert current_revisions(stack.app_db_url(settings, start=False)) == head_revisions()
+            assert current_revisions(app_db_url(settings)) == head_revisions()
         finally:
             stack.down(settings)

@@ -35,7 +35,7 @@ def test_ask_shows_the_route_the_prediction_and_the_words(served, http) -> None:
 @pytest.mark.stops_stack
 def test_the_deployment_asset_serves_the_champions_and_answers_samples(served) -> None:
     tracking_uri = served.env["AIPRIME_MLFLOW_TRACKING_URI"]
-    workspace = Workspace(repo_root=str(REPO), home=str(served.home), mlflow_tracking_uri=tracking_uri)
+    workspace = Workspace(REPO, Settings(home=served.home, mlflow_tracking_uri=tracking_uri))
     top1 = {"ops": {"deployment": {"config": {"rag": False}}}}  # the RAG graph: tests/serving/test_rag.py
     result = dg.materialize([deployment], resources={"workspace": workspace}, run_config=top1)
     recorded = {

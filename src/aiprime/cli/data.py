@@ -7,9 +7,10 @@ from pathlib import Path
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from aiprime import lifecycle, versioning
+from aiprime import versioning
 from aiprime.cli.render import console, datasets_table
 from aiprime.data import stages
+from aiprime.services import stack
 from aiprime.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, help="Ingest and version the data sets.")
@@ -18,10 +19,17 @@ app = typer.Typer(no_args_is_help=True, help="Ingest and version the data sets."
 def _ingest_with_progress(settings: Settings) -> list[versioning.DatasetVersion]:
     root = versioning.find_repo_root(Path.cwd())
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True) as progress:
-        task = progress.add_task("data", total=None)
-        versions = lifecycle.ingest(settings, root, lambda s: progress.update(task, description=f"dvc: {s}"))
-    return versions
+    engine = stack.ready_app_db(settings)  # the versions are recorded in PostgreSQL
+    try:
+        with Progress(*columns, console=console, transient=True) as progress:
+            task = progress.add_task("data", total=None)
+
+            def on_stage(stage: str) -> None:
+                progress.update(task, description=f"dvc: {stage}")
+
+            return versioning.ingest(root, engine, on_stage)
+    finally:
+        engine.dispose()
 
 
 @app.command()

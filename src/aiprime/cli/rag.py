@@ -18,6 +18,7 @@ from aiprime.rag.embed import make_embedder
 from aiprime.rag.ingest import DEFAULT_COLLECTION, IngestReport, ingest_splits
 from aiprime.rag.search import EF_SEARCH, Filters, Hit
 from aiprime.rag.search import search as rag_search
+from aiprime.services import stack
 from aiprime.settings import Settings
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ def ingest(
 ) -> None:
     """Chunk, embed and upsert the documents (only what changed), then build the HNSW index."""
     settings = Settings()
-    engine = store.open_store(settings)
+    engine = stack.ready_app_db(settings)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("embedding and writing", total=None)
@@ -87,7 +88,7 @@ def search(
     """Search the store and print the best chunks."""
     settings = Settings()
     hits = rag_search(
-        store.open_store(settings),
+        stack.ready_app_db(settings),
         query,
         make_embedder(settings),
         k=k,
@@ -141,7 +142,7 @@ def eval_command(
             "Train one with `aiprime rag train-reranker`, or pass --reranker DIR."
         )
     result = rag_eval.evaluate(
-        store.open_store(settings),
+        stack.ready_app_db(settings),
         make_embedder(settings),
         splits,
         n_queries=queries,
@@ -166,7 +167,7 @@ def grounded_answers(
     from aiprime.rag.generators import generator_from_settings
     from aiprime.rag.rerank import rerank
 
-    engine, embedder = store.open_store(settings), make_embedder(settings)
+    engine, embedder = stack.ready_app_db(settings), make_embedder(settings)
     bound = (lambda q, hits, top_n: rerank(q, hits, reranker, top_n)) if reranker is not None else None
     if reranker is not None and reranker.min_score is not None:
         min_score, figures = reranker.min_score, {"calibration/min_score (stored)": reranker.min_score}
@@ -207,7 +208,7 @@ def calibrate_command(
         )
     val = rag_eval.sample_queries(splits, questions, seed, split="val")
     min_score, figures = answer_eval.calibrate(
-        store.open_store(settings), make_embedder(settings), val, k=4, collection=collection,
+        stack.ready_app_db(settings), make_embedder(settings), val, k=4, collection=collection,
         rerank=lambda q, hits, top_n: rerank(q, hits, model, top_n),
     )  # fmt: skip
     where = save_calibration(reranker if Path(reranker).is_dir() else settings.mlflow_url,
@@ -290,7 +291,7 @@ def train_reranker_command(
     from aiprime.rag.rerank import RerankerConfig
 
     settings = Settings()
-    config = rerank_train.TrainConfig(
+    config = rerank_train.RerankerTrainConfig(
         train_queries=train_queries,
         val_queries=val_queries,
         depth=depth,
@@ -307,7 +308,7 @@ def train_reranker_command(
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("starting", total=None)
         trained = rerank_train.train_reranker(
-            store.open_store(settings),
+            stack.ready_app_db(settings),
             make_embedder(settings),
             splits,
             out or settings.home / "models" / "reranker",

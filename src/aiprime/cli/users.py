@@ -13,10 +13,9 @@ from rich.table import Table
 from sqlalchemy.engine import Engine
 
 from aiprime.cli.render import console
-from aiprime.db.engine import connect
+from aiprime.db.engine import open_app_db
 from aiprime.security import rbac
 from aiprime.security.admin import Actor, Admin
-from aiprime.services import stack
 from aiprime.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, help="Manage the gateway's users and service accounts (RBAC).")
@@ -25,7 +24,7 @@ keys_app = typer.Typer(no_args_is_help=True, help="Create and revoke API keys of
 
 def engine() -> Engine:
     """An engine on the running `aiprime` database."""
-    return connect(stack.app_db_url(Settings(), start=False))
+    return open_app_db(Settings())
 
 
 def actor() -> Actor:

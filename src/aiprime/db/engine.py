@@ -10,8 +10,9 @@ from alembic.config import Config
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from aiprime.db.urls import DATABASES, database_url, parse_url
+from aiprime.db.urls import DATABASES, app_db_url, database_url, parse_url
 from aiprime.errors import ConfigError, ServiceUnavailable
+from aiprime.settings import Settings
 
 
 def connect(url: str) -> Engine:
@@ -28,6 +29,15 @@ def connect(url: str) -> Engine:
             "started by `aiprime services up`."
         ) from e
     return engine
+
+
+def open_app_db(settings: Settings) -> Engine:
+    """An engine on the `aiprime` database of the configured or running server: the one way in.
+
+    Raises:
+        ServiceUnavailable: no server runs or answers; the message says how to start or reach it.
+    """
+    return connect(app_db_url(settings))
 
 
 def ensure_databases(server_url: str) -> None:

@@ -1,11 +1,18 @@
-"""Connection URLs: one database per tool on one server, embedded or external."""
+"""Connection URLs: one database per tool on one server, embedded or external.
+
+This is where the library learns a URL: `server_url` and `app_db_url` read the settings (and, for the
+embedded server, its pid file) and never start anything. Starting the embedded server is the edges' job
+(`aiprime services up`, the CLI and Dagster's resources through `aiprime.services.stack`).
+"""
 
 from __future__ import annotations
 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-from aiprime.errors import ConfigError
+from aiprime.db import embedded
+from aiprime.errors import ConfigError, ServiceUnavailable
+from aiprime.settings import Settings
 
 #: Each tool gets its own database, because MLflow, Dagster and our schema each keep an `alembic_version`.
 DATABASES = ("aiprime", "mlflow", "dagster", "feast")
@@ -31,3 +38,24 @@ def parse_url(url: str) -> URL:
 def database_url(server_url: str, database: str) -> str:
     """The URL of `database` on the server that `server_url` points at."""
     return parse_url(server_url).set(database=database).render_as_string(hide_password=False)
+
+
+def server_url(settings: Settings) -> str:
+    """The URL of the PostgreSQL server's `postgres` database: AIPRIME_DATABASE_URL's, or the running embedded one's.
+
+    Raises:
+        ServiceUnavailable: the embedded server is not running (nothing here starts it).
+    """
+    if settings.database_url:
+        return database_url(settings.database_url, "postgres")
+    url = embedded.running_url(settings.pg_dir)
+    if url is None:
+        raise ServiceUnavailable(
+            "The embedded PostgreSQL is not running. Start it with `aiprime services up`."
+        )
+    return url
+
+
+def app_db_url(settings: Settings) -> str:
+    """The URL of the `aiprime` database (the schema Alembic manages) on the server of `server_url`."""
+    return database_url(server_url(settings), "aiprime")

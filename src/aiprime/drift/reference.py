@@ -9,6 +9,7 @@ and that is not drift.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,8 +18,6 @@ import pandas as pd
 
 from aiprime.errors import InvalidInput, NotFound
 from aiprime.moe.dataset import embed_rows, file_md5
-from aiprime.serving.names import route_name
-from aiprime.serving.served_models import ServedModel
 
 
 @dataclass(frozen=True)
@@ -48,19 +47,17 @@ def train_sample(table: Path, size: int, seed: int = 0) -> tuple[pd.DataFrame, p
     return train, train.sample(min(size, len(train)), random_state=seed).sort_index()
 
 
-def gate_routes(gate: ServedModel, embeddings: np.ndarray) -> list[str]:
-    """The gate's first choice (route name) for each embedding (N, 384)."""
-    import torch
-
-    with torch.no_grad():
-        top = gate.module(torch.from_numpy(np.ascontiguousarray(embeddings))).logits.argmax(-1)  # (N,)
-    return [route_name(gate.classes[i]) for i in top.tolist()]
+Route = Callable[[np.ndarray], list[str]]  # embeddings (N, 384) -> the served gate's route name for each
 
 
 def training_reference(
-    table: Path, cache_dir: Path, gate: ServedModel, size: int = 1000, seed: int = 0
+    table: Path, cache_dir: Path, route: Route, size: int = 1000, seed: int = 0
 ) -> Reference:
-    """`size` train rows of `table`, embedded (cached under `cache_dir`) and routed by `gate`."""
+    """`size` train rows of `table`, embedded (cached under `cache_dir`) and routed by `route`.
+
+    `route` is the serving gate's choice (`aiprime.serving.served_models.gate_routes`), passed in by the caller:
+    drift sits below serving and never loads a served model itself.
+    """
     train, kept = train_sample(table, size, seed)
     embeddings = embed_rows(train, kept, cache_dir)  # (size, 384)
-    return Reference(embeddings, gate_routes(gate, embeddings), file_md5(table))
+    return Reference(embeddings, route(embeddings), file_md5(table))

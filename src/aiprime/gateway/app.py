@@ -71,7 +71,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from aiprime.services.stack import app_db_url
+        from aiprime.db.urls import app_db_url  # started and migrated by `aiprime gateway` (or external)
 
         url = db_url or await run_in_threadpool(app_db_url, settings)
         store = secrets or secret_store(settings, gateway)

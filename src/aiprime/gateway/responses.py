@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import json
 
-from aiprime.errors import AIPrimeError
-from aiprime.security.admin import error_code
+from aiprime.errors import AIPrimeError, error_code
 
 
 def error_body(code: str, message: str, request_id: str | None) -> bytes:

@@ -15,9 +15,7 @@ import pyarrow.parquet as pq
 
 from aiprime import versioning
 from aiprime.data.sources import sources
-from aiprime.db.engine import connect
 from aiprime.orchestration.resources import Workspace
-from aiprime.services import stack
 
 GROUP = "data"
 PROCESSED = ("synsets", "foldoc", "pydocs")
@@ -29,7 +27,7 @@ def data_code_version() -> str:
     return versioning.fingerprint([Path(__file__).resolve().parents[1] / "data"])[:16]
 
 
-def _observe_debian_sources(workspace: Workspace) -> dg.DataVersion:
+def _observe_debian_sources(workspace: dg.ResourceParam[Workspace]) -> dg.DataVersion:
     """Observe the installed source files; their content hash is the data version."""
     paths = [p for source in sources(workspace.settings) for p in source.paths if p.exists()]
     return dg.DataVersion(versioning.fingerprint(paths)[:16])
@@ -44,7 +42,7 @@ with warnings.catch_warnings():  # observable source assets are "beta" in Dagste
     )(_observe_debian_sources)
 
 
-def _repro(workspace: Workspace, stage: str) -> dict[str, str]:
+def _repro(workspace: dg.ResourceParam[Workspace], stage: str) -> dict[str, str]:
     versioning.dvc(workspace.root, "repro", "--single-item", f"data/dvc.yaml:{stage}")
     return versioning.stage_outs(workspace.root, stage)
 
@@ -53,7 +51,7 @@ def build_data_assets(code_version: str) -> list[dg.AssetsDefinition]:
     """The three DVC stages as assets with `code_version`, plus the versions recorded in PostgreSQL."""
 
     @dg.asset(group_name=GROUP, deps=[debian_sources], code_version=code_version, kinds={"dvc"})
-    def raw_data(workspace: Workspace) -> dg.MaterializeResult:
+    def raw_data(workspace: dg.ResourceParam[Workspace]) -> dg.MaterializeResult:
         """Byte copies of the sources (a limited subset when data/params.yaml sets `limit`)."""
         md5 = _repro(workspace, "raw")["raw"]
         return dg.MaterializeResult(metadata={"dvc_md5": md5}, data_version=dg.DataVersion(md5))
@@ -64,7 +62,7 @@ def build_data_assets(code_version: str) -> list[dg.AssetsDefinition]:
         code_version=code_version,
         outs={name: dg.AssetOut(kinds={"parquet"}, description=_describe(name)) for name in PROCESSED},
     )
-    def processed_tables(workspace: Workspace):
+    def processed_tables(workspace: dg.ResourceParam[Workspace]):
         """Parse the raw copies into tidy tables (DVC stage `processed`)."""
         yield from _table_outputs(workspace, _repro(workspace, "processed"), "processed")
 
@@ -74,7 +72,7 @@ def build_data_assets(code_version: str) -> list[dg.AssetsDefinition]:
         code_version=code_version,
         outs={name: dg.AssetOut(kinds={"parquet"}, description=_describe(name)) for name in SPLITS},
     )
-    def task_splits(workspace: Workspace):
+    def task_splits(workspace: dg.ResourceParam[Workspace]):
         """Build the classification and retrieval tasks with their splits (DVC stage `splits`)."""
         yield from _table_outputs(workspace, _repro(workspace, "splits"), "splits")
 
@@ -92,7 +90,7 @@ def _describe(name: str) -> str:
     }[name]
 
 
-def _table_outputs(workspace: Workspace, outs: dict[str, str], stage: str):
+def _table_outputs(workspace: dg.ResourceParam[Workspace], outs: dict[str, str], stage: str):
     for path, md5 in outs.items():
         name = Path(path).stem
         if Path(path).suffix != ".parquet":
@@ -107,10 +105,10 @@ def _table_outputs(workspace: Workspace, outs: dict[str, str], stage: str):
 
 
 @dg.asset(group_name=GROUP, deps=[dg.AssetKey(n) for n in (*PROCESSED, *SPLITS)], kinds={"postgres"})
-def dataset_versions(workspace: Workspace) -> dg.MaterializeResult:
+def dataset_versions(workspace: dg.ResourceParam[Workspace]) -> dg.MaterializeResult:
     """Every table's DVC version recorded in PostgreSQL, so models can be tagged with their data."""
     versions = versioning.read_versions(workspace.root)
-    engine = connect(stack.prepare_app_db(workspace.settings))
+    engine = workspace.app_db()
     new = versioning.record_versions(engine, versions)
     engine.dispose()
     return dg.MaterializeResult(metadata={"tables": len(versions), "new_versions": new})

@@ -11,7 +11,7 @@ from aiprime.orchestration.resources import Workspace
 MIN_ROWS = 1  # a limited subset is still valid data; the full data has 117,659 synsets
 
 
-def _read(workspace: Workspace, name: str) -> pd.DataFrame:
+def _read(workspace: dg.ResourceParam[Workspace], name: str) -> pd.DataFrame:
     return pd.read_parquet(workspace.root / "data" / "splits" / f"{name}.parquet")
 
 
@@ -22,7 +22,7 @@ def _result(outcome: quality.CheckOutcome) -> dg.AssetCheckResult:
 
 
 @dg.asset_check(asset="classification", description="Declared columns, no null ids, enough rows.")
-def classification_schema(workspace: Workspace) -> dg.AssetCheckResult:
+def classification_schema(workspace: dg.ResourceParam[Workspace]) -> dg.AssetCheckResult:
     """Schema and row count of the classification table."""
     return _result(quality.check_schema("classification", _read(workspace, "classification"), MIN_ROWS))
 
@@ -30,7 +30,7 @@ def classification_schema(workspace: Workspace) -> dg.AssetCheckResult:
 @dg.asset_check(
     asset="classification", description="Domains match domains.csv; splits 80/10/10; every class in train."
 )
-def classification_labels(workspace: Workspace) -> dg.AssetCheckResult:
+def classification_labels(workspace: dg.ResourceParam[Workspace]) -> dg.AssetCheckResult:
     """Label distribution of the classification table."""
     return _result(quality.check_label_distribution(_read(workspace, "classification")))
 
@@ -40,7 +40,7 @@ def classification_labels(workspace: Workspace) -> dg.AssetCheckResult:
     description="Declared columns and every query's document in the corpus.",
     additional_deps=["documents"],
 )
-def queries_have_documents(workspace: Workspace) -> dg.AssetCheckResult:
+def queries_have_documents(workspace: dg.ResourceParam[Workspace]) -> dg.AssetCheckResult:
     """Schema of the queries and their link to the documents."""
     queries = _read(workspace, "queries")
     schema = quality.check_schema("queries", queries, MIN_ROWS)

@@ -21,7 +21,7 @@ from aiprime.orchestration.rag_assets import (
     index_recall,
     vector_index,
 )
-from aiprime.orchestration.resources import Workspace
+from aiprime.orchestration.resources import Workspace, trainer_for
 from aiprime.orchestration.serving_assets import deployment
 from aiprime.settings import Settings
 
@@ -50,18 +50,7 @@ def build_definitions(settings: Settings, repo_root: Path) -> dg.Definitions:
         jobs=[everything_job, *DRIFT_JOBS],
         schedules=DRIFT_SCHEDULES,
         sensors=[drift_sensor],
-        resources={
-            "workspace": Workspace(
-                repo_root=str(repo_root),
-                home=str(settings.home),
-                database_url=settings.database_url,
-                mlflow_tracking_uri=settings.mlflow_tracking_uri,
-                mlflow_port=settings.mlflow_port,
-                kfp_host=settings.kfp_host,
-                rag_collection=settings.rag_collection,
-                rag_embedder=settings.rag_embedder,
-            )
-        },
+        resources={"workspace": Workspace(repo_root, settings), "trainer": trainer_for(settings)},
     )
 
 

@@ -11,6 +11,7 @@
 """
 
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -56,15 +57,12 @@ class DriftConfig(dg.Config):
     kinds={"postgres", "evidently"},
 )
 def traffic_drift(
-    context: dg.AssetExecutionContext, config: DriftConfig, workspace: Workspace
+    context: dg.AssetExecutionContext, config: DriftConfig, workspace: dg.ResourceParam[Workspace]
 ) -> dg.MaterializeResult:
     """Whether the gate's recent traffic has drifted from its training data, with an HTML report."""
-    from aiprime.db.engine import connect
     from aiprime.drift.requests import recent_requests
-    from aiprime.services import stack
 
-    settings = workspace.settings
-    engine = connect(stack.prepare_app_db(settings))
+    engine = workspace.app_db()
     try:
         current, routes = recent_requests(engine, config.window, model=config.model)
     finally:
@@ -87,19 +85,20 @@ def traffic_drift(
 def _compare(
     context: dg.AssetExecutionContext,
     config: DriftConfig,
-    workspace: Workspace,
+    workspace: dg.ResourceParam[Workspace],
     current: np.ndarray,
     routes: list[str],
 ) -> dg.MaterializeResult:
     from aiprime.drift.detect import detect_drift
     from aiprime.drift.reference import training_reference
     from aiprime.drift.report import write_report
+    from aiprime.serving.served_models import gate_routes
 
     settings = workspace.settings
     reference = training_reference(
         workspace.root / "data" / "splits" / "classification.parquet",
         settings.home / "embeddings",
-        _gate(config, settings),
+        partial(gate_routes, _gate(config, settings)),
         config.reference_size,
         config.seed,
     )

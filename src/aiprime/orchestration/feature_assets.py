@@ -8,15 +8,14 @@ import pandas as pd
 from aiprime import versioning
 from aiprime.features import store as features
 from aiprime.orchestration.resources import Workspace
-from aiprime.services import stack
 
 GROUP = "features"
 
 
 @dg.asset(group_name=GROUP, kinds={"feast"})
-def feature_store(workspace: Workspace) -> dg.MaterializeResult:
+def feature_store(workspace: dg.ResourceParam[Workspace]) -> dg.MaterializeResult:
     """Feast entities and feature views applied to the registry (`feast apply`)."""
-    store = features.open_store(workspace.settings, stack.server_url(workspace.settings))
+    store = features.open_store(workspace.settings, workspace.server_url())
     names = features.apply(store, workspace.settings.home)
     return dg.MaterializeResult(metadata={"objects": ", ".join(names)})
 
@@ -26,7 +25,7 @@ def feature_store(workspace: Workspace) -> dg.MaterializeResult:
     deps=[feature_store, dg.AssetKey("documents"), dg.AssetKey("classification")],
     kinds={"feast", "postgres"},
 )
-def document_features(workspace: Workspace) -> dg.MaterializeResult:
+def document_features(workspace: dg.ResourceParam[Workspace]) -> dg.MaterializeResult:
     """Per-document metadata (source, domain, data version, length) materialised to the online store."""
     splits = workspace.root / "data" / "splits"
     documents = pd.read_parquet(splits / "documents.parquet")
@@ -35,7 +34,7 @@ def document_features(workspace: Workspace) -> dg.MaterializeResult:
     features.write_document_metadata(
         documents, domains.set_index("synset_id")["domain"], version, workspace.settings.home
     )
-    store = features.open_store(workspace.settings, stack.server_url(workspace.settings))
+    store = features.open_store(workspace.settings, workspace.server_url())
     features.materialize_documents(store)
     return dg.MaterializeResult(
         metadata={"documents": len(documents), "data_version": version}, data_version=dg.DataVersion(version)

@@ -2,9 +2,9 @@
 
 Materialising `moe_models` runs the committed pipeline with kfp.local (what `aiprime train` runs), so its
 lineage in Dagster starts at the DVC-versioned classification table. Its data version is the MLflow run
-that evaluated the models; its metadata holds the test scores and each champion decision. With
-AIPRIME_KFP_HOST set (a cluster), it submits the same pipeline to that Kubeflow Pipelines server instead
-and records the run id.
+that evaluated the models; its metadata holds the test scores and each champion decision. The `trainer`
+resource decides where it runs: `definitions.py` picks the cluster trainer when AIPRIME_KFP_HOST is set,
+which submits the same pipeline to that Kubeflow Pipelines server and records the run id.
 """
 
 from collections.abc import Iterator
@@ -14,9 +14,7 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from aiprime.orchestration.resources import Workspace
-from aiprime.services import stack
-from aiprime.training import launch
+from aiprime.orchestration.resources import Trainer, TrainingRun, Workspace
 from aiprime.training.launch import TrainOptions
 
 GROUP = "models"
@@ -31,11 +29,6 @@ class TrainingConfig(dg.Config):
     seed: int = Field(0, description="Base seed; each expert derives its own from it and its name.")
     threads: int = Field(2, ge=0, description="torch threads per pipeline step (0: torch's default).")
     retrain: bool = Field(False, description="Train every model, even those whose champion is current.")
-    host: str | None = Field(
-        None,
-        description="A Kubeflow Pipelines URL to submit to; unset: AIPRIME_KFP_HOST, "
-        "else run here with kfp.local.",
-    )
 
 
 CHAMPION_GATE = dg.AssetCheckSpec(
@@ -57,35 +50,35 @@ MOE_MODELS = dg.AssetSpec(
 
 @dg.multi_asset(specs=[MOE_MODELS], check_specs=[CHAMPION_GATE], can_subset=True)
 def moe_models(
-    context: dg.AssetExecutionContext, config: TrainingConfig, workspace: Workspace
+    context: dg.AssetExecutionContext,
+    config: TrainingConfig,
+    workspace: dg.ResourceParam[Workspace],
+    trainer: dg.ResourceParam[Trainer],
 ) -> Iterator[dg.MaterializeResult]:
     """Run the moe-training pipeline here with kfp.local, or submit it to a Kubeflow Pipelines server.
 
     A submitted run trains, gates and registers on the cluster: the asset records its run id, and the
     champion gate's check is not evaluated here.
     """
-    settings = workspace.settings
-    options = TrainOptions(**config.model_dump(exclude={"host"}))
-    host = config.host or settings.kfp_host
-    if host:
-        run_id = launch.submit(settings, workspace.root, options, host)
-        context.log.info(f"submitted run {run_id} to {host}")
-        yield dg.MaterializeResult(
-            asset_key=MOE_MODELS.key, metadata={"kfp_host": host, "kfp_run_id": run_id}
-        )
-        return
-    stack.up(settings)
-    summary, log = launch.train_here(
-        settings,
-        workspace.root,
-        options,
+    run = trainer.train(
+        workspace,
+        TrainOptions(**config.model_dump()),
         on_task=lambda task, state: context.log.info(f"task {task}: {state}"),
     )
-    yield dg.MaterializeResult(
+    yield training_result(run)
+
+
+def training_result(run: TrainingRun) -> dg.MaterializeResult:
+    """The asset's materialisation: a submitted run's id, or a finished run's scores and champion gate."""
+    if run.summary is None:
+        return dg.MaterializeResult(
+            asset_key=MOE_MODELS.key, metadata={"kfp_host": run.kfp_host, "kfp_run_id": run.kfp_run_id}
+        )
+    return dg.MaterializeResult(
         asset_key=MOE_MODELS.key,
-        metadata=training_metadata(summary, str(log)),
-        data_version=dg.DataVersion(summary["mlflow_run_id"]),
-        check_results=[champion_gate_result(summary["promotions"])],
+        metadata=training_metadata(run.summary, str(run.log)),
+        data_version=dg.DataVersion(run.summary["mlflow_run_id"]),
+        check_results=[champion_gate_result(run.summary["promotions"])],
     )
 
 

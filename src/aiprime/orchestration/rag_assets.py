@@ -49,7 +49,9 @@ def build_embeddings_asset(code_version: str) -> dg.AssetsDefinition:
         kinds={"pgvector", "postgres"},
         code_version=code_version,
     )
-    def document_embeddings(context: dg.AssetExecutionContext, workspace: Workspace) -> dg.MaterializeResult:
+    def document_embeddings(
+        context: dg.AssetExecutionContext, workspace: dg.ResourceParam[Workspace]
+    ) -> dg.MaterializeResult:
         """Every document chunked and embedded (all-MiniLM-L6-v2, fp32 or int8 by AIPRIME_RAG_EMBEDDER) into
         pgvector; only what changed is written."""
         from aiprime.rag.corpus import data_version, load_corpus
@@ -64,7 +66,7 @@ def build_embeddings_asset(code_version: str) -> dg.AssetsDefinition:
                 context.log.info(f"embedded {done:,} of {total:,} changed documents")
 
         report = ingest(
-            store.open_store(settings),
+            workspace.app_db(),
             load_corpus(splits),
             embedder,
             collection=settings.rag_collection,
@@ -86,12 +88,12 @@ def build_embeddings_asset(code_version: str) -> dg.AssetsDefinition:
 
 
 @dg.asset(group_name=GROUP, deps=[dg.AssetKey("document_embeddings")], kinds={"pgvector"})
-def vector_index(config: IndexConfig, workspace: Workspace) -> dg.MaterializeResult:
+def vector_index(config: IndexConfig, workspace: dg.ResourceParam[Workspace]) -> dg.MaterializeResult:
     """The cosine HNSW index of the chunk embeddings (rebuilt only when its parameters change)."""
     from aiprime.rag.evaluate import uses_hnsw
 
     params = store.HnswParams(config.m, config.ef_construction)
-    engine = store.open_store(workspace.settings)
+    engine = workspace.app_db()
     seconds = store.ensure_hnsw_index(engine, params)
     built = "kept (same parameters)" if seconds is None else f"built in {seconds:.1f} s"
     return dg.MaterializeResult(
@@ -111,7 +113,7 @@ def vector_index(config: IndexConfig, workspace: Workspace) -> dg.MaterializeRes
     description=f"HNSW recall@10 against exact search on {RECALL_QUERIES} test questions is at least "
     f"{RECALL_TARGET} at the servers' ef_search.",
 )
-def index_recall(workspace: Workspace) -> dg.AssetCheckResult:
+def index_recall(workspace: dg.ResourceParam[Workspace]) -> dg.AssetCheckResult:
     """Recall@10 and latency of the index at `search.EF_SEARCH`; fails below RECALL_TARGET."""
     import numpy as np
 
@@ -123,7 +125,7 @@ def index_recall(workspace: Workspace) -> dg.AssetCheckResult:
     questions = sample_queries(workspace.root / "data" / "splits", RECALL_QUERIES, seed=0).question
     vectors = np.asarray(make_embedder(settings).embed(list(questions)), dtype=np.float32)  # (Q, 384)
     result = evaluate_hnsw(
-        store.open_store(settings), vectors, collection=settings.rag_collection, ef_values=(EF_SEARCH,)
+        workspace.app_db(), vectors, collection=settings.rag_collection, ef_values=(EF_SEARCH,)
     )
     return recall_result(result, EF_SEARCH)
 

@@ -1,50 +1,87 @@
-"""Dagster resources: where the checkout and the platform's state are."""
+"""Dagster resources: the checkout and the platform's settings, and the trainer that runs `moe-training`.
+
+`definitions.py` builds them once from one `Settings` and picks the trainer by environment: `LocalTrainer`
+(kfp.local, on this machine) or `ClusterTrainer` (a Kubeflow Pipelines server, AIPRIME_KFP_HOST). Resources
+are an edge of the library: they may start the local services the assets need.
+"""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import dagster as dg
-from pydantic import Field
+from sqlalchemy.engine import Engine
 
+from aiprime.services import stack
 from aiprime.settings import Settings
+from aiprime.training import launch
+from aiprime.training.launch import TrainOptions
 
 
-class Workspace(dg.ConfigurableResource):
+@dataclass(frozen=True)
+class Workspace:
     """The AI Prime checkout (DVC pipeline, data) and the settings that locate its state."""
 
-    repo_root: str = Field(description="The repository root: the folder that holds .dvc/ and data/dvc.yaml.")
-    home: str = Field(".aiprime", description="AIPRIME_HOME: database, MLflow artifacts, DVC remote.")
-    database_url: str | None = Field(
-        None, description="AIPRIME_DATABASE_URL; None means the embedded server."
-    )
-    mlflow_tracking_uri: str | None = Field(
-        None, description="AIPRIME_MLFLOW_TRACKING_URI; None: the local one."
-    )
-    mlflow_port: int | None = Field(
-        None, description="AIPRIME_MLFLOW_PORT of the local MLflow; None: the default."
-    )
-    kfp_host: str | None = Field(
-        None, description="AIPRIME_KFP_HOST; None: training runs here with kfp.local."
-    )
-    rag_collection: str = Field("documents", description="AIPRIME_RAG_COLLECTION: the retrieval collection.")
-    rag_embedder: str = Field("minilm", description="AIPRIME_RAG_EMBEDDER: minilm or minilm-int8.")
+    root: Path  # the repository root: the folder that holds .dvc/ and data/dvc.yaml
+    settings: Settings  # AIPRIME_HOME, the database, MLflow, the RAG collection, ...
 
-    @property
-    def root(self) -> Path:
-        """The repository root as a path."""
-        return Path(self.repo_root)
+    def app_db(self) -> Engine:
+        """The `aiprime` database, started (when embedded) and migrated first."""
+        return stack.ready_app_db(self.settings)
 
-    @property
-    def settings(self) -> Settings:
-        """Settings with this workspace's state folder (other values from the environment)."""
-        ports = {"mlflow_port": self.mlflow_port} if self.mlflow_port else {}
-        return Settings(
-            home=Path(self.home),
-            database_url=self.database_url,
-            mlflow_tracking_uri=self.mlflow_tracking_uri,
-            kfp_host=self.kfp_host,
-            rag_collection=self.rag_collection,
-            rag_embedder=self.rag_embedder,
-            **ports,
-        )
+    def server_url(self) -> str:
+        """The PostgreSQL server's URL, starting the embedded server when it is not running."""
+        return stack.server_url(self.settings)
+
+
+@dataclass(frozen=True)
+class TrainingRun:
+    """What a trainer reports: the KFP run it started, or the summary and log of the run it finished here."""
+
+    kfp_host: str | None = None  # where a submitted run runs
+    kfp_run_id: str | None = None
+    summary: dict[str, Any] | None = None  # `register`'s JSON output (metrics, promotions, reused, ...)
+    log: Path | None = None
+
+
+class Trainer(ABC):
+    """Runs the `moe-training` pipeline for the `moe_models` asset."""
+
+    @abstractmethod
+    def train(
+        self, workspace: Workspace, options: TrainOptions, on_task: Callable[[str, str], None]
+    ) -> TrainingRun:
+        """Run (or start) one training run with `options`; `on_task(task, state)` follows a local run."""
+
+
+@dataclass(frozen=True)
+class LocalTrainer(Trainer):
+    """Runs the compiled pipeline here with kfp.local, on the local services (started if needed)."""
+
+    def train(
+        self, workspace: Workspace, options: TrainOptions, on_task: Callable[[str, str], None]
+    ) -> TrainingRun:
+        stack.up(workspace.settings)
+        summary, log = launch.train_here(workspace.settings, workspace.root, options, on_task=on_task)
+        return TrainingRun(summary=summary, log=log)
+
+
+@dataclass(frozen=True)
+class ClusterTrainer(Trainer):
+    """Submits the compiled pipeline to a Kubeflow Pipelines server; the cluster trains, gates and registers."""
+
+    host: str  # the Kubeflow Pipelines URL (AIPRIME_KFP_HOST)
+
+    def train(
+        self, workspace: Workspace, options: TrainOptions, on_task: Callable[[str, str], None]
+    ) -> TrainingRun:
+        run_id = launch.submit(workspace.settings, workspace.root, options, self.host)
+        return TrainingRun(kfp_host=self.host, kfp_run_id=run_id)
+
+
+def trainer_for(settings: Settings) -> Trainer:
+    """The cluster trainer when AIPRIME_KFP_HOST is set, else the local one."""
+    return ClusterTrainer(settings.kfp_host) if settings.kfp_host else LocalTrainer()

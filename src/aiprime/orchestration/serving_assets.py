@@ -28,7 +28,7 @@ class DeploymentConfig(dg.Config):
 
 @dg.asset(group_name=GROUP, deps=[dg.AssetKey("moe_models"), dg.AssetKey("vector_index")], kinds={"kserve"})
 def deployment(
-    context: dg.AssetExecutionContext, config: DeploymentConfig, workspace: Workspace
+    context: dg.AssetExecutionContext, config: DeploymentConfig, workspace: dg.ResourceParam[Workspace]
 ) -> dg.MaterializeResult:
     """The local serving stack on the champions, with sample queries answered through its graph."""
     from aiprime.serving import launcher, samples  # the router and the KServe client: imported on use

@@ -47,7 +47,7 @@ Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class RerankerTrainConfig:
     """How a re-ranker is fine-tuned; logged as the MLflow run's parameters."""
 
     train_queries: int = 1500  # train-split questions sampled; each gives one group
@@ -157,7 +157,7 @@ def mine(
 
 
 def training_group(
-    found: Candidates, senses: Senses, config: TrainConfig, rng: np.random.Generator
+    found: Candidates, senses: Senses, config: RerankerTrainConfig, rng: np.random.Generator
 ) -> Group | None:
     """The question's relevant gloss and `config.negatives` negatives, or None when too few negatives exist."""
     if found.relevant not in senses.content:
@@ -177,7 +177,7 @@ def training_group(
     return Group(found.question, (senses.content[found.relevant], *picked))
 
 
-def training_groups(mined: Sequence[Candidates], senses: Senses, config: TrainConfig) -> list[Group]:
+def training_groups(mined: Sequence[Candidates], senses: Senses, config: RerankerTrainConfig) -> list[Group]:
     """One group per mined question that has enough negatives, sampled with `config.seed`."""
     rng = np.random.default_rng(config.seed)
     groups = [training_group(found, senses, config, rng) for found in mined]
@@ -233,7 +233,7 @@ def schedule(steps: int, warmup: float) -> Callable[[int], float]:
 
 
 def optimizer_for(
-    reranker: Reranker, config: TrainConfig, steps: int
+    reranker: Reranker, config: RerankerTrainConfig, steps: int
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
     """AdamW over the parameters left unfrozen, with warm-up then linear decay over `steps`."""
     optimizer = torch.optim.AdamW(
@@ -246,7 +246,7 @@ def fit(
     reranker: Reranker,
     groups: Sequence[Group],
     val: Sequence[Candidates],
-    config: TrainConfig,
+    config: RerankerTrainConfig,
     on_progress: Progress = quiet,
 ) -> list[dict[str, float]]:
     """Train in place and keep the weights of the epoch with the best val MRR; one row of figures per epoch."""
@@ -286,7 +286,7 @@ def train_epoch(
     groups: Sequence[Group],
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
-    config: TrainConfig,
+    config: RerankerTrainConfig,
     on_step: Callable[[int], object],
 ) -> list[float]:
     """One pass over `groups` in batches of `config.batch_queries`; the loss of each step."""
@@ -307,7 +307,7 @@ def mine_splits(
     engine: Engine,
     embedder: Embedder,
     splits_dir: Path,
-    config: TrainConfig,
+    config: RerankerTrainConfig,
     collection: str,
     on_progress: Progress = quiet,
 ) -> tuple[list[Candidates], list[Candidates]]:
@@ -327,7 +327,7 @@ def train_reranker(
     embedder: Embedder,
     splits_dir: Path,
     out_dir: Path,
-    config: TrainConfig = TrainConfig(),
+    config: RerankerTrainConfig = RerankerTrainConfig(),
     model_config: RerankerConfig | None = None,
     collection: str = DEFAULT_COLLECTION,
     on_progress: Progress = quiet,

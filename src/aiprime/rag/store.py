@@ -15,10 +15,7 @@ from pgvector.sqlalchemy import Vector
 from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
 from sqlalchemy.engine import Connection, Engine
 
-from aiprime.db.engine import connect, ensure_databases, migrate
 from aiprime.errors import ConfigError, InvalidInput, NotFound
-from aiprime.services import stack
-from aiprime.settings import Settings
 
 EMBED_DIM = 384  # the column width of migration 0002
 HNSW_INDEX = "ix_rag_chunks_embedding_hnsw"
@@ -75,15 +72,6 @@ class HnswParams:
                 f"HNSW m={self.m}, ef_construction={self.ef_construction}: pgvector needs m in "
                 "2..100 and ef_construction in 2*m..1000 (defaults: 16 and 64)."
             )
-
-
-def open_store(settings: Settings) -> Engine:
-    """An engine on the `aiprime` database, created and migrated if needed (starts the embedded server)."""
-    server = stack.server_url(settings)
-    ensure_databases(server)
-    url = stack.app_db_url(settings)
-    migrate(url)
-    return connect(url)
 
 
 def column_dim(conn: Connection) -> int:

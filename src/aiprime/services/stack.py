@@ -5,10 +5,10 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
-from aiprime.db import embedded
-from aiprime.db.engine import ensure_databases, migrate
-from aiprime.db.urls import database_url
-from aiprime.errors import ServiceUnavailable
+from sqlalchemy.engine import Engine
+
+from aiprime.db import embedded, urls
+from aiprime.db.engine import ensure_databases, migrate, open_app_db
 from aiprime.services import processes
 from aiprime.settings import Settings
 
@@ -26,36 +26,39 @@ class ServiceStatus:
 
 
 def server_url(settings: Settings, start: bool = True) -> str:
-    """The URL of the PostgreSQL server (its `postgres` database), starting the embedded one if asked."""
-    if settings.database_url:
-        return database_url(settings.database_url, "postgres")
-    url = embedded.start_embedded(settings.pg_dir) if start else embedded.running_url(settings.pg_dir)
-    if url is None:
-        raise ServiceUnavailable(
-            "The embedded PostgreSQL is not running. Start it with `aiprime services up`."
-        )
-    return url
+    """The URL of the PostgreSQL server (its `postgres` database), starting the embedded one unless told not to.
 
-
-def app_db_url(settings: Settings, start: bool = True) -> str:
-    """The URL of the `aiprime` database, whose schema Alembic manages."""
-    return database_url(server_url(settings, start=start), "aiprime")
+    Only the edges (the CLI, Dagster's resources, a server's `__main__`) start it; the library resolves the URL
+    with `aiprime.db.urls.server_url`, which is what this returns when nothing needs starting.
+    """
+    if start and not settings.database_url:
+        return embedded.start_embedded(settings.pg_dir)
+    return urls.server_url(settings)
 
 
 def prepare_app_db(settings: Settings) -> str:
-    """Start PostgreSQL if needed, create the per-tool databases, migrate ours; return its URL."""
+    """Start PostgreSQL if needed, create the per-tool databases, migrate ours; return its URL.
+
+    Open it afterwards with `aiprime.db.engine.open_app_db`, the one way in.
+    """
     url = server_url(settings)
     ensure_databases(url)
-    app_url = database_url(url, "aiprime")
+    app_url = urls.database_url(url, "aiprime")
     migrate(app_url)
     return app_url
+
+
+def ready_app_db(settings: Settings) -> Engine:
+    """The `aiprime` database for a command or a Dagster resource: started if needed, migrated, opened."""
+    prepare_app_db(settings)
+    return open_app_db(settings)
 
 
 def up(settings: Settings) -> list[ServiceStatus]:
     """Start PostgreSQL, create the per-tool databases, migrate the schema, start MLflow; idempotent."""
     prepare_app_db(settings)
     if not settings.mlflow_tracking_uri:
-        _start_mlflow(settings, database_url(server_url(settings), "mlflow"))
+        _start_mlflow(settings, urls.database_url(server_url(settings), "mlflow"))
     return status(settings)
 
 
@@ -111,6 +114,4 @@ def status(settings: Settings) -> list[ServiceStatus]:
 
 
 def _hide_password(url: str) -> str:
-    from aiprime.db.urls import parse_url
-
-    return parse_url(url).render_as_string(hide_password=True)
+    return urls.parse_url(url).render_as_string(hide_password=True)

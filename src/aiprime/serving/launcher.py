@@ -207,10 +207,10 @@ def llama_threads() -> int:
 def _database(settings: Settings) -> list[str]:
     """The PostgreSQL server, configured or embedded, when one runs: the gate logs every request there (drift
     detection) and the retriever searches its store (without one it stops, saying how to start it)."""
-    from aiprime.services import stack  # the database layer: only when a stack starts
+    from aiprime.db.urls import server_url  # the database layer: only when a stack starts
 
     try:
-        return ["--database_url", stack.server_url(settings, start=False)]
+        return ["--database_url", server_url(settings)]
     except ServiceUnavailable:
         return []
 

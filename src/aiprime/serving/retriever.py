@@ -22,13 +22,12 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from aiprime.db.engine import connect
+from aiprime.db.engine import connect, open_app_db
 from aiprime.db.urls import database_url
 from aiprime.errors import ConfigError, InvalidInput
 from aiprime.rag import store
 from aiprime.rag.embed import Embedder, make_embedder
 from aiprime.rag.search import MAX_K, RERANK_CANDIDATES, Hit, check_k, search
-from aiprime.services import stack
 from aiprime.serving.names import domain_name
 from aiprime.serving.protocol import upstream_records
 from aiprime.settings import Settings
@@ -163,13 +162,13 @@ def check_collection(engine: Engine, collection: str, embedder: Embedder) -> Non
 def connect_store(server_url: str | None, settings: Settings) -> Engine:
     """An engine on the `aiprime` database of the PostgreSQL server at `server_url` (None: the embedded one).
 
-    Unlike `store.open_store` it neither creates nor migrates anything: a retriever may hold a read-only user.
+    Like `aiprime.db.engine.open_app_db` it neither starts, creates nor migrates anything: a retriever may hold a
+    read-only user.
 
     Raises:
         ServiceUnavailable: the server cannot be reached, or no URL is set and no embedded server runs.
     """
-    url = database_url(server_url, "aiprime") if server_url else stack.app_db_url(settings, start=False)
-    return connect(url)
+    return connect(database_url(server_url, "aiprime")) if server_url else open_app_db(settings)
 
 
 def query_embedder(settings: Settings) -> Embedder:

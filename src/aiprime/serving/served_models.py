@@ -21,11 +21,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from torch import nn
 
 from aiprime.errors import DataCorrupt, InvalidInput, NotFound
 from aiprime.moe.networks import load_metadata, load_model, n_outputs
-from aiprime.serving.names import registered_model_name, service_name
+from aiprime.serving.names import registered_model_name, route_name, service_name
 
 MODEL_FILE = "model.pt"  # the file save_model writes inside a version's artifact folder
 ROLES = ("gate", "expert", "dense")
@@ -132,3 +133,12 @@ def _classes(metadata: dict, path: Path) -> tuple[str, ...]:
             "save_model(module, path, metadata={'classes': [...], 'role': ...})."
         )
     return tuple(str(c) for c in classes)
+
+
+def gate_routes(gate: ServedModel, embeddings: np.ndarray) -> list[str]:
+    """The gate's first choice (route name, `people-society`) for each embedding (N, 384)."""
+    import torch
+
+    with torch.no_grad():
+        top = gate.module(torch.from_numpy(np.ascontiguousarray(embeddings))).logits.argmax(-1)  # (N,)
+    return [route_name(gate.classes[i]) for i in top.tolist()]
