@@ -12,13 +12,15 @@ DATA_PACKAGES := wordnet-base dict-foldoc python3.11-doc
 help:
 	@echo "make run   - set up and run the platform's main job on embedded defaults"
 	@echo "make test  - set up and run the whole test suite"
+	@echo "make lint  - ruff check, ruff format --check and the import contracts (make test runs it first)"
 	@echo "make pipelines - recompile pipelines/compiled/*.yaml after changing pipelines/ or components/"
 	@echo "make generate  - rewrite the deployment files that list experts after changing aiprime/moe/experts.py"
 
 run: setup
 	$(BIN)/aiprime run
 
-test: setup tools browser
+# lint first: CI runs `make test`, so a format, lint or layer-order break fails it before the tests start.
+test: setup tools browser lint
 	$(BIN)/pytest
 
 setup: $(VENV)/.installed sysdeps
@@ -57,8 +59,12 @@ pipelines: $(VENV)/.installed
 generate: $(VENV)/.installed
 	$(BIN)/python -m aiprime.deploy.generate
 
-lint:
-	$(BIN)/ruff check src tests components pipelines kserve bench
+# ruff (pinned) checks and formats; lint-imports checks the layer order of README.md (.importlinter).
+LINTED := src tests components pipelines kserve bench
+lint: $(VENV)/.installed
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
+	$(BIN)/lint-imports
 
 clean-state:
 	$(BIN)/aiprime services down || true
