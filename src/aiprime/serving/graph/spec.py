@@ -165,7 +165,7 @@ def graph_host(url: str) -> str | None:
     """The graph name a `serviceUrl` of the form `http://<name>[/...]` calls (a Service in the same
     namespace), or None for any other URL."""
     parts = urlsplit(url)
-    host = parts.hostname or ""
+    host = parts.hostname or ""  # "" for nodeName and serviceName steps: no graph
     return host if parts.port is None and _GRAPH_NAME.fullmatch(host) else None
 
 
@@ -176,11 +176,11 @@ def _load_with_peers(path: Path, calling: tuple[str, ...]) -> InferenceGraph:
             f"{path}: graphs call each other in a cycle ({' -> '.join((*calling, graph.name))}); a graph "
             "cannot call itself, even through another graph."
         )
-    names = {graph_host(s.target.service_url) for _, s in graph.steps() if s.target.service_url}
-    siblings = _graph_files_by_name(path.parent) if names - {None} else {}
+    calls = {s.target.service_url: graph_host(s.target.service_url) for _, s in graph.steps()}
+    siblings = _graph_files_by_name(path.parent) if any(calls.values()) else {}
     peers = {
         url: _load_with_peers(siblings[name], (*calling, graph.name))
-        for url, name in ((s.target.service_url, graph_host(s.target.service_url)) for _, s in graph.steps())
+        for url, name in calls.items()
         if name in siblings
     }
     return replace(graph, peers=MappingProxyType(peers))
