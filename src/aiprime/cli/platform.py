@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from aiprime import versioning
+from aiprime.cli.logfile import run_log, warnings_to_log
 from aiprime.cli.render import console, datasets_table, services_table
 from aiprime.cli.train import print_summary
 from aiprime.services import processes, stack
@@ -20,9 +21,16 @@ from aiprime.settings import Settings
 
 def run() -> None:
     """Run the platform's main job: services up, every Dagster asset materialised, sample queries served."""
+    settings = Settings()
+    # Dagster's beta and deprecation warnings go to the log: the console shows progress and results only.
+    with warnings_to_log(run_log(settings)):
+        main_job(settings)
+
+
+def main_job(settings: Settings) -> None:
+    """The main job, printing progress and results on the console."""
     from aiprime.orchestration.runner import materialize_everything  # Dagster is slow to import: on use
 
-    settings = Settings()
     root = versioning.find_repo_root(Path.cwd())
     with console.status("starting PostgreSQL and MLflow"):
         statuses = stack.up(settings)
@@ -51,7 +59,9 @@ def run() -> None:
         f"Dagster run {result.run_id}: see the lineage with `aiprime ui` "
         f"(http://{settings.host}:{settings.dagster_port})"
     )
-    console.print(f"state (database, MLflow artifacts, DVC remote, logs): {settings.home}")
+    console.print(
+        f"state (database, MLflow artifacts, DVC remote, logs): {settings.home}; warnings: {run_log(settings)}"
+    )
 
 
 def answers_table(answers: list[dict], graph: str, versions: dict[str, str | None]) -> Table:
