@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -67,14 +69,44 @@ def test_an_expert_past_its_limit_answers_503_and_counts_the_overflow(served) ->
     assert _metric(text, "aiprime_model_max_in_flight", model=name) == 2
 
 
+def _trace_spans(
+    served, name: str, done: Callable[[list[dict]], bool], timeout_s: float = 20.0
+) -> list[dict]:
+    """The spans of TRACE_ID that server `name` has written, once `done` holds for them (or the time is up).
+
+    Servers write spans in batches, about every 5 s (BatchSpanProcessor), not as each one ends.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        spans = [s for s in served.spans(name) if s["context"]["trace_id"] == f"0x{TRACE_ID}"]
+        if done(spans) or time.monotonic() > deadline:
+            return spans
+        time.sleep(0.2)
+
+
+def _has_server_span(spans: list[dict]) -> bool:
+    return any(s["kind"] == "SpanKind.SERVER" for s in spans)
+
+
+def _named(spans: list[dict], prefix: str) -> bool:
+    return any(s["name"].startswith(prefix) for s in spans)
+
+
+def _router_spans_written(spans: list[dict]) -> bool:
+    """The root node's span (it ends last) and the expert step's are in the file."""
+    return _named(spans, "node root") and _named(spans, "step top1-expert/")
+
+
 @pytest.mark.slow
 def test_the_routers_trace_goes_on_in_the_gate_and_the_expert(served, http) -> None:
     incoming = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
     answer = http.post(served.stack.router_url, json={"instances": [DOG]}, headers={"traceparent": incoming})
     expert = f"expert-{answer.json()['predictions'][0]['expert']}"
-    router = {s["name"]: s for s in served.spans("router") if s["context"]["trace_id"] == f"0x{TRACE_ID}"}
-    gate = [s for s in served.spans("gate") if s["context"]["trace_id"] == f"0x{TRACE_ID}"]
-    experts = [s for s in served.spans(expert) if s["context"]["trace_id"] == f"0x{TRACE_ID}"]
+    router = {s["name"]: s for s in _trace_spans(served, "router", _router_spans_written)}
+    gate = _trace_spans(
+        served, "gate", lambda spans: _has_server_span(spans) and _named(spans, "gate predict")
+    )
+    experts = _trace_spans(served, expert, _has_server_span)
     assert router["node root"]["parent_id"] == "0x00f067aa0ba902b7"  # the router continues the caller's trace
     gate_server = next(s for s in gate if s["kind"] == "SpanKind.SERVER")
     assert gate_server["parent_id"] == router["step root/gate"]["context"]["span_id"]

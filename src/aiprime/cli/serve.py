@@ -114,8 +114,8 @@ def router(
     ] = None,
 ) -> None:
     """Run an InferenceGraph with KServe's routing semantics until interrupted."""
+    from aiprime.observability.tracing import configure_tracing
     from aiprime.serving.graph import serve_router
-    from aiprime.serving.tracing import configure_tracing
 
     configure_tracing("router", trace_file)
     serve_router(graph, services, host or Settings().host, port)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import uvicorn
@@ -25,6 +26,7 @@ from aiprime.gateway.runtime import Runtime, open_runtime
 from aiprime.gateway.server import server_config
 from aiprime.gateway.telemetry import TRACER_NAME, GatewayMetrics, configure_json_logging
 from aiprime.gateway.upstream import Upstreams
+from aiprime.observability import tracing
 from aiprime.security.audit import AuditEntry
 from aiprime.security.secrets import SecretStore
 from aiprime.settings import Settings
@@ -92,6 +94,7 @@ def create_app(
             await run_in_threadpool(rt.audit.stop)
             await run_in_threadpool(rt.stop_publishing_heads)
             rt.engine.dispose()
+            tracing.flush()
 
     app = FastAPI(
         title="AI Prime gateway",
@@ -99,6 +102,9 @@ def create_app(
         lifespan=lifespan,
         redoc_url=None,
         description="The one port of AI Prime: authentication, RBAC, audit, limits, and forwarding.",
+        # The middleware opens each request's SERVER span (refused requests included); FastAPI's own would
+        # be a second one once a tracer provider is configured.
+        telemetry={"tracing": False},
     )
     app.state.registry, app.state.metrics_public = registry, metrics_public
     app.include_router(routes.router)
@@ -127,6 +133,7 @@ def serve_gateway(
     host: str = "127.0.0.1",
     port: int = 8000,
     gateway: GatewaySettings | None = None,
+    trace_file: Path | None = None,
 ) -> None:
     """Serve the gateway on `host:port` until interrupted (what `aiprime gateway` runs).
 
@@ -137,6 +144,7 @@ def serve_gateway(
         host: interface to bind; keep the loopback default unless the gateway must be reachable from outside.
         port: port to bind.
         gateway: gateway settings; None reads AIPRIME_GATEWAY_* variables.
+        trace_file: where the gateway's spans go, as JSON lines; None exports none.
 
     Raises:
         PortInUse: the port is taken (checked before anything starts).
@@ -148,6 +156,7 @@ def serve_gateway(
     if upstream_url:
         gateway = gateway.model_copy(update={"predict_url": upstream_url})
     configure_json_logging()
+    tracing.configure_tracing("gateway", trace_file)
     config = server_config(
         create_app(settings, gateway),
         gateway,

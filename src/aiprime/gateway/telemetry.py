@@ -6,21 +6,22 @@ checks that every expression there names a series this module exports.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from opentelemetry import context, trace
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from opentelemetry import trace
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from aiprime.observability import tracing
 
 TRACER_NAME = "aiprime.gateway"
 LOGGER = "aiprime.gateway"
 # From 1 ms (an auth failure) to 30 s (the upstream timeout); 0.25/0.5/1 s are the latency SLO's thresholds.
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
-_PROPAGATOR = TraceContextTextMapPropagator()
 
 
 class GatewayMetrics:
@@ -77,17 +78,9 @@ class GatewayMetrics:
         )
 
 
-def extract_context(headers: Iterable[tuple[bytes, bytes]]) -> context.Context:
-    """The trace context in an incoming request's W3C `traceparent`/`tracestate` headers (raw ASGI pairs)."""
-    carrier = {
-        k.decode("latin-1"): v.decode("latin-1") for k, v in headers if k in (b"traceparent", b"tracestate")
-    }
-    return _PROPAGATOR.extract(carrier)
-
-
-def inject_context(headers: MutableMapping[str, str]) -> None:
-    """Write the current span's `traceparent` (and `tracestate`) into outgoing headers."""
-    _PROPAGATOR.inject(headers)
+def continued_context(headers: Iterable[tuple[bytes, bytes]]) -> contextlib.AbstractContextManager[None]:
+    """Make the context (trace parent, baggage) that a request carries in its raw ASGI headers current."""
+    return tracing.continued((name.decode("latin-1"), value.decode("latin-1")) for name, value in headers)
 
 
 def trace_id_of(span: trace.Span) -> str | None:

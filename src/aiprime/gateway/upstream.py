@@ -1,9 +1,10 @@
 """Forwarding to the services behind the gateway, with the request id and the W3C trace context.
 
 Each call is a `POST` of the validated JSON body to the configured URL, with `X-Request-Id`, the caller's
-principal (`X-Aiprime-Principal`; the caller's own credential never travels on) and the `traceparent` of the
-gateway's client span. A 2xx answer is returned as it is; an error status becomes the gateway's error shape
-with the same status, except that an upstream's 401/403 (it refused the gateway) becomes a 502.
+principal (`X-Aiprime-Principal`; the caller's own credential never travels on) and the trace context of
+the gateway's client span, with the caller's baggage. A 2xx answer is returned as it is; an error status
+becomes the gateway's error shape with the same status, except that an upstream's 401/403 (it refused the
+gateway) becomes a 502.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from starlette.responses import Response
 
 from aiprime.errors import BadGateway, UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from aiprime.gateway.config import GatewaySettings
-from aiprime.gateway.telemetry import GatewayMetrics, inject_context
+from aiprime.gateway.telemetry import GatewayMetrics
+from aiprime.observability import tracing
 
 
 class Upstreams:
@@ -50,7 +52,7 @@ class Upstreams:
         with self.tracer.start_as_current_span(
             f"POST {name}", kind=trace.SpanKind.CLIENT, attributes={"url.full": url, "aiprime.upstream": name}
         ) as span:
-            inject_context(headers)
+            tracing.inject(headers)
             try:
                 answer = await self._post(name, url, body, headers)
                 span.set_attribute("http.response.status_code", answer.status_code)

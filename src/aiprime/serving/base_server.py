@@ -28,8 +28,9 @@ from kserve import model_server
 from kserve.model import InferenceVerb
 
 from aiprime.errors import AIPrimeError, ConfigError, InvalidInput, ModelNotReady, ServiceUnavailable
+from aiprime.observability.tracing import configure_tracing, request_context
 from aiprime.serving.metrics import ServerMetrics
-from aiprime.serving.tracing import configure_tracing, request_context, tracer
+from aiprime.serving.tracing import tracer
 from aiprime.settings import Settings
 
 T = TypeVar("T")

@@ -75,3 +75,10 @@ def test_traceparent_reaches_the_upstream_and_spans_cover_nodes_and_steps(
         == zoo.state.headers["/status/503"]["traceparent"].split("-")[2]
     )
     assert step_b.attributes["http.response.status_code"] == 503
+
+
+def test_baggage_travels_with_the_trace_to_the_upstream(http, router, zoo, make_graph) -> None:
+    url = router(two_node_graph(make_graph, zoo), tracer_provider=TracerProvider())
+    http.post(url, content=b"{}", headers={"traceparent": INCOMING, "baggage": "tenant=acme"})
+    seen = zoo.state.headers["/echo/a"]  # no PROPAGATE_HEADERS: only the propagator carries it
+    assert seen["baggage"] == "tenant=acme" and seen["traceparent"].split("-")[1] == TRACE_ID

@@ -32,11 +32,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from aiprime.observability import tracing
 from aiprime.serving.graph.config import RouterConfig
 from aiprime.serving.graph.engine import FAILED, GraphExecutor
 from aiprime.serving.graph.resilience import HealthBook, RouterPolicy, fallback_service_urls, policy_for
 from aiprime.serving.graph.spec import ROOT, InferenceGraph, load_graph, load_services, service_urls
-from aiprime.serving.graph.telemetry import RouterMetrics, extract_context, tracer
+from aiprime.serving.graph.telemetry import RouterMetrics, tracer
 from aiprime.serving.graph.upstream import Reply, Upstream, propagated_headers
 
 _DEFAULT_IDLE_S = 180  # KServe's router keeps idle connections for 3 minutes
@@ -159,7 +160,10 @@ def create_app(
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         async with blueprint.client() as client:
             holder["router"] = blueprint.build(client)
-            yield
+            try:
+                yield
+            finally:
+                tracing.flush()
 
     async def run_node(request: Request) -> Response:
         return await _serve(holder["router"], request.path_params.get("node", ROOT), request)
@@ -227,7 +231,7 @@ async def _serve(router: _Router, node: str, request: Request) -> Response:
     headers = propagated_headers(incoming, router.patterns)
     router.metrics.in_flight.inc()
     start = time.perf_counter()
-    token = context.attach(extract_context(incoming))
+    token = context.attach(tracing.extract(incoming))
     try:
         reply = await _run_with_deadline(router, node, body, headers)
     finally:

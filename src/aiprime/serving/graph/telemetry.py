@@ -1,17 +1,16 @@
-"""Prometheus metrics and OpenTelemetry tracing of the InferenceGraph router."""
+"""Prometheus metrics and the OpenTelemetry tracer of the InferenceGraph router.
+
+Trace context goes in and out through `aiprime.observability.tracing`, as in every other process.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, MutableMapping
-
-from opentelemetry import context, trace
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from opentelemetry import trace
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 TRACER_NAME = "aiprime.serving.graph"
 # Local hops take about a millisecond; the default buckets start at 5 ms.
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
-_PROPAGATOR = TraceContextTextMapPropagator()  # W3C `traceparent`/`tracestate`
 
 
 class RouterMetrics:
@@ -59,14 +58,3 @@ class RouterMetrics:
 def tracer(provider: trace.TracerProvider | None = None) -> trace.Tracer:
     """The router's tracer, from `provider` or the globally configured one (a no-op unless set up)."""
     return (provider or trace.get_tracer_provider()).get_tracer(TRACER_NAME)
-
-
-def extract_context(headers: Iterable[tuple[str, str]]) -> context.Context:
-    """The trace context an incoming request carries in its W3C `traceparent` header, if any."""
-    carrier = {name.lower(): value for name, value in headers}
-    return _PROPAGATOR.extract(carrier)
-
-
-def inject_context(headers: MutableMapping[str, str]) -> None:
-    """Write the current span's W3C `traceparent` (and `tracestate`) into outgoing `headers`."""
-    _PROPAGATOR.inject(headers)
