@@ -5,7 +5,8 @@
 - `protocol`, `retriever`, `generator`: what the gate and experts, the retriever and the generator accept
   and answer.
 - `text`: the sentence encoder and a served head as one function; `load`: load-aware routing of the gate.
-- `metrics`, `tracing`, `request_log`: Prometheus metrics, W3C traces, requests logged for drift detection.
+- `metrics`, `tracing`, `request_log`: Prometheus metrics, the servers' tracer (context and export:
+  `aiprime.observability.tracing`), requests logged for drift detection.
 - `launcher`, `client`, `samples`, `smoke`: start the local stack, query it, answer sample queries.
 - `graph/`: the InferenceGraph router.
 """
