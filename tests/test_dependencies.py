@@ -45,14 +45,37 @@ def code_files() -> Iterator[Path]:
 
 
 def imported_top_levels(path: Path) -> set[str]:
-    """The top-level names of the absolute imports anywhere in `path` (lazy ones inside functions too)."""
+    """The top-level names of the absolute imports in `path` (lazy ones inside functions too).
+
+    Imports inside a `try` that catches ImportError are optional by design (the code says what to install
+    when they are missing) and are left out.
+    """
+    tree = ast.parse(path.read_text(), filename=str(path))
+    optional = {
+        id(node) for guard in ast.walk(tree) if _catches_import_error(guard) for node in _body_nodes(guard)
+    }
     names = set()
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+    for node in ast.walk(tree):
+        if id(node) in optional:
+            continue
         if isinstance(node, ast.Import):
             names |= {alias.name.partition(".")[0] for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             names.add(node.module.partition(".")[0])
     return names
+
+
+def _catches_import_error(node: ast.AST) -> bool:
+    if not isinstance(node, ast.Try):
+        return False
+    caught = [h.type for h in node.handlers if h.type is not None]
+    names = {n.id for t in caught for n in ast.walk(t) if isinstance(n, ast.Name)}
+    return bool(names & {"ImportError", "ModuleNotFoundError"})
+
+
+def _body_nodes(guard: ast.AST) -> Iterator[ast.AST]:
+    for statement in guard.body:
+        yield from ast.walk(statement)
 
 
 def is_local(name: str, path: Path) -> bool:
