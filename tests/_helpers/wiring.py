@@ -151,6 +151,21 @@ def _rule_admits(rule: Mapping, peers_key: str, peer: Pods, port: int) -> bool:
     )
 
 
+def traverse(manifests: list[dict], upstreams: tuple[str, ...]) -> list[tuple[Hop, Pods | None, str]]:
+    """Every hop from the gateway inwards, each with the pods it reaches (None: why not), graphs once each."""
+    _, pending, _ = gateway_hops(manifests, upstreams)
+    seen: set[str] = set()
+    found = []
+    while pending:
+        hop = pending.pop(0)
+        pods, graph, why = resolve(manifests, hop.url)
+        found.append((hop, pods, why))
+        if graph is not None and graph["metadata"]["name"] not in seen:
+            seen.add(graph["metadata"]["name"])
+            pending.extend(step_hops(graph))
+    return found
+
+
 def broken_hops(manifests: list[dict], upstreams: tuple[str, ...], unserved: set[str]) -> list[str]:
     """Every broken hop from the gateway inwards, one message each (empty when all resolve).
 
@@ -160,13 +175,10 @@ def broken_hops(manifests: list[dict], upstreams: tuple[str, ...], unserved: set
         unserved: upstreams that have no service on a cluster and must stay unset.
     """
     policies = list(of_kind(manifests, "NetworkPolicy").values())
-    _, pending, unset = gateway_hops(manifests, upstreams)
+    _, _, unset = gateway_hops(manifests, upstreams)
     problems = [f"gateway: the {name} upstream is unset (AIPRIME_GATEWAY_{name.upper()}_URL)" for name in
                 sorted(set(unset) - unserved)]  # fmt: skip
-    seen: set[str] = set()
-    while pending:
-        hop = pending.pop(0)
-        pods, graph, why = resolve(manifests, hop.url)
+    for hop, pods, why in traverse(manifests, upstreams):
         if pods is None:
             problems.append(f"{hop.caller.name} ({hop.via}) -> {hop.url}: {why}")
             continue
@@ -176,19 +188,35 @@ def broken_hops(manifests: list[dict], upstreams: tuple[str, ...], unserved: set
                     f"{hop.caller.name} ({hop.via}) -> {pods.name}:{pods.port}: no NetworkPolicy admits the "
                     f"{direction.lower()} of {own.name}"
                 )
-        if graph is not None and graph["metadata"]["name"] not in seen:
-            seen.add(graph["metadata"]["name"])
-            pending.extend(step_hops(graph))
     return problems
 
 
 def reached_graphs(manifests: list[dict], upstreams: tuple[str, ...]) -> set[str]:
     """The InferenceGraphs the gateway reaches, directly or through other graphs."""
-    _, pending, _ = gateway_hops(manifests, upstreams)
-    found: set[str] = set()
-    while pending:
-        _, graph, _ = resolve(manifests, pending.pop().url)
-        if graph is not None and graph["metadata"]["name"] not in found:
-            found.add(graph["metadata"]["name"])
-            pending.extend(step_hops(graph))
-    return found
+    return {pods.name.removeprefix("InferenceGraph/") for _, pods, _ in traverse(manifests, upstreams)
+            if pods is not None and pods.name.startswith("InferenceGraph/")}  # fmt: skip
+
+
+def workloads(manifests: list[dict]) -> list[Pods]:
+    """The pods of every workload in the render: Deployments, InferenceService predictors, graph routers."""
+    pods = [
+        Pods(f"Deployment/{name}", d["spec"]["template"]["metadata"]["labels"])
+        for name, d in of_kind(manifests, "Deployment").items()
+    ]
+    pods += [isvc_pods(isvc) for isvc in of_kind(manifests, "InferenceService").values()]
+    return pods + [graph_pods(graph) for graph in of_kind(manifests, "InferenceGraph").values()]
+
+
+def unexpected_reach(manifests: list[dict], upstreams: tuple[str, ...]) -> list[str]:
+    """Calls to a model server or a router that the NetworkPolicies admit but that no hop makes."""
+    policies = list(of_kind(manifests, "NetworkPolicy").values())
+    hops = {(hop.caller.name, pods.name) for hop, pods, _ in traverse(manifests, upstreams) if pods}
+    callees = [p for p in workloads(manifests) if ISVC_LABEL in p.labels or GRAPH_LABEL in p.labels]
+    return [
+        f"{caller.name} -> {callee.name}:{callee.port} is admitted but no hop calls it"
+        for caller in workloads(manifests)
+        for callee in callees
+        if (caller.name, callee.name) not in hops
+        and admitted(policies, "Egress", caller, callee, callee.port)
+        and admitted(policies, "Ingress", callee, caller, callee.port)
+    ]

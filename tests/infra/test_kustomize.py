@@ -98,6 +98,13 @@ def test_every_hop_from_the_gateway_resolves_and_is_admitted(manifests: list[dic
     assert not problems, f"{_name(overlay)}: broken hops:\n  " + "\n  ".join(problems)
 
 
+def test_network_policies_admit_no_call_to_a_model_server_but_the_hops(
+    manifests: list[dict], overlay: Path
+) -> None:
+    extra = wiring.unexpected_reach(manifests, UPSTREAMS)
+    assert not extra, f"{_name(overlay)}:\n  " + "\n  ".join(extra)
+
+
 def test_overlay_renders_exactly_the_graphs_the_gateway_reaches(manifests: list[dict], overlay: Path) -> None:
     rendered = set(_of_kind(manifests, "InferenceGraph"))
     reached = wiring.reached_graphs(manifests, UPSTREAMS)
@@ -116,7 +123,7 @@ def test_wiring_check_names_the_hop_it_breaks(manifests: list[dict]) -> None:
         and "no InferenceService named 'expert-actions'" in problem
         for problem in wiring.broken_hops(without_expert, UPSTREAMS, UNSERVED)
     )
-    without_policy = [m for m in manifests if m["metadata"]["name"] != "inference-graph-ingress"]
+    without_policy = [m for m in manifests if m["metadata"]["name"] != "graph-moe-top1-fallback-ingress"]
     problems = wiring.broken_hops(without_policy, UPSTREAMS, UNSERVED)
     assert any("Deployment/gateway (predict upstream)" in p and "ingress" in p for p in problems), problems
 
@@ -327,8 +334,11 @@ def test_adding_an_expert_is_one_spec_and_a_generate(
         shutil.copytree(infra.repo / folder, tmp_path / folder)
     specs = (*EXPERTS, NEW_EXPERT)
     changed = generate.write(tmp_path, specs)
-    # fallback.yaml names only the generalist: its choice graphs list the experts
-    assert set(changed) == set(generate.render(specs)) - {"kserve/graphs/fallback.yaml"}
+    # fallback.yaml names only the generalist (its choice graphs list the experts); kustomization.yaml, files
+    assert set(changed) == set(generate.render(specs)) - {
+        "kserve/graphs/fallback.yaml",
+        "kserve/graphs/kustomization.yaml",
+    }
     for path in changed:
         assert "expert-geography" in (tmp_path / path).read_text(), f"{path} lacks the new expert"
     rendered = subprocess.run(
@@ -340,6 +350,7 @@ def test_adding_an_expert_is_one_spec_and_a_generate(
     manifests = [doc for doc in yaml.safe_load_all(rendered.stdout) if doc]
     assert "expert-geography" in _of_kind(manifests, "InferenceService")
     assert wiring.broken_hops(manifests, UPSTREAMS, UNSERVED) == []
+    assert wiring.unexpected_reach(manifests, UPSTREAMS) == []
     first_choice = wiring.step_hops(_of_kind(manifests, "InferenceGraph")["moe-first-choice"])
     assert "isvc:expert-geography" in {hop.url for hop in first_choice}
     for manifest in (m for m in manifests if m["kind"] in crd_validators):

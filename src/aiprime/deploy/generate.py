@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from aiprime.deploy import graphs, manifests
+from aiprime.deploy import graphs, manifests, policies
 from aiprime.moe.experts import EXPERTS, ExpertSpec, check_registry
 
 REPO = Path(__file__).resolve().parents[3]
@@ -74,7 +74,8 @@ def _file(header: Sequence[str], documents: Sequence[Any]) -> str:
 def render(specs: Sequence[ExpertSpec] = EXPERTS) -> dict[str, str]:
     """Every generated file's text, by path relative to the repository root."""
     check_registry(specs)
-    files = {path: _file((*summary, _CONTRACT), [build(specs)]) for path, (summary, build) in _GRAPHS.items()}
+    documents = {path: build(specs) for path, (_, build) in _GRAPHS.items()}
+    files = {path: _file((*_GRAPHS[path][0], _CONTRACT), [doc]) for path, doc in documents.items()}
     files["kserve/graphs/services.local.yaml"] = _file(
         (
             "serviceName -> the URL KServe's controller would resolve it to on a cluster",
@@ -89,7 +90,35 @@ def render(specs: Sequence[ExpertSpec] = EXPERTS) -> dict[str, str]:
         ),
         manifests.expert_objects(specs),
     )
-    return files
+    return files | _cluster_files(documents)
+
+
+def _cluster_files(documents: Mapping[str, dict[str, Any]]) -> dict[str, str]:
+    """What a cluster serves: the graphs the gateway reaches (kustomization) and their NetworkPolicies."""
+    by_name = {doc["metadata"]["name"]: doc for doc in documents.values()}
+    served = policies.served(by_name)
+    files = [Path(path).name for path, doc in documents.items() if doc["metadata"]["name"] in served]
+    kustomization = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": files,
+    }
+    return {
+        "kserve/graphs/kustomization.yaml": _file(
+            (
+                "The InferenceGraphs a cluster serves, for kustomize/base: those the gateway's upstreams reach",
+                "(aiprime.deploy.policies.GATEWAY_GRAPHS) and the graphs they call. The others run locally.",
+            ),
+            [kustomization],
+        ),
+        "kustomize/base/network-policies/inference.yaml": _file(
+            (
+                "Model servers (InferenceService pods) and the InferenceGraph routers that chain them: each policy",
+                "admits exactly the hops of one served graph, or the gateway's (aiprime.deploy.policies).",
+            ),
+            policies.network_policies(by_name),
+        ),
+    }
 
 
 def write(root: Path = REPO, specs: Sequence[ExpertSpec] = EXPERTS) -> list[str]:
