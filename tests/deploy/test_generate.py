@@ -51,3 +51,8 @@ def test_the_fallback_graphs_need_the_generalist() -> None:
     without = tuple(spec for spec in EXPERTS if spec.domain != graphs.GENERALIST)
     with pytest.raises(ConfigError, match="generalist 'abstractions'"):
         generate.render(without)
+
+
+def test_an_expert_kubernetes_cannot_name_is_refused_naming_it() -> None:
+    with pytest.raises(ConfigError, match="Expert 'Geo' would be served as 'expert-Geo'"):
+        generate.render((*EXPERTS, ExpertSpec("Geo", domain="Geo")))

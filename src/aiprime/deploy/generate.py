@@ -74,6 +74,7 @@ def _file(header: Sequence[str], documents: Sequence[Any]) -> str:
 def render(specs: Sequence[ExpertSpec] = EXPERTS) -> dict[str, str]:
     """Every generated file's text, by path relative to the repository root."""
     check_registry(specs)
+    manifests.check_names(specs)
     documents = {path: build(specs) for path, (_, build) in _GRAPHS.items()}
     files = {path: _file((*_GRAPHS[path][0], _CONTRACT), [doc]) for path, doc in documents.items()}
     files["kserve/graphs/services.local.yaml"] = _file(

@@ -8,16 +8,31 @@ shares (security context, probes, volumes) are patched onto all of them by
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
+from aiprime.errors import ConfigError
 from aiprime.moe.experts import ExpertSpec
 from aiprime.serving.names import service_name
+
+_DNS_LABEL = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")  # Kubernetes object and Service names
 
 HTTP_PORT = 8080  # every model server's port in its pod
 # The servers around the experts, in the order their local ports follow the experts'.
 AFTER_EXPERTS = ("combiner", "retriever", "generator")
 GATE_LOCAL_PORT = 8081  # services.local.yaml: the gate, then each expert, then AFTER_EXPERTS
+
+
+def check_names(specs: Sequence[ExpertSpec]) -> None:
+    """Raise ConfigError naming an expert whose service name Kubernetes would refuse."""
+    for spec in specs:
+        name = service_name("expert", spec.domain)
+        if not _DNS_LABEL.fullmatch(name):
+            raise ConfigError(
+                f"Expert {spec.name!r} would be served as {name!r}, which is not a valid Kubernetes name; give "
+                "it a domain of lower-case letters, digits and '_' (at most 56 characters) in aiprime/moe/experts.py."
+            )
 
 
 def inference_service(spec: ExpertSpec) -> dict[str, Any]:
