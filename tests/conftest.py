@@ -10,14 +10,26 @@ from pathlib import Path
 
 import pytest
 from _helpers import free_port
+from _helpers.leftovers import leftovers, mark_session
 
 from aiprime.db import embedded
 
 # MLflow's client telemetry fails offline and races requests for an environment variable.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+SESSION_TOKEN = mark_session()  # before any test starts a process: each inherits it
 from aiprime.db.engine import ensure_databases, migrate
 from aiprime.db.urls import database_url
 from aiprime.settings import Settings
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run, naming them, when processes a test started still run after every fixture stopped."""
+    left = leftovers(SESSION_TOKEN)
+    if left:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        write = getattr(session.config.pluginmanager.get_plugin("terminalreporter"), "write_line", print)
+        for line in ["processes started by tests still run at the end of the session (now killed):", *left]:
+            write(line)
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Self
 
 import httpx
+import psutil
 
 from _helpers.servers import free_port
 
@@ -63,3 +64,16 @@ class ModelServerProcess:
 
     def __exit__(self, *_: object) -> None:
         self.stop()
+
+
+def ignore_sigint() -> None:
+    """A `preexec_fn`: start the child with SIGINT ignored, as a background job of a script starts."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def running(pid: int) -> bool:
+    """Whether `pid` runs (a zombie, exited but not yet reaped, does not)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False

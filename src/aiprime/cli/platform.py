@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from aiprime.cli.logfile import run_log, warnings_to_log
 from aiprime.cli.render import console, datasets_table, services_table
 from aiprime.cli.train import print_summary
 from aiprime.services import processes, stack
+from aiprime.services.supervise import run_supervised
 from aiprime.settings import Settings
 
 
@@ -107,4 +107,4 @@ def ui() -> None:
     )
     argv, env = ui_command(settings)
     console.print(f"Dagster UI on http://{settings.host}:{settings.dagster_port} (Ctrl-C stops it)")
-    subprocess.run(argv, env={**os.environ, **env}, check=False)
+    run_supervised(argv, env={**os.environ, **env})  # SIGINT or SIGTERM ends dagster and all it started

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import httpx
+import psutil
 
 from aiprime.errors import PortInUse, ServiceUnavailable
 
@@ -35,16 +36,33 @@ def require_free_port(host: str, port: int, service: str, setting: str) -> None:
 
 
 def read_pid(pid_file: Path) -> int | None:
-    """The pid in `pid_file` if that process is alive, else None (a stale file is removed)."""
+    """The pid in `pid_file` if that very process still runs, else None (a stale file is removed).
+
+    The file records the pid with the process's start time, so a pid the kernel has since given to an
+    unrelated process does not count (and is never signalled).
+    """
     try:
-        pid = int(pid_file.read_text().strip())
-    except (FileNotFoundError, ValueError):
+        fields = pid_file.read_text().split()
+        pid, started = int(fields[0]), float(fields[1]) if len(fields) > 1 else None
+    except (FileNotFoundError, ValueError, IndexError):
         pid_file.unlink(missing_ok=True)
         return None
-    if not _alive(pid):
+    if not _alive(pid) or not _started_as_recorded(pid, started, pid_file):
         pid_file.unlink(missing_ok=True)
         return None
     return pid
+
+
+def _started_as_recorded(pid: int, started: float | None, pid_file: Path) -> bool:
+    """Whether `pid` is the process the file recorded: the same start time (a file without one, written by an
+    older version, only rules out a process that started after the file was written)."""
+    try:
+        actual = psutil.Process(pid).create_time()
+    except psutil.NoSuchProcess:
+        return False
+    if started is None:
+        return actual <= pid_file.stat().st_mtime + 1.0
+    return abs(actual - started) < 0.01
 
 
 def start_detached(argv: list[str], pid_file: Path, log_file: Path, env: dict[str, str] | None = None) -> int:
@@ -60,7 +78,7 @@ def start_detached(argv: list[str], pid_file: Path, log_file: Path, env: dict[st
             start_new_session=True,
             env={**os.environ, **(env or {})},
         )
-    pid_file.write_text(str(proc.pid))
+    pid_file.write_text(f"{proc.pid} {psutil.Process(proc.pid).create_time()!r}")
     return proc.pid
 
 
@@ -77,6 +95,14 @@ def stop_process(pid_file: Path, timeout: float = 15.0) -> bool:
         os.killpg(pid, signal.SIGKILL)
     pid_file.unlink(missing_ok=True)
     return True
+
+
+def kill_process(pid_file: Path) -> None:
+    """SIGKILL the process group in `pid_file` at once, if that process still runs."""
+    pid = read_pid(pid_file)
+    if pid is not None:
+        os.killpg(pid, signal.SIGKILL)
+        pid_file.unlink(missing_ok=True)
 
 
 def _alive(pid: int) -> bool:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import sys
 import time
@@ -27,7 +26,14 @@ from pathlib import Path
 import httpx
 
 from aiprime.errors import ConfigError, ServiceUnavailable
-from aiprime.services.processes import read_pid, require_free_port, start_detached, stop_process
+from aiprime.services.processes import (
+    kill_process,
+    read_pid,
+    require_free_port,
+    start_detached,
+    stop_process,
+)
+from aiprime.services.supervise import GRACE_S, StopRequested, stop_signals
 from aiprime.serving.graph import load_graph
 from aiprime.serving.names import domain_of, service_name
 from aiprime.settings import Settings
@@ -133,15 +139,20 @@ def start(options: ServeOptions, settings: Settings) -> Stack:
 
 
 def stop(settings: Settings) -> list[str]:
-    """Stop the stack's processes (router first); the names of those that were running."""
+    """Stop the stack's processes (router first), within GRACE_S; the names of those that were running."""
     folder = state_dir(settings)
     pid_files = sorted((folder / "run").glob("*.pid"))
-    models = [p for p in pid_files if p.stem != ROUTER]
-    stopped = [p.stem for p in pid_files if p.stem == ROUTER and stop_process(p)]  # first: no new requests
-    with ThreadPoolExecutor(max_workers=max(1, len(models))) as pool:  # each takes seconds to drain
-        stopped += [p.stem for p, was in zip(models, pool.map(stop_process, models), strict=True) if was]
+    stopped = _stop_all([p for p in pid_files if p.stem == ROUTER])  # first: no new requests
+    stopped += _stop_all([p for p in pid_files if p.stem != ROUTER])
     (folder / STATE_FILE).unlink(missing_ok=True)
     return stopped
+
+
+def _stop_all(pid_files: list[Path]) -> list[str]:
+    """Stop these processes in parallel (each takes seconds to drain); the names of those that ran."""
+    with ThreadPoolExecutor(max_workers=max(1, len(pid_files))) as pool:
+        ran = list(pool.map(lambda pid_file: stop_process(pid_file, GRACE_S / 2), pid_files))
+    return [p.stem for p, was in zip(pid_files, ran, strict=True) if was]
 
 
 def running(settings: Settings) -> Stack | None:
@@ -299,35 +310,30 @@ def _log(folder: Path, name: str) -> Path:
     return folder / "logs" / f"{name}.log"
 
 
-class _Stop(Exception):
-    """SIGINT or SIGTERM arrived."""
-
-
-def _raise_stop(signum: int, _frame: object) -> None:
-    raise _Stop(signum)
-
-
 def run_foreground(options: ServeOptions, settings: Settings, on_started: Callable[[Stack], None]) -> None:
     """Start the stack, call `on_started`, serve until SIGINT/SIGTERM (or a server dies), then stop it all.
+
+    The first signal stops every server cleanly within 10 s; a second one kills them at once.
 
     Raises:
         ServiceUnavailable: a server failed to start, or exited while serving (naming it and its log).
     """
-    signals = (signal.SIGINT, signal.SIGTERM)
-    previous = {sig: signal.signal(sig, _raise_stop) for sig in signals}
-    try:
-        on_started(start(options, settings))
-        while not (gone := dead(settings)):
-            time.sleep(1.0)
-        raise ServiceUnavailable(
-            f"{gone} exited while serving; see {state_dir(settings) / 'logs'}. "
-            "The other servers were stopped."
-        )
-    except _Stop:
-        pass
-    finally:
-        for sig in signals:
-            signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
-        stop(settings)
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    with stop_signals(lambda: kill(settings)):
+        try:
+            on_started(start(options, settings))
+            while not (gone := dead(settings)):
+                time.sleep(1.0)
+            raise ServiceUnavailable(
+                f"{gone} exited while serving; see {state_dir(settings) / 'logs'}. "
+                "The other servers were stopped."
+            )
+        except StopRequested:
+            pass
+        finally:
+            stop(settings)
+
+
+def kill(settings: Settings) -> None:
+    """SIGKILL every process of the stack at once (the second Ctrl-C)."""
+    for pid_file in (state_dir(settings) / "run").glob("*.pid"):
+        kill_process(pid_file)
