@@ -173,3 +173,14 @@ def test_an_auditor_reads_and_verifies_the_log_and_an_admin_cannot(gateway, prin
     assert report.status_code == 200 and report.json()["ok"] is True, report.text
     with gateway.client(admin) as client:
         assert client.get("/v1/audit").status_code == 403
+
+
+def test_ask_reaches_the_rag_graph_as_the_kserve_request_its_gate_reads(
+    gateway, principals, upstream
+) -> None:
+    """The RAG graph's first step is the gate: it reads `instances`, and the retriever `parameters.k`."""
+    _, key = principals.service("viewer")
+    with gateway.client(key) as client:
+        answer = client.post("/v1/ask", json={"question": "what is a dog?", "top_k": 3})
+    assert answer.status_code == 200, answer.text
+    assert upstream.last()["body"] == {"instances": ["what is a dog?"], "parameters": {"k": 3}}

@@ -94,8 +94,10 @@ async def explain(
 async def ask(
     body: AskRequest, request: Request, caller: Annotated[Caller, Depends(require("ask"))]
 ) -> Response:
-    """Forward to the retrieval-augmented answer service."""
-    return await _forward(request, "ask", body, caller)
+    """Forward to the RAG InferenceGraph as the KServe v1 request its first step (the gate) reads:
+    `{"instances": [question], "parameters": {"k": top_k}}` (kserve/graphs/README.md)."""
+    graph_request = PredictRequest(instances=[body.question], parameters={"k": body.top_k})
+    return await _forward(request, "ask", graph_request, caller)
 
 
 @router.post("/v1/ingest", tags=["pipelines"], summary="Ingest and version a data set")
