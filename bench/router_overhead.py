@@ -37,7 +37,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-EXPERTS = ("living", "artifacts", "people-society", "abstractions", "actions", "qualities")
+from aiprime.moe.experts import domains
+from aiprime.serving.names import route_name
+
+EXPERTS = tuple(route_name(domain) for domain in domains())  # the registry's route names
 PAYLOAD = {"instances": [{"text": "a dog runs across the field", "route": ["actions", "qualities"]}]}
 WARMUP = 50
 CHUNK = 50  # requests per alternation between the two paths

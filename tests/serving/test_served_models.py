@@ -5,12 +5,13 @@ from __future__ import annotations
 import pytest
 
 from aiprime.errors import DataCorrupt, InvalidInput, NotFound
+from aiprime.moe.experts import domains
 from aiprime.moe.layers import MoEConfig
 from aiprime.moe.networks import ExpertConfig, ExpertNet, GateConfig, GateNet, save_model
 from aiprime.serving.names import domain_of, registered_model_name, route_name, service_name
 from aiprime.serving.served_models import ModelSource, fetch, load_served
 
-DOMAINS = ["living", "artifacts", "people_society", "abstractions", "actions", "qualities"]
+DOMAINS = list(domains())  # the registry's, in its order
 
 
 def _expert(tmp_path, metadata: dict):
