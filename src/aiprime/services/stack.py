@@ -41,9 +41,8 @@ def prepare_app_db(settings: Settings) -> str:
 
     Open it afterwards with `aiprime.db.engine.open_app_db`, the one way in.
     """
-    url = server_url(settings)
-    ensure_databases(url)
-    app_url = urls.database_url(url, "aiprime")
+    ensure_databases(server_url(settings))
+    app_url = urls.app_db_url(settings)
     migrate(app_url)
     return app_url
 
