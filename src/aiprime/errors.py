@@ -135,6 +135,16 @@ class AdminLockout(AIPrimeError):
     code = "admin_lockout"
 
 
+class WrongPrincipalKind(AIPrimeError):
+    """The principal is not of the kind the change needs (an API key for a user, ...).
+
+    HTTP servers should return HTTP_409 (Conflict): the request is well formed, the principal's state is not.
+    """
+
+    http_status = 409
+    code = "wrong_principal_kind"
+
+
 class AuditChainBroken(DataCorrupt):
     """The audit hash chain does not verify (a row altered or deleted). HTTP servers should return 422."""
 

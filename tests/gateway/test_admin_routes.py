@@ -24,3 +24,10 @@ def test_an_admin_cannot_remove_itself(gateway, principals) -> None:
     assert answer.status_code == 409 and answer.json()["error"]["code"] == "admin_lockout"
     assert "another admin" in answer.json()["error"]["message"]
     assert still.status_code == 200 and name in {p["name"] for p in still.json()}
+
+
+def test_a_405_names_every_method_of_the_path(gateway, principals) -> None:
+    _, key = principals.service("admin")
+    with gateway.client(key) as client:
+        answer = client.request("OPTIONS", "/v1/admin/users")
+    assert answer.status_code == 405 and answer.headers["allow"] == "GET, POST"

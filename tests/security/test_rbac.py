@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from aiprime.db.engine import connect
-from aiprime.errors import AlreadyExists, DutyConflict, InvalidInput, NotFound
+from aiprime.errors import AlreadyExists, DutyConflict, InvalidInput, NotFound, WrongPrincipalKind
 from aiprime.security import apikeys, rbac
 from aiprime.security.admin import Actor, Admin
 
@@ -111,7 +111,7 @@ def test_revoking_removes_the_permissions(admin: Admin) -> None:
             InvalidInput,
             "Only users",
         ),
-        (lambda a, n: a.create_key(ME, n + "-user"), InvalidInput, "service accounts"),
+        (lambda a, n: a.create_key(ME, n + "-user"), WrongPrincipalKind, "service accounts"),
     ],
 )
 def test_a_wrong_admin_call_says_what_to_do(admin: Admin, call, error, words: str) -> None:

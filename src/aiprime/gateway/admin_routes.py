@@ -19,6 +19,7 @@ from aiprime.gateway.models import (
     PrincipalName,
     PrincipalOut,
     RoleGrant,
+    RoleName,
     RoleOut,
 )
 from aiprime.gateway.routes import ERRORS, require, runtime
@@ -90,7 +91,7 @@ async def grant(name: NameParam, body: RoleGrant, request: Request, caller: Admi
     summary="Revoke a role",
 )
 async def revoke(
-    name: NameParam, role: Annotated[str, Path(max_length=64)], request: Request, caller: Admin
+    name: NameParam, role: Annotated[RoleName, Path()], request: Request, caller: Admin
 ) -> PrincipalOut:
     """Remove a role assignment."""
     rt = runtime(request)

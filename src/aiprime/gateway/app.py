@@ -207,9 +207,12 @@ async def _validation_error(request: Request, e: RequestValidationError) -> Resp
 
 async def _http_error(request: Request, e: HTTPException) -> Response:
     code = _HTTP_CODES.get(e.status_code, "http_error")
+    headers = dict(e.headers or {})
+    if e.status_code == 405:  # Starlette names the methods of one route; the path may have several
+        headers["Allow"] = routes.allowed_methods(request)
     message = (
         f"No route {request.method} {request.url.path}; see /openapi.json for the routes."
         if e.status_code in _HTTP_CODES
         else str(e.detail)
     )
-    return _answer(request, e.status_code, code, message, dict(e.headers or {}))
+    return _answer(request, e.status_code, code, message, headers)

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from aiprime.security.passwords import MAX_LENGTH, MIN_LENGTH
-from aiprime.security.rbac import NAME_PATTERN, RESERVED_PATTERN
+from aiprime.security.rbac import NAME_PATTERN, RESERVED_PATTERN, ROLES
 
 PrincipalName = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
@@ -66,7 +66,9 @@ class TrainRequest(_Strict):
     """Start a training pipeline."""
 
     pipeline: Slug
-    parameters: dict[Slug, Scalar] = Field(default_factory=dict, max_length=64)
+    parameters: dict[Slug, Scalar] = Field(
+        default_factory=dict, max_length=64, json_schema_extra={"additionalProperties": False}
+    )
 
 
 class DeployRequest(_Strict):
@@ -74,6 +76,30 @@ class DeployRequest(_Strict):
 
     model: Slug
     version: Slug = Field(description="A version number or an alias such as `champion`.")
+
+
+class PasswordGrant(BaseModel):
+    """RFC 6749 4.3: a user's name and password."""
+
+    model_config = ConfigDict(title="password grant")
+
+    grant_type: Literal["password"]
+    username: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    password: Annotated[str, StringConstraints(max_length=1024)]
+    client_id: Annotated[str, StringConstraints(max_length=128)] | None = None  # a public client may send it
+
+
+class ClientCredentialsGrant(BaseModel):
+    """RFC 6749 4.4: a service account's name and API key (or the same as HTTP Basic)."""
+
+    model_config = ConfigDict(title="client_credentials grant")
+
+    grant_type: Literal["client_credentials"]
+    client_id: Annotated[str, StringConstraints(max_length=128)] | None = None
+    client_secret: Annotated[str, StringConstraints(max_length=256)] | None = None
+
+
+TokenRequest = Annotated[PasswordGrant | ClientCredentialsGrant, Field(discriminator="grant_type")]
 
 
 class TokenAnswer(BaseModel):
@@ -99,6 +125,19 @@ class OAuthError(BaseModel):
 class NewPrincipal(_Strict):
     """A principal to create; it holds no role until one is granted."""
 
+    # Only a user may have a password: say so in the schema, which cannot otherwise relate two fields.
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "anyOf": [
+                {"not": {"required": ["password"]}},
+                {"properties": {"password": {"type": "null"}}},
+                {"not": {"required": ["kind"]}},
+                {"properties": {"kind": {"const": "user"}}},
+            ]
+        },
+    )
+
     name: PrincipalName = Field(
         description="Not `anonymous`, nor starting with `cli:` or `system:` (the audit log's own actors).",
         json_schema_extra={"not": {"pattern": RESERVED_PATTERN}},
@@ -119,10 +158,13 @@ class PrincipalOut(BaseModel):
     created_by: str
 
 
+RoleName = Literal[ROLES]  # the roles migration 0003 seeds; there is no route that adds one
+
+
 class RoleGrant(_Strict):
     """A role to assign."""
 
-    role: Slug
+    role: RoleName
 
 
 class RoleOut(BaseModel):

@@ -3,19 +3,23 @@
 Every data-plane route needs one permission, named like the route (`POST /v1/predict` needs `predict`).
 """
 
-from collections.abc import Callable, Coroutine
-from typing import Annotated, Any, Literal
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request, Security
-from fastapi.exceptions import RequestValidationError
-from fastapi.routing import APIRoute
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBasic, HTTPBasicCredentials, HTTPBearer
+from fastapi import APIRouter, Depends, Request, Security
+from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlowPassword, OAuthFlows
+from fastapi.security import (
+    HTTPAuthorizationCredentials,
+    HTTPBearer,
+    OAuth2,
+)
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
+from starlette.routing import compile_path
 
-from aiprime.errors import AIPrimeError, InvalidInput, NotFound, ServiceUnavailable
+from aiprime.errors import NotFound, ServiceUnavailable
+from aiprime.gateway import oauth
 from aiprime.gateway.auth import Caller
 from aiprime.gateway.models import (
     AskRequest,
@@ -24,12 +28,9 @@ from aiprime.gateway.models import (
     ExplainRequest,
     Health,
     IngestRequest,
-    OAuthError,
     PredictRequest,
-    TokenAnswer,
     TrainRequest,
 )
-from aiprime.gateway.responses import describe
 from aiprime.gateway.runtime import Runtime
 
 ERRORS = {
@@ -47,8 +48,26 @@ bearer = HTTPBearer(
     scheme_name="bearer",
     description="A token from POST /oauth/token, or a service account's API key (aip_...).",
 )
-basic = HTTPBasic(auto_error=False, scheme_name="client", description="OAuth2 client authentication.")
+#: The same bearer tokens, described as OAuth2 flows so that clients (and schemathesis) find the token URL.
+oauth2 = OAuth2(
+    flows=OAuthFlows(
+        password=OAuthFlowPassword(tokenUrl="/oauth/token"),
+        clientCredentials=OAuthFlowClientCredentials(tokenUrl="/oauth/token"),
+    ),
+    scheme_name="oauth2",
+    auto_error=False,
+    description="Users: the password grant; service accounts: client_credentials with an API key.",
+)
 router = APIRouter(responses=ERRORS)
+
+
+def allowed_methods(request: Request) -> str:
+    """The methods the API documents at this request's path, for the `Allow` header of a 405."""
+    methods = set()
+    for template, operations in request.app.openapi()["paths"].items():
+        if compile_path(template)[0].match(request.url.path):
+            methods |= {method.upper() for method in operations}
+    return ", ".join(sorted(methods))
 
 
 def runtime(request: Request) -> Runtime:
@@ -60,7 +79,9 @@ def require(permission: str):
     """A dependency that authenticates, rate-limits and authorizes the caller for `permission`."""
 
     async def check(
-        request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+        _: Annotated[str | None, Security(oauth2)],  # the same header: only documents the flows
     ) -> Caller:
         credential = credentials.credentials if credentials else None
         return await runtime(request).authorize(request.state.ctx, permission, credential)
@@ -124,110 +145,7 @@ async def deploy(
     return await _forward(request, "deploy", body, caller)
 
 
-#: RFC 6749 5.1: token answers, and errors alike, must not be cached.
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-#: RFC 6749 5.2 error codes, by the AI Prime error code the grant raised.
-_OAUTH_ERRORS = {"invalid_input": "invalid_request"}
-
-
-class OAuthRoute(APIRoute):
-    """A route that answers as RFC 6749 says: `no-store`, errors as `{"error", "error_description"}`."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def handle(request: Request) -> Response:
-            try:
-                answer = await handler(request)
-            except RequestValidationError as e:
-                answer = _oauth_error(request, InvalidInput(_validation_message(e)))
-            except AIPrimeError as e:
-                answer = _oauth_error(request, e)
-            answer.headers.update(NO_STORE)
-            return answer
-
-        return handle
-
-
-def _validation_message(e: RequestValidationError) -> str:
-    fields = ", ".join(str(err["loc"][-1]) for err in e.errors()[:5])
-    return (
-        f"Invalid token request (fields: {fields}): send a form with `grant_type` = `password` (with "
-        "`username`, `password`) or `client_credentials` (with `client_id`, `client_secret` or HTTP Basic)."
-    )
-
-
-def _oauth_error(request: Request, e: AIPrimeError) -> Response:
-    status, code, headers = describe(e)
-    error = _OAUTH_ERRORS.get(code, code)
-    if code == "invalid_input" and "grant_type" in str(e):
-        error = "unsupported_grant_type"
-    ctx = request.state.ctx
-    ctx.error = error
-    document = OAuthError(error=error, error_description=str(e), request_id=ctx.request_id)
-    return Response(document.model_dump_json(), status, headers=headers, media_type="application/json")
-
-
-oauth = APIRouter(route_class=OAuthRoute)
-OAUTH_ERRORS = {
-    400: {"model": OAuthError, "description": "RFC 6749 5.2: invalid_request, invalid_grant, ..."},
-    401: {"model": OAuthError, "description": "RFC 6749 5.2: invalid_client (see WWW-Authenticate)."},
-    413: {"model": ErrorBody, "description": "The form is larger than the gateway accepts."},
-    429: {"model": OAuthError, "description": "Too many attempts: `rate_limited`; see Retry-After."},
-    "5XX": ERRORS["5XX"],
-}
-
-
-@oauth.post(
-    "/oauth/token",
-    tags=["auth"],
-    response_model=TokenAnswer,
-    responses=OAUTH_ERRORS,
-    summary="OAuth2 token endpoint",
-)
-async def token(
-    request: Request,
-    grant_type: Annotated[Literal["password", "client_credentials"], Form()],
-    client: Annotated[HTTPBasicCredentials | None, Security(basic)],
-    username: Annotated[str | None, Form(max_length=128)] = None,
-    password: Annotated[str | None, Form(max_length=1024)] = None,
-    client_id: Annotated[str | None, Form(max_length=128)] = None,
-    client_secret: Annotated[str | None, Form(max_length=256)] = None,
-) -> TokenAnswer:
-    """RFC 6749: `password` for users, `client_credentials` (the API key as secret) for service accounts.
-
-    Answers carry `Cache-Control: no-store`; errors are RFC 6749 5.2 documents (`error`, `error_description`).
-    """
-    rt, ctx = runtime(request), request.state.ctx
-    rt.take(f"ip:{ctx.client}")  # before any password hashing: bounds guessing and the work it causes
-    if grant_type == "password":
-        caller = await _password_grant(rt, ctx, username, password)
-    else:
-        client_id, client_secret = (
-            (client.username, client.password) if client else (client_id, client_secret)
-        )
-        if not client_id or not client_secret:
-            raise InvalidInput(
-                "The client_credentials grant needs `client_id` and `client_secret` (form fields "
-                "or HTTP Basic); the secret is the service account's API key."
-            )
-        ctx.resource = f"token:{client_id}"
-        caller = await rt.auth.client_credentials(client_id, client_secret)
-    ctx.actor, ctx.decision = caller.name, "allow"
-    access_token, ttl = rt.issuer.issue(caller.name, caller.kind, caller.principal_id, caller.key_id)
-    return TokenAnswer(access_token=access_token, expires_in=ttl)
-
-
-async def _password_grant(rt: Runtime, ctx: Any, username: str | None, password: str | None) -> Caller:
-    if not username or password is None:
-        raise InvalidInput("The password grant needs the form fields `username` and `password`.")
-    ctx.resource = f"token:{username}"
-    rt.take(f"ip:{ctx.client}", rt.logins)
-    rt.take(f"user:{username}", rt.logins)  # also bounds guessing one account from many addresses
-    return await rt.auth.password_grant(username, password)
-
-
-router.include_router(oauth)  # keeps OAuthRoute for /oauth/token
+router.include_router(oauth.router)  # keeps its OAuthRoute (RFC 6749 answers) for /oauth/token
 
 
 @router.get("/livez", tags=["ops"], response_model=Health, summary="Liveness: the process serves")

@@ -19,12 +19,20 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from aiprime.errors import AdminLockout, AlreadyExists, DutyConflict, InvalidInput, NotFound
+from aiprime.errors import (
+    AdminLockout,
+    AlreadyExists,
+    DutyConflict,
+    InvalidInput,
+    NotFound,
+    WrongPrincipalKind,
+)
 from aiprime.security.apikeys import ApiKey, matches
 
 #: The resources a permission grants access to (one permission per resource), as seeded by migration 0003.
 PERMISSIONS = ("predict", "explain", "ask", "ingest", "train", "deploy", "admin", "read-audit")
 KINDS = ("user", "service", "external")
+ROLES = ("viewer", "operator", "deployer", "admin", "auditor")  # as seeded by migration 0003
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@:|+-]{0,127}$"  # the CHECK constraint of gateway.principals
 _NAME = re.compile(NAME_PATTERN)
 #: Actors the system itself writes into the audit log; no principal may be named like them (any case).
@@ -311,7 +319,7 @@ def add_key(conn: Connection, name: str, key: ApiKey, by: str) -> None:
     """Record an API key (its hash) for the service account `name`."""
     kind = _require_principal(conn, name)
     if kind != "service":
-        raise InvalidInput(
+        raise WrongPrincipalKind(
             f"{name!r} is a {kind}; API keys belong to service accounts. Create one with "
             "`aiprime users add NAME --kind service`."
         )
