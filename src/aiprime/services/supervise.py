@@ -19,7 +19,7 @@ from contextlib import contextmanager
 import psutil
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-GRACE_S = 5.0  # a clean stop's budget before SIGKILL: Dagster needs 5-6 s, and the whole stop stays within 10 s
+GRACE_S = 5.0  # before SIGKILL: Dagster stops in 5-6 s; with our own exit the stop stays within 10 s
 
 
 class StopRequested(Exception):
