@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Self
 
@@ -77,3 +78,28 @@ def running(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+@contextlib.contextmanager
+def aiprime_server(args: list[str], port: int, log: Path, env: Mapping[str, str]) -> Iterator[str]:
+    """`aiprime ARGS --port PORT` in its own process until its /healthz answers 200; yields its URL, then
+    SIGTERMs it and waits for it to exit."""
+    url = f"http://127.0.0.1:{port}"
+    with log.open("wb") as out:
+        command = [str(Path(sys.executable).with_name("aiprime")), *args, "--port", str(port)]
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 180.0
+        while not _healthy(url):
+            assert process.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.3)
+        yield url
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def _healthy(url: str) -> bool:
+    with contextlib.suppress(httpx.HTTPError):
+        return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
+    return False

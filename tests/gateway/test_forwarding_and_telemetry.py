@@ -13,7 +13,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client.parser import text_string_to_metric_families
 
-from aiprime.gateway.telemetry import JsonFormatter
+from aiprime.observability.logs import JsonFormatter
 from aiprime.security import audit
 
 PREDICT = {"instances": ["a dog runs"], "parameters": {"top_k": 2}}

@@ -3,14 +3,8 @@ SERVER span per gateway request, each process writing its spans to its own file.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -18,12 +12,12 @@ import pytest
 import yaml
 from _helpers import free_port
 from _helpers.processes import ModelServerProcess
+from _helpers.processes import aiprime_server as serving
 from opentelemetry.sdk.trace import TracerProvider
 
 PREDICT = {"instances": ["a dog runs"]}
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 TRACEPARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
-START_TIMEOUT_S = 180.0
 
 
 def test_baggage_reaches_the_upstream_with_the_trace(make_gateway, principals, upstream) -> None:
@@ -35,30 +29,6 @@ def test_baggage_reaches_the_upstream_with_the_trace(make_gateway, principals, u
         )
     seen = upstream.last()["headers"]
     assert seen["baggage"] == "tenant=acme" and seen["traceparent"].split("-")[1] == TRACE_ID
-
-
-@contextlib.contextmanager
-def serving(args: list[str], port: int, log: Path, env: dict[str, str]) -> Iterator[str]:
-    """`aiprime ARGS` in its own process until its /healthz answers 200; yields its URL, then SIGTERMs it."""
-    url = f"http://127.0.0.1:{port}"
-    with log.open("wb") as out:
-        command = [str(Path(sys.executable).with_name("aiprime")), *args, "--port", str(port)]
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not _healthy(url):
-            assert process.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
-            time.sleep(0.3)
-        yield url
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
-
-
-def _healthy(url: str) -> bool:
-    with contextlib.suppress(httpx.HTTPError):
-        return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
-    return False
 
 
 def spans_of_trace(path: Path) -> list[dict]:

@@ -112,11 +112,17 @@ def router(
     trace_file: Annotated[
         Path | None, typer.Option(help="Append the router's spans here as JSON lines.")
     ] = None,
+    log_dir: Annotated[
+        Path | None,
+        typer.Option(help="Write JSON log lines to <log-dir>/router.jsonl (default AIPRIME_HOME/logs)."),
+    ] = None,
 ) -> None:
     """Run an InferenceGraph with KServe's routing semantics until interrupted."""
+    from aiprime.observability.logs import configure_json_logging
     from aiprime.observability.tracing import configure_tracing
     from aiprime.serving.graph import serve_router
 
+    configure_json_logging("router", log_dir or Settings().log_dir)
     configure_tracing("router", trace_file)
     serve_router(graph, services, host or Settings().host, port)
 

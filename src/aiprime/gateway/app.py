@@ -24,9 +24,10 @@ from aiprime.gateway.middleware import GatewayHooks, GatewayMiddleware
 from aiprime.gateway.responses import describe, error_body
 from aiprime.gateway.runtime import Runtime, open_runtime
 from aiprime.gateway.server import server_config
-from aiprime.gateway.telemetry import TRACER_NAME, GatewayMetrics, configure_json_logging
+from aiprime.gateway.telemetry import TRACER_NAME, GatewayMetrics
 from aiprime.gateway.upstream import Upstreams
 from aiprime.observability import tracing
+from aiprime.observability.logs import configure_json_logging
 from aiprime.security.audit import AuditEntry
 from aiprime.security.secrets import SecretStore
 from aiprime.settings import Settings
@@ -155,7 +156,7 @@ def serve_gateway(
     gateway = gateway or GatewaySettings()
     if upstream_url:
         gateway = gateway.model_copy(update={"predict_url": upstream_url})
-    configure_json_logging()
+    configure_json_logging("gateway", settings.log_dir)
     tracing.configure_tracing("gateway", trace_file)
     config = server_config(
         create_app(settings, gateway),

@@ -1,4 +1,6 @@
-"""The gateway's observability: Prometheus RED metrics per route, OpenTelemetry spans, JSON logs.
+"""The gateway's observability: Prometheus RED metrics per route, OpenTelemetry spans.
+
+Its JSON logs are every process's: `aiprime.observability.logs`.
 
 Metric names are what the SLO rules in `kustomize/observability/` query; `tests/gateway/test_slo_rules.py`
 checks that every expression there names a series this module exports.
@@ -7,11 +9,7 @@ checks that every expression there names a series this module exports.
 from __future__ import annotations
 
 import contextlib
-import json
-import logging
-import sys
 from collections.abc import Iterable
-from datetime import UTC, datetime
 
 from opentelemetry import trace
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -87,36 +85,3 @@ def trace_id_of(span: trace.Span) -> str | None:
     """The span's trace id as 32 hex digits, or None for a non-recording (invalid) span."""
     ctx = span.get_span_context()
     return format(ctx.trace_id, "032x") if ctx.is_valid else None
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, and every `extra` field given."""
-
-    _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
-        "message",
-        "asctime",
-        "color_message",
-    }
-
-    def format(self, record: logging.LogRecord) -> str:
-        document = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        document |= {k: v for k, v in record.__dict__.items() if k not in self._STANDARD}
-        if record.exc_info:
-            document["exception"] = self.formatException(record.exc_info)
-        return json.dumps(document, default=str)
-
-
-def configure_json_logging(level: int = logging.INFO, stream=None) -> None:
-    """Send the gateway's logs (and uvicorn's) as JSON lines to `stream` (stderr by default); idempotent."""
-    handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(JsonFormatter())
-    for name in (LOGGER, "uvicorn", "uvicorn.error"):
-        logger = logging.getLogger(name)
-        logger.handlers = [handler]
-        logger.setLevel(level)
-        logger.propagate = False

@@ -2,4 +2,6 @@
 
 - `tracing`: the OpenTelemetry tracer provider of a process (spans batched to a JSON-lines file, flushed at
   exit) and the trace context carried in and out of HTTP headers by `opentelemetry.propagate`.
+- `logs`: JSON log lines with the request and trace ids, one file per service under `<AIPRIME_HOME>/logs`, read
+  back across services, merged by time (`aiprime logs`).
 """

@@ -16,6 +16,8 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import logging
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,12 +30,14 @@ from kserve import model_server
 from kserve.model import InferenceVerb
 
 from aiprime.errors import AIPrimeError, ConfigError, InvalidInput, ModelNotReady, ServiceUnavailable
+from aiprime.observability.logs import bound_request_id, configure_json_logging, request_id_of
 from aiprime.observability.tracing import configure_tracing, request_context
 from aiprime.serving.metrics import ServerMetrics
 from aiprime.serving.tracing import tracer
 from aiprime.settings import Settings
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 # Defaults that differ from KServe's; a server's parser applies them with `parser.set_defaults(**DEFAULTS)`
 # (a parent parser's set_defaults cannot override another parent's argument).
 DEFAULTS = {"enable_grpc": False}  # KServe turns gRPC on, on [::]; these servers speak REST
@@ -66,7 +70,10 @@ class ServingModel(kserve.Model):
         """KServe's request path, inside a server span and the in-flight accounting."""
         name = verb.name.lower()
         parent, kind = request_context(headers)
-        with tracer().start_as_current_span(f"{self.name} {name}", context=parent, kind=kind) as span:
+        with (
+            bound_request_id(request_id_of(headers)),
+            tracer().start_as_current_span(f"{self.name} {name}", context=parent, kind=kind) as span,
+        ):
             span.set_attribute("aiprime.model", self.name)
             with self._admitted(name):
                 return await super().__call__(body, headers, verb)
@@ -85,16 +92,32 @@ class ServingModel(kserve.Model):
             )
         self.in_flight += 1
         self.metrics.in_flight.labels(self.name).inc()
+        start = time.perf_counter()
         try:
             yield
         except Exception as e:
             self._count(verb, _reason(e))
+            self._log(verb, _reason(e), start)
             raise
         else:
             self.metrics.requests.labels(self.name, verb, "ok").inc()
+            self._log(verb, "ok", start)
         finally:
             self.in_flight -= 1
             self.metrics.in_flight.labels(self.name).dec()
+
+    def _log(self, verb: str, outcome: str, start: float) -> None:
+        """One JSON log line per request, in its trace and with its request id (`aiprime logs --request`)."""
+        extra = {"model": self.name, "verb": verb, "outcome": outcome}
+        extra["duration_ms"] = round((time.perf_counter() - start) * 1e3, 3)
+        log.log(
+            logging.INFO if outcome == "ok" else logging.WARNING,
+            "%s %s: %s",
+            self.name,
+            verb,
+            outcome,
+            extra=extra,
+        )
 
     def _count(self, verb: str, reason: str) -> None:
         self.metrics.requests.labels(self.name, verb, reason).inc()
@@ -161,16 +184,23 @@ def common_arguments() -> argparse.ArgumentParser:
     )
     parser.add_argument("--torch_threads", type=int, default=1, help="torch intra-op threads per process.")
     parser.add_argument("--trace_file", type=Path, default=None, help="Append spans here as JSON lines.")
+    parser.add_argument(
+        "--log_dir",
+        type=Path,
+        default=settings.log_dir,
+        help="Write JSON log lines to <log_dir>/<model_name>.jsonl.",
+    )
     parser.set_defaults(cache_dir=settings.home / "models")
     return parser
 
 
 def prepare(args: argparse.Namespace, uses_torch: bool = True) -> None:
-    """Set up the process before models load: torch's thread count and the span exporter."""
+    """Set up the process before models load: torch's thread count, JSON logs and the span exporter."""
     if uses_torch:
         import torch  # the combiner never imports torch
 
         torch.set_num_threads(args.torch_threads)
+    configure_json_logging(args.model_name, args.log_dir)
     configure_tracing(args.model_name, args.trace_file)
 
 

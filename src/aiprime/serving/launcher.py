@@ -185,7 +185,7 @@ def _ports(host: str, base: int, count: int) -> list[int]:
 def _model_server(name: str, port: int, options: ServeOptions, settings: Settings) -> Server:
     role = name.split("-", 1)[0]
     argv = [sys.executable, str(options.kserve_dir / role), "--model_name", name, "--http_port", str(port),
-            "--host", settings.host, "--enable_latency_logging", "false"]  # fmt: skip
+            "--host", settings.host, "--enable_latency_logging", "false", "--log_dir", str(settings.log_dir)]  # fmt: skip
     if role == "expert":
         argv += ["--domain", domain_of(name), "--max_in_flight", str(options.max_in_flight)]
     if role == "gate" and options.load_aware:
@@ -239,7 +239,8 @@ def _model_source(name: str, role: str, options: ServeOptions, settings: Setting
 
 def _router(port: int, options: ServeOptions, settings: Settings) -> Server:
     argv = [_aiprime_command(), ROUTER, "--graph", str(options.graph), "--services",
-            str(state_dir(settings) / SERVICES_FILE), "--host", settings.host, "--port", str(port)]  # fmt: skip
+            str(state_dir(settings) / SERVICES_FILE), "--host", settings.host, "--port", str(port),
+            "--log-dir", str(settings.log_dir)]  # fmt: skip
     if options.trace:
         argv += ["--trace-file", str(state_dir(settings) / "traces" / f"{ROUTER}.jsonl")]
     base = f"http://{settings.host}:{port}"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import random
 import re
 import time
@@ -33,12 +34,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from aiprime.observability import tracing
+from aiprime.observability.logs import bound_request_id, request_id_of
 from aiprime.serving.graph.config import RouterConfig
 from aiprime.serving.graph.engine import FAILED, GraphExecutor
 from aiprime.serving.graph.resilience import HealthBook, RouterPolicy, fallback_service_urls, policy_for
 from aiprime.serving.graph.spec import ROOT, InferenceGraph, load_graph, load_services, service_urls
 from aiprime.serving.graph.telemetry import RouterMetrics, tracer
 from aiprime.serving.graph.upstream import Reply, Upstream, propagated_headers
+
+log = logging.getLogger(__name__)
 
 _DEFAULT_IDLE_S = 180  # KServe's router keeps idle connections for 3 minutes
 
@@ -211,7 +215,15 @@ def serve_router(
     app = create_app(graph, load_services(services_path), config)
     idle = int(graph.server_idle_timeout_s or _DEFAULT_IDLE_S)
     uvicorn.Server(
-        uvicorn.Config(app, host=host, port=port, timeout_keep_alive=idle, access_log=False, log_level="info")
+        uvicorn.Config(  # log_config None: uvicorn keeps the process's JSON logging (`aiprime router` sets it)
+            app,
+            host=host,
+            port=port,
+            timeout_keep_alive=idle,
+            access_log=False,
+            log_level="info",
+            log_config=None,
+        )
     ).run()
 
 
@@ -234,12 +246,30 @@ async def _serve(router: _Router, node: str, request: Request) -> Response:
     token = context.attach(tracing.extract(incoming))
     try:
         reply = await _run_with_deadline(router, node, body, headers)
+        _log_request(request, node, reply, time.perf_counter() - start)  # in the caller's trace
     finally:
         context.detach(token)
         router.metrics.in_flight.dec()
     router.metrics.request_seconds.labels(node).observe(time.perf_counter() - start)
     router.metrics.requests.labels(node, str(reply.status)).inc()
     return _failure(reply) if reply.error else _success(reply)
+
+
+def _log_request(request: Request, node: str, reply: Reply, elapsed_s: float) -> None:
+    """One JSON log line per graph request, with the caller's request id (`aiprime logs --request`)."""
+    with bound_request_id(request_id_of(request.headers)):
+        log.log(
+            logging.INFO if reply.ok else logging.WARNING,
+            "graph request %s answered %d",
+            node,
+            reply.status,
+            extra={
+                "node": node,
+                "status": reply.status,
+                "duration_ms": round(elapsed_s * 1e3, 3),
+                "error": reply.error,
+            },
+        )
 
 
 async def _bounded_body(request: Request, limit: int) -> bytes | None:

@@ -1,0 +1,199 @@
+"""JSON-lines logs of every AI Prime process, and reading them back across processes.
+
+A process calls `configure_json_logging(service, log_dir)` once when it starts: every record then goes, as
+one JSON object per line, to stderr and to `<log_dir>/<service>.jsonl` (`<AIPRIME_HOME>/logs` for the
+servers). A line carries the ids of the span current when it was logged (`trace_id`, `span_id`) and the
+request id bound by `bound_request_id` (the `X-Request-Id` a request came with), so one request can be
+followed through every process it crossed: `read_logs` merges the services' files by time and filters them
+by service, request id (with the traces it names) and age: what `aiprime logs` shows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import re
+import sys
+from collections.abc import Iterable, Iterator, Mapping
+from contextvars import ContextVar
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TextIO
+
+from opentelemetry import trace
+
+from aiprime.errors import InvalidInput
+
+SUFFIX = ".jsonl"
+REQUEST_ID_HEADER = "x-request-id"
+# Loggers that libraries give their own handlers (KServe, uvicorn): they get ours instead, at INFO. Every
+# other library logs through the root logger, at WARNING.
+INFO_LOGGERS = ("aiprime", "kserve", "kserve.trace", "uvicorn", "uvicorn.error")
+_SINCE = re.compile(r"(\d+)([smhd])")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+_request_id: ContextVar[str | None] = ContextVar("aiprime_request_id", default=None)
+
+
+@contextlib.contextmanager
+def bound_request_id(request_id: str | None) -> Iterator[None]:
+    """Within the block (and the tasks and threads it starts), log lines carry `request_id`."""
+    token = _request_id.set(request_id)
+    try:
+        yield
+    finally:
+        _request_id.reset(token)
+
+
+def request_id_of(headers: Mapping[str, str] | None) -> str | None:
+    """The `X-Request-Id` among `headers` (any case), or None."""
+    for name, value in (headers or {}).items():
+        if name.lower() == REQUEST_ID_HEADER:
+            return value[:128]
+    return None
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, service, logger, message, the ids, and every `extra` field."""
+
+    _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+        "message",
+        "asctime",
+        "color_message",
+    }
+
+    def __init__(self, service: str | None = None) -> None:
+        """Name `service` in every line (None leaves it out)."""
+        super().__init__()
+        self.service = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record as one line of JSON."""
+        document: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if self.service:
+            document["service"] = self.service
+        document |= _current_ids()
+        document |= {k: v for k, v in record.__dict__.items() if k not in self._STANDARD}
+        if record.exc_info:
+            document["exception"] = self.formatException(record.exc_info)
+        return json.dumps(document, default=str)
+
+
+def _current_ids() -> dict[str, str]:
+    ids = {}
+    if (request_id := _request_id.get()) is not None:
+        ids["request_id"] = request_id
+    span = trace.get_current_span().get_span_context()
+    if span.is_valid:
+        ids["trace_id"], ids["span_id"] = format(span.trace_id, "032x"), format(span.span_id, "016x")
+    return ids
+
+
+def log_file(log_dir: Path, service: str) -> Path:
+    """Where `service` writes its JSON lines under `log_dir`."""
+    return Path(log_dir) / f"{service}{SUFFIX}"
+
+
+def configure_json_logging(
+    service: str,
+    log_dir: Path | None = None,
+    *,
+    level: int = logging.INFO,
+    stream: TextIO | None = None,
+    info_loggers: Iterable[str] = INFO_LOGGERS,
+) -> Path | None:
+    """Send the process's logs as JSON lines to `stream` (stderr) and to `service`'s file in `log_dir`.
+
+    Idempotent: a second call replaces the handlers of the first. Returns the file, or None without
+    `log_dir`.
+    """
+    formatter = JsonFormatter(service)
+    handlers: list[logging.Handler] = [logging.StreamHandler(stream or sys.stderr)]
+    path = None
+    if log_dir is not None:
+        path = log_file(log_dir, service)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(path, encoding="utf-8"))
+    for handler in handlers:
+        handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers = handlers
+    root.setLevel(logging.WARNING)
+    for name in info_loggers:  # their own handlers, so KServe does not install its text handlers
+        logger = logging.getLogger(name)
+        logger.handlers, logger.propagate = list(handlers), False
+        logger.setLevel(level)
+    return path
+
+
+def parse_since(text: str) -> timedelta:
+    """`10m`, `2h`, `30s`, `1d` as a duration.
+
+    Raises:
+        InvalidInput: the text is not a number and one of s, m, h, d.
+    """
+    match = _SINCE.fullmatch(text.strip())
+    if not match:
+        raise InvalidInput(
+            f"--since {text!r} is not a duration; write a number and a unit: 30s, 10m, 2h, 1d."
+        )
+    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def services(log_dir: Path) -> list[str]:
+    """The services that wrote JSON lines to `log_dir`."""
+    return sorted(p.name.removesuffix(SUFFIX) for p in Path(log_dir).glob(f"*{SUFFIX}"))
+
+
+def read_logs(
+    log_dir: Path,
+    service: Iterable[str] | None = None,
+    request_id: str | None = None,
+    since: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """The JSON log lines of `log_dir`'s services, merged by time, oldest first.
+
+    A request's lines are those carrying its request id, and those of the traces they name: a model server
+    behind the router sees the request's trace context even when the router does not forward its
+    `X-Request-Id` (KServe's router forwards only the headers `PROPAGATE_HEADERS` names).
+
+    Args:
+        log_dir: the folder of `<service>.jsonl` files (`<AIPRIME_HOME>/logs`).
+        service: only these services; None reads every one.
+        request_id: only lines of this request.
+        since: only lines logged at or after this (aware) time.
+
+    Raises:
+        InvalidInput: a named service has no log file in `log_dir` (naming those that do).
+    """
+    known = services(log_dir)
+    wanted = list(service) if service else known
+    if missing := sorted(set(wanted) - set(known)):
+        raise InvalidInput(f"--service {missing} wrote no logs in {log_dir}; services with logs: {known}.")
+    cutoff = since.astimezone(UTC).isoformat(timespec="milliseconds") if since else ""
+    lines = [line for name in wanted for line in _lines(log_file(log_dir, name)) if line["ts"] >= cutoff]
+    if request_id is not None:
+        traces = {
+            line["trace_id"] for line in lines if line.get("request_id") == request_id and "trace_id" in line
+        }
+        lines = [
+            line for line in lines if line.get("request_id") == request_id or line.get("trace_id") in traces
+        ]
+    return sorted(lines, key=lambda line: line["ts"])  # threads log out of order by a few ms; sort is stable
+
+
+def _lines(path: Path) -> Iterator[dict[str, Any]]:
+    """The file's JSON log lines; lines that are not one (cut short by a crash, printed by a library) are skipped."""
+    with path.open(encoding="utf-8", errors="replace") as f:
+        for raw in f:
+            try:
+                line = json.loads(raw)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(line, dict) and isinstance(line.get("ts"), str):
+                yield line
