@@ -104,6 +104,7 @@ class GateModel(ServingModel):
                 self.gate_metrics.avoided.labels(expert, reason).inc()
         for rank, expert in zip(RANKS, experts, strict=False):
             self.gate_metrics.selections.labels(expert, rank).inc()
+        self.gate_metrics.confidence.labels(experts[0]).observe(ranked[0])
         trace.get_current_span().set_attribute("aiprime.expert", experts[0])
         return experts, ranked
 

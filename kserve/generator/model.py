@@ -16,6 +16,7 @@ from aiprime.errors import InvalidInput
 from aiprime.rag.generators import Generator, LlamaCppGenerator, OpenAICompatibleGenerator
 from aiprime.serving.base_server import ServingModel
 from aiprime.serving.generator import GeneratorRecord, answer_all, parse_request
+from aiprime.serving.metrics import GeneratorMetrics
 
 
 class GeneratorModel(ServingModel):
@@ -31,6 +32,7 @@ class GeneratorModel(ServingModel):
         self.generator = generator
         self.min_score = min_score
         self.max_tokens = max_tokens
+        self.answer_metrics = GeneratorMetrics()
 
     def load(self) -> bool:
         """Load SmolLM2's weights now, so that ready means ready (a remote generator needs nothing)."""
@@ -50,9 +52,13 @@ class GeneratorModel(ServingModel):
 
     async def predict(self, records: list[GeneratorRecord], headers: dict[str, str] | None = None) -> Any:
         """One answer record per question."""
-        return await self.blocking(
+        answers = await self.blocking(
             lambda: answer_all(records, self.generator, min_score=self.min_score, max_tokens=self.max_tokens)
         )
+        for record in answers["predictions"]:
+            abstained = "abstained" if record["abstained"] else "generated"
+            self.answer_metrics.answers.labels(record.get("mode", abstained)).inc()
+        return answers
 
     def stop(self) -> None:
         """Free SmolLM2, or close the remote generator's connections, then stop."""

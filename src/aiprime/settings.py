@@ -35,6 +35,11 @@ class Settings(BaseSettings):
         description="An external MLflow tracking server; unset means the local one backed by PostgreSQL.",
     )
     dagster_port: int = Field(3000, ge=1, le=65535, description="Port of the Dagster UI (`aiprime ui`).")
+    pushgateway_url: str | None = Field(
+        None,
+        description="A Prometheus Pushgateway that drift checks and training runs push their metrics to; they "
+        "always write them to <home>/metrics/<job>.prom too.",
+    )
     kfp_host: str | None = Field(
         None,
         description="A Kubeflow Pipelines server that Dagster's training runs go to; unset runs them here.",

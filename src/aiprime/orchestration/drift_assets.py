@@ -106,6 +106,7 @@ def _compare(
     path = settings.home / "reports" / f"drift-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.html"
     write_report(result, reference.embeddings, current, reference.routes, routes, path)
     context.log.info(f"drift {'found' if result.drifted else 'not found'}: {result}; report {path}")
+    _publish_drift(result.mmd_p_value, result.chi2_p_value, result.drifted, len(routes), settings)
     return dg.MaterializeResult(
         metadata={
             "status": CHECKED,
@@ -119,6 +120,15 @@ def _compare(
             ),
         }
     )
+
+
+def _publish_drift(mmd_p: float, routing_p: float, drifted: bool, requests: int, settings: Settings) -> None:
+    """The check's outcome as Prometheus metrics (the drift dashboard and alerts read them)."""
+    from aiprime.observability.jobmetrics import DriftMetrics, publish
+
+    metrics = DriftMetrics()
+    metrics.record(mmd_p, routing_p, drifted, requests)
+    publish(metrics.registry, "drift", settings.home / "metrics", settings.pushgateway_url)
 
 
 def _gate(config: DriftConfig, settings: Settings) -> Any:

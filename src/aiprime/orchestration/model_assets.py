@@ -15,6 +15,7 @@ import dagster as dg
 from pydantic import Field
 
 from aiprime.orchestration.resources import Trainer, TrainingRun, Workspace
+from aiprime.settings import Settings
 from aiprime.training.launch import TrainOptions
 
 GROUP = "models"
@@ -65,7 +66,18 @@ def moe_models(
         TrainOptions(**config.model_dump()),
         on_task=lambda task, state: context.log.info(f"task {task}: {state}"),
     )
+    if run.summary is not None:
+        _publish_training(run.summary, workspace.settings)
     yield training_result(run)
+
+
+def _publish_training(summary: dict[str, Any], settings: Settings) -> None:
+    """The run's scores and champion decisions as Prometheus metrics (the training dashboard reads them)."""
+    from aiprime.observability.jobmetrics import TrainingMetrics, publish
+
+    metrics = TrainingMetrics()
+    metrics.record(summary["metrics"], {p["name"]: bool(p["promoted"]) for p in summary["promotions"]})
+    publish(metrics.registry, "training", settings.home / "metrics", settings.pushgateway_url)
 
 
 def training_result(run: TrainingRun) -> dg.MaterializeResult:

@@ -6,10 +6,12 @@ server shows both. Create them once per process (a `ServingModel` does).
 
 from __future__ import annotations
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
 IN_FLIGHT = "aiprime_model_in_flight_requests"  # read by the gate's load watcher (`aiprime.serving.load`)
 MAX_IN_FLIGHT = "aiprime_model_max_in_flight"
+# A gate over six experts is at least 1/6 sure of its first choice; 0.5 is the usual "confident" line.
+CONFIDENCE_BUCKETS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
 
 
 class ServerMetrics:
@@ -46,6 +48,21 @@ class GateMetrics:
         self.avoided = Counter(
             "aiprime_gate_avoided", "Experts passed over by load-aware routing, by reason (not_ready, saturated).",
             ["expert", "reason"], registry=registry,
+        )  # fmt: skip
+        self.confidence = Histogram(
+            "aiprime_gate_confidence", "The gate's probability of its first choice, per request, by that expert.",
+            ["expert"], buckets=CONFIDENCE_BUCKETS, registry=registry,
+        )  # fmt: skip
+
+
+class GeneratorMetrics:
+    """What the generator answered: generated, extractive (the best passage quoted) or abstained."""
+
+    def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
+        """Register the metrics in `registry`."""
+        self.answers = Counter(
+            "aiprime_generator_answers", "Answers by mode: generated, extractive, abstained.", ["mode"],
+            registry=registry,
         )  # fmt: skip
 
 
