@@ -12,6 +12,7 @@ Anonymous requests refused for their rate or their backlog share are counted, no
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -34,6 +35,7 @@ _access = logging.getLogger(f"{LOGGER}.access")
 _errors = logging.getLogger(f"{LOGGER}.errors")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 ANONYMOUS = "anonymous"
+OAUTH_PATHS = frozenset({"/oauth/token"})  # errors answered as RFC 6749 5.2 documents
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 #: Paths neither audited nor refused for audit backlog: probes, scrapes, and the API description.
 UNAUDITED = frozenset(
@@ -118,7 +120,7 @@ class GatewayMiddleware:
             body = await self._read_body(scope, receive)
             self._check(ctx, lambda: check_body(_content_type(scope), body, self.hooks.max_json_depth))
         except AIPrimeError as e:
-            return await send_error(send, ctx, e)
+            return await send_error(send, ctx, e, oauth=scope["path"] in OAUTH_PATHS)
         return await self._call_app(scope, body, receive, send, ctx)
 
     def _admit(self, scope: Scope, ctx: RequestContext) -> None:
@@ -283,11 +285,17 @@ class _AuditedSend:
             await submit(entry)
 
 
-async def send_error(send: Send, ctx: RequestContext, e: AIPrimeError) -> int:
-    """Answer `e` in the gateway's JSON error shape through the middleware's `send`; return the status sent."""
+async def send_error(send: Send, ctx: RequestContext, e: AIPrimeError, oauth: bool = False) -> int:
+    """Answer `e` through the middleware's `send` in the gateway's JSON error shape, or for an OAuth
+    endpoint's 400 and 429 in RFC 6749's (as its schema documents); return the status sent."""
     status, code, headers = describe(e)
+    if oauth and status in (400, 429):
+        code = {"invalid_input": "invalid_request"}.get(code, code)
+        document = {"error": code, "error_description": str(e), "request_id": ctx.request_id}
+        body = json.dumps(document).encode()
+    else:
+        body = error_body(code, str(e), ctx.request_id)
     ctx.error = code
-    body = error_body(code, str(e), ctx.request_id)
     raw = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),

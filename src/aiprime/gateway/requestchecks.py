@@ -1,8 +1,9 @@
 """What the gateway checks in a request before any route sees it, and whose address it is.
 
 - Headers: their total size is bounded (431; the HTTP server bounds them first, see `gateway.server`).
-- NUL: PostgreSQL stores no NUL character, so one in the path, a query parameter, a form field or a JSON
-  string is refused (400) instead of failing a query or the audit log later.
+- NUL: PostgreSQL stores no NUL character, so one in the path, a query parameter or a form field is
+  refused (400) instead of failing a query or the audit log later; the OpenAPI schema says so
+  (`nul_free_schema`). JSON bodies may carry NUL in their strings: they are forwarded, not stored.
 - JSON nesting: a body nested deeper than the limit is refused (400) before it is parsed, since parsing
   and validating it recurse once per level.
 - The client's address is the peer's, unless the peer is a configured trusted proxy: then the nearest
@@ -15,6 +16,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable, Sequence
+from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.types import Scope
@@ -22,9 +24,10 @@ from starlette.types import Scope
 from aiprime.errors import HeadersTooLarge, InvalidInput
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-_JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")  # an escaped NUL, not an escaped backslash then `u0000`
 _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _BRACKETS = re.compile(rb"[\[\]{}]")
+_FORM = "application/x-www-form-urlencoded"
+NUL_FREE = "^[^\\u0000]*$"  # JSON Schema: any string without NUL
 
 
 def check_headers(scope: Scope, limit: int) -> None:
@@ -57,14 +60,37 @@ def check_body(content_type: str, body: bytes, max_depth: int) -> None:
         if b"\x00" in body:
             raise InvalidInput("A form field holds a NUL character; remove it.")
     elif "json" in content_type or (not content_type and body[:1] in (b"{", b"[")):
-        if _JSON_NUL.search(body):
-            raise InvalidInput("A JSON string holds a NUL character (\\u0000); remove it.")
         depth = json_depth(body, max_depth)
         if depth > max_depth:
             raise InvalidInput(
                 f"The JSON body nests more than {max_depth} levels of arrays and objects (the limit, "
                 "AIPRIME_GATEWAY_MAX_JSON_DEPTH); flatten `instances` or `parameters`."
             )
+
+
+def nul_free_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema` (an OpenAPI document) with every string of a parameter or a form body that has no pattern
+    given one that excludes NUL, as `check_text` and `check_body` enforce."""
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            if not isinstance(operation, dict):
+                continue
+            for parameter in operation.get("parameters", []):
+                _forbid_nul(parameter.get("schema", {}))
+            form = operation.get("requestBody", {}).get("content", {}).get(_FORM, {})
+            _forbid_nul(form.get("schema", {}))
+    return schema
+
+
+def _forbid_nul(node: Any) -> None:
+    if isinstance(node, list):
+        for item in node:
+            _forbid_nul(item)
+    elif isinstance(node, dict):
+        if node.get("type") == "string" and not {"pattern", "const", "enum", "format"} & node.keys():
+            node["pattern"] = NUL_FREE
+        for value in node.values():
+            _forbid_nul(value)
 
 
 def json_depth(body: bytes, stop_at: int) -> int:
