@@ -104,3 +104,38 @@ def test_the_child_starts_with_sigint_at_its_default_so_it_can_be_interrupted(tm
         assert not ignored & (1 << (signal.SIGINT - 1)), "the child inherited an ignored SIGINT"
     finally:
         _kill_all(driver, pids)
+
+
+# Work in the driver's own process (as `aiprime run` does it), with a child run by subprocess.run.
+INTERRUPTIBLE = """
+import subprocess, sys
+from aiprime.services.supervise import interrupt_on_stop_signals
+child = "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(600)"
+kept = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], start_new_session=True)
+open(sys.argv[2], "w").write(str(kept.pid))
+with interrupt_on_stop_signals():
+    with subprocess.Popen([sys.executable, "-c", child, sys.argv[1]]) as task:  # as kfp.local runs a task
+        task.wait()
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_work_in_the_process_is_interrupted_and_its_child_ended_by_either_signal(tmp_path, sig) -> None:
+    """A task child is ended; a detached one (a service meant to keep running) is left alone."""
+    pid_file, kept_file = tmp_path / "child.pid", tmp_path / "kept.pid"
+    driver = subprocess.Popen(
+        [sys.executable, "-c", INTERRUPTIBLE, str(pid_file), str(kept_file)],
+        preexec_fn=ignore_sigint,  # noqa: PLW1509 - the inherited disposition is what is under test
+    )
+    deadline = time.monotonic() + 60
+    while not (pid_file.exists() and pid_file.read_text()):
+        assert driver.poll() is None and time.monotonic() < deadline, "the child did not start"
+        time.sleep(0.1)
+    child, kept = int(pid_file.read_text()), int(kept_file.read_text())
+    try:
+        driver.send_signal(sig)
+        left = _stopped_within(driver, [child], STOP_BUDGET_S)
+        assert not left, f"still running {STOP_BUDGET_S:.0f} s after {sig.name}: {left}"
+        assert running(kept), "a detached child (a service) was stopped too"
+    finally:
+        _kill_all(driver, [child, kept])

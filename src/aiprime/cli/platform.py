@@ -15,7 +15,7 @@ from aiprime.cli.logfile import run_log, warnings_to_log
 from aiprime.cli.render import console, datasets_table, services_table
 from aiprime.cli.train import print_summary
 from aiprime.services import processes, stack
-from aiprime.services.supervise import run_supervised
+from aiprime.services.supervise import interrupt_on_stop_signals, run_supervised
 from aiprime.settings import Settings
 
 
@@ -23,7 +23,7 @@ def run() -> None:
     """Run the platform's main job: services up, every Dagster asset materialised, sample queries served."""
     settings = Settings()
     # Dagster's beta and deprecation warnings go to the log: the console shows progress and results only.
-    with warnings_to_log(run_log(settings)):
+    with warnings_to_log(run_log(settings)), interrupt_on_stop_signals():  # SIGTERM stops it as Ctrl-C does
         main_job(settings)
 
 

@@ -5,6 +5,7 @@ whatever shell they are in, and a background job of a non-interactive shell star
 which every child inherits. So the long-running commands set both dispositions themselves (`stop_signals`):
 the first signal starts a clean stop, a second one stops at once. `run_supervised` runs one child command
 (its own session, signals at their defaults) that way, and ends its whole process tree.
+`interrupt_on_stop_signals` is for work in this process: both signals interrupt it as Ctrl-C does.
 """
 
 from __future__ import annotations
@@ -49,6 +50,35 @@ def stop_signals(stop_now: Callable[[], None]) -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+@contextmanager
+def interrupt_on_stop_signals() -> Iterator[None]:
+    """Within: SIGINT and SIGTERM both end this process's children and raise KeyboardInterrupt, whatever the
+    parent left them at.
+
+    For work done in this process (`aiprime run`): Dagster stops its steps as on Ctrl-C, and a child such as
+    a `kfp.local` task (which `with Popen(...)` would wait for) gets SIGTERM instead of outliving the stop.
+    Children started in a session of their own (the services and the serving stack, meant to keep running)
+    are left alone.
+    """
+    previous = {sig: signal.signal(sig, _interrupt) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    session = os.getsid(0)
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            if os.getsid(proc.pid) == session:
+                _send(proc, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    raise KeyboardInterrupt
 
 
 def run_supervised(
