@@ -77,10 +77,15 @@ def _form_schema() -> dict:
 
 router = APIRouter(route_class=OAuthRoute)
 RESPONSES = {
-    400: {"model": OAuthError, "description": "RFC 6749 5.2: invalid_request, invalid_grant, ..."},
+    400: {
+        "model": OAuthError | ErrorBody,
+        "description": "RFC 6749 5.2: invalid_request, invalid_grant, ...; a form the gateway refuses "
+        "before reading it (a NUL character, too deeply nested) gets its general error document.",
+    },
     401: {"model": OAuthError, "description": "RFC 6749 5.2: invalid_client (see WWW-Authenticate)."},
     413: {"model": ErrorBody, "description": "The form is larger than the gateway accepts."},
     429: {"model": OAuthError, "description": "Too many attempts: `rate_limited`; see Retry-After."},
+    "4XX": {"model": ErrorBody, "description": "Refused before the form was read (headers too large, ...)."},
     "5XX": {"model": ErrorBody, "description": "The gateway failed; quote the request id."},
 }
 
