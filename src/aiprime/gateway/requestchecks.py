@@ -13,9 +13,12 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
+import operator
 import re
 from collections.abc import Iterable, Sequence
+from itertools import accumulate, count
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -24,8 +27,11 @@ from starlette.types import Scope
 from aiprime.errors import HeadersTooLarge, InvalidInput
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_BRACKETS = re.compile(rb"[\[\]{}]")
+# A string, or an unterminated one up to the end; possessive, so no input makes it backtrack.
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*+(?:"|\Z)', re.DOTALL)
+_NOT_BRACKETS = bytes(c for c in range(256) if c not in b"[]{}")
+_IS_OPENING = bytes.maketrans(b"[]{}", b"\x01\x00\x01\x00")
+_twice = functools.partial(operator.mul, 2)
 _FORM = "application/x-www-form-urlencoded"
 NUL_FREE = "^[^\\u0000]*$"  # JSON Schema: any string without NUL
 
@@ -60,7 +66,7 @@ def check_body(content_type: str, body: bytes, max_depth: int) -> None:
         if b"\x00" in body:
             raise InvalidInput("A form field holds a NUL character; remove it.")
     elif "json" in content_type or (not content_type and body[:1] in (b"{", b"[")):
-        depth = json_depth(body, max_depth)
+        depth = json_depth(body)
         if depth > max_depth:
             raise InvalidInput(
                 f"The JSON body nests more than {max_depth} levels of arrays and objects (the limit, "
@@ -93,19 +99,13 @@ def _forbid_nul(node: Any) -> None:
             _forbid_nul(value)
 
 
-def json_depth(body: bytes, stop_at: int) -> int:
-    """The deepest nesting of arrays and objects in a JSON text, counted up to `stop_at` + 1."""
-    depth = deepest = 0
-    for match in _BRACKETS.finditer(_JSON_STRING.sub(b"", body)):
-        if match.group() in (b"[", b"{"):
-            depth += 1
-            if depth > deepest:
-                deepest = depth
-                if deepest > stop_at:
-                    break
-        else:
-            depth -= 1
-    return deepest
+def json_depth(body: bytes) -> int:
+    """The deepest nesting of arrays and objects in a JSON text, in time linear in its size and in C:
+    strings are cut out by one possessive regex, and the depth after the i-th bracket is
+    2 * (openings among the first i) - i."""
+    brackets = _JSON_STRING.sub(b"", body).translate(None, _NOT_BRACKETS)
+    openings = accumulate(brackets.translate(_IS_OPENING))  # openings among the first i brackets
+    return max(map(operator.sub, map(_twice, openings), count(1)), default=0)
 
 
 def trusted_networks(entries: Iterable[str]) -> tuple[Network, ...]:
