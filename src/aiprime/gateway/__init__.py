@@ -6,8 +6,10 @@
 Modules: `config` (AIPRIME_GATEWAY_* settings), `errors` (413/429/502/503/504 and the one JSON error shape),
 `auth` (bearer tokens and API keys to principals, permission checks), `ratelimit` (per-principal token
 buckets), `upstream` (forwarding with trace context), `auditwriter` (batched, hash-chained audit appends),
-`telemetry` (RED metrics, spans, JSON logs), `middleware` (what every request passes through), `models`
-(request and answer schemas), `routes` (the HTTP API), `app` (`create_app`, `serve_gateway`).
+`auditspool` (the audit entries' durable spool), `telemetry` (RED metrics, spans, JSON logs), `middleware`
+(what every request passes through), `requestchecks` (header size, NUL, JSON depth, the client's address
+behind trusted proxies), `models` (request and answer schemas), `routes` (the HTTP API), `server` (how
+uvicorn serves it: 431 past the header limit), `app` (`create_app`, `serve_gateway`).
 """
 
 from aiprime.gateway.app import create_app, serve_gateway
