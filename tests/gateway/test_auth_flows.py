@@ -166,6 +166,29 @@ def test_a_removed_users_token_stays_dead_when_the_name_is_created_again(make_ga
     assert "earlier principal" in answer.json()["error"]["message"]
 
 
+def test_a_re_created_principals_new_token_works_at_once_and_its_old_one_does_not(
+    make_gateway, principals
+) -> None:
+    gw = make_gateway(identity_cache_s=600)  # the cache still holds the first principal's identity
+
+    def token(name: str) -> str:
+        form = {"grant_type": "password", "username": name, "password": PASSWORD}
+        with gw.client() as client:
+            return client.post("/oauth/token", data=form).json()["access_token"]
+
+    name = principals.user(PASSWORD, "viewer")
+    old = token(name)
+    with gw.client(old) as client:
+        assert client.post("/v1/predict", json=PREDICT).status_code == 200
+    principals.admin.remove_principal(principals.actor, name)
+    principals.admin.add_principal(principals.actor, name, "user", PASSWORD)
+    principals.admin.grant(principals.actor, name, "viewer")
+    with gw.client(token(name)) as client:
+        assert client.post("/v1/predict", json=PREDICT).status_code == 200
+    with gw.client(old) as client:
+        assert client.post("/v1/predict", json=PREDICT).status_code == 401
+
+
 def test_a_full_identity_cache_makes_room_without_forgetting_its_recent_entries() -> None:
     loads: list[str] = []
     cache = LookupCache(60, time.monotonic, max_items=3)
@@ -212,6 +235,11 @@ def test_an_external_oidc_subject_gets_the_roles_of_its_local_principal(
         )
     assert ok.status_code == 200, ok.text
     assert stranger.status_code == 403 and "no role" in stranger.json()["error"]["message"]
+    with httpx.Client(base_url=gw.url) as client:
+        spoof = client.post(
+            "/v1/predict", json=PREDICT, headers={"authorization": f"Bearer {token('cli:root')}"}
+        )
+    assert spoof.status_code == 401 and "system's own actors" in spoof.json()["error"]["message"]
 
 
 def test_password_guessing_is_throttled_before_any_hashing(make_gateway, principals) -> None:

@@ -105,3 +105,10 @@ def test_a_head_is_never_published_over_a_rewritten_chain(fresh_db: str, tmp_pat
     with pytest.raises(AuditChainBroken, match="Not publishing the audit head: row 5 altered and re-hashed"):
         auditheads.publish_verified(engine, store)
     assert store.last().seq == 5
+
+
+def test_the_last_head_is_read_from_a_long_file(tmp_path: Path) -> None:
+    store = auditheads.FileHeads(tmp_path, "aiprime")
+    for seq in range(1, 201):  # about 26 kB, past the tail that is read
+        store.publish(auditheads.Head(seq, f"{seq:064x}", "2026-12-06T00:00:00+00:00"))
+    assert store.last() == auditheads.Head(200, f"{200:064x}", "2026-12-06T00:00:00+00:00")

@@ -64,6 +64,10 @@ class LookupCache:
             hit = self._items.get(key, _MISSING)
             if hit is not _MISSING:
                 return hit
+        return await self.refresh(key, load)
+
+    async def refresh(self, key: str, load: Callable[[], Any]) -> Any:
+        """`load()` run in a worker thread, remembered for `key` whatever was cached."""
         value = await run_in_threadpool(load)
         if self._items is not None:
             self._items[key] = value
@@ -115,11 +119,15 @@ class Authenticator:
             return await self._caller(claims.subject, "oidc")
         claims = self._verify_local(credential)
         caller = await self._caller(claims.subject, "token", key_id=claims.key_id)
-        await self._check_binding(caller, claims)
-        return caller
+        return await self._check_binding(caller, claims)
 
-    async def _check_binding(self, caller: Caller, claims: Claims) -> None:
-        """Refuse a token whose principal was re-created since, or whose API key was revoked."""
+    async def _check_binding(self, caller: Caller, claims: Claims) -> Caller:
+        """The caller, unless its principal was re-created since the token (or its API key revoked).
+
+        A cached identity may predate a re-created principal's new token: on a mismatch, look again.
+        """
+        if claims.principal_id != caller.principal_id:
+            caller = await self._caller(caller.name, "token", claims.key_id, fresh=True)
         if claims.principal_id != caller.principal_id:
             raise Unauthenticated(
                 f"This token was issued to an earlier principal named {caller.name!r} (since removed) or "
@@ -134,6 +142,7 @@ class Authenticator:
                     "ask an admin for a new key (`aiprime keys create`).",
                     "revoked",
                 )
+        return caller
 
     def _verify_local(self, token: str) -> Claims:
         """Verify one of this gateway's tokens, remembering it until its expiry (a token cannot change)."""
@@ -154,13 +163,21 @@ class Authenticator:
             f"do: {roles}). An admin can run `aiprime users grant {caller.name} <role>`."
         )
 
-    async def _caller(self, name: str, via: str, key_id: str | None = None) -> Caller:
-        found = await self._identities.get(name, lambda: self._identity(name))
+    async def _caller(self, name: str, via: str, key_id: str | None = None, fresh: bool = False) -> Caller:
+        """The principal `name` as a caller; `fresh` reads PostgreSQL whatever is cached (to issue tokens)."""
+        cache = self._identities
+        found = await (cache.refresh if fresh else cache.get)(name, lambda: self._identity(name))
         if found is None and via != "oidc":
             raise Unauthenticated(
                 f"The principal {name!r} no longer exists; ask an admin.", "unknown_principal"
             )
         if found is None:  # an external subject nobody registered: authenticated, but holds no role
+            if rbac.is_reserved(name):
+                raise Unauthenticated(
+                    f"The token's subject {name!r} is a name the audit log keeps for the system's own "
+                    "actors; register the subject under another name or fix the issuer's claim.",
+                    "reserved_subject",
+                )
             return Caller(name, "external", frozenset(), via)
         return Caller(found.name, found.kind, found.permissions, via, found.principal_id, key_id)
 
@@ -182,7 +199,7 @@ class Authenticator:
         stored = found[1] if found and found[0] == "user" else None
         if not await run_in_threadpool(verify_password, password, stored):
             raise InvalidGrant("Wrong user name or password (or the principal has no password login).")
-        return await self._caller(username, "token")
+        return await self._caller(username, "token", fresh=True)
 
     async def client_credentials(self, client_id: str, client_secret: str) -> Caller:
         """OAuth2 client-credentials grant: a service account, authenticated by one of its API keys."""
@@ -193,7 +210,7 @@ class Authenticator:
                 f"Client {client_id!r} is unknown or the secret is not one of its active API "
                 "keys; use the key that `aiprime keys create` printed."
             )
-        return await self._caller(owner, "token", key_id=key.key_id)
+        return await self._caller(owner, "token", key_id=key.key_id, fresh=True)
 
     def _password_hash(self, name: str) -> tuple[str, str | None] | None:
         with self.engine.connect() as conn:

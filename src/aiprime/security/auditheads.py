@@ -32,6 +32,7 @@ from aiprime.errors import AuditChainBroken, ConfigError, DataCorrupt
 from aiprime.security import audit
 
 _log = logging.getLogger(__name__)
+_TAIL_BYTES = 4096  # a published line is about 130 bytes
 
 
 @dataclass(frozen=True)
@@ -79,10 +80,12 @@ class FileHeads:
             os.close(fd)
 
     def last(self) -> Head | None:
-        """The last complete line's head."""
+        """The last line's head (read from the file's end: it grows by a line a minute)."""
         if not self.path.exists():
             return None
-        lines = [line for line in self.path.read_text().splitlines() if line.strip()]
+        with self.path.open("rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - _TAIL_BYTES))
+            lines = [line for line in f.read().decode(errors="replace").splitlines() if line.strip()]
         if not lines:
             return None
         try:

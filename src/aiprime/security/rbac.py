@@ -108,10 +108,15 @@ def check_name(name: str) -> str:
     return name
 
 
+def is_reserved(name: str) -> bool:
+    """Whether `name` is one the audit log uses for the system's own actors (any case)."""
+    folded = name.lower()
+    return folded in RESERVED_NAMES or folded.startswith(RESERVED_PREFIXES)
+
+
 def check_unreserved(name: str) -> str:
     """Return `name` unless the audit log uses it for the system's own actors (InvalidInput then)."""
-    folded = name.lower()
-    if folded in RESERVED_NAMES or folded.startswith(RESERVED_PREFIXES):
+    if is_reserved(name):
         reserved = ", ".join([repr(n) for n in RESERVED_NAMES] + [f"'{p}...'" for p in RESERVED_PREFIXES])
         raise InvalidInput(
             f"Principal name {name!r} is reserved: the audit log names the system's own actors "
