@@ -37,6 +37,8 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 
 sysdeps:
 	@bash scripts/install-data-packages.sh $(DATA_PACKAGES)
+	@bash scripts/install-data-packages.sh prometheus 2>/dev/null || \
+		echo "note: promtool is not installed (apt-get install prometheus): the alert replay test will skip"
 
 # Headless Chromium for the Dagster UI test; without it that one test skips.
 browser:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 from _helpers import free_port
+from _helpers.graphs import write_graph
 from _helpers.processes import ModelServerProcess
 from _helpers.processes import aiprime_server as serving
 from opentelemetry.sdk.trace import TracerProvider
@@ -40,15 +40,7 @@ def spans_of_trace(path: Path) -> list[dict]:
 def graph_file(folder: Path, upstream_url: str, model_url: str) -> Path:
     """An Ensemble that calls the test's upstream (which records headers) and a real KServe server."""
     steps = [{"name": "seen", "serviceUrl": f"{upstream_url}/"}, {"name": "model", "serviceUrl": model_url}]
-    graph = {
-        "apiVersion": "serving.kserve.io/v1alpha1",
-        "kind": "InferenceGraph",
-        "metadata": {"name": "traced"},
-        "spec": {"nodes": {"root": {"routerType": "Ensemble", "steps": steps}}},
-    }
-    path = folder / "graph.yaml"
-    path.write_text(yaml.safe_dump(graph))
-    return path
+    return write_graph(folder, "traced", {"routerType": "Ensemble", "steps": steps})
 
 
 @pytest.mark.slow

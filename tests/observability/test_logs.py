@@ -14,8 +14,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 from _helpers import free_port
+from _helpers.graphs import write_graph
 from _helpers.processes import ModelServerProcess, aiprime_server
 
 from aiprime.errors import InvalidInput
@@ -34,15 +34,7 @@ def aiprime(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
 
 def graph_file(folder: Path, model_url: str) -> Path:
     """A Sequence of one step: the combiner."""
-    graph = {
-        "apiVersion": "serving.kserve.io/v1alpha1",
-        "kind": "InferenceGraph",
-        "metadata": {"name": "logged"},
-        "spec": {"nodes": {"root": {"routerType": "Sequence", "steps": [{"serviceUrl": model_url}]}}},
-    }
-    path = folder / "graph.yaml"
-    path.write_text(yaml.safe_dump(graph))
-    return path
+    return write_graph(folder, "logged", {"routerType": "Sequence", "steps": [{"serviceUrl": model_url}]})
 
 
 @pytest.fixture(scope="module")
