@@ -1,10 +1,10 @@
-"""Training the mixture's models from `TaskSplit`s: the gate, one expert per domain and the dense baseline.
+"""Fitting the mixture's models to `TaskSplit`s: the gate, one expert per domain and the dense baseline.
 
 Each `train_*` function fits one network with `lightning.fit` and writes a model folder holding `model.pt`
 (`save_model`'s format) whose metadata follows the serving contract (`aiprime.serving.served_models`): `role`
 ("gate", "expert" or "dense"), `classes` in logit order, an expert's `domain`; plus its `fingerprint`. That
 folder is what KFP passes between steps, what MLflow registers, and what `MoESystem` and the servers load.
-`planning.plan_run` decides which of them a run trains and which champions it reuses.
+`aiprime.training.planning.plan_run` decides which of them a run trains and which champions it reuses.
 """
 
 from __future__ import annotations
