@@ -130,3 +130,15 @@ def test_a_torn_last_line_is_skipped_and_a_second_process_is_refused(tmp_path) -
     with open(segment, "ab") as handle:
         handle.write(b'{"n": 2, "entry": {"actor"')  # a crash in the middle of a write
     assert [n for n, _ in AuditSpool(tmp_path / "spool").pending()] == [1]
+
+
+def test_an_entry_committed_before_an_older_one_does_not_hide_the_older_one(tmp_path) -> None:
+    spool = AuditSpool(tmp_path / "spool")
+    older, newer = spool.append(_entry("older")), spool.append(_entry("newer"))
+    spool.committed([newer])  # two requests queued their entries in the other order
+    spool.close()
+    reopened = AuditSpool(tmp_path / "spool")
+    assert [n for n, _ in reopened.pending()] == [older, newer]  # a crash now loses neither
+    reopened.committed([older, newer])  # what the writer reports once older is written and newer found stored
+    reopened.close()
+    assert AuditSpool(tmp_path / "spool").pending() == []

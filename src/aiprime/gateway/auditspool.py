@@ -4,8 +4,9 @@ is answered and replayed when the gateway starts.
 Each entry gets a number and one JSON line `{"n": 17, "entry": {...}}` in the current segment
 (`<first number>.jsonl`); `append` returns only once the line is on disk. Concurrent appends share one
 fsync (group commit: the first caller writes and syncs every line queued so far, the others wait for it).
-The writer reports what PostgreSQL committed (`committed(n)`); the number is kept in `committed` and closed
-segments whose entries are all committed are deleted. A crash between PostgreSQL's commit and that file is
+The writer reports the numbers PostgreSQL committed (`committed`), in any order (concurrent requests queue
+their entries in another order than they were numbered); the number below which all are committed is kept
+in `committed`, and closed segments whose entries are all committed are deleted. A crash between PostgreSQL's commit and that file is
 why `pending` may return entries already stored: the writer skips those (see `AuditWriter.start`).
 
 One gateway process owns a spool folder (an exclusive `flock` on `lock`).
@@ -18,6 +19,7 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Iterable
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
@@ -54,7 +56,8 @@ class AuditSpool:
         self._cond = threading.Condition()
         self._buffer: list[bytes] = []
         self._syncing = False
-        self._committed = _read_int(folder / "committed")
+        self._committed = _read_int(folder / "committed")  # every entry up to it is in PostgreSQL
+        self._done: set[int] = set()  # entries above it that are in PostgreSQL too
         self._segments = sorted(int(p.stem) for p in folder.glob("*.jsonl"))
         self._next = self._last_number() + 1
         self._synced = self._next - 1
@@ -83,10 +86,13 @@ class AuditSpool:
                 self._sync_buffer()
         return n
 
-    def committed(self, n: int) -> None:
-        """Record that every entry up to `n` is in PostgreSQL, and delete segments holding only those."""
+    def committed(self, numbers: Iterable[int]) -> None:
+        """Record that the entries `numbers` are in PostgreSQL; delete segments holding only committed ones."""
         with self._cond:
-            self._committed = max(self._committed, n)
+            self._done.update(n for n in numbers if n > self._committed)
+            while self._committed + 1 in self._done:
+                self._committed += 1
+                self._done.remove(self._committed)
             tmp = self.folder / "committed.tmp"
             tmp.write_text(str(self._committed))
             tmp.replace(self.folder / "committed")

@@ -84,7 +84,10 @@ class AuditWriter:
     def start(self) -> None:
         """Queue what the spool holds that PostgreSQL does not, then start the writer thread."""
         if self.spool is not None:
-            for n, entry in _not_stored(self.engine, self.spool.pending()):
+            pending = self.spool.pending()
+            missing = _not_stored(self.engine, pending)
+            self.spool.committed({n for n, _ in pending} - {n for n, _ in missing})
+            for n, entry in missing:
                 self._enqueue(n, entry)
         self._thread.start()
 
@@ -187,7 +190,7 @@ class AuditWriter:
             self._pending -= len(items)
             self._anonymous -= sum(entry.actor == ANONYMOUS for _, entry in items)
         if self.spool is not None:
-            self.spool.committed(items[-1][0])
+            self.spool.committed(n for n, _ in items)
 
     def _quarantine(self, item: Spooled, error: Exception) -> None:
         """Keep the refused entry in the quarantine file and put an ASCII stand-in naming it in the chain."""
