@@ -141,3 +141,14 @@ def test_the_committed_dashboards_are_what_the_declaration_writes() -> None:
         assert path.read_text() == dashboards.render(dashboard), (
             f"{path} is stale: run `python -m aiprime.observability.dashboards`"
         )
+
+
+def test_the_sla_measures_with_series_and_buckets_the_gateway_exports(exported) -> None:
+    from aiprime.gateway.telemetry import BUCKETS
+
+    queries = re.findall(r"```promql\n(.*?)```", (REPO / "docs" / "sla.md").read_text(), flags=re.DOTALL)
+    assert len(queries) == 3
+    for query in queries:
+        names, labels = parse(query)
+        assert names and names <= exported[0] and labels <= exported[1], query
+        assert all(float(bound) in BUCKETS for bound in re.findall(r'le="([^"]+)"', query)), query
