@@ -137,6 +137,15 @@ def test_a_line_logged_in_a_bound_request_carries_its_id(tmp_path: Path, logging
     assert "request_id" not in second
 
 
+def test_a_console_command_logs_to_its_file_only(tmp_path: Path, logging_restored) -> None:
+    console = io.StringIO()
+    path = logs.configure_json_logging(
+        "serve", tmp_path, stream=console, console=False, info_loggers=("t.cli",)
+    )
+    logging.getLogger("t.cli").warning("a server exited")
+    assert console.getvalue() == "" and json.loads(path.read_text())["message"] == "a server exited"
+
+
 def test_parse_since_reads_each_unit() -> None:
     assert [logs.parse_since(t) for t in ("30s", "10m", "2h", "1d")] == [
         timedelta(seconds=30), timedelta(minutes=10), timedelta(hours=2), timedelta(days=1)

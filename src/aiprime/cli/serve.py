@@ -63,6 +63,7 @@ def serve(
     """
     if ctx.invoked_subcommand is not None:
         return
+    from aiprime.observability.logs import configure_json_logging
     from aiprime.serving import launcher  # imports the graph router: only when serving
 
     options = launcher.ServeOptions(
@@ -76,6 +77,7 @@ def serve(
             stack = launcher.start(options, settings)
         console.print(_stack_table(stack))
         return
+    configure_json_logging("serve", settings.log_dir, console=False)  # the console shows the stack, not logs
     console.print("starting the model servers and the router (Ctrl-C stops them)")
     launcher.run_foreground(options, settings, lambda stack: console.print(_stack_table(stack)))
     console.print("stopped")

@@ -105,15 +105,17 @@ def configure_json_logging(
     *,
     level: int = logging.INFO,
     stream: TextIO | None = None,
+    console: bool = True,
     info_loggers: Iterable[str] = INFO_LOGGERS,
 ) -> Path | None:
     """Send the process's logs as JSON lines to `stream` (stderr) and to `service`'s file in `log_dir`.
 
-    Idempotent: a second call replaces the handlers of the first. Returns the file, or None without
-    `log_dir`.
+    A command that talks to a person on its console (`aiprime serve`) passes `console=False`: its lines go to
+    the file only. Idempotent: a second call replaces the handlers of the first. Returns the file, or None
+    without `log_dir`.
     """
     formatter = JsonFormatter(service)
-    handlers: list[logging.Handler] = [logging.StreamHandler(stream or sys.stderr)]
+    handlers: list[logging.Handler] = [logging.StreamHandler(stream or sys.stderr)] if console else []
     path = None
     if log_dir is not None:
         path = log_file(log_dir, service)
