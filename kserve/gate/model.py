@@ -61,7 +61,7 @@ class GateModel(ServingModel):
     async def predict(self, request: Request, headers: dict[str, str] | None = None) -> Any:
         """The routing record (v1) or per-text probabilities (v2)."""
         embedded, probabilities = await self.blocking(self._classify, request.texts)  # (N, 384), (N, D)
-        self._log(embedded, probabilities)
+        self._log_for_drift(embedded, probabilities)
         if request.v2:
             top = np.array([self.classifier.classes[i] for i in probabilities.argmax(axis=1)], dtype=object)
             return v2_response(self.name, request, {"probabilities": probabilities, "expert": top})
@@ -82,7 +82,7 @@ class GateModel(ServingModel):
         embedded = self.classifier.encoder.embed(texts)  # (N, 384)
         return embedded.numpy(), self.classifier.probabilities(embedded)
 
-    def _log(self, embedded: np.ndarray, probabilities: np.ndarray) -> None:
+    def _log_for_drift(self, embedded: np.ndarray, probabilities: np.ndarray) -> None:
         """Hand each text's embedding and the gate's own first choice to the request log (non-blocking)."""
         if self.request_log is None:
             return
