@@ -140,6 +140,7 @@ def connect_as_gateway(db_url: str, gateway: GatewaySettings) -> Engine:
 
     Raises:
         ConfigError: the role cannot log in (not migrated yet, or it needs a password).
+        ServiceUnavailable: PostgreSQL does not answer (down, or still recovering): a supervisor retries.
     """
     if not gateway.db_role:
         return connect(db_url)
@@ -148,6 +149,8 @@ def connect_as_gateway(db_url: str, gateway: GatewaySettings) -> Engine:
     try:
         return connect(url.render_as_string(hide_password=False))
     except ServiceUnavailable as e:
+        # Raises ServiceUnavailable (a supervisor retries) when the server itself does not answer.
+        connect(db_url).dispose()
         raise ConfigError(
             f"The gateway connects to PostgreSQL as the role {gateway.db_role!r}, which could not log in "
             f"({e}). Run `aiprime services up` (migration 0005 creates the role), set its password with "
