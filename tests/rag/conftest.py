@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-import re
 import uuid
-from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import pytest
+from _helpers.bow_embedder import bow_embedder
 from sqlalchemy.engine import Engine
 
 from aiprime.data.sources import require_sources
@@ -20,24 +17,11 @@ from aiprime.rag.corpus import Document, load_corpus
 from aiprime.rag.embed import Embedder
 from aiprime.settings import Settings
 
-DIM = 384
-
-
-def hashed_bag_of_words(texts: Sequence[str], dim: int = DIM) -> np.ndarray:
-    """Unit vectors where each lower-cased word adds +-1 at a hashed position: texts sharing words are close."""
-    out = np.zeros((len(texts), dim), dtype=np.float32)
-    for row, text in enumerate(texts):
-        for word in re.findall(r"[^\W_]+", text.lower()):
-            digest = hashlib.blake2b(word.encode(), digest_size=8).digest()
-            out[row, int.from_bytes(digest[:4], "little") % dim] += 1.0 if digest[4] % 2 else -1.0
-        out[row] /= max(np.linalg.norm(out[row]), 1e-9)
-    return out
-
 
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
     """A 384-dim bag-of-words embedder: deterministic and instant, unlike the real model."""
-    return Embedder("hashed-bow-test", DIM, hashed_bag_of_words)
+    return bow_embedder()
 
 
 @pytest.fixture(scope="session")

@@ -3,9 +3,14 @@ domain preferred, the collection check behind its readiness, and the re-ranker h
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from _helpers import free_port
+from _helpers.bow_embedder import bow_embedder
+from sqlalchemy.engine import Engine
 
+from aiprime.db.engine import connect
 from aiprime.errors import ConfigError, InvalidInput, NotFound
 from aiprime.rag.corpus import Document
 from aiprime.rag.embed import Embedder
@@ -27,6 +32,20 @@ DOCS = [
 ]
 EXPERT = {"expert": "people-society", "probability": 0.7, "scores": {"noun.person": 1.0},
           "instances": ["who teaches?", {"text": "a person whose job is teaching"}]}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def embedder() -> Embedder:
+    """The retrieval tests' bag-of-words embedder (tests/rag use the same)."""
+    return bow_embedder()
+
+
+@pytest.fixture(scope="module")
+def engine(app_db_url: str) -> Iterator[Engine]:
+    """An engine on the session's migrated `aiprime` database."""
+    engine = connect(app_db_url)
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture(scope="module")
