@@ -1,9 +1,10 @@
 """The generator's KServe model: the retriever's response (or questions with hits) in, grounded answers out.
 
 Contract (kserve/graphs/README.md): one v1 record per question, `{...the retriever's record's other keys
-(expert, domain), "question", "answer", "citations", "unknown_citations", "abstained", "grounded",
-"overlap", "sources"}`. The answer cites the retrieved doc ids in brackets; below `--min_score` it abstains
-without generating. The parsing and the answering are `aiprime.serving.generator`; v1 only.
+(expert, domain), "question", "answer", "mode", "grounded", "support", "set_aside", "citations",
+"unknown_citations", "abstained", "sources"}`. Every answer is checked before it is returned: a draft that
+does not stand on the best passage becomes that passage quoted (`mode` extractive); below `--min_score` it
+abstains without generating. The parsing and the answering are `aiprime.serving.generator`; v1 only.
 """
 
 from __future__ import annotations

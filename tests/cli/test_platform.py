@@ -41,3 +41,19 @@ def test_the_sample_table_shows_answers_with_their_bracketed_citations() -> None
         console.print(answers_table([sample], "rag.yaml", {"aiprime-gate": "2"}))
 
     assert "Sloping land [wn:n09213565]. [wn:n09213565]" in captured.get()
+
+
+def test_the_sample_table_says_how_each_answer_was_made() -> None:
+    from rich.console import Console
+
+    from aiprime.cli.platform import answers_table
+
+    sample = {"text": "a small dog that barks", "route": {"living": 0.8}, "answered_by": ["living"],
+              "label": "noun.animal", "score": 0.9, "reply": "From WordNet [wn:n02084071]: dog: a canine",
+              "citations": ["wn:n02084071"], "mode": "extractive"}  # fmt: skip
+    console = Console(width=300)
+    with console.capture() as captured:
+        console.print(answers_table([sample], "rag.yaml", {"aiprime-gate": "2"}))
+
+    assert "answer (mode) [citations]" in captured.get()
+    assert "(extractive) From WordNet [wn:n02084071]: dog: a canine [wn:n02084071]" in captured.get()

@@ -7,9 +7,9 @@ from aiprime.cli.serve import _render_answer
 from aiprime.serving.client import Answer
 
 
-def answer(reply: str | None, citations: list[str]) -> Answer:
+def answer(reply: str | None, citations: list[str], mode: str | None = None) -> Answer:
     return Answer("What does \"bank\" mean?", ["living", "artifacts"], [0.7, 0.3], ["living"],
-                  {"noun.object": 0.9, "noun.animal": 0.1}, None, None, reply, citations)  # fmt: skip
+                  {"noun.object": 0.9, "noun.animal": 0.1}, None, None, reply, citations, mode)  # fmt: skip
 
 
 def test_the_rag_answer_is_shown_with_its_citations() -> None:
@@ -28,3 +28,14 @@ def test_an_abstention_says_nothing_was_cited_and_a_plain_graph_shows_no_answer(
 
     assert "Answer (cites nothing):" in abstained.get()
     assert "Prediction: noun.object" in plain.get() and "Answer" not in plain.get()
+
+
+def test_the_answer_says_whether_it_was_generated_or_the_passage_quoted() -> None:
+    quoted = "From WordNet [wn:n09213565]: bank: sloping land"
+    with console.capture() as captured:
+        _render_answer(answer(quoted, ["wn:n09213565"], "extractive"), top=5)
+    with console.capture() as generated:
+        _render_answer(answer("[wn:n09213565] Sloping land.", ["wn:n09213565"], "generated"), top=5)
+
+    assert "Answer (the best passage quoted: the model's draft failed the check, cites" in captured.get()
+    assert "Answer (generated and checked against the passage it cites, cites" in generated.get()

@@ -142,6 +142,19 @@ def test_eval_with_answers_prints_how_grounded_the_generators_answers_are(ingest
         assert re.search(rf"│ {figure}\s+│\s+\d+\.\d{{4}} │", result.output), result.output
 
 
+def test_eval_of_extractive_answers_counts_unsupported_ones_and_draws_the_curve(
+    ingested: str, tiny_splits
+) -> None:
+    args = ["rag", "eval", "--splits", str(tiny_splits), "--queries", "5", "--collection", ingested]
+    result = runner.invoke(app, [*args, "--reranker", "none", "--answers", "4", "--generator", "extractive"])
+
+    assert result.exit_code == 0, result.output
+    assert re.search(r"│ answers/shown_unsupported\s+│\s+0\.0000 │", result.output), result.output
+    assert re.search(r"│ answers/generated\s+│\s+0\.0000 │", result.output), result.output
+    assert "Precision vs coverage" in result.output
+    assert re.search(r"│\s+[01]\.\d\d │\s+-?\d+\.\d{4} │\s+[01]\.\d{4} │", result.output), result.output
+
+
 def test_calibrate_stores_min_score_with_a_reranker_folder(ingested: str, tiny_splits, tmp_path) -> None:
     from aiprime.rag.rerank import load_reranker, new_reranker, save_reranker
 

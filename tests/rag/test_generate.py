@@ -1,4 +1,5 @@
-"""Grounded answers: SmolLM2 through llama-cpp, an OpenAI-compatible server over real HTTP, abstention."""
+"""Grounded answers: SmolLM2 through llama-cpp, an OpenAI-compatible server over real HTTP, abstention, and
+the check before showing: an invented, uncited or echoing draft is replaced by the quoted passage."""
 
 from __future__ import annotations
 
@@ -9,7 +10,17 @@ from _helpers import AsgiServer, free_port
 from _helpers.chat_stub import chat_app
 
 from aiprime.errors import BadGateway, ConfigError, InvalidInput, UpstreamError, UpstreamUnavailable
-from aiprime.rag.generate import ABSTAIN_TEXT, MAX_SOURCES, answer, as_hits, cited_ids, prompt
+from aiprime.rag.generate import (
+    ABSTAIN_TEXT,
+    ABSTAINED,
+    EXTRACTIVE,
+    GENERATED,
+    MAX_SOURCES,
+    answer,
+    as_hits,
+    cited_ids,
+    prompt,
+)
 from aiprime.rag.generators import (
     LlamaCppGenerator,
     Message,
@@ -66,7 +77,8 @@ def test_smollm2_answers_from_the_hits(smollm2: LlamaCppGenerator) -> None:
     result = answer(QUESTION, BANK_HITS, smollm2, max_tokens=48)
     retrieved = {h["doc_id"] for h in BANK_HITS}
     assert not result.abstained and result.text.strip(), result
-    assert set(result.citations) <= retrieved
+    assert result.mode in (GENERATED, EXTRACTIVE) and result.grounded and result.support >= 0.875, result
+    assert result.draft and set(result.citations) <= retrieved
     assert not set(result.unknown_citations) & retrieved
     assert [s["doc_id"] for s in result.sources] == [h["doc_id"] for h in BANK_HITS]
 
@@ -74,6 +86,7 @@ def test_smollm2_answers_from_the_hits(smollm2: LlamaCppGenerator) -> None:
 def test_abstains_below_min_score_without_calling_the_model() -> None:
     result = answer(QUESTION, BANK_HITS, RefusingGenerator(), min_score=0.05)
     assert result.abstained and result.text == ABSTAIN_TEXT and result.citations == ()
+    assert result.mode == ABSTAINED and result.grounded and result.support is None
     assert [s["score"] for s in result.sources] == [0.031, 0.030, 0.016]
 
 
@@ -81,18 +94,62 @@ def test_abstains_without_hits() -> None:
     assert answer(QUESTION, [], RefusingGenerator()).abstained
 
 
-def test_keeps_retrieved_citations_and_sets_made_up_ones_apart() -> None:
+RIVER = 'What does "bank" mean in "we sat on the bank beside the water"?'  # the sentence fits n09213565
+RIVER_BANK = "From WordNet [wn:n09213565]: bank: sloping land (especially the slope beside a body of water)"
+
+
+def test_a_grounded_draft_citing_the_fitting_sense_is_shown_as_generated() -> None:
+    reply = '[wn:n09213565] Here "bank" means sloping land beside water.'
+    result = answer(RIVER, BANK_HITS, FixedGenerator(reply))
+    assert (result.mode, result.text, result.citations, result.grounded) == (
+        GENERATED,
+        reply,
+        ("wn:n09213565",),
+        True,
+    )
+    assert result.support == 1.0 and result.set_aside == ""
+
+
+def test_an_invented_answer_is_replaced_by_the_quoted_passage_and_flagged() -> None:
+    reply = '[wn:n09213565] Here "bank" means a member of the genus Canis that has been domesticated by man.'
+    result = answer(RIVER, BANK_HITS, FixedGenerator(reply))
+    assert result.mode == EXTRACTIVE and result.text == RIVER_BANK and result.grounded
+    assert result.citations == ("wn:n09213565",) and result.draft == reply and "support" in result.set_aside
+
+
+def test_a_draft_citing_a_sense_other_than_the_fitting_one_is_set_aside() -> None:
+    reply = "[wn:n08420278] a financial institution that accepts deposits"  # grounded in its own gloss
+    result = answer(RIVER, BANK_HITS, FixedGenerator(reply))
+    assert result.mode == EXTRACTIVE and result.citations == ("wn:n09213565",)
+    assert "best passage, wn:n09213565" in result.set_aside
+
+
+def test_made_up_citations_are_set_apart_and_the_draft_is_not_shown() -> None:
     reply = (
         "[wn:n09213565] Sloping land beside water [wn:n02084071], see [1] and [wn:n09213565, wn:n09213434]."
     )
-    result = answer(QUESTION, BANK_HITS, FixedGenerator(reply))
-    assert result.citations == ("wn:n09213565", "wn:n09213434")
-    assert result.unknown_citations == ("wn:n02084071",)
+    result = answer(RIVER, BANK_HITS, FixedGenerator(reply))
+    assert result.unknown_citations == ("wn:n02084071",) and result.mode == EXTRACTIVE
+    assert result.text == RIVER_BANK and "not retrieved: wn:n02084071" in result.set_aside
 
 
-def test_an_uncited_reply_cites_nothing() -> None:
-    result = answer(QUESTION, BANK_HITS, FixedGenerator("Land beside a river."))
-    assert result.citations == () and result.unknown_citations == () and not result.abstained
+@pytest.mark.parametrize("reply", ["Land beside a river.", "Here a bank.", ""])
+def test_an_uncited_or_empty_reply_is_replaced_by_the_quote(reply: str) -> None:
+    result = answer(RIVER, BANK_HITS, FixedGenerator(reply))
+    assert result.mode == EXTRACTIVE and result.text == RIVER_BANK and not result.abstained
+
+
+def test_an_echo_of_the_question_is_never_shown() -> None:
+    echo = [{"doc_id": "wn:n1", "content": "a small dog that barks", "score": 1.0}]
+    result = answer("a small dog that barks", echo, FixedGenerator("[wn:n1] Here a small dog that barks."))
+    assert result.mode == ABSTAINED and result.abstained and result.text == ABSTAIN_TEXT
+    assert result.set_aside == "it repeats the question"
+
+
+def test_without_a_generator_the_fitting_sense_is_quoted() -> None:
+    result = answer(RIVER, BANK_HITS, None)
+    assert (result.mode, result.text, result.citations) == (EXTRACTIVE, RIVER_BANK, ("wn:n09213565",))
+    assert result.support == 1.0 and result.draft == ""
 
 
 def test_cited_ids_reads_every_source_kind() -> None:
@@ -137,6 +194,7 @@ def test_openai_compatible_server_answers_over_http() -> None:
         result = answer(QUESTION, BANK_HITS, generator, max_tokens=20)
         sent = server.server.config.app.state.requests[-1]
     assert result.citations == ("wn:n08420278",) and "financial institution" in result.text
+    assert result.mode == GENERATED  # the stub quotes the first source, the one the prompt puts first
     assert sent["model"] == "tiny-chat" and sent["max_tokens"] == 20 and sent["temperature"] == 0
 
 

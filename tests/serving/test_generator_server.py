@@ -58,7 +58,8 @@ def test_answers_instances_with_citations(generator: ModelServerProcess) -> None
     [record] = response.json()["predictions"]
     assert record["question"] == QUESTION and record["answer"].startswith("[wn:n09213565] bank: sloping land")
     assert record["citations"] == ["wn:n09213565"] and record["unknown_citations"] == []
-    assert record["grounded"] is True and record["overlap"] == 1.0 and record["abstained"] is False
+    assert record["grounded"] is True and record["support"] == 1.0 and record["abstained"] is False
+    assert record["mode"] == "generated" and record["set_aside"] == ""
     assert record["sources"] == ["wn:n09213565", "wn:n09213434"]
 
 

@@ -69,13 +69,14 @@ def answers_table(answers: list[dict], graph: str, versions: dict[str, str | Non
     table = Table(title=f"Sample queries through the InferenceGraph ({graph})")
     grounded = any(a.get("reply") for a in answers)  # the RAG graph: the generator's answer and citations
     columns = ("query", "route (gate probability)", "answered by", "prediction")
-    for column in columns + (("answer [citations]",) if grounded else ()):
-        table.add_column(column, overflow="fold")
+    for column in columns + (("answer (mode) [citations]",) if grounded else ()):
+        table.add_column(escape(column), overflow="fold")  # a bracketed word is markup to rich
     for a in answers:
         route = ", ".join(f"{expert} {p:.2f}" for expert, p in a["route"].items())
         row = [escape(a["text"]), route, ", ".join(a["answered_by"]), f"{a['label']} ({a['score']:.2f})"]
+        mode = f"({a['mode']}) " if a.get("mode") else ""  # generated, extractive or abstained
         reply = escape(
-            f"{a.get('reply') or ''} [{', '.join(a.get('citations') or [])}]"
+            f"{mode}{a.get('reply') or ''} [{', '.join(a.get('citations') or [])}]"
         )  # ids look like markup
         table.add_row(*row, *((reply,) if grounded else ()))
     table.caption = "served: " + ", ".join(f"{name} v{version}" for name, version in versions.items())

@@ -125,10 +125,17 @@ def eval_command(
         int,
         typer.Option(
             min=0,
-            help="Also generate and check N grounded answers (min_score calibrated on N val "
+            help="Also answer and check N test questions (min_score calibrated on N val "
             "questions); 0 = retrieval only.",
         ),
     ] = 0,
+    generator: Annotated[
+        str,
+        typer.Option(
+            help="What drafts the answers: `model` (SmolLM2, or AIPRIME_GENERATOR_URL) or `extractive` (the best "
+            "passage quoted, no model)."
+        ),
+    ] = "model",
 ) -> None:
     """Recall@1/10, MRR and nDCG@10 of dense, lexical, hybrid and re-ranked hybrid; HNSW recall and latency;
     with --answers, how grounded the generator's answers are."""
@@ -155,12 +162,15 @@ def eval_command(
         console.print(rerank_latency(result))
     console.print(hnsw_table(result))
     if answers:
-        console.print(answers_table(grounded_answers(settings, splits, answers, seed, collection, model)))
+        figures = grounded_answers(settings, splits, answers, seed, collection, model, generator)
+        console.print(answers_table({k: v for k, v in figures.items() if not k.startswith("curve/")}))
+        console.print(curve_table(figures))
 
 
 def grounded_answers(
-    settings: Settings, splits: Path, n: int, seed: int, collection: str, reranker: Reranker | None
-) -> dict[str, float]:
+    settings: Settings, splits: Path, n: int, seed: int, collection: str, reranker: Reranker | None,
+    generator: str = "model",
+) -> dict[str, float]:  # fmt: skip
     """Answer and check `n` test questions end to end, abstaining below the re-ranker's stored min_score
     (as the served stack does), or below one calibrated now on `n` val questions when it has none."""
     from aiprime.rag import answer_eval
@@ -177,9 +187,9 @@ def grounded_answers(
             engine, embedder, val, k=4, rerank=bound, collection=collection
         )
     test = rag_eval.sample_queries(splits, n, seed)
-    generator = generator_from_settings(settings, n_threads=1)
+    drafts = None if generator == "extractive" else generator_from_settings(settings, n_threads=1)
     return figures | answer_eval.evaluate_answers(
-        engine, embedder, test, generator, rerank=bound, min_score=min_score, collection=collection
+        engine, embedder, test, drafts, rerank=bound, min_score=min_score, collection=collection
     )
 
 
@@ -230,6 +240,19 @@ def figures_table(title: str, figures: dict[str, float]) -> Table:
 def answers_table(figures: dict[str, float]) -> Table:
     """The `calibration/*` and `answers/*` figures of `grounded_answers`, one row each."""
     return figures_table(f"Grounded answers ({int(figures['answers/questions'])} test questions)", figures)
+
+
+def curve_table(figures: dict[str, float]) -> Table:
+    """The `curve/*` figures of `grounded_answers`: precision against coverage as min_score rises."""
+    table = Table(
+        title="Precision vs coverage", caption="precision: cites the relevant passage; coverage: answered"
+    )
+    for column in ("coverage", "min_score", "precision"):
+        table.add_column(column, justify="right")
+    for key in (k.removesuffix(" precision") for k in figures if k.endswith(" precision")):
+        coverage = key.removeprefix("curve/coverage ")
+        table.add_row(coverage, f"{figures[f'{key} min_score']:.4f}", f"{figures[f'{key} precision']:.4f}")
+    return table
 
 
 def quality_table(result: dict[str, float]) -> Table:

@@ -13,6 +13,12 @@ from aiprime.cli.render import console
 from aiprime.errors import ServiceUnavailable
 from aiprime.settings import Settings
 
+MODES = {  # how the generator answered, as `aiprime ask` says it
+    "generated": "generated and checked against the passage it cites",
+    "extractive": "the best passage quoted: the model's draft failed the check",
+    "abstained": "abstained",
+}
+
 app = typer.Typer(help="Serve the gate, the experts and the combiner behind the InferenceGraph router.")
 
 
@@ -181,7 +187,10 @@ def _render_answer(answer, top: int) -> None:
             _print_words(who, why, top)
     if answer.reply is not None:  # the RAG graph: the generator's answer and what it cites
         cited = ", ".join(answer.citations) or "nothing"
-        console.print(f"\n[bold]Answer[/] (cites {escape(cited)}):\n{escape(answer.reply)}", highlight=False)
+        how = f"{MODES.get(answer.mode, answer.mode)}, " if answer.mode else ""
+        console.print(
+            f"\n[bold]Answer[/] ({how}cites {escape(cited)}):\n{escape(answer.reply)}", highlight=False
+        )
 
 
 def _print_words(who: str, why: dict, top: int) -> None:

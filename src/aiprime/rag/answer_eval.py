@@ -1,16 +1,21 @@
-"""Grounded answers measured end to end: retrieve as the retriever server does, generate, check grounding.
+"""Grounded answers measured end to end: retrieve as the retriever server does, answer, check again.
 
 For each sampled question: hybrid search's top `RERANK_CANDIDATES` chunks, re-ordered by the re-ranker when
-one is given, keep the best `k`; the generator answers from them (abstaining below `min_score`), and
-`grounding.groundedness` checks that every cited id was retrieved and that the answer's words are in the
-cited text. `calibrate` picks `min_score` on validation questions: the top hit's score separates the
-questions whose relevant document was retrieved from those whose was not.
+one is given, keep the best `k`; `generate.answer` answers from them (abstaining below `min_score`, checking
+the draft and falling back to the quoted passage), and `grounding.groundedness` checks once more, apart,
+that every answer shown cites only retrieved ids and is supported by them: `answers/shown_unsupported`
+counts those that are not, and must be 0. `precision_coverage` shows what a stricter `min_score` buys.
+
+`calibrate` picks `min_score` on validation questions: the top hit's score separates the questions whose
+relevant document was retrieved from those whose was not. `support_examples` and `calibrate_support` label
+and calibrate the support measure itself (`grounding.MIN_OVERLAP`).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,10 +23,13 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from aiprime.rag.embed import Embedder
+from aiprime.rag.evaluate import sample_queries
 from aiprime.rag.generate import answer
 from aiprime.rag.generators import Generator
-from aiprime.rag.grounding import calibrate_min_score, groundedness
+from aiprime.rag.grounding import calibrate_min_score, groundedness, is_echo, support
 from aiprime.rag.search import RERANK_CANDIDATES, Hit, search
+
+COVERAGE_POINTS = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1)  # shares of answered questions kept
 
 Rerank = Callable[[str, list[Hit], int], list[Hit]]  # (question, candidates, top_n) -> best first
 
@@ -66,7 +74,7 @@ def evaluate_answers(
     engine: Engine,
     embedder: Embedder,
     queries: pd.DataFrame,
-    generator: Generator,
+    generator: Generator | None,
     *,
     k: int = 4,
     rerank: Rerank | None = None,
@@ -74,39 +82,112 @@ def evaluate_answers(
     max_tokens: int = 64,
     collection: str,
 ) -> dict[str, float]:
-    """Share abstained, cited, grounded and citing the relevant document; mean overlap; seconds per answer."""
+    """`answer_figures` of `queries` answered by `generator` (None: extractive only)."""
     rows: list[dict[str, Any]] = []
     for row in queries.itertuples(index=False):
         hits = retrieve(engine, embedder, row.question, k, rerank, collection)
         start = time.perf_counter()
         given = answer(row.question, hits, generator, min_score=min_score, max_tokens=max_tokens)
-        rows.append(
-            {
-                **groundedness(given, hits),
-                "seconds": time.perf_counter() - start,
-                "abstained": given.abstained,
-                "cites_relevant": row.relevant in given.citations,
-                "retrieved_relevant": row.relevant in {h.doc_id for h in hits},
-            }
-        )
-    return answer_figures(rows)
+        seconds = time.perf_counter() - start
+        rows.append(answer_row(given, hits, row.relevant) | {"seconds": seconds})
+    return answer_figures(rows) | precision_coverage(rows)
+
+
+def answer_row(given: Any, hits: list[Hit], relevant: str) -> dict[str, Any]:
+    """One answer's figures: its mode, the independent re-check of what it shows, and what it cites."""
+    shown = not given.abstained
+    return {
+        **groundedness(given, hits),
+        "mode": given.mode,
+        "abstained": given.abstained,
+        "echo": shown and is_echo(given.text, given.question),
+        "top": hits[0].score if hits else 0.0,
+        "cites_relevant": relevant in given.citations,
+        "retrieved_relevant": relevant in {h.doc_id for h in hits},
+    }
 
 
 def answer_figures(rows: list[dict[str, Any]]) -> dict[str, float]:
     """The means of `evaluate_answers`' per-question rows, as `answers/*` keys."""
     answered = [r for r in rows if not r["abstained"]]
     overlaps = [r["overlap"] for r in answered if r["overlap"] is not None]
+
+    def share(test: Callable[[dict[str, Any]], Any], of: list[dict[str, Any]]) -> float:
+        return float(np.mean([bool(test(r)) for r in of])) if of else 0.0
+
     return {
         "answers/questions": float(len(rows)),
-        "answers/abstained": float(np.mean([r["abstained"] for r in rows])) if rows else 0.0,
-        "answers/retrieved_relevant": float(np.mean([r["retrieved_relevant"] for r in rows]))
-        if rows
-        else 0.0,
-        "answers/cited": float(np.mean([bool(r["cited"]) for r in answered])) if answered else 0.0,
-        "answers/grounded": float(np.mean([r["grounded"] for r in answered])) if answered else 0.0,
-        "answers/cites_relevant": float(np.mean([r["cites_relevant"] for r in answered]))
-        if answered
-        else 0.0,
+        "answers/coverage": len(answered) / len(rows) if rows else 0.0,
+        "answers/generated": share(lambda r: r.get("mode") == "generated", rows),
+        "answers/extractive": share(lambda r: r.get("mode") == "extractive", rows),
+        "answers/abstained": share(lambda r: r["abstained"], rows),
+        "answers/shown_unsupported": float(sum(not r["grounded"] or r.get("echo", False) for r in answered)),
+        "answers/retrieved_relevant": share(lambda r: r["retrieved_relevant"], rows),
+        "answers/cited": share(lambda r: r["cited"], answered),
+        "answers/grounded": share(lambda r: r["grounded"], answered),
+        "answers/cites_relevant": share(lambda r: r["cites_relevant"], answered),
         "answers/overlap": float(np.mean(overlaps)) if overlaps else 0.0,
         "answers/seconds_p50": float(np.median([r["seconds"] for r in answered])) if answered else 0.0,
+    }
+
+
+def precision_coverage(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """Precision (the cited passage is the relevant one) against coverage (the share of questions answered)
+    as `min_score` rises: the top-hit score that keeps each share of COVERAGE_POINTS of the answered ones."""
+    answered = sorted((r for r in rows if not r["abstained"]), key=lambda r: -r["top"])
+    figures: dict[str, float] = {}
+    for point in COVERAGE_POINTS:
+        kept = answered[: max(1, round(point * len(answered)))] if answered else []
+        key = f"curve/coverage {len(kept) / max(len(rows), 1):.2f}"
+        figures[f"{key} min_score"] = kept[-1]["top"] if kept else 0.0
+        figures[f"{key} precision"] = float(np.mean([r["cites_relevant"] for r in kept])) if kept else 0.0
+    return figures
+
+
+def support_examples(splits_dir: Path, n: int, seed: int = 0, split: str = "val") -> pd.DataFrame:
+    """Labelled examples for the support measure, from `n` `split` questions: an answer phrasing the relevant
+    sense's gloss (label 1) or a confuser's (label 0: another sense of the same word, else another gloss),
+    each checked against the relevant gloss as the passage it cites.
+
+    Columns: question, answer, cited (the relevant gloss), label.
+    """
+    queries = sample_queries(splits_dir, n, seed, split=split)
+    documents = pd.read_parquet(
+        splits_dir / "documents.parquet", columns=["doc_id", "source", "title", "text"]
+    )
+    wordnet = documents[documents.source == "wordnet"].set_index("doc_id")
+    senses = senses_by_lemma(wordnet.title)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for question, relevant in zip(queries.question, queries.relevant, strict=True):
+        word = question.split('"')[1]
+        confusers = [doc for doc in senses.get(word.lower(), []) if doc != relevant]
+        other = confusers[0] if confusers else wordnet.index[rng.integers(len(wordnet))]
+        cited = f"{wordnet.title[relevant]}\n{wordnet.text[relevant]}"
+        for label, gloss in ((1, wordnet.text[relevant]), (0, wordnet.text[other])):
+            rows.append({"question": question, "answer": f'Here "{word}" means {gloss}.', "cited": cited,
+                         "label": label})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def senses_by_lemma(titles: pd.Series) -> dict[str, list[str]]:
+    """Lower-cased lemma -> the WordNet doc ids (the index of `titles`, `lemma, lemma`) naming it."""
+    senses: dict[str, list[str]] = {}
+    for doc_id, title in titles.items():
+        for lemma in title.lower().split(", "):
+            senses.setdefault(lemma, []).append(doc_id)
+    return senses
+
+
+def calibrate_support(examples: pd.DataFrame) -> tuple[float, dict[str, float]]:
+    """The support threshold that best separates `support_examples`' labels, and how well it does."""
+    scores = np.array([support(a, q, [c]) for q, a, c in zip(examples.question, examples.answer,
+                                                              examples.cited, strict=True)])  # fmt: skip
+    positive, negative = scores[examples.label.to_numpy() == 1], scores[examples.label.to_numpy() == 0]
+    threshold = calibrate_min_score(positive, negative)
+    return threshold, {
+        "support/examples": float(len(examples)),
+        "support/threshold": threshold,
+        "support/supported_kept": float(np.mean(positive >= threshold)),
+        "support/unsupported_refused": float(np.mean(negative < threshold)),
     }

@@ -1,10 +1,14 @@
-"""Grounded answers: a prompt that cites the retrieved sources by id, and the answer with its citations.
+"""Grounded answers: a prompt that cites the retrieved sources by id, checked before it is shown.
 
 `answer` abstains without calling the model when nothing was retrieved or the best hit scores below
-`min_score` (calibrated by `grounding.calibrate_min_score`); otherwise it asks the generator to answer from
-the sources only, each shown as `- text [doc id]`, and to cite the one it used. The citations are the bracketed ids of the reply
-that were retrieved; ids the model made up are dropped and kept apart (`unknown_citations`), and when it
-cites nothing, nothing is cited: `grounding.groundedness` reports it instead of this module guessing.
+`min_score` (calibrated by `grounding.calibrate_min_score`). Otherwise it chooses the passage the answer
+stands on (`chosen_passage`: the best hit, or for a sense question the sense whose gloss fits the example
+sentence), asks the generator to answer from the sources only, each shown as `- text [doc id]`, and checks
+the reply (`grounding.check`): it must cite the chosen passage, cite nothing that was not retrieved, claim
+more than the question, and be supported by the cited text. A reply that fails is never shown: the answer
+becomes the chosen passage quoted (`From WordNet [wn:...]: ...`, mode `extractive`), or an abstention when
+even that claims nothing beyond the question. Every `Answer` says its `mode`, whether it is `grounded`, its
+`support`, and why a draft was set aside.
 
 The prompt was tuned on 10 test questions with SmolLM2-135M (a retrieved id cited / the cited text
 paraphrased, overlap >= 0.5): the format only described, 0-1 / 0; one worked example (a user turn and the
@@ -16,14 +20,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from aiprime.data.masking import lemma_pattern
 from aiprime.errors import InvalidInput
 from aiprime.rag.generators import Generator, Message
+from aiprime.rag.grounding import BRACKETS, check, content_words, is_echo, support
 from aiprime.rag.search import Hit, check_query
 
-BRACKETS = re.compile(r"\[([^\[\]]{1,300})\]")
 DOC_ID = re.compile(r"^[a-z][a-z0-9_-]*:\S+$")  # `<source>:<key>`: wn:n02084071, foldoc:python, pydoc:...
 ABSTAIN_TEXT = "I could not find this in the indexed documents."
 MAX_SOURCES = 8  # hits beyond the best 8 add prompt tokens, not answers
@@ -32,6 +37,9 @@ MAX_SOURCES = 8  # hits beyond the best 8 add prompt tokens, not answers
 PROMPT_CHARS = 3600
 MIN_SOURCE_CHARS = 200  # no source is cut shorter than this
 MAX_TOKENS = 64
+GENERATED, EXTRACTIVE, ABSTAINED = "generated", "extractive", "abstained"  # an answer's `mode`
+SENSE_QUESTION = re.compile(r'^What does "(?P<word>[^"]+)" mean in "(?P<sentence>.+)"\?$', re.DOTALL)
+SOURCE_NAMES = {"wn": "WordNet", "foldoc": "FOLDOC", "pydoc": "the Python docs"}  # by doc id prefix
 SYSTEM = (
     "Pick the source that answers the question. Reply with its id in brackets, then the meaning in one "
     "sentence from that source."
@@ -50,14 +58,19 @@ EXAMPLE_REPLY = (
 
 @dataclass(frozen=True)
 class Answer:
-    """A generated answer and what grounds it."""
+    """An answer as shown, how it was made, and what grounds it."""
 
     question: str  # the question, stripped
-    text: str  # the reply as generated (citations in brackets), or ABSTAIN_TEXT
-    citations: tuple[str, ...]  # retrieved doc ids the reply cites, in order of first mention
+    text: str  # the answer shown: the generated reply (citations in brackets), a quote, or ABSTAIN_TEXT
+    citations: tuple[str, ...]  # retrieved doc ids the answer cites, in order of first mention
     sources: tuple[dict[str, Any], ...]  # the hits passed in: {"doc_id", "title", "score"}
-    abstained: bool  # True: nothing relevant was retrieved, and the model was not asked
+    abstained: bool  # True: nothing shown answers the question
     unknown_citations: tuple[str, ...] = field(default=())  # ids the reply cites that were not retrieved
+    mode: str = GENERATED  # GENERATED, EXTRACTIVE (the chosen passage quoted) or ABSTAINED
+    grounded: bool = False  # the answer shown passed the check (an abstention claims nothing: True)
+    support: float | None = None  # `grounding.support` of the text shown by what it cites; None: abstained
+    draft: str = ""  # the generator's reply when it was set aside (or the only reply, when shown)
+    set_aside: str = ""  # why the draft was not shown; "" when it was, or when the model was not asked
 
     def to_dict(self) -> dict[str, Any]:
         """The answer as JSON-ready lists and dicts."""
@@ -124,20 +137,50 @@ def prompt(question: str, hits: Sequence[Hit]) -> list[Message]:
     ]
 
 
+def chosen_passage(question: str, hits: Sequence[Hit]) -> Hit:
+    """The hit the answer stands on: the best one, or for `What does "X" mean in "S"?` the sense of X (a hit
+    naming X) whose gloss shares the most content words with S, the better-ranked one on a tie."""
+    asked = SENSE_QUESTION.match(question)
+    if not asked:
+        return hits[0]
+    word, sentence = asked["word"], asked["sentence"]
+    senses = [hit for hit in hits if _names(hit, word)] or list(hits)
+    context = content_words(sentence) - content_words(word)
+    return max(senses, key=lambda hit: len(context & content_words(hit.content)))  # first of the best
+
+
+def _names(hit: Hit, word: str) -> bool:
+    """True when `word` (any inflection) is one of the hit's names (its first line: WordNet's lemmas)."""
+    names = [name.strip() for name in hit.content.split("\n", 1)[0].split(",") if name.strip()]
+    pattern = lemma_pattern(names)
+    return bool(pattern and pattern.fullmatch(word.strip()))
+
+
+def quote(hit: Hit) -> str:
+    """The extractive answer: `From WordNet [wn:...]: lemmas: gloss`."""
+    source = SOURCE_NAMES.get(hit.doc_id.split(":", 1)[0], hit.source or "the documents")
+    return f"From {source} [{hit.doc_id}]: {quoted_text(hit)}"
+
+
+def quoted_text(hit: Hit) -> str:
+    """The hit's text on one line, as the prompt shows it, without its id."""
+    return source_line(hit, PROMPT_CHARS)[2:].removesuffix(f" [{hit.doc_id}]")
+
+
 def answer(
     question: str,
     hits: Sequence[Hit | Mapping[str, Any]],
-    generator: Generator,
+    generator: Generator | None,
     *,
     min_score: float = 0.0,
     max_tokens: int = MAX_TOKENS,
 ) -> Answer:
-    """The answer to `question` from `hits`, citing their doc ids, or an abstention when none is relevant.
+    """The checked answer to `question` from `hits`: generated, extractive, or an abstention.
 
     Args:
         question: the user's question (1 to MAX_QUERY_CHARS characters).
         hits: the retrieved chunks, best first (`Hit`s, or dicts with `doc_id` and `content`).
-        generator: the model that writes the answer.
+        generator: the model that drafts the answer; None: answer extractively, without a model.
         min_score: abstain, without calling the model, when the best hit scores below this.
         max_tokens: the longest answer, in tokens.
 
@@ -149,10 +192,29 @@ def answer(
         raise InvalidInput(f"max_tokens={max_tokens}; ask for at least 1 token (default {MAX_TOKENS}).")
     sources = tuple({"doc_id": h.doc_id, "title": h.title, "score": h.score} for h in hits)
     if not hits or max(h.score for h in hits) < min_score:
-        return Answer(text, ABSTAIN_TEXT, (), sources, abstained=True)
-    reply = generator.complete(prompt(text, hits), max_tokens).strip()
-    retrieved = {h.doc_id for h in hits}
-    cited = cited_ids(reply)
-    known = tuple(i for i in cited if i in retrieved)
+        return Answer(text, ABSTAIN_TEXT, (), sources, abstained=True, mode=ABSTAINED, grounded=True)
+    best = chosen_passage(text, hits)
+    if generator is None:
+        return extractive(text, best, sources)
+    ordered = [best, *(hit for hit in hits if hit is not best)]
+    reply = generator.complete(prompt(text, ordered), max_tokens).strip()
+    cited, retrieved = cited_ids(reply), {h.doc_id for h in hits}
+    verdict = check(reply, text, hits, cited, stands_on=best.doc_id)
     unknown = tuple(i for i in cited if i not in retrieved)
-    return Answer(text, reply, known, sources, abstained=False, unknown_citations=unknown)
+    if not verdict.grounded:
+        return replace(
+            extractive(text, best, sources, verdict.reason), draft=reply, unknown_citations=unknown
+        )
+    known = tuple(i for i in cited if i in retrieved)
+    return Answer(text, reply, known, sources, abstained=False, unknown_citations=unknown, mode=GENERATED,
+                  grounded=True, support=verdict.support, draft=reply)  # fmt: skip
+
+
+def extractive(question: str, best: Hit, sources: tuple[dict[str, Any], ...], set_aside: str = "") -> Answer:
+    """`best` quoted with its source and id, or an abstention when the quote claims nothing beyond the question."""
+    if is_echo(quoted_text(best), question):
+        return Answer(question, ABSTAIN_TEXT, (), sources, abstained=True, mode=ABSTAINED, grounded=True,
+                      set_aside=set_aside)  # fmt: skip
+    score = support(quoted_text(best), question, [f"{best.title} {best.content}"])
+    return Answer(question, quote(best), (best.doc_id,), sources, abstained=False, mode=EXTRACTIVE, grounded=True,
+                  support=score, set_aside=set_aside)  # fmt: skip

@@ -31,6 +31,7 @@ class Answer:
     expert_explanation: dict[str, Any] | None  # why that expert chose its top label
     reply: str | None = None  # the generator's answer, when the graph is the RAG graph
     citations: list[str] = field(default_factory=list)  # the retrieved doc ids the reply cites
+    mode: str | None = None  # how the generator answered: generated, extractive or abstained (RAG only)
 
     @property
     def label(self) -> str:
@@ -60,6 +61,7 @@ def ask(
     return Answer(
         text, route["experts"], route["probabilities"], answered_by, record["scores"],
         _first(why_gate), _first(why_expert), record.get("answer"), list(record.get("citations") or []),
+        record.get("mode"),
     )  # fmt: skip
 
 

@@ -4,8 +4,10 @@ Requests carry one record per question, `{"question": "...", "hits": [{"doc_id",
 "score"}, ...]}`, under `instances`, or under `predictions` as the retriever answers them (its records also
 carry `expert`, `domain`, ... which pass through, and `min_score`, its calibrated re-ranker's threshold:
 the record abstains below the stricter of that and the server's `--min_score`). Answers: one record per question,
-`{...the request record's other keys, "question", "answer", "citations", "unknown_citations", "abstained",
-"grounded", "overlap", "sources": [doc ids]}`.
+`{...the request record's other keys, "question", "answer", "mode", "grounded", "support", "set_aside",
+"citations", "unknown_citations", "abstained", "sources": [doc ids]}`. Every answer is checked before it is
+shown (`aiprime.rag.generate.answer`): `mode` is `generated`, `extractive` (the model's draft failed the
+check, so the best passage is quoted; `set_aside` says why) or `abstained`.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from typing import Any
 from aiprime.errors import InvalidInput
 from aiprime.rag.generate import Answer, answer, as_hits
 from aiprime.rag.generators import Generator
-from aiprime.rag.grounding import groundedness
 from aiprime.rag.search import Hit, check_query
 from aiprime.serving.protocol import upstream_records
 
@@ -76,17 +77,18 @@ def _min_score(value: Any, where: str) -> float:
 
 
 def answer_record(record: GeneratorRecord, generated: Answer) -> dict[str, Any]:
-    """The generator's v1 record for one question: the request's other keys, the answer, its grounding."""
-    grounding = groundedness(generated, record.hits)
+    """The generator's v1 record for one question: the request's other keys, the answer, how it was checked."""
     return {
         **record.passed_on,
         "question": generated.question,
         "answer": generated.text,
+        "mode": generated.mode,
+        "grounded": generated.grounded,
+        "support": generated.support,
+        "set_aside": generated.set_aside,
         "citations": list(generated.citations),
         "unknown_citations": list(generated.unknown_citations),
         "abstained": generated.abstained,
-        "grounded": grounding["grounded"],
-        "overlap": grounding["overlap"],
         "sources": [source["doc_id"] for source in generated.sources],
     }
 

@@ -34,6 +34,7 @@ class SampleAnswer:
     score: float  # its score
     reply: str | None = None  # the generator's answer (RAG graph only)
     citations: list[str] = field(default_factory=list)  # the retrieved doc ids the reply cites
+    mode: str | None = None  # generated, extractive (the best passage quoted) or abstained (RAG graph only)
 
 
 def serve_and_ask(
@@ -51,7 +52,7 @@ def serve_and_ask(
         a = client.ask(text, stack.router_url, stack.services(), explain=False)
         route = dict(list(zip(a.experts, a.probabilities, strict=True))[:2])
         answers.append(
-            SampleAnswer(text, route, a.answered_by, a.label, a.scores[a.label], a.reply, a.citations)
+            SampleAnswer(text, route, a.answered_by, a.label, a.scores[a.label], a.reply, a.citations, a.mode)
         )
     return stack, answers
 
