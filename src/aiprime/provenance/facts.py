@@ -1,0 +1,95 @@
+"""The stored facts that provenance is built from; nothing here infers or guesses a link.
+
+Each reader returns what it found, or None when the fact is not stored; `document` reports those as missing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+from sqlalchemy.engine import Engine
+
+from aiprime.errors import NotFound
+from aiprime.security import audit
+
+
+@dataclass(frozen=True)
+class ModelVersionFacts:
+    """A registered model version as MLflow stores it."""
+
+    name: str  # the registered model, e.g. aiprime-gate
+    version: str
+    tags: dict[str, str]  # data_version, code_version, pipeline_run_id, role, fingerprint, ...
+    run_id: str | None  # the MLflow run that registered it
+    run_tags: dict[str, str] = field(default_factory=dict)  # that run's tags (mlflow.parentRunId, ...)
+    experiment: str | None = None  # the MLflow experiment of that run: the pipeline's name
+
+
+@dataclass(frozen=True)
+class DvcOutput:
+    """One output of a DVC stage as `data/dvc.lock` records it."""
+
+    stage: str
+    path: str  # relative to data/
+    md5: str  # ends in `.dir` for a folder
+    deps: tuple[tuple[str, str], ...]  # (path, md5) of each dependency of the stage
+
+
+def model_version(tracking_uri: str, name: str, version: str) -> ModelVersionFacts:
+    """The tags, run and experiment of `name` version `version`.
+
+    Raises:
+        NotFound: MLflow has no such version (never registered, or deleted).
+    """
+    client = MlflowClient(tracking_uri)
+    try:
+        found = client.get_model_version(name, version)
+    except MlflowException as e:
+        raise NotFound(
+            f"MLflow at {tracking_uri} has no version {version} of {name} (deleted, or never registered). "
+            f"List the versions with the MLflow UI, or `aiprime lineage {name}@<version>` for another."
+        ) from e
+    run_tags, experiment = {}, None
+    if found.run_id:
+        try:
+            run = client.get_run(found.run_id)
+            run_tags = dict(run.data.tags)
+            experiment = client.get_experiment(run.info.experiment_id).name
+        except MlflowException:
+            pass  # the run was deleted: `document` reports the training run as missing
+    return ModelVersionFacts(name, str(found.version), dict(found.tags), found.run_id, run_tags, experiment)
+
+
+def dvc_outputs(root: Path) -> list[DvcOutput] | None:
+    """Every output recorded in `root/data/dvc.lock`, or None when there is no lock file."""
+    lock_file = root / "data" / "dvc.lock"
+    if not lock_file.is_file():
+        return None
+    stages = (yaml.safe_load(lock_file.read_text()) or {}).get("stages", {})
+    return [
+        DvcOutput(stage, out["path"], out["md5"], tuple((d["path"], d["md5"]) for d in spec.get("deps", [])))
+        for stage, spec in stages.items()
+        for out in spec.get("outs", [])
+    ]
+
+
+def dir_manifest(caches: list[Path], md5: str) -> list[tuple[str, str]] | None:
+    """The (relative path, md5) of each file of a DVC folder output `md5` (`<hash>.dir`), from the first of
+    `caches` (DVC caches or remotes, DVC 3 layout) that holds its manifest; None when none does."""
+    digest = md5.removesuffix(".dir")
+    for cache in caches:
+        manifest = cache / "files" / "md5" / digest[:2] / f"{digest[2:]}.dir"
+        if manifest.is_file():
+            return [(entry["relpath"], entry["md5"]) for entry in json.loads(manifest.read_text())]
+    return None
+
+
+def audit_rows(engine: Engine, request_id: str) -> list[audit.AuditRow]:
+    """The gateway's audit rows of one request, oldest first (empty when it never reached the gateway)."""
+    with engine.connect() as conn:
+        return audit.read(conn, limit=1000, request_id=request_id)

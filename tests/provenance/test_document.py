@@ -1,0 +1,136 @@
+"""PROV documents of registered model versions and gateway requests, from real MLflow, DVC and PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from prov.model import ProvDocument
+
+from aiprime.db.engine import connect
+from aiprime.errors import NotFound
+from aiprime.provenance import document, export
+from aiprime.security import audit
+from aiprime.settings import Settings
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def where(mlflow_url: str, checkout: Path, tmp_path: Path) -> document.Sources:
+    settings = Settings(home=tmp_path / "home", _env_file=None)
+    return document.Sources(mlflow_url, checkout, (checkout / ".dvc" / "cache",), settings)
+
+
+def records(lineage: document.Lineage, kind: str) -> dict[str, dict]:
+    """The records of one PROV kind (`entity`, `activity`, `used`, ...) of the PROV-JSON, keyed by id."""
+    import json
+
+    return json.loads(export.serialize(lineage.document, "prov-json")).get(kind, {})
+
+
+def test_a_trained_version_resolves_to_hashed_source_files(where, register, trained_tags) -> None:
+    version = register("aiprime-gate", trained_tags)
+
+    lineage = document.model_lineage(where, "aiprime-gate", version)
+
+    assert lineage.missing == []
+    entities, activities = records(lineage, "entity"), records(lineage, "activity")
+    model = entities[f"aiprime:model/aiprime-gate/{version}"]
+    assert model["aiprime:role"] == "gate"
+    run = next(
+        a
+        for key, a in activities.items()
+        if key.startswith("aiprime:mlflow-run/") and "aiprime:kfpRunId" in a
+    )
+    assert run["aiprime:kfpRunId"] == "kfp-run-1234"
+    data = entities[f"aiprime:dvc/{trained_tags['data_version']}"]
+    assert data["aiprime:path"] == "data/splits/classification.parquet"
+    assert {f"aiprime:dvc-stage/{s}" for s in ("raw", "processed", "splits")} <= activities.keys()
+    assert f"aiprime:git/{trained_tags['code_version']}" in entities
+    files = {k: e for k, e in entities.items() if k.startswith("aiprime:file/raw/")}
+    assert {e["aiprime:path"].split("/")[2] for e in files.values()} == {"wordnet", "foldoc", "pydocs"}
+    assert all(len(e["aiprime:md5"]) == 32 for e in files.values())
+    packages = {r["prov:usedEntity"] for r in records(lineage, "wasDerivedFrom").values()}
+    assert {
+        "aiprime:debian/wordnet-base",
+        "aiprime:debian/dict-foldoc",
+        "aiprime:debian/python3.11-doc",
+    } <= packages
+
+
+def test_prov_json_round_trips_without_loss(where, register, trained_tags) -> None:
+    lineage = document.model_lineage(where, "aiprime-gate", register("aiprime-gate", trained_tags))
+
+    text = export.serialize(lineage.document, "prov-json")
+
+    assert export.from_prov_json(text) == lineage.document
+    assert len(lineage.document.get_records()) > 20
+
+
+@pytest.mark.parametrize("fmt", ["provn", "ttl"])
+def test_other_formats_name_the_model(where, register, trained_tags, fmt: str) -> None:
+    version = register("aiprime-gate", trained_tags)
+    text = export.serialize(document.model_lineage(where, "aiprime-gate", version).document, fmt)
+    assert f"model/aiprime-gate/{version}" in text
+
+
+def test_a_version_without_lineage_tags_names_each_missing_link(where, register) -> None:
+    version = register("aiprime-expert-test", {"source": "aiprime.serving.smoke"})
+
+    lineage = document.model_lineage(where, "aiprime-expert-test", version)
+
+    links = [m.link for m in lineage.missing]
+    label = f"aiprime-expert-test v{version}"
+    assert links == [f"{label} -> KFP run", f"{label} -> training data version", f"{label} -> code version"]
+
+
+def test_a_data_version_no_longer_in_dvc_lock_is_missing_not_guessed(where, register, trained_tags) -> None:
+    tags = trained_tags | {"data_version": "0" * 32, "code_version": "abc1234-dirty"}
+
+    lineage = document.model_lineage(where, "aiprime-gate", register("aiprime-gate", tags))
+
+    reasons = {m.link: m.reason for m in lineage.missing}
+    assert "no longer records md5 " + "0" * 32 in reasons[f"dataset {'0' * 32} -> DVC stage"]
+    assert "uncommitted changes" in reasons["code version abc1234-dirty"]
+    assert not any(k.startswith("aiprime:dvc-stage/") for k in records(lineage, "activity"))
+
+
+def test_files_without_a_dvc_manifest_are_missing(where, register, trained_tags, tmp_path: Path) -> None:
+    bare = document.Sources(where.tracking_uri, where.root, (tmp_path / "no-cache",), where.settings)
+
+    lineage = document.model_lineage(bare, "aiprime-gate", register("aiprime-gate", trained_tags))
+
+    assert [m.link for m in lineage.missing] == ["data/raw -> files"]
+
+
+def test_an_unknown_version_is_a_clear_error(where) -> None:
+    with pytest.raises(NotFound, match="no version 999 of aiprime-gate"):
+        document.model_lineage(where, "aiprime-gate", "999")
+
+
+def test_a_request_names_its_user_and_what_is_not_recorded(where, app_db_url: str) -> None:
+    engine = connect(app_db_url)
+    entry = audit.AuditEntry("alice", "POST /v1/predict", "predict", "allow", 200, "req-lineage-1")
+    with engine.begin() as conn:
+        audit.append(conn, [entry])
+
+    lineage = document.request_lineage(where, engine, "req-lineage-1")
+
+    associations = list(records(lineage, "wasAssociatedWith").values())
+    assert [(a["prov:activity"], a["prov:agent"]) for a in associations] == [
+        ("aiprime:request/req-lineage-1", "aiprime:user/alice")
+    ]
+    assert associations[0]["aiprime:status"] == {"$": "200", "type": "xsd:int"}
+    assert [m.link for m in lineage.missing] == [
+        "answer of req-lineage-1 -> model versions",
+        "answer of req-lineage-1 -> retrieved chunks",
+    ]
+    assert ProvDocument.deserialize(
+        content=export.serialize(lineage.document, "prov-json"), format="json"
+    ) == (lineage.document)
+
+
+def test_an_unknown_request_id_is_a_clear_error(where, app_db_url: str) -> None:
+    with pytest.raises(NotFound, match="No request 'nope' in the gateway's audit log"):
+        document.request_lineage(where, connect(app_db_url), "nope")
