@@ -44,6 +44,11 @@ class Settings(BaseSettings):
         None,
         description="A Kubeflow Pipelines server that Dagster's training runs go to; unset runs them here.",
     )
+    openlineage_url: str | None = Field(
+        None,
+        description="A Marquez-compatible OpenLineage endpoint (events go to `{url}/api/v1/lineage`); unset: "
+        "<home>/openlineage/events.jsonl.",
+    )
     rag_collection: str = Field(
         "documents",
         min_length=1,

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from aiprime import versioning
 from aiprime.moe.report import headline
+from aiprime.provenance.openlineage import TRAINING_PIPELINE, Emitter, kfp_pipeline_run
 from aiprime.services import stack
 from aiprime.settings import Settings
 from aiprime.training import launch
@@ -80,7 +81,8 @@ def run_with_progress(settings: Settings, root: Path, options: TrainOptions, out
                 )
 
         out.print(f"Running pipeline moe-training locally; task logs in {settings.log_dir}/train-*.log")
-        summary, _ = launch.train_here(settings, root, options, on_task)
+        with kfp_pipeline_run(Emitter(settings), TRAINING_PIPELINE, on_task) as on_task_emitting:
+            summary, _ = launch.train_here(settings, root, options, on_task_emitting)
     return summary
 
 

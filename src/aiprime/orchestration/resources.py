@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from aiprime.provenance.openlineage import TRAINING_PIPELINE, Emitter, kfp_pipeline_run
 from aiprime.services import stack
 from aiprime.settings import Settings
 from aiprime.training import launch
@@ -65,7 +66,8 @@ class LocalTrainer(Trainer):
         self, workspace: Workspace, options: TrainOptions, on_task: Callable[[str, str], None]
     ) -> TrainingRun:
         stack.up(workspace.settings)
-        summary, log = launch.train_here(workspace.settings, workspace.root, options, on_task=on_task)
+        with kfp_pipeline_run(Emitter(workspace.settings), TRAINING_PIPELINE, on_task) as on_task_emitting:
+            summary, log = launch.train_here(workspace.settings, workspace.root, options, on_task_emitting)
         return TrainingRun(summary=summary, log=log)
 
 

@@ -15,6 +15,8 @@ from aiprime.db.engine import ensure_databases
 from aiprime.db.urls import database_url, parse_url
 from aiprime.errors import AIPrimeError, StageFailed
 from aiprime.orchestration.definitions import build_definitions
+from aiprime.orchestration.lineage_events import emit_run
+from aiprime.provenance.openlineage import Emitter
 from aiprime.services import stack
 from aiprime.settings import Settings
 
@@ -43,7 +45,7 @@ QUIET_CONSOLE = {
 def materialize_everything(
     settings: Settings, repo_root: Path, groups: Sequence[str] | None = None, run_config: dict | None = None
 ) -> dg.ExecuteInProcessResult:
-    """Materialise every asset (or those of `groups`) and run their checks.
+    """Materialise every asset (or those of `groups`) and run their checks; send their OpenLineage events.
 
     Raises:
         StageFailed: names the first failed step or failed check of ERROR severity (WARN checks, such as
@@ -64,6 +66,7 @@ def materialize_everything(
             asset_selection=selection,
             run_config=QUIET_CONSOLE | (run_config or {}),
         )
+        emit_run(Emitter(settings), instance, result.run_id, defs.resolve_asset_graph())
     _raise_on_failure(result)
     return result
 
