@@ -7,6 +7,7 @@ import typer
 from typer.core import TyperGroup
 
 from aiprime.cli import audit, backup, data, gateway, platform, rag, roles, serve, services, users
+from aiprime.cli.lineage import lineage
 from aiprime.cli.logs import logs
 from aiprime.cli.render import err_console
 from aiprime.cli.train import train
@@ -46,3 +47,4 @@ app.command("router")(serve.router)
 app.command("ask")(serve.ask)
 app.command("gateway")(gateway.gateway)
 app.command("logs")(logs)
+app.command("lineage")(lineage)
