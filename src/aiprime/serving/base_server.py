@@ -97,16 +97,16 @@ class ServingModel(kserve.Model):
             yield
         except Exception as e:
             self._count(verb, _reason(e))
-            self._log(verb, _reason(e), start)
+            self._log_outcome(verb, _reason(e), start)
             raise
         else:
             self.metrics.requests.labels(self.name, verb, "ok").inc()
-            self._log(verb, "ok", start)
+            self._log_outcome(verb, "ok", start)
         finally:
             self.in_flight -= 1
             self.metrics.in_flight.labels(self.name).dec()
 
-    def _log(self, verb: str, outcome: str, start: float) -> None:
+    def _log_outcome(self, verb: str, outcome: str, start: float) -> None:
         """One JSON log line per request, in its trace and with its request id (`aiprime logs --request`)."""
         extra = {"model": self.name, "verb": verb, "outcome": outcome}
         extra["duration_ms"] = round((time.perf_counter() - start) * 1e3, 3)
