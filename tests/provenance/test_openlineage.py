@@ -12,7 +12,7 @@ import dagster as dg
 import pytest
 from _helpers.openlineage_schema import errors
 
-from aiprime.orchestration.lineage_events import emit_run
+from aiprime.orchestration.lineage_events import SENT_BY_RUNNER, emit_run, lineage_sensors
 from aiprime.provenance.openlineage import Emitter, events_file, kfp_pipeline_run
 from aiprime.settings import Settings
 
@@ -174,3 +174,27 @@ def test_the_schema_rejects_what_the_spec_forbids() -> None:
     found = errors(event)
 
     assert len(found) == 6, found  # naive time, producer not a URI, runId not a UUID, no schemaURL, job's two
+
+
+@pytest.mark.parametrize(("tags", "emitted"), [({}, 2), ({SENT_BY_RUNNER: "true"}, 0)])
+def test_the_sensor_emits_a_run_started_elsewhere_once(settings: Settings, tags: dict, emitted: int) -> None:
+    on_success = lineage_sensors(settings)[0]
+    defs = dg.Definitions(assets=[source_table], sensors=[on_success])
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = defs.resolve_implicit_global_asset_job_def().execute_in_process(instance=instance, tags=tags)
+        logs = instance.all_logs(result.run_id, of_type=dg.DagsterEventType.RUN_SUCCESS)
+        success = logs[0].dagster_event
+        context = dg.build_run_status_sensor_context(
+            "openlineage_on_success",
+            success,
+            instance,
+            result.dagster_run,
+            repository_def=defs.get_repository_def(),
+        )
+        on_success(context)
+
+    sent = read_events(settings) if events_file(settings).exists() else []
+    assert [(e["job"]["name"], e["eventType"]) for e in sent] == [
+        ("source_table", "START"),
+        ("source_table", "COMPLETE"),
+    ][:emitted]

@@ -14,6 +14,7 @@ from aiprime.orchestration.data_assets import build_data_assets, data_code_versi
 from aiprime.orchestration.data_checks import DATA_CHECKS
 from aiprime.orchestration.drift_assets import DRIFT_JOBS, DRIFT_SCHEDULES, drift_sensor, traffic_drift
 from aiprime.orchestration.feature_assets import document_features, feature_store
+from aiprime.orchestration.lineage_events import lineage_sensors
 from aiprime.orchestration.model_assets import moe_models
 from aiprime.orchestration.rag_assets import (
     build_embeddings_asset,
@@ -49,7 +50,7 @@ def build_definitions(settings: Settings, repo_root: Path) -> dg.Definitions:
         asset_checks=[*DATA_CHECKS, index_recall],
         jobs=[everything_job, *DRIFT_JOBS],
         schedules=DRIFT_SCHEDULES,
-        sensors=[drift_sensor],
+        sensors=[drift_sensor, *lineage_sensors(settings)],
         resources={"workspace": Workspace(repo_root, settings), "trainer": trainer_for(settings)},
     )
 

@@ -4,6 +4,9 @@ Each materialised asset is one OpenLineage run (job `<asset key>` in namespace `
 its step's start, COMPLETE at its materialisation, with the asset's upstream assets as inputs and the asset
 with its Dagster data version (the DVC md5, the MLflow run, ...) as output. A failed step is a START and a
 FAIL of the job named by its step key. Every run names the Dagster run as its parent.
+
+`aiprime run` emits its runs' events when they end (`runner`); the sensors of `lineage_sensors` emit those
+of every other run (from the UI, a schedule, a sensor) when the daemon sees it end.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from aiprime.provenance.openlineage import DAGSTER_NAMESPACE, Emitter, JobRun, run_id
+from aiprime.settings import Settings
 
 
 def emit_run(emitter: Emitter, instance: dg.DagsterInstance, dagster_run_id: str, graph: object) -> int:
@@ -54,3 +58,30 @@ def _materialised(
     version = (materialization.tags or {}).get("dagster/data_version")
     emitter.emit("COMPLETE", job_run, inputs=inputs, outputs=[(name, version)], when=end)
     return 2
+
+
+SENT_BY_RUNNER = "aiprime/openlineage-sent"  # a run tag: `aiprime run` emitted this run's events itself
+
+
+def lineage_sensors(settings: Settings) -> list[dg.SensorDefinition]:
+    """Sensors that emit the events of runs that end in the daemon's sight (started from the Dagster UI,
+    by a schedule or a sensor), unless `aiprime run` already did."""
+
+    def emit(context: dg.RunStatusSensorContext) -> dg.SkipReason | None:
+        if context.dagster_run.tags.get(SENT_BY_RUNNER):
+            return dg.SkipReason(f"aiprime run emitted the events of run {context.dagster_run.run_id}.")
+        graph = context.repository_def.asset_graph
+        emit_run(Emitter(settings), context.instance, context.dagster_run.run_id, graph)
+        return None
+
+    status = dg.DefaultSensorStatus.RUNNING
+    return [
+        dg.run_status_sensor(
+            run_status=dg.DagsterRunStatus.SUCCESS, name="openlineage_on_success", default_status=status,
+            monitor_all_code_locations=False, description="OpenLineage events of each successful run.",
+        )(emit),
+        dg.run_failure_sensor(
+            name="openlineage_on_failure", default_status=status,
+            description="OpenLineage events of each failed run.",
+        )(emit),
+    ]  # fmt: skip

@@ -15,7 +15,7 @@ from aiprime.db.engine import ensure_databases
 from aiprime.db.urls import database_url, parse_url
 from aiprime.errors import AIPrimeError, StageFailed
 from aiprime.orchestration.definitions import build_definitions
-from aiprime.orchestration.lineage_events import emit_run
+from aiprime.orchestration.lineage_events import SENT_BY_RUNNER, emit_run
 from aiprime.provenance.openlineage import Emitter
 from aiprime.services import stack
 from aiprime.settings import Settings
@@ -65,6 +65,7 @@ def materialize_everything(
             raise_on_error=False,
             asset_selection=selection,
             run_config=QUIET_CONSOLE | (run_config or {}),
+            tags={SENT_BY_RUNNER: "true"},
         )
         emit_run(Emitter(settings), instance, result.run_id, defs.resolve_asset_graph())
     _raise_on_failure(result)
