@@ -186,3 +186,16 @@ def test_calibrate_without_a_reranker_is_one_line_with_the_fix(env) -> None:
 
     assert result.exit_code == 1
     assert "train one with `aiprime rag train-reranker`" in result.output.replace("\n", " ")
+
+
+def test_the_generator_option_names_extractive_a_gguf_or_the_model(tmp_path) -> None:
+    from aiprime.cli.rag import drafting_model
+    from aiprime.errors import InvalidInput, NotFound
+    from aiprime.settings import Settings
+
+    settings = Settings(_env_file=None)
+    assert drafting_model(settings, "extractive") is None
+    with pytest.raises(NotFound, match="no such file"):
+        drafting_model(settings, str(tmp_path / "absent.gguf"))
+    with pytest.raises(InvalidInput, match="`model`, `extractive` or a .gguf file"):
+        drafting_model(settings, "gpt-5")

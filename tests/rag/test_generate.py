@@ -22,9 +22,11 @@ from aiprime.rag.generate import (
     prompt,
 )
 from aiprime.rag.generators import (
+    LlamaCppCompletionGenerator,
     LlamaCppGenerator,
     Message,
     OpenAICompatibleGenerator,
+    few_shot_text,
     generator_from_settings,
     smollm2_path,
 )
@@ -227,3 +229,20 @@ def test_a_prompt_longer_than_the_window_is_refused(smollm2: LlamaCppGenerator) 
     with pytest.raises(InvalidInput, match="window of 256 tokens"):
         answer(QUESTION, BANK_HITS * 3, small, max_tokens=8)
     small.close()
+
+
+def test_a_base_model_is_asked_by_few_shot_completion() -> None:
+    text = few_shot_text(prompt(RIVER, as_hits(BANK_HITS)))
+    assert text.startswith("Pick the source that answers the question.") and text.endswith(
+        f"{RIVER}\nAnswer:"
+    )
+    assert '\nAnswer: [wn:n02084071] Here "dog" means' in text  # the worked example, as a completed answer
+    assert text.count("Answer:") == 2
+
+
+def test_a_base_model_answer_is_checked_like_any_other(smollm2: LlamaCppGenerator) -> None:
+    plain = LlamaCppCompletionGenerator(smollm2_path(), n_threads=1)
+    result = answer(RIVER, BANK_HITS, plain, max_tokens=32)
+    plain.close()
+    assert result.mode in (GENERATED, EXTRACTIVE) and result.grounded and result.draft.strip(), result
+    assert result.mode == GENERATED or result.text == RIVER_BANK

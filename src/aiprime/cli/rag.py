@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from aiprime.cli.render import console
-from aiprime.errors import ModelNotReady
+from aiprime.errors import InvalidInput, ModelNotReady, NotFound
 from aiprime.rag import evaluate as rag_eval
 from aiprime.rag import store
 from aiprime.rag.embed import make_embedder
@@ -22,6 +22,7 @@ from aiprime.services import stack
 from aiprime.settings import Settings
 
 if TYPE_CHECKING:
+    from aiprime.rag.generators import Generator
     from aiprime.rag.rerank import Reranker
 
 app = typer.Typer(no_args_is_help=True, help="Ingest, search and evaluate the retrieval store (pgvector).")
@@ -132,8 +133,8 @@ def eval_command(
     generator: Annotated[
         str,
         typer.Option(
-            help="What drafts the answers: `model` (SmolLM2, or AIPRIME_GENERATOR_URL) or `extractive` (the best "
-            "passage quoted, no model)."
+            help="What drafts the answers: `model` (SmolLM2, or AIPRIME_GENERATOR_URL), `extractive` (the best "
+            "passage quoted, no model), or a base model's .gguf file (plain few-shot completion, e.g. gemma-3-270m)."
         ),
     ] = "model",
 ) -> None:
@@ -174,7 +175,6 @@ def grounded_answers(
     """Answer and check `n` test questions end to end, abstaining below the re-ranker's stored min_score
     (as the served stack does), or below one calibrated now on `n` val questions when it has none."""
     from aiprime.rag import answer_eval
-    from aiprime.rag.generators import generator_from_settings
     from aiprime.rag.rerank import rerank
 
     engine, embedder = stack.ready_app_db(settings), make_embedder(settings)
@@ -187,10 +187,27 @@ def grounded_answers(
             engine, embedder, val, k=4, rerank=bound, collection=collection
         )
     test = rag_eval.sample_queries(splits, n, seed)
-    drafts = None if generator == "extractive" else generator_from_settings(settings, n_threads=1)
+    drafts = drafting_model(settings, generator)
     return figures | answer_eval.evaluate_answers(
         engine, embedder, test, drafts, rerank=bound, min_score=min_score, collection=collection
     )
+
+
+def drafting_model(settings: Settings, choice: str) -> Generator | None:
+    """The generator `--generator` names: None for `extractive`, a base GGUF file, or the settings' model."""
+    from aiprime.rag.generators import LlamaCppCompletionGenerator, generator_from_settings
+
+    if choice == "extractive":
+        return None
+    if choice.endswith(".gguf"):
+        if not Path(choice).is_file():
+            raise NotFound(
+                f"--generator {choice}: no such file. Pass a base model's .gguf, `model` or `extractive`."
+            )
+        return LlamaCppCompletionGenerator(Path(choice), n_threads=1)
+    if choice != "model":
+        raise InvalidInput(f"--generator {choice!r}: pass `model`, `extractive` or a .gguf file.")
+    return generator_from_settings(settings, n_threads=1)
 
 
 @app.command("calibrate")

@@ -117,6 +117,37 @@ class LlamaCppGenerator:
         return reply["choices"][0]["message"]["content"] or ""
 
 
+class LlamaCppCompletionGenerator(LlamaCppGenerator):
+    """A base (not instruction-tuned) GGUF model, e.g. gemma-3-270m, asked by plain completion: the chat
+    turns become a few-shot text (each user turn, then `Answer:` and the assistant's reply), and the model
+    continues after the last `Answer:` up to a blank line."""
+
+    def complete(self, messages: list[Message], max_tokens: int) -> str:
+        """The model's continuation of `few_shot_text(messages)`."""
+        llama = self.load()
+        with self._lock:
+            try:
+                reply = llama.create_completion(few_shot_text(messages), max_tokens=max_tokens, temperature=0,
+                                                stop=["\n\n", "\nSources:", "\nQuestion:"])  # fmt: skip
+            except ValueError as e:
+                raise InvalidInput(
+                    f"The prompt does not fit {self.model}'s window of {self.n_ctx} tokens ({e}); shorten the "
+                    "question or pass fewer hits."
+                ) from e
+        return reply["choices"][0]["text"] or ""
+
+
+def few_shot_text(messages: list[Message]) -> str:
+    """Chat `messages` as one plain text to continue: system lines, each user turn followed by `Answer:`."""
+    parts = []
+    for message in messages:
+        if message["role"] == "assistant":
+            parts.append(f"Answer: {message['content']}\n\n")
+        else:
+            parts.append(f"{message['content']}\n" + ("\n" if message["role"] == "system" else ""))
+    return "".join(parts) + "Answer:"
+
+
 class OpenAICompatibleGenerator:
     """A chat model behind an OpenAI-compatible HTTP API (`POST {url}/v1/chat/completions`)."""
 
