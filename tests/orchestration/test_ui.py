@@ -147,13 +147,13 @@ def ui(tmp_path: Path, pg_server_url: str) -> Iterator[Ui]:
             start_new_session=True,
             preexec_fn=ignore_sigint,  # noqa: PLW1509 - as a background job of a script starts it
         )
-    running = Ui(process, f"http://127.0.0.1:{port}", log)
+    started = Ui(process, f"http://127.0.0.1:{port}", log)
     try:
-        _wait_for_assets(running)
-        yield running
+        _wait_for_assets(started)
+        yield started
     finally:
         if running(process.pid):
-            running.kill()
+            started.kill()
 
 
 def _wait_for_assets(ui: Ui) -> None:
