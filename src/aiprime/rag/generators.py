@@ -110,11 +110,15 @@ class LlamaCppGenerator:
             try:
                 reply = llama.create_chat_completion(messages=messages, max_tokens=max_tokens, temperature=0)
             except ValueError as e:  # llama-cpp's "Requested tokens (N) exceed context window of M"
-                raise InvalidInput(
-                    f"The prompt does not fit {self.model}'s window of {self.n_ctx} tokens ({e}); shorten the "
-                    "question or pass fewer hits."
-                ) from e
+                raise self.too_long(e) from e
         return reply["choices"][0]["message"]["content"] or ""
+
+    def too_long(self, error: ValueError) -> InvalidInput:
+        """The error for a prompt longer than the context window."""
+        return InvalidInput(
+            f"The prompt does not fit {self.model}'s window of {self.n_ctx} tokens ({error}); shorten the "
+            "question or pass fewer hits."
+        )
 
 
 class LlamaCppCompletionGenerator(LlamaCppGenerator):
@@ -130,10 +134,7 @@ class LlamaCppCompletionGenerator(LlamaCppGenerator):
                 reply = llama.create_completion(few_shot_text(messages), max_tokens=max_tokens, temperature=0,
                                                 stop=["\n\n", "\nSources:", "\nQuestion:"])  # fmt: skip
             except ValueError as e:
-                raise InvalidInput(
-                    f"The prompt does not fit {self.model}'s window of {self.n_ctx} tokens ({e}); shorten the "
-                    "question or pass fewer hits."
-                ) from e
+                raise self.too_long(e) from e
         return reply["choices"][0]["text"] or ""
 
 
