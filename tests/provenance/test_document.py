@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from prov.model import ProvDocument
 
 from aiprime.db.engine import connect
-from aiprime.errors import NotFound
+from aiprime.errors import AuditChainBroken, NotFound
 from aiprime.provenance import document, export
 from aiprime.security import audit
 from aiprime.settings import Settings
@@ -134,3 +135,19 @@ def test_a_request_names_its_user_and_what_is_not_recorded(where, app_db_url: st
 def test_an_unknown_request_id_is_a_clear_error(where, app_db_url: str) -> None:
     with pytest.raises(NotFound, match="No request 'nope' in the gateway's audit log"):
         document.request_lineage(where, connect(app_db_url), "nope")
+
+
+def test_a_tampered_audit_row_is_refused_with_a_clear_message(where, app_db_url: str) -> None:
+    engine = connect(app_db_url)
+    with engine.begin() as conn:
+        seq = audit.append(
+            conn, [audit.AuditEntry("bob", "POST /v1/predict", "predict", "allow", 200, "req-tampered")]
+        )
+    with engine.begin() as conn:  # as a superuser who switches the append-only triggers off
+        conn.execute(sa.text("SET LOCAL session_replication_role = replica"))
+        conn.execute(sa.text("UPDATE gateway.audit_log SET actor = 'mallory' WHERE seq = :s"), {"s": seq})
+
+    with pytest.raises(
+        AuditChainBroken, match=f"Audit row {seq} of request 'req-tampered' does not match its hash"
+    ):
+        document.request_lineage(where, engine, "req-tampered")

@@ -14,7 +14,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from sqlalchemy.engine import Engine
 
-from aiprime.errors import NotFound
+from aiprime.errors import AuditChainBroken, NotFound
 from aiprime.security import audit
 
 
@@ -90,6 +90,19 @@ def dir_manifest(caches: list[Path], md5: str) -> list[tuple[str, str]] | None:
 
 
 def audit_rows(engine: Engine, request_id: str) -> list[audit.AuditRow]:
-    """The gateway's audit rows of one request, oldest first (empty when it never reached the gateway)."""
+    """The gateway's audit rows of one request, oldest first (empty when it never reached the gateway).
+
+    Raises:
+        AuditChainBroken: a row no longer matches its hash (altered after it was written). A row altered
+            and re-hashed shows only in the whole chain: `aiprime audit verify`.
+    """
     with engine.connect() as conn:
-        return audit.read(conn, limit=1000, request_id=request_id)
+        rows = audit.read(conn, limit=1000, request_id=request_id)
+    for row in rows:
+        if audit.chain_hash(row.prev_hash, row.seq, row.entry) != row.hash:
+            raise AuditChainBroken(
+                f"Audit row {row.seq} of request {request_id!r} does not match its hash: it was altered after "
+                "the gateway wrote it, so its user and action are not facts. Run `aiprime audit verify` and "
+                "restore the audit log from a backup (`aiprime backup restore`)."
+            )
+    return rows
