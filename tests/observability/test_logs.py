@@ -146,6 +146,31 @@ def test_a_console_command_logs_to_its_file_only(tmp_path: Path, logging_restore
     assert console.getvalue() == "" and json.loads(path.read_text())["message"] == "a server exited"
 
 
+def test_follow_yields_lines_written_later_and_only_complete_ones(tmp_path: Path) -> None:
+    (tmp_path / "router.jsonl").write_text(
+        json.dumps({"ts": "2026-01-01T00:00:00.000+00:00", "message": "old"}) + "\n"
+    )
+    followed = logs.follow_logs(tmp_path, request_id="r-9", poll_s=0.01)
+    with (tmp_path / "router.jsonl").open("a") as f:
+        f.write(
+            json.dumps({"ts": "2026-01-01T00:00:01.000+00:00", "message": "mine", "request_id": "r-9"}) + "\n"
+        )
+        f.write(
+            json.dumps({"ts": "2026-01-01T00:00:02.000+00:00", "message": "other", "request_id": "r-8"})
+            + "\n"
+        )
+        f.write('{"ts": "2026-01-01T00:00:03.000+00:00", "message": "half')
+        f.flush()
+        assert next(followed)["message"] == "mine"
+        f.write(' written", "request_id": "r-9"}\n')
+        f.flush()
+        (tmp_path / "gate.jsonl").write_text(
+            json.dumps({"ts": "2026-01-01T00:00:04.000+00:00", "request_id": "r-9"}) + "\n"
+        )
+        assert next(followed)["message"] == "half written"
+        assert next(followed)["ts"].endswith("04.000+00:00")  # a service whose file appeared after the start
+
+
 def test_parse_since_reads_each_unit() -> None:
     assert [logs.parse_since(t) for t in ("30s", "10m", "2h", "1d")] == [
         timedelta(seconds=30), timedelta(minutes=10), timedelta(hours=2), timedelta(days=1)

@@ -15,6 +15,7 @@ import json
 import logging
 import re
 import sys
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
@@ -173,14 +174,57 @@ def read_logs(
     Raises:
         InvalidInput: a named service has no log file in `log_dir` (naming those that do).
     """
+    cutoff = since.astimezone(UTC).isoformat(timespec="milliseconds") if since else ""
+    lines = [line for path in _files(log_dir, service) for line in _read(path) if line["ts"] >= cutoff]
+    return _of_request(lines, request_id, set())
+
+
+def follow_logs(
+    log_dir: Path, service: Iterable[str] | None = None, request_id: str | None = None, poll_s: float = 0.5
+) -> Iterator[dict[str, Any]]:
+    """The lines written from this call on, as they come, until the caller stops iterating (`aiprime logs
+    --follow`). Filters and errors are `read_logs`'; when `service` is None, a service that writes its first
+    line later is read too."""
+    offsets = {path: path.stat().st_size for path in _files(log_dir, service)}  # now, not at the first next()
+    return _followed(log_dir, service, request_id, poll_s, offsets)
+
+
+def _followed(
+    log_dir: Path,
+    service: Iterable[str] | None,
+    request_id: str | None,
+    poll_s: float,
+    offsets: dict[Path, int],
+) -> Iterator[dict[str, Any]]:
+    traces: set[str] = set()
+    while True:
+        lines = []
+        for path in _files(log_dir, service):
+            with path.open("rb") as f:
+                f.seek(offsets.get(path, 0))
+                complete, newline, _ = f.read().rpartition(
+                    b"\n"
+                )  # a line being written waits for the next poll
+            offsets[path] = offsets.get(path, 0) + len(complete) + len(newline)
+            lines += _parsed(complete.splitlines())
+        yield from _of_request(lines, request_id, traces)
+        time.sleep(poll_s)
+
+
+def _files(log_dir: Path, service: Iterable[str] | None) -> list[Path]:
     known = services(log_dir)
     wanted = list(service) if service else known
     if missing := sorted(set(wanted) - set(known)):
         raise InvalidInput(f"--service {missing} wrote no logs in {log_dir}; services with logs: {known}.")
-    cutoff = since.astimezone(UTC).isoformat(timespec="milliseconds") if since else ""
-    lines = [line for name in wanted for line in _lines(log_file(log_dir, name)) if line["ts"] >= cutoff]
+    return [log_file(log_dir, name) for name in wanted]
+
+
+def _of_request(
+    lines: list[dict[str, Any]], request_id: str | None, traces: set[str]
+) -> list[dict[str, Any]]:
+    """`lines` sorted by time, only those of `request_id` (and of the traces its lines name: added to `traces`)."""
     if request_id is not None:
-        traces = {
+        traces |= {
             line["trace_id"] for line in lines if line.get("request_id") == request_id and "trace_id" in line
         }
         lines = [
@@ -189,13 +233,19 @@ def read_logs(
     return sorted(lines, key=lambda line: line["ts"])  # threads log out of order by a few ms; sort is stable
 
 
-def _lines(path: Path) -> Iterator[dict[str, Any]]:
-    """The file's JSON log lines; lines that are not one (cut short by a crash, printed by a library) are skipped."""
-    with path.open(encoding="utf-8", errors="replace") as f:
-        for raw in f:
-            try:
-                line = json.loads(raw)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(line, dict) and isinstance(line.get("ts"), str):
-                yield line
+def _read(path: Path) -> list[dict[str, Any]]:
+    with path.open("rb") as f:
+        return _parsed(f)
+
+
+def _parsed(raw_lines: Iterable[bytes]) -> list[dict[str, Any]]:
+    """The JSON log lines among `raw_lines`; others (cut short by a crash, printed by a library) are skipped."""
+    parsed = []
+    for raw in raw_lines:
+        try:
+            line = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            continue
+        if isinstance(line, dict) and isinstance(line.get("ts"), str):
+            parsed.append(line)
+    return parsed
