@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import uuid
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterator, Sequence
@@ -111,25 +112,29 @@ def _event(
 
 def kfp_task_listener(emitter: Emitter, pipeline: str, pipeline_run: str) -> Callable[[str, str], None]:
     """An `on_task(task, state)` callback (`aiprime.training.launch.train_here`) that emits each task's
-    START and COMPLETE/FAIL; iterations of a ParallelFor task are separate runs, ended in the order started."""
+    START and COMPLETE/FAIL; iterations of a ParallelFor task are separate runs, ended in the order started.
+    kfp.local reports from one thread per iteration, hence the lock."""
     started: dict[str, int] = defaultdict(int)
     running: dict[str, deque[JobRun]] = defaultdict(deque)
     parent = (KFP_NAMESPACE, pipeline, pipeline_run)
+    lock = threading.Lock()
 
     def on_task(task: str, state: str) -> None:
         if state not in KFP_STATES:
             return
-        if state == "running":
-            started[task] += 1
-            run = JobRun(
-                KFP_NAMESPACE, f"{pipeline}.{task}", run_id(pipeline_run, task, str(started[task])), parent
-            )
-            running[task].append(run)
-        elif running[task]:
-            run = running[task].popleft()
-        else:
-            return  # an end whose start we did not see: nothing to pair it with
-        emitter.emit(KFP_STATES[state], run)
+        with lock:
+            if state == "running":
+                started[task] += 1
+                job = f"{pipeline}.{task}"
+                running[task].append(
+                    JobRun(KFP_NAMESPACE, job, run_id(pipeline_run, task, str(started[task])), parent)
+                )
+                run = running[task][-1]
+            elif running[task]:
+                run = running[task].popleft()
+            else:
+                return  # an end whose start we did not see: nothing to pair it with
+            emitter.emit(KFP_STATES[state], run)
 
     return on_task
 
