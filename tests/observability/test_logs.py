@@ -171,6 +171,21 @@ def test_follow_yields_lines_written_later_and_only_complete_ones(tmp_path: Path
         assert next(followed)["ts"].endswith("04.000+00:00")  # a service whose file appeared after the start
 
 
+def test_a_file_rolls_over_and_both_halves_are_read(tmp_path: Path, logging_restored) -> None:
+    path = logs.configure_json_logging(
+        "busy", tmp_path, console=False, info_loggers=("t.busy",), max_file_bytes=2000
+    )
+    followed = logs.follow_logs(tmp_path, poll_s=0.01)
+    for i in range(40):
+        logging.getLogger("t.busy").info("line %d", i)
+    on_disk = [path, path.with_name("busy.jsonl.1")]
+    assert all(p.exists() and p.stat().st_size <= 2000 for p in on_disk)
+    kept = [int(line["message"].split()[1]) for line in logs.read_logs(tmp_path)]
+    assert kept == list(range(40 - len(kept), 40)) and len(kept) > 5  # the newest lines, in order
+    current = json.loads(path.read_text().splitlines()[0])["message"]
+    assert next(followed)["message"] == current  # a follower reads on in the new file
+
+
 def test_parse_since_reads_each_unit() -> None:
     assert [logs.parse_since(t) for t in ("30s", "10m", "2h", "1d")] == [
         timedelta(seconds=30), timedelta(minutes=10), timedelta(hours=2), timedelta(days=1)

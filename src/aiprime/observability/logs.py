@@ -13,12 +13,14 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import re
 import sys
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
+from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -27,6 +29,9 @@ from opentelemetry import trace
 from aiprime.errors import InvalidInput
 
 SUFFIX = ".jsonl"
+# A file rolls over to `<service>.jsonl.1` at this size, so that a long-running server keeps at most twice
+# this on disk (a pod's /tmp is a small emptyDir; on a cluster the lines that matter are shipped from stderr).
+MAX_FILE_BYTES = 32 * 1024 * 1024
 REQUEST_ID_HEADER = "x-request-id"
 # Loggers that libraries give their own handlers (KServe, uvicorn): they get ours instead, at INFO. Every
 # other library logs through the root logger, at WARNING.
@@ -108,6 +113,7 @@ def configure_json_logging(
     stream: TextIO | None = None,
     console: bool = True,
     info_loggers: Iterable[str] = INFO_LOGGERS,
+    max_file_bytes: int = MAX_FILE_BYTES,
 ) -> Path | None:
     """Send the process's logs as JSON lines to `stream` (stderr) and to `service`'s file in `log_dir`.
 
@@ -121,7 +127,7 @@ def configure_json_logging(
     if log_dir is not None:
         path = log_file(log_dir, service)
         path.parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(path, encoding="utf-8"))
+        handlers.append(RotatingFileHandler(path, maxBytes=max_file_bytes, backupCount=1, encoding="utf-8"))
     for handler in handlers:
         handler.setFormatter(formatter)
     root = logging.getLogger()
@@ -175,7 +181,10 @@ def read_logs(
         InvalidInput: a named service has no log file in `log_dir` (naming those that do).
     """
     cutoff = since.astimezone(UTC).isoformat(timespec="milliseconds") if since else ""
-    lines = [line for path in _files(log_dir, service) for line in _read(path) if line["ts"] >= cutoff]
+    paths = [
+        older for path in _files(log_dir, service) for older in (_rolled_over(path), path) if older.exists()
+    ]
+    lines = [line for path in paths for line in _read(path) if line["ts"] >= cutoff]
     return _of_request(lines, request_id, set())
 
 
@@ -201,6 +210,8 @@ def _followed(
         lines = []
         for path in _files(log_dir, service):
             with path.open("rb") as f:
+                if f.seek(0, os.SEEK_END) < offsets.get(path, 0):
+                    offsets[path] = 0  # rolled over: the lines past the old offset went to <service>.jsonl.1
                 f.seek(offsets.get(path, 0))
                 complete, newline, _ = f.read().rpartition(
                     b"\n"
@@ -231,6 +242,10 @@ def _of_request(
             line for line in lines if line.get("request_id") == request_id or line.get("trace_id") in traces
         ]
     return sorted(lines, key=lambda line: line["ts"])  # threads log out of order by a few ms; sort is stable
+
+
+def _rolled_over(path: Path) -> Path:
+    return path.with_name(f"{path.name}.1")
 
 
 def _read(path: Path) -> list[dict[str, Any]]:
