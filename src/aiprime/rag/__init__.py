@@ -10,8 +10,9 @@
   with metadata filters and a preferred domain.
 - `questions`: the task's questions, what a word means in its example sentence.
 - `rerank`, `rerank_train`: a cross-encoder fine-tuned from MiniLM that re-orders hybrid's candidates.
-- `generators`, `generate`, `grounding`: SmolLM2 (llama.cpp) or an OpenAI-compatible endpoint answering from
-  the hits with citations, abstaining below a calibrated score, and the groundedness check.
+- `generators`, `generate`, `grounding`: SmolLM2 (llama.cpp), a base GGUF model or an OpenAI-compatible
+  endpoint phrasing the chosen passage with its citation, checked before it is shown (else the passage is
+  quoted), abstaining below a calibrated score.
 - `evaluate`: recall@k, MRR and nDCG@10 on the held-out queries, and HNSW recall against exact search;
   `answer_eval`: grounded answers end to end.
 
