@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -125,14 +126,17 @@ def router(
         typer.Option(help="Write JSON log lines to <log-dir>/router.jsonl (default AIPRIME_HOME/logs)."),
     ] = None,
 ) -> None:
-    """Run an InferenceGraph with KServe's routing semantics until interrupted."""
+    """Run an InferenceGraph with KServe's routing semantics until interrupted.
+
+    Like KServe's router, it forwards the headers that PROPAGATE_HEADERS names (comma-separated regexes).
+    """
     from aiprime.observability.logs import configure_json_logging
     from aiprime.observability.tracing import configure_tracing
-    from aiprime.serving.graph import serve_router
+    from aiprime.serving.graph import RouterConfig, serve_router
 
     configure_json_logging("router", log_dir or Settings().log_dir)
     configure_tracing("router", trace_file)
-    serve_router(graph, services, host or Settings().host, port)
+    serve_router(graph, services, host or Settings().host, port, RouterConfig.from_env(os.environ))
 
 
 def ask(
