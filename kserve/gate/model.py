@@ -15,6 +15,7 @@ from opentelemetry import trace
 
 from aiprime.drift.requests import LoggedRequest
 from aiprime.explain import TextExplainer
+from aiprime.observability.logs import current_request_id
 from aiprime.serving import served_models
 from aiprime.serving.base_server import ServingModel
 from aiprime.serving.load import LoadWatcher, rerank
@@ -43,6 +44,7 @@ class GateModel(ServingModel):
         self.watcher = watcher
         self.gate_metrics = GateMetrics()
         self.classifier: TextClassifier | None = None
+        self.version: str | None = None
         self.explainer: TextExplainer | None = None
 
     def load(self) -> bool:
@@ -50,6 +52,7 @@ class GateModel(ServingModel):
         served = served_models.load(self.source, "gate")
         routes = tuple(route_name(domain) for domain in served.classes)
         self.classifier = TextClassifier(TextEncoder.load(), served.module, routes)
+        self.version = served.version  # NAME@VERSION, logged with each request for `aiprime lineage`
         self.explainer = TextExplainer(self.classifier, self.explainer_method)
         self.ready = True
         return self.ready
@@ -83,13 +86,23 @@ class GateModel(ServingModel):
         return embedded.numpy(), self.classifier.probabilities(embedded)
 
     def _log_for_drift(self, embedded: np.ndarray, probabilities: np.ndarray) -> None:
-        """Hand each text's embedding and the gate's own first choice to the request log (non-blocking)."""
+        """Hand each text's embedding and the gate's own first choice to the request log (non-blocking), with
+        the request's id and the version served."""
         if self.request_log is None:
             return
         top = probabilities.argmax(axis=1)  # (N,) before any load-aware reranking: the gate's decision
+        request_id = current_request_id()
         self.request_log.submit(
             [
-                LoggedRequest(self.name, vector, self.classifier.classes[i], float(row[i]))
+                LoggedRequest(
+                    self.name,
+                    vector,
+                    self.classifier.classes[i],
+                    float(row[i]),
+                    None,
+                    request_id,
+                    self.version,
+                )
                 for vector, row, i in zip(embedded, probabilities, top, strict=True)
             ]
         )

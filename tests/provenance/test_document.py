@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import sqlalchemy as sa
 from prov.model import ProvDocument
 
 from aiprime.db.engine import connect
+from aiprime.drift.requests import LoggedRequest, log_requests
 from aiprime.errors import AuditChainBroken, NotFound
 from aiprime.provenance import document, export
 from aiprime.security import audit
@@ -24,10 +27,15 @@ def where(mlflow_url: str, checkout: Path, tmp_path: Path) -> document.Sources:
 
 
 def records(lineage: document.Lineage, kind: str) -> dict[str, dict]:
-    """The records of one PROV kind (`entity`, `activity`, `used`, ...) of the PROV-JSON, keyed by id."""
-    import json
-
+    """The records of one PROV kind (`entity`, `activity`) of the PROV-JSON, keyed by id."""
     return json.loads(export.serialize(lineage.document, "prov-json")).get(kind, {})
+
+
+def relations(lineage: document.Lineage, kind: str) -> list[dict]:
+    """The relations of one PROV kind (`used`, `wasDerivedFrom`, ...) of the PROV-JSON (PROV-JSON lists the
+    records that share a generated id)."""
+    found = records(lineage, kind).values()
+    return [r for value in found for r in (value if isinstance(value, list) else [value])]
 
 
 def test_a_trained_version_resolves_to_hashed_source_files(where, register, trained_tags) -> None:
@@ -52,7 +60,7 @@ def test_a_trained_version_resolves_to_hashed_source_files(where, register, trai
     files = {k: e for k, e in entities.items() if k.startswith("aiprime:file/raw/")}
     assert {e["aiprime:path"].split("/")[2] for e in files.values()} == {"wordnet", "foldoc", "pydocs"}
     assert all(len(e["aiprime:md5"]) == 32 for e in files.values())
-    packages = {r["prov:usedEntity"] for r in records(lineage, "wasDerivedFrom").values()}
+    packages = {r["prov:usedEntity"] for r in relations(lineage, "wasDerivedFrom")}
     assert {
         "aiprime:debian/wordnet-base",
         "aiprime:debian/dict-foldoc",
@@ -118,13 +126,14 @@ def test_a_request_names_its_user_and_what_is_not_recorded(where, app_db_url: st
 
     lineage = document.request_lineage(where, engine, "req-lineage-1")
 
-    associations = list(records(lineage, "wasAssociatedWith").values())
+    associations = list(relations(lineage, "wasAssociatedWith"))
     assert [(a["prov:activity"], a["prov:agent"]) for a in associations] == [
         ("aiprime:request/req-lineage-1", "aiprime:user/alice")
     ]
     assert associations[0]["aiprime:status"] == {"$": "200", "type": "xsd:int"}
     assert [m.link for m in lineage.missing] == [
-        "answer of req-lineage-1 -> model versions",
+        "answer of req-lineage-1 -> gate decision",
+        "answer of req-lineage-1 -> expert versions",
         "answer of req-lineage-1 -> retrieved chunks",
     ]
     assert ProvDocument.deserialize(
@@ -151,3 +160,56 @@ def test_a_tampered_audit_row_is_refused_with_a_clear_message(where, app_db_url:
         AuditChainBroken, match=f"Audit row {seq} of request 'req-tampered' does not match its hash"
     ):
         document.request_lineage(where, engine, "req-tampered")
+
+
+def test_a_logged_request_resolves_through_the_gate_version_to_source_files(
+    where, app_db_url: str, register, trained_tags
+) -> None:
+    engine = connect(app_db_url)
+    version = register("aiprime-gate", trained_tags)
+    with engine.begin() as conn:
+        audit.append(
+            conn, [audit.AuditEntry("carol", "POST /v1/predict", "predict", "allow", 200, "req-gate-1")]
+        )
+    served = f"aiprime-gate@{version}"
+    vector = np.zeros(384, dtype=np.float32)
+    log_requests(engine, [LoggedRequest("gate", vector, "nature", 0.9, None, "req-gate-1", served)] * 2)
+    log_requests(engine, [LoggedRequest("gate", vector, "nature", 0.9, None, "another-request", served)])
+
+    lineage = document.request_lineage(where, engine, "req-gate-1")
+
+    assert [m.link for m in lineage.missing] == [
+        "answer of req-gate-1 -> expert versions",
+        "answer of req-gate-1 -> retrieved chunks",
+    ]
+    decisions = {k: e for k, e in records(lineage, "entity").items() if k.startswith("aiprime:decision/")}
+    assert len(decisions) == 2 and {e["aiprime:expert"] for e in decisions.values()} == {"nature"}
+    model = f"aiprime:model/aiprime-gate/{version}"
+    used = {(u["prov:activity"], u["prov:entity"]) for u in relations(lineage, "used")}
+    assert ("aiprime:request/req-gate-1", model) in used
+    derived = {
+        (d["prov:generatedEntity"], d["prov:usedEntity"]) for d in relations(lineage, "wasDerivedFrom")
+    }
+    assert {(k, model) for k in decisions} <= derived
+    paths = [e.get("aiprime:path", "") for e in relations(lineage, "entity")]
+    assert any(p.startswith("data/raw/wordnet/") for p in paths)
+
+
+def test_a_served_version_deleted_from_mlflow_is_a_missing_link(where, app_db_url: str) -> None:
+    engine = connect(app_db_url)
+    with engine.begin() as conn:
+        audit.append(conn, [audit.AuditEntry("dan", "POST /v1/predict", "predict", "allow", 200, "req-gone")])
+    vector = np.zeros(384, dtype=np.float32)
+    log_requests(engine, [LoggedRequest("gate", vector, "nature", 0.9, None, "req-gone", "aiprime-gate@999")])
+
+    lineage = document.request_lineage(where, engine, "req-gone")
+
+    reasons = {m.link: m.reason for m in lineage.missing}
+    assert (
+        "no version 999 of aiprime-gate"
+        in reasons[f"decision {_first_decision(lineage)} of req-gone -> model version"]
+    )
+
+
+def _first_decision(lineage: document.Lineage) -> str:
+    return next(k for k in records(lineage, "entity") if k.startswith("aiprime:decision/")).rsplit("/", 1)[1]

@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry
 from aiprime.db.engine import connect
 from aiprime.db.urls import database_url
 from aiprime.drift.requests import LoggedRequest, recent_requests
+from aiprime.provenance.facts import gate_decisions
 from aiprime.serving.metrics import RequestLogMetrics
 from aiprime.serving.request_log import RequestLog, request_log
 from aiprime.serving.served_models import ModelSource
@@ -112,3 +113,15 @@ def test_aiprime_serve_gives_the_gate_the_running_database_and_none_without_one(
     assert "--database_url" not in gate_argv(
         Settings(home=tmp_path / "b", _env_file=None)
     )  # nothing runs there
+
+
+@pytest.mark.slow
+def test_the_gate_logs_the_request_id_it_was_sent_with(gate, pg_server_url, app_db_url) -> None:
+    gate.request_log, _ = _writer(pg_server_url, gate.name)
+    gate.request_log.start()
+    request_id = f"req-{uuid.uuid4().hex[:8]}"
+    asyncio.run(gate({"instances": [DOG, {"text": RUN}]}, headers={"x-request-id": request_id}))
+    assert gate.request_log.flush()
+    gate.request_log.close()
+    decisions = gate_decisions(connect(app_db_url), request_id)
+    assert [(d.server, d.model_version) for d in decisions] == [(gate.name, None)] * 2  # a folder: no version

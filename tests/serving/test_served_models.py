@@ -9,7 +9,7 @@ from aiprime.moe.experts import domains
 from aiprime.moe.layers import MoEConfig
 from aiprime.moe.networks import ExpertConfig, ExpertNet, GateConfig, GateNet, save_model
 from aiprime.serving.names import domain_of, registered_model_name, route_name, service_name
-from aiprime.serving.served_models import ModelSource, fetch, load_served
+from aiprime.serving.served_models import ModelSource, fetch, load, load_served
 
 DOMAINS = list(domains())  # the registry's, in its order
 
@@ -37,7 +37,27 @@ def test_a_model_saved_with_the_contract_loads(tmp_path) -> None:
     )
     served = load_served(path, "gate")
     assert served.classes == tuple(DOMAINS) and served.domain is None and not served.module.training
-    assert fetch(ModelSource(model_dir=tmp_path / "gate"), "gate") == path
+    assert fetch(ModelSource(model_dir=tmp_path / "gate"), "gate") == (path, None)  # a folder has no version
+
+
+@pytest.mark.slow
+def test_a_registered_model_is_served_with_its_version(tmp_path, mlflow_url: str) -> None:
+    from mlflow import MlflowClient
+
+    from aiprime.registry import mlflow_registry as registry
+
+    save_model(GateNet(GateConfig()), tmp_path / "gate" / "model.pt", {"classes": DOMAINS, "role": "gate"})
+    client = MlflowClient(mlflow_url)
+    run = client.create_run(client.create_experiment(f"served-version-{tmp_path.name}")).info.run_id
+    version = registry.register(mlflow_url, "aiprime-gate", tmp_path / "gate", run, {})
+    client.set_registered_model_alias(
+        "aiprime-gate", "served-version-test", version
+    )  # not `champion`: shared
+
+    source = ModelSource(tracking_uri=mlflow_url, alias="served-version-test", cache_dir=tmp_path / "cache")
+    served = load(source, "gate")
+
+    assert served.version == f"aiprime-gate@{version}"
 
 
 @pytest.mark.parametrize(

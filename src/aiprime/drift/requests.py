@@ -24,6 +24,8 @@ request_log = sa.Table(
     sa.Column("expert", sa.Text),
     sa.Column("expert_probability", sa.Float),
     sa.Column("prediction", sa.Text),
+    sa.Column("request_id", sa.Text),
+    sa.Column("model_version", sa.Text),
 )
 
 
@@ -36,6 +38,8 @@ class LoggedRequest:
     expert: str
     expert_probability: float
     prediction: str | None = None
+    request_id: str | None = None  # the x-request-id it came with
+    model_version: str | None = None  # the registered version that served it, NAME@VERSION
 
 
 def log_requests(engine: Engine, requests: list[LoggedRequest]) -> None:
@@ -52,6 +56,8 @@ def log_requests(engine: Engine, requests: list[LoggedRequest]) -> None:
             "expert": r.expert,
             "expert_probability": r.expert_probability,
             "prediction": r.prediction,
+            "request_id": r.request_id,
+            "model_version": r.model_version,
         }
         for r in requests
     ]

@@ -51,6 +51,11 @@ def bound_request_id(request_id: str | None) -> Iterator[None]:
         _request_id.reset(token)
 
 
+def current_request_id() -> str | None:
+    """The request id bound by `bound_request_id` around the running code, or None."""
+    return _request_id.get()
+
+
 def request_id_of(headers: Mapping[str, str] | None) -> str | None:
     """The `X-Request-Id` among `headers` (any case), or None."""
     for name, value in (headers or {}).items():

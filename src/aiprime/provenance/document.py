@@ -78,7 +78,8 @@ def model_lineage(where: Sources, name: str, version: str) -> Lineage:
 
 
 def request_lineage(where: Sources, engine: Engine, request_id: str) -> Lineage:
-    """The PROV document of one request through the gateway, from its audit rows.
+    """The PROV document of one request through the gateway: its audit rows, the gate's logged decisions
+    and the version that made them, with that version's lineage.
 
     Raises:
         NotFound: the audit log has no row with this request id.
@@ -95,15 +96,65 @@ def request_lineage(where: Sources, engine: Engine, request_id: str) -> Lineage:
         _add_audit_row(lineage, request, row)
     answer = lineage.document.entity(lineage.id("answer", request_id), {PROV["type"]: lineage.ns["Answer"]})
     lineage.document.wasGeneratedBy(answer, request)
+    _add_gate_decisions(lineage, where, request, facts.gate_decisions(engine, request_id), request_id)
     lineage.lack(
-        f"answer of {request_id} -> model versions",
-        "the audit log and the request log do not record which model versions served a request",
+        f"answer of {request_id} -> expert versions",
+        "the experts do not log their requests: only the gate's decision and version are stored",
     )
     lineage.lack(
         f"answer of {request_id} -> retrieved chunks",
         "the chunks retrieved for a request are not stored (rag_chunks holds the corpus, not what was used)",
     )
     return lineage
+
+
+def _add_gate_decisions(
+    lineage: Lineage,
+    where: Sources,
+    request: ProvActivity,
+    decisions: list[facts.GateDecision],
+    request_id: str,
+) -> None:
+    """Add the gate's logged decisions of the request, each derived from the model version that made it."""
+    if not decisions:
+        lineage.lack(
+            f"answer of {request_id} -> gate decision",
+            "the request log has no row with this request id (the gate logs only when it has a database)",
+        )
+    versions: dict[str, ProvEntity | None] = {}
+    for d in decisions:
+        decision = lineage.document.entity(
+            lineage.id("decision", request_id, str(d.row_id)),
+            {
+                PROV["type"]: lineage.ns["GateDecision"],
+                lineage.ns["expert"]: d.expert,
+                lineage.ns["probability"]: d.probability,
+            },
+        )
+        lineage.document.wasGeneratedBy(decision, request)
+        link = f"decision {d.row_id} of {request_id} -> model version"
+        if d.model_version is None:
+            lineage.lack(link, f"{d.server} served a local folder, not a registered version")
+            continue
+        if d.model_version not in versions:
+            versions[d.model_version] = _served_version(lineage, where, request, d.model_version, link)
+        if versions[d.model_version] is not None:
+            lineage.document.wasDerivedFrom(decision, versions[d.model_version])
+
+
+def _served_version(
+    lineage: Lineage, where: Sources, request: ProvActivity, served: str, link: str
+) -> ProvEntity | None:
+    """The model version `served` (NAME@VERSION) with its lineage, used by `request`; None when MLflow lost it."""
+    name, _, version = served.rpartition("@")
+    try:
+        found = facts.model_version(where.tracking_uri, name, version)
+    except NotFound as e:
+        lineage.lack(link, str(e))
+        return None
+    model = add_model_version(lineage, where, found)
+    lineage.document.used(request, model)
+    return model
 
 
 def _add_audit_row(lineage: Lineage, request: ProvActivity, row: facts.audit.AuditRow) -> None:

@@ -9,11 +9,13 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import sqlalchemy as sa
 import yaml
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from sqlalchemy.engine import Engine
 
+from aiprime.drift.requests import request_log
 from aiprime.errors import AuditChainBroken, NotFound
 from aiprime.security import audit
 
@@ -106,3 +108,24 @@ def audit_rows(engine: Engine, request_id: str) -> list[audit.AuditRow]:
                 "restore the audit log from a backup (`aiprime backup restore`)."
             )
     return rows
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    """One row of the request log: what the gate chose for one text of a request, and which version chose."""
+
+    row_id: int
+    server: str  # the server that logged it (request_log.model)
+    expert: str
+    probability: float
+    model_version: str | None  # NAME@VERSION; None when the server served a local folder
+
+
+def gate_decisions(engine: Engine, request_id: str) -> list[GateDecision]:
+    """The request log's rows of one request, in the order logged."""
+    t = request_log.c
+    query = sa.select(t.id, t.model, t.expert, t.expert_probability, t.model_version).where(
+        t.request_id == request_id
+    )
+    with engine.connect() as conn:
+        return [GateDecision(*row) for row in conn.execute(query.order_by(t.id))]

@@ -97,6 +97,11 @@ def promote(
 
 def download(tracking_uri: str, name: str, alias: str, dst: Path) -> Path:
     """Download the files of the version of `name` that carries `alias` into `dst`; the folder holding them."""
+    return download_alias(tracking_uri, name, alias, dst)[0]
+
+
+def download_alias(tracking_uri: str, name: str, alias: str, dst: Path) -> tuple[Path, str]:
+    """Download the version of `name` that carries `alias` into `dst`; the folder holding it, and the version."""
     version = version_for(tracking_uri, name, alias)
     if version is None:
         raise ModelNotReady(
@@ -109,4 +114,4 @@ def download(tracking_uri: str, name: str, alias: str, dst: Path) -> Path:
     path = mlflow.artifacts.download_artifacts(
         artifact_uri=source, dst_path=str(dst), tracking_uri=tracking_uri
     )
-    return Path(path)
+    return Path(path), version

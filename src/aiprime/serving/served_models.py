@@ -41,6 +41,7 @@ class ServedModel:
     role: str  # "gate" | "expert" | "dense"
     domain: str | None  # the expert's domain; None for the gate
     source: str  # where it was loaded from, for logs and errors
+    version: str | None = None  # the registered version served, NAME@VERSION; None for a local folder
 
 
 @dataclass(frozen=True)
@@ -73,28 +74,32 @@ def model_file(folder: Path) -> Path:
     )
 
 
-def fetch(source: ModelSource, role: str, domain: str | None = None) -> Path:
-    """The local `model.pt` of a role: from `source.model_dir`, else downloaded from the registry.
+def fetch(source: ModelSource, role: str, domain: str | None = None) -> tuple[Path, str | None]:
+    """The local `model.pt` of a role and its registered version (NAME@VERSION): from `source.model_dir`
+    (no version), else downloaded from the registry.
 
     Raises:
         InvalidInput: neither a folder nor a tracking URI is given.
         ModelNotReady: no registered version carries the alias.
     """
     if source.model_dir is not None:
-        return model_file(Path(source.model_dir))
+        return model_file(Path(source.model_dir)), None
     if not source.tracking_uri:
         raise InvalidInput(
             f"No model source for {service_name(role, domain)}: pass --model_dir or --tracking_uri "
             "(or set AIPRIME_MLFLOW_TRACKING_URI)."
         )
-    from aiprime.registry.mlflow_registry import download
+    from aiprime.registry.mlflow_registry import download_alias
 
     name = registered_model_name(role, domain)
     cache = Path(source.cache_dir or Path(tempfile.gettempdir()) / "aiprime-models")
-    return model_file(download(source.tracking_uri, name, source.alias, cache / f"{name}@{source.alias}"))
+    folder, version = download_alias(
+        source.tracking_uri, name, source.alias, cache / f"{name}@{source.alias}"
+    )
+    return model_file(folder), f"{name}@{version}"
 
 
-def load_served(path: Path, role: str, domain: str | None = None) -> ServedModel:
+def load_served(path: Path, role: str, domain: str | None = None, version: str | None = None) -> ServedModel:
     """Load `model.pt` and check its metadata against the role and domain it is served as.
 
     Raises:
@@ -117,12 +122,13 @@ def load_served(path: Path, role: str, domain: str | None = None) -> ServedModel
             f"{path} lists {len(classes)} classes for {n_outputs(module.config)} outputs; "
             "re-save it with one class name per output."
         )
-    return ServedModel(module, classes, role, metadata.get("domain"), str(path))
+    return ServedModel(module, classes, role, metadata.get("domain"), str(path), version)
 
 
 def load(source: ModelSource, role: str, domain: str | None = None) -> ServedModel:
     """Fetch and load the model a server serves (see `fetch` and `load_served`)."""
-    return load_served(fetch(source, role, domain), role, domain)
+    path, version = fetch(source, role, domain)
+    return load_served(path, role, domain, version)
 
 
 def _classes(metadata: dict, path: Path) -> tuple[str, ...]:
