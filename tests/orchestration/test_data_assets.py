@@ -105,3 +105,30 @@ def test_a_failed_step_is_one_error_naming_the_step(materialised, monkeypatch, t
     monkeypatch.setenv("AIPRIME_WORDNET_DIR", str(tmp_path / "absent"))
     with pytest.raises(StageFailed, match="Dagster step 'raw_data' failed: .*apt-get install wordnet-base"):
         materialize_everything(settings, root, groups=GROUPS)
+
+
+@pytest.mark.slow
+def test_each_materialisation_is_sent_as_openlineage_events_once(materialised) -> None:
+    import json
+
+    from _helpers.openlineage_schema import errors
+
+    from aiprime.provenance.openlineage import events_file
+
+    _, settings, result = materialised
+    sent = [json.loads(line) for line in events_file(settings).read_text().splitlines()]
+    assert [e for e in sent if errors(e)] == []
+    events = [
+        e for e in sent if e["run"]["facets"]["parent"]["run"]["runId"] == result.run_id
+    ]  # later tests run more
+    completed = {e["job"]["name"]: e for e in events if e["eventType"] == "COMPLETE"}
+    materialisations = {
+        m.asset_key.to_user_string(): m
+        for m in (e.event_specific_data.materialization for e in result.get_asset_materialization_events())
+    }
+    materialised_keys = set(materialisations)
+    assert completed.keys() == materialised_keys
+    assert len(events) == 2 * len(materialised_keys)  # a START and a COMPLETE each, nothing twice
+    assert {d["name"] for d in completed["classification"]["inputs"]} == {"synsets", "foldoc", "pydocs"}
+    version = completed["classification"]["outputs"][0]["facets"]["version"]["datasetVersion"]
+    assert version == materialisations["classification"].metadata["dvc_md5"].value
