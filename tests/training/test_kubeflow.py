@@ -1,16 +1,21 @@
 """The `moe-training` Kubeflow pipeline: it compiles to the committed YAML, and it runs for real with kfp.local.
 
-The end-to-end tests run the compiled pipeline twice on a 60-entry DVC subset against the session's MLflow
-server: a first run that registers champions, then `aiprime train` with a crippled configuration, whose
-challengers the champion gate refuses.
+The end-to-end tests run the compiled pipeline twice on a 60-entry DVC subset against an MLflow server of this
+module's own (the session's registry holds champions other tests registered, and a first run must meet none):
+a first run that registers champions, then `aiprime train` with a crippled configuration, whose challengers
+the champion gate refuses.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _helpers import free_port
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
@@ -18,6 +23,8 @@ from aiprime import versioning
 from aiprime.cli import app
 from aiprime.moe.dataset import TABLE
 from aiprime.registry import mlflow_registry as registry
+from aiprime.services import stack
+from aiprime.settings import Settings
 from aiprime.training import kubeflow
 
 REPO = Path(__file__).resolve().parents[2]
@@ -54,6 +61,21 @@ def checkout(tmp_path_factory: pytest.TempPathFactory, subset_checkout) -> Path:
     for folder in ("components", "pipelines"):
         (root / folder).symlink_to(REPO / folder)
     return root
+
+
+@pytest.fixture(scope="module")
+def mlflow_url() -> Iterator[str]:
+    """A registry with no champions yet, whatever ran before: MLflow on an embedded PostgreSQL of its own.
+
+    Its folder is outside pytest's temp tree, which pytest resets to mode 0700 while the server, running as
+    the `pgserver` user, still needs to reach it.
+    """
+    settings = Settings(home=Path(tempfile.mkdtemp(prefix="aiprime-test-kfp-")), mlflow_port=free_port(),
+                        _env_file=None)  # fmt: skip
+    stack.up(settings)
+    yield settings.mlflow_url
+    stack.down(settings)
+    shutil.rmtree(settings.home, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
