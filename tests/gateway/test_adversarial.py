@@ -132,8 +132,10 @@ def test_a_flood_of_unknown_paths_is_rate_limited_per_address(make_gateway) -> N
 
 def test_forwarded_addresses_are_believed_only_from_trusted_proxies(make_gateway) -> None:
     untrusted = make_gateway()
-    trusted = make_gateway(trusted_proxies="10.0.0.0/8, 127.0.0.1")
-    forwarded = {"x-forwarded-for": "203.0.113.7, 10.1.2.3"}  # client, then an inner proxy
+    trusted = make_gateway(trusted_proxies="127.10.0.0/16, 127.0.0.1")
+    forwarded = {
+        "x-forwarded-for": "203.0.113.7, 127.10.2.3"
+    }  # client, then an inner proxy (header text only)
     with untrusted.client() as client:
         plain = client.get("/nowhere", headers=forwarded)
     with trusted.client() as client:

@@ -82,11 +82,12 @@ def _scope(peer: str, forwarded: str | None) -> dict:
     ("peer", "forwarded", "trusted", "client"),
     [
         ("127.0.0.1", "203.0.113.7", "", "127.0.0.1"),  # nothing trusted: the header is ignored
-        ("198.51.100.9", "203.0.113.7", "10.0.0.0/8", "198.51.100.9"),  # an untrusted peer
-        ("10.0.0.5", "203.0.113.7", "10.0.0.0/8", "203.0.113.7"),
-        ("10.0.0.5", "6.6.6.6, 203.0.113.7, 10.0.0.9", "10.0.0.0/8", "203.0.113.7"),  # a forged first hop
-        ("10.0.0.5", "not-an-address", "10.0.0.0/8", "10.0.0.5"),
-        ("10.0.0.5", None, "10.0.0.0/8", "10.0.0.5"),
+        # Proxies stand in 127.10.0.0/16 (addresses only parsed here, never reached).
+        ("127.99.0.9", "203.0.113.7", "127.10.0.0/16", "127.99.0.9"),  # an untrusted peer
+        ("127.10.0.5", "203.0.113.7", "127.10.0.0/16", "203.0.113.7"),
+        ("127.10.0.5", "203.0.113.66, 203.0.113.7, 127.10.0.9", "127.10.0.0/16", "203.0.113.7"),  # forged hop
+        ("127.10.0.5", "not-an-address", "127.10.0.0/16", "127.10.0.5"),
+        ("127.10.0.5", None, "127.10.0.0/16", "127.10.0.5"),
     ],
 )
 def test_the_client_is_the_nearest_hop_that_is_not_a_trusted_proxy(
@@ -101,4 +102,4 @@ def test_a_bad_trusted_proxy_setting_names_the_field() -> None:
     from aiprime.gateway import GatewaySettings
 
     with pytest.raises(ValidationError, match="trusted_proxies"):
-        GatewaySettings(_env_file=None, trusted_proxies="10.0.0.0/8, not-a-network")
+        GatewaySettings(_env_file=None, trusted_proxies="127.10.0.0/16, not-a-network")
