@@ -21,7 +21,6 @@ import asyncio
 import multiprocessing
 import os
 import shutil
-import socket
 import statistics
 import sys
 import tempfile
@@ -32,6 +31,7 @@ from pathlib import Path
 
 import httpx
 import uvicorn
+from _loopback import free_port, wait_for
 
 PAYLOAD = {"instances": ["a dog runs across the field"]}
 ANSWER = b'{"predictions": [{"expert": "actions", "label": "verb.motion", "probability": 0.91}]}'
@@ -68,24 +68,6 @@ def _serve_gateway(home: str, db_server_url: str, upstream_url: str, port: int, 
     sys.stderr = open(log_path, "w", buffering=1)  # noqa: SIM115 - the JSON access log of the run
     settings = Settings(home=Path(home), database_url=db_server_url, _env_file=None)
     serve_gateway(settings, upstream_url, "127.0.0.1", port, GatewaySettings(_env_file=None))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait(url: str, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer 200 within {timeout_s} s")
 
 
 @dataclass
@@ -221,7 +203,7 @@ def _run(args: argparse.Namespace, folder: Path, server_url: str) -> None:
     migrate(db_url)
     accounts = _accounts(db_url, args.clients)
     ctx = multiprocessing.get_context("spawn")
-    up_port, gw_port = _free_port(), _free_port()
+    up_port, gw_port = free_port(), free_port()
     upstream_url, gateway_url = f"http://127.0.0.1:{up_port}/", f"http://127.0.0.1:{gw_port}"
     procs = [
         ctx.Process(target=_serve_upstream, args=(up_port,), daemon=True),
@@ -234,7 +216,7 @@ def _run(args: argparse.Namespace, folder: Path, server_url: str) -> None:
     for p in procs:
         p.start()
     try:
-        _wait(f"{gateway_url}/healthz")
+        wait_for(f"{gateway_url}/healthz", "the gateway", 60)
         _report(args, db_url, gateway_url, upstream_url, _tokens(gateway_url, accounts), procs[1].pid)
     finally:
         for p in procs:

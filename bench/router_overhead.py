@@ -21,7 +21,6 @@ import asyncio
 import json
 import multiprocessing
 import os
-import socket
 import statistics
 import tempfile
 import time
@@ -32,6 +31,7 @@ from pathlib import Path
 import httpx
 import uvicorn
 import yaml
+from _loopback import free_port, wait_for
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -118,23 +118,6 @@ def _serve_router(graph_path: str, services_path: str, port: int) -> None:
     from aiprime.serving.graph import serve_router
 
     serve_router(graph_path, services_path, host="127.0.0.1", port=port)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait(url: str, timeout_s: float = 30) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer within {timeout_s} s")
 
 
 @dataclass(frozen=True)
@@ -238,7 +221,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=500, help="measured requests per path and level")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32], help="concurrent clients")
     args = parser.parse_args()
-    ports = {name: _free_port() for name in ("gate", "expert", "router")}
+    ports = {name: free_port() for name in ("gate", "expert", "router")}
     urls = {"gate": f"http://127.0.0.1:{ports['gate']}/v1/models/gate:predict"}
     urls |= {
         f"expert-{e}": f"http://127.0.0.1:{ports['expert']}/v1/models/expert-{e}:predict" for e in EXPERTS
@@ -266,9 +249,9 @@ def main() -> None:
 
 
 def _run(urls: dict[str, str], ports: dict[str, int], router_pid: int, args: argparse.Namespace) -> None:
-    _wait(f"http://127.0.0.1:{ports['gate']}/v2/health/ready")
-    _wait(f"http://127.0.0.1:{ports['expert']}/v2/health/ready")
-    _wait(f"http://127.0.0.1:{ports['router']}/healthz")
+    wait_for(f"http://127.0.0.1:{ports['gate']}/v2/health/ready", "the gate", 30)
+    wait_for(f"http://127.0.0.1:{ports['expert']}/v2/health/ready", "the expert", 30)
+    wait_for(f"http://127.0.0.1:{ports['router']}/healthz", "the router", 30)
     print(f"gate -> expert: {args.requests} requests per cell after {WARMUP} warm-up, the paths alternating")
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; ms and req/s")
     print(
