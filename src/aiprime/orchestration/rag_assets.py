@@ -16,6 +16,7 @@ import dagster as dg
 from pydantic import Field
 
 from aiprime import versioning
+from aiprime.observability import progress
 from aiprime.orchestration.resources import Workspace
 from aiprime.rag import store
 
@@ -61,18 +62,22 @@ def build_embeddings_asset(code_version: str) -> dg.AssetsDefinition:
         settings, splits = workspace.settings, workspace.root / "data" / "splits"
         embedder, version = make_embedder(settings), data_version(splits)
 
-        def progress(done: int, total: int) -> None:
+        embedding = progress.stage("embedding changed documents")
+
+        def on_batch(done: int, total: int) -> None:
+            embedding.update(done, total)
             if done == total or done // 256 % PROGRESS_EVERY == 0:
                 context.log.info(f"embedded {done:,} of {total:,} changed documents")
 
-        report = ingest(
-            workspace.app_db(),
-            load_corpus(splits),
-            embedder,
-            collection=settings.rag_collection,
-            data_version=version,
-            on_batch=progress,
-        )
+        with embedding:
+            report = ingest(
+                workspace.app_db(),
+                load_corpus(splits),
+                embedder,
+                collection=settings.rag_collection,
+                data_version=version,
+                on_batch=on_batch,
+            )
         fingerprint = hashlib.sha256(f"{version}\x00{embedder.name}".encode()).hexdigest()[:16]
         return dg.MaterializeResult(
             metadata={
