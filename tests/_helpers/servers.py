@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from typing import Any, Self
+from urllib.parse import urlsplit
 
 import jwt
 import uvicorn
@@ -22,6 +23,23 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 START_TIMEOUT_S = 30.0
 GRACEFUL_S = 2.0  # open requests get this long at shutdown, then uvicorn cancels them
+
+
+def raw_request(url: str, request: bytes) -> bytes:
+    """Send raw bytes to the server at `url`; return what it answered before closing (b'' if nothing)."""
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        try:
+            sock.sendall(request)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server closed early: what it answered before is still to read
+        answer = b""
+        try:
+            while chunk := sock.recv(65536):
+                answer += chunk
+        except ConnectionResetError:
+            pass
+    return answer
 
 
 def free_port() -> int:

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
+from _helpers import raw_request
 
 from aiprime.security import audit
 
@@ -22,23 +21,6 @@ PREDICT = {"instances": ["a dog runs"]}
 def _rows(engine: sa.Engine, request_id: str) -> list[audit.AuditRow]:
     with engine.connect() as conn:
         return audit.read(conn, request_id=request_id)
-
-
-def _raw(url: str, request: bytes) -> bytes:
-    """Send raw bytes to the server at `url`; return what it answered before closing (b'' if nothing)."""
-    parts = urlsplit(url)
-    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
-        try:
-            sock.sendall(request)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the server closed early: what it answered before is still to read
-        answer = b""
-        try:
-            while chunk := sock.recv(65536):
-                answer += chunk
-        except ConnectionResetError:
-            pass
-    return answer
 
 
 def _nested(depth: int) -> dict:
@@ -106,7 +88,7 @@ def test_deeply_nested_instances_are_400_naming_the_limit(gateway, principals, d
 def test_oversized_headers_are_431_and_the_gateway_serves_on(gateway, principals) -> None:
     _, key = principals.service("viewer")
     huge = b"GET /livez HTTP/1.1\r\nhost: x\r\nx-pad: " + b"a" * (4 << 20) + b"\r\n\r\n"
-    answer = _raw(gateway.url, huge)
+    answer = raw_request(gateway.url, huge)
     assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
     assert b"AIPRIME_GATEWAY_MAX_HEADER_BYTES" in answer
     many = {f"x-h{i}": "v" * 100 for i in range(200)}  # 20 KB in small headers

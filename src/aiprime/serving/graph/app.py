@@ -23,6 +23,7 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import uvicorn
@@ -35,6 +36,7 @@ from starlette.routing import Route
 
 from aiprime.observability import tracing
 from aiprime.observability.logs import bound_request_id, request_id_of
+from aiprime.serving.bounded_http import HeaderBoundedHttpTools
 from aiprime.serving.graph.config import RouterConfig
 from aiprime.serving.graph.engine import FAILED, GraphExecutor
 from aiprime.serving.graph.resilience import HealthBook, RouterPolicy, fallback_service_urls, policy_for
@@ -45,6 +47,22 @@ from aiprime.serving.graph.upstream import Reply, Upstream, propagated_headers
 log = logging.getLogger(__name__)
 
 _DEFAULT_IDLE_S = 180  # KServe's router keeps idle connections for 3 minutes
+
+
+class BoundedRouterHttp(HeaderBoundedHttpTools):
+    """The router's HTTP protocol: request headers over `RouterConfig.max_header_bytes` are answered 431."""
+
+    def refusal_body(self, limit: int) -> bytes:
+        cause = (
+            f"the request's headers exceed {limit} bytes (RouterConfig.max_header_bytes); "
+            "send a shorter URL or fewer, smaller headers"
+        )
+        return json.dumps({"error": FAILED, "cause": cause}).encode()
+
+
+def server_options(config: RouterConfig) -> dict[str, Any]:
+    """The uvicorn options that bound the router's request headers (`uvicorn.Config` keywords)."""
+    return {"http": BoundedRouterHttp, "h11_max_incomplete_event_size": config.max_header_bytes}
 
 
 @dataclass(frozen=True)
@@ -131,7 +149,8 @@ def create_app(
 
     Everything that can be wrong with the graph, the services mapping or the config is checked here, before
     the app serves: a `serviceName` missing from `services`, a bad router-policy annotation, a bad header
-    pattern.
+    pattern. Serve it with `server_options(config)`, which bounds request headers (431) before the app
+    sees them; the app bounds bodies itself (413).
 
     Args:
         graph: the graph to serve (see `spec.load_graph`).
@@ -212,6 +231,7 @@ def serve_router(
         ConfigError: the graph, the services mapping or the config is invalid (raised before binding).
     """
     graph = load_graph(graph_path)
+    config = config or RouterConfig()
     app = create_app(graph, load_services(services_path), config)
     idle = int(graph.server_idle_timeout_s or _DEFAULT_IDLE_S)
     uvicorn.Server(
@@ -223,6 +243,7 @@ def serve_router(
             access_log=False,
             log_level="info",
             log_config=None,
+            **server_options(config),
         )
     ).run()
 

@@ -32,6 +32,7 @@ class RouterConfig:
     seed: int | None = None  # seeds the Splitter's and the retry jitter's random numbers (tests)
     max_connections: int = 256  # size of the pooled HTTP client
     max_body_bytes: int = 16 << 20  # larger request bodies are answered 413 (KServe's router sets none)
+    max_header_bytes: int = 1 << 20  # larger request lines plus headers: 431 (Go's default, as KServe's)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: object) -> RouterConfig:
