@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from aiprime.errors import AIPrimeError, InvalidInput
-from aiprime.gateway import admin_routes, routes
+from aiprime.gateway import admin_routes, console_routes, routes
 from aiprime.gateway.config import GatewaySettings, audit_heads, secret_store
 from aiprime.gateway.middleware import GatewayHooks, GatewayMiddleware
 from aiprime.gateway.requestchecks import nul_free_schema
@@ -111,6 +111,7 @@ def create_app(
     app.state.registry, app.state.metrics_public = registry, metrics_public
     app.include_router(routes.router)
     app.include_router(admin_routes.router)
+    console_routes.install(app, settings)
     app.add_middleware(GatewayMiddleware, hooks=hooks)
     app.openapi = lambda: app.openapi_schema or nul_free_schema(FastAPI.openapi(app))  # what it refuses
     _install_error_handlers(app)
@@ -147,7 +148,8 @@ def serve_gateway(
         host: interface to bind; keep the loopback default unless the gateway must be reachable from outside.
         port: port to bind.
         gateway: gateway settings; None reads AIPRIME_GATEWAY_* variables.
-        trace_file: where the gateway's spans go, as JSON lines; None exports none.
+        trace_file: where the gateway's spans go, as JSON lines (and over OTLP when the settings name an
+            endpoint); None writes no file.
 
     Raises:
         PortInUse: the port is taken (checked before anything starts).
@@ -159,7 +161,7 @@ def serve_gateway(
     if upstream_url:
         gateway = gateway.model_copy(update={"predict_url": upstream_url})
     configure_json_logging("gateway", settings.log_dir)
-    tracing.configure_tracing("gateway", trace_file)
+    tracing.configure_tracing("gateway", trace_file, settings)
     config = server_config(
         create_app(settings, gateway),
         gateway,

@@ -1,0 +1,91 @@
+"""A stand-in for the RAG graph and the gate's explainer behind the gateway, for the console's tests.
+
+It answers `/ask` and `/explain` in the documented shapes (kserve/graphs/README.md: the generator's record,
+passing the retriever's keys on; `aiprime.explain.attribution.Explanation.to_dict`), with a route decided
+by a keyword, so that an edit can move it. It is not a model: it only lets the page be exercised end to end.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+KEYWORDS = {"python", "function", "module"}  # a question naming one is routed to `computing`
+
+
+def route(text: str) -> tuple[str, float]:
+    """The stand-in gate's choice for `text` and its probability."""
+    return ("computing", 0.81) if KEYWORDS & set(text.lower().split()) else ("living", 0.64)
+
+
+def ask_answer(question: str) -> dict[str, Any]:
+    """The RAG graph's answer to `question`: the generator's record over two retrieved passages."""
+    expert, probability = route(question)
+    hits = [
+        {"doc_id": f"wn:{expert}-1", "title": f"{expert} sense", "content": f"A passage about {expert}.",
+         "source": "wordnet", "domain": expert, "score": 0.0328},
+        {"doc_id": f"wn:{expert}-2", "title": "another sense", "content": "A weaker passage.",
+         "source": "wordnet", "domain": expert, "score": 0.0161},
+    ]  # fmt: skip
+    return {
+        "predictions": [
+            {"question": question, "expert": expert, "domain": expert, "probability": probability,
+             "scores": {f"noun.{expert}": 0.9}, "hits": hits, "answer": f"It is about {expert} [wn:{expert}-1].",
+             "mode": "extractive", "grounded": True, "support": 0.9, "set_aside": None,
+             "citations": [f"wn:{expert}-1"], "unknown_citations": [], "abstained": False,
+             "sources": [f"wn:{expert}-1"]}
+        ]
+    }  # fmt: skip
+
+
+def explanation(text: str) -> dict[str, Any]:
+    """An explanation of the stand-in gate's choice for `text`: keywords push towards `computing`."""
+    expert, probability = route(text)
+    words = [
+        {"word": w, "attribution": (0.3 if w.lower() in KEYWORDS else -0.02 * (i % 3)) + 0.01}
+        for i, w in enumerate(text.split())
+    ]
+    return {
+        "text": text, "target": expert, "target_index": 0, "method": "integrated_gradients",
+        "tokens": [w["word"] for w in words], "attributions": [w["attribution"] for w in words], "words": words,
+        "prediction": probability, "baseline_prediction": 0.1, "baseline": "[PAD] tokens",
+        "delta": 0.0, "tolerance": 0.01, "complete": True, "evaluations": 32,
+    }  # fmt: skip
+
+
+def _handler() -> type[http.server.BaseHTTPRequestHandler]:
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))) or b"null")
+            text = str(body["instances"][0])
+            answer = {"explanations": [explanation(text)]} if self.path == "/explain" else ask_answer(text)
+            raw = json.dumps(answer).encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    return Handler
+
+
+@contextmanager
+def console_upstream() -> Iterator[str]:
+    """Serve the stand-in on 127.0.0.1; its base URL (`/ask`, `/explain`)."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler())
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
