@@ -7,56 +7,20 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import sqlalchemy as sa
-from _helpers import AsgiServer, free_port
-from _helpers.console_upstream import console_upstream
+from _helpers import free_port
+from _helpers.console import PASSWORD, Console, console_upstream, start_console
 from mlflow import MlflowClient
 
 from aiprime.db.engine import connect
-from aiprime.gateway import GatewaySettings, create_app
 from aiprime.gateway.console import ASSETS
 from aiprime.gateway.console.access import console_login
-from aiprime.gateway.server import server_options
 from aiprime.observability.jobmetrics import DriftMetrics, publish
 from aiprime.registry import mlflow_registry as registry
 from aiprime.security import audit
-from aiprime.settings import Settings
 
-PASSWORD = "console-test-password-1"
 MAX_PAGE_BYTES = 1_000_000  # the issue's page weight over the wire
-
-
-class Console:
-    """A gateway serving the console, with the settings it reads."""
-
-    def __init__(self, settings: Settings, gateway: GatewaySettings, db_url: str) -> None:
-        self.settings, self.gateway = settings, gateway
-        self.app = create_app(settings, gateway, db_url=db_url)
-        self.served = AsgiServer(self.app, **server_options(gateway)).__enter__()
-        self.url = self.served.url
-
-    def client(self, token: str | None = None) -> httpx.Client:
-        headers = {"authorization": f"Bearer {token}"} if token else {}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
-
-    def login(self, user: str) -> str:
-        with self.client() as client:
-            answer = client.post(
-                "/oauth/token", data={"grant_type": "password", "username": user, "password": PASSWORD}
-            )
-        assert answer.status_code == 200, answer.text
-        return answer.json()["access_token"]
-
-    def flush_audit(self) -> None:
-        assert self.app.state.runtime.audit.flush(10), "the audit writer did not catch up within 10 s"
-
-
-def start_console(app_db_url: str, home: Path, upstream: str, mlflow: str) -> Console:
-    settings = Settings(home=home, mlflow_tracking_uri=mlflow, _env_file=None)
-    gateway = GatewaySettings(_env_file=None, ask_url=f"{upstream}/ask", explain_url=f"{upstream}/explain")
-    return Console(settings, gateway, app_db_url)
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +36,7 @@ def console(app_db_url: str, upstream: str, tmp_path_factory: pytest.TempPathFac
         app_db_url, tmp_path_factory.mktemp("console"), upstream, f"http://127.0.0.1:{free_port()}"
     )
     yield started
-    started.served.__exit__()
+    started.stop()
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +45,7 @@ def console_with_mlflow(
 ) -> Iterator[Console]:
     started = start_console(app_db_url, tmp_path_factory.mktemp("console-mlflow"), upstream, mlflow_url)
     yield started
-    started.served.__exit__()
+    started.stop()
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
-"""A stand-in for the RAG graph and the gate's explainer behind the gateway, for the console's tests.
+"""The console's tests' servers: a gateway serving the console, and a stand-in for what the gateway forwards to.
 
-It answers `/ask` and `/explain` in the documented shapes (kserve/graphs/README.md: the generator's record,
+The stand-in for the RAG graph and the gate's explainer answers `/ask` and `/explain` in the documented shapes (kserve/graphs/README.md: the generator's record,
 passing the retriever's keys on; `aiprime.explain.attribution.Explanation.to_dict`), with a route decided
 by a keyword, so that an edit can move it. It is not a model: it only lets the page be exercised end to end.
 """
@@ -12,8 +12,17 @@ import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
+import httpx
+
+from _helpers.servers import AsgiServer
+from aiprime.gateway import GatewaySettings, create_app
+from aiprime.gateway.server import server_options
+from aiprime.settings import Settings
+
+PASSWORD = "console-test-password-1"  # of the users the console tests create
 KEYWORDS = {"python", "function", "module"}  # a question naming one is routed to `computing`
 
 
@@ -89,3 +98,42 @@ def console_upstream() -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+class Console:
+    """A gateway serving the console, with the settings it reads."""
+
+    def __init__(self, settings: Settings, gateway: GatewaySettings, db_url: str) -> None:
+        self.settings, self.gateway = settings, gateway
+        self.app = create_app(settings, gateway, db_url=db_url)
+        self.served = AsgiServer(self.app, **server_options(gateway)).__enter__()
+        self.url = self.served.url
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        """An HTTP client for this gateway, sending `token` as the bearer credential."""
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+    def login(self, user: str) -> str:
+        """An access token from the password grant, as the page's sign-in gets it."""
+        with self.client() as client:
+            answer = client.post(
+                "/oauth/token", data={"grant_type": "password", "username": user, "password": PASSWORD}
+            )
+        assert answer.status_code == 200, answer.text
+        return answer.json()["access_token"]
+
+    def flush_audit(self) -> None:
+        """Wait until every request answered so far is in the audit log."""
+        assert self.app.state.runtime.audit.flush(10), "the audit writer did not catch up within 10 s"
+
+    def stop(self) -> None:
+        """Shut it down (the lifespan flushes the audit log)."""
+        self.served.__exit__()
+
+
+def start_console(app_db_url: str, home: Path, upstream: str, mlflow: str) -> Console:
+    """A console on `app_db_url` whose ask and explain go to the stand-in at `upstream`, reading `mlflow`."""
+    settings = Settings(home=home, mlflow_tracking_uri=mlflow, _env_file=None)
+    gateway = GatewaySettings(_env_file=None, ask_url=f"{upstream}/ask", explain_url=f"{upstream}/explain")
+    return Console(settings, gateway, app_db_url)

@@ -1,0 +1,214 @@
+"""The console in a real browser (headless Chromium over the DevTools protocol): a person signs in with the
+keyboard, asks, reads the explanation and the lineage, edits and re-runs, and opens the Models view;
+axe-core finds no serious or critical accessibility violation. Screenshots go to `test-artifacts/`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from _helpers import free_port
+from _helpers.cdp import Page, browser
+from _helpers.console import PASSWORD, Console, console_upstream, start_console
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "test-artifacts"
+AXE_VERSION = (
+    "4.14.1"  # axe-core from the npm registry (MPL-2.0): cached outside the repository, never committed
+)
+AXE_CACHE = Path.home() / ".cache" / "aiprime" / f"axe-core-{AXE_VERSION}"
+MAX_PAGE_BYTES = 1_000_000
+QUESTION = "what does a python function return?"  # the stand-in routes it to `computing`
+EDITED = "what does a dog eat?"  # and this to `living`
+CONTROLS = "a[href], button, input, textarea, select"
+VISIBLE = "(e => e.offsetParent !== null || getComputedStyle(e).position === 'fixed')"
+SERIOUS = """axe.run(document, {resultTypes: ['violations']}).then(r => r.violations
+  .filter(v => v.impact === 'serious' || v.impact === 'critical')
+  .map(v => `${v.id} (${v.impact}): ${v.help}: ${v.nodes.map(n => n.target.join(' ')).join(', ')}`))"""
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    path = shutil.which("chromium")
+    if path is None:
+        pytest.skip(
+            "chromium is not on PATH: `apt-get install chromium` (Debian) to test the console in a browser"
+        )
+    return path
+
+
+@pytest.fixture(scope="module")
+def console(app_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+    with console_upstream() as upstream:
+        home = tmp_path_factory.mktemp("console-browser")
+        started = start_console(app_db_url, home, upstream, f"http://127.0.0.1:{free_port()}")
+        yield started
+        started.stop()
+
+
+@pytest.fixture(scope="module")
+def axe_source() -> str:
+    """axe-core's script, installed from the npm registry into a cache outside the repository."""
+    script = AXE_CACHE / "node_modules" / "axe-core" / "axe.min.js"
+    if not script.is_file():
+        npm = shutil.which("npm")
+        if npm is None:
+            pytest.skip(f"npm is not on PATH: `apt-get install npm` to fetch axe-core {AXE_VERSION}")
+        AXE_CACHE.mkdir(parents=True, exist_ok=True)
+        command = [
+            npm,
+            "install",
+            "--prefix",
+            str(AXE_CACHE),
+            "--no-audit",
+            "--no-fund",
+            f"axe-core@{AXE_VERSION}",
+        ]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+        if done.returncode != 0:
+            pytest.skip(f"npm could not install axe-core {AXE_VERSION}: {done.stderr[-500:]}")
+    return script.read_text()
+
+
+def sign_in_with_the_keyboard(page: Page, user: str) -> list[str]:
+    """Tab to each field, type, and press Enter on the button; the controls focused on the way."""
+    focused = []
+    for text in (user, PASSWORD, None):
+        focused.append(tab_to(page, "#username, #password, #login-form button"))
+        if text is not None:
+            page.type(text)
+    page.press("Enter")
+    page.wait_for("!document.getElementById('ask-view').hidden")
+    return focused
+
+
+def tab_to(page: Page, selector: str, presses: int = 30) -> str:
+    """Press Tab until the focused element matches `selector`; a description of it."""
+    for _ in range(presses):
+        page.press("Tab")
+        if page.evaluate(f"document.activeElement.matches({selector!r})"):
+            return page.evaluate("document.activeElement.id || document.activeElement.textContent")
+    raise AssertionError(f"Tab never reached {selector} in {presses} presses")
+
+
+def reachable_by_tab(page: Page) -> tuple[set[str], set[str], list[str]]:
+    """(visible controls, those Tab reached in one round, focused ones without a visible focus outline)."""
+    page.evaluate("document.activeElement.blur(), window.scrollTo(0, 0)")
+    describe = "(e => e.id || e.getAttribute('href') || e.textContent.trim().slice(0, 40))"
+    controls = set(
+        page.evaluate(f"[...document.querySelectorAll('{CONTROLS}')].filter({VISIBLE}).map({describe})")
+    )
+    reached, unmarked = set(), []
+    for _ in range(len(controls) + 10):
+        page.press("Tab")
+        if page.evaluate("document.activeElement === document.body"):  # past the last control
+            continue
+        name = page.evaluate(f"{describe}(document.activeElement)")
+        reached.add(name)
+        if page.evaluate("getComputedStyle(document.activeElement).outlineStyle") == "none":
+            unmarked.append(name)
+    return controls, reached, unmarked
+
+
+@pytest.mark.slow
+def test_a_person_asks_reads_why_and_where_from_edits_and_reruns(
+    chromium, console, principals, tmp_path
+) -> None:
+    user = principals.user(PASSWORD, "viewer")
+    with browser(chromium, tmp_path / "profile") as page:
+        page.open(f"{console.url}/console/")
+        focused = sign_in_with_the_keyboard(page, user)
+        assert focused[:2] == ["username", "password"]
+        assert page.evaluate("document.getElementById('who').textContent") == f"Signed in as {user}"
+
+        tab_to(page, "#question")
+        page.type(QUESTION)
+        tab_to(page, "#ask-form button")
+        page.press("Enter")
+        page.wait_for("!document.getElementById('ask-result').hidden")
+        assert "computing" in page.evaluate("document.getElementById('answer').textContent")
+        assert page.evaluate("document.querySelector('#route-chart li').textContent") == "computing: 81%"
+        sentence = page.evaluate("document.getElementById('explain-sentence').textContent")
+        assert sentence.startswith('The words "python", "function"') and '"computing"' in sentence
+        assert page.evaluate("document.querySelectorAll('#highlights mark.for').length") >= 2
+        assert page.evaluate("document.querySelectorAll('#evidence li').length") == 2
+        page.screenshot(ARTIFACTS / "console-ask.png")
+
+        tab_to(page, "#lineage-button")
+        page.press("Enter")
+        page.wait_for("document.querySelectorAll('#ask-lineage .node').length >= 3")
+        tab_to(page, "#ask-lineage .node.Agent")
+        page.press("Enter")
+        details = page.wait_for("document.querySelector('#ask-lineage .node-details h5')?.textContent")
+        assert details == f"Agent: user: {user}"
+        assert "retrieved chunks" in page.evaluate(
+            "document.querySelector('#ask-lineage .missing').textContent"
+        )
+        page.screenshot(ARTIFACTS / "console-lineage.png")
+
+        page.evaluate("document.querySelector('[data-view=rerun]').focus()")
+        page.press("Enter")
+        tab_to(page, "#edited")
+        page.evaluate("document.getElementById('edited').select()")
+        page.type(EDITED)
+        tab_to(page, "#rerun-form button")
+        page.press("Enter")
+        page.wait_for("!document.getElementById('rerun-result').hidden")
+        rows = page.evaluate(
+            "[...document.querySelectorAll('#diff tbody tr')].map(r => r.innerText.split('\\t'))"
+        )
+        assert ["Expert", "computing", "living"] in rows
+        assert page.evaluate("document.querySelectorAll('#diff tr.changed').length") >= 3
+        counterfactual = page.evaluate("document.getElementById('counterfactual').textContent")
+        assert "changed the expert" in counterfactual and "No explainer served here" in counterfactual
+        assert '"python"' in counterfactual
+        page.screenshot(ARTIFACTS / "console-rerun.png")
+
+        controls, reached, unmarked = reachable_by_tab(page)
+        assert controls <= reached, f"not reachable by Tab: {sorted(controls - reached)}"
+        assert not unmarked, f"focused without a visible outline: {unmarked}"
+
+        page.evaluate("document.querySelector('[data-view=models]').focus()")
+        page.press("Enter")
+        message = page.wait_for("document.querySelector('#models-table .error')?.textContent")
+        assert "MLflow does not answer" in message
+        page.screenshot(ARTIFACTS / "console-models.png")
+
+        weight = page.evaluate(
+            "performance.getEntries().filter(e => e.transferSize !== undefined)"
+            ".reduce((sum, e) => sum + e.transferSize, 0)"
+        )
+        assert 0 < weight <= MAX_PAGE_BYTES, f"{weight} bytes over the wire"
+
+
+@pytest.mark.slow
+def test_axe_finds_no_serious_or_critical_violation_in_any_view(
+    chromium, console, principals, axe_source: str, tmp_path
+) -> None:
+    user = principals.user(PASSWORD, "viewer")
+    found = {}
+    with browser(chromium, tmp_path / "profile") as page:
+        page.open(f"{console.url}/console/")
+        page.evaluate(axe_source)
+        found["sign-in"] = page.evaluate(SERIOUS)
+        sign_in_with_the_keyboard(page, user)
+        page.evaluate(f"document.getElementById('question').value = {QUESTION!r}")
+        page.evaluate("document.querySelector('#ask-form button').click()")
+        page.wait_for("!document.getElementById('ask-result').hidden")
+        page.evaluate("document.getElementById('lineage-button').click()")
+        page.wait_for("document.querySelectorAll('#ask-lineage .node').length >= 3")
+        page.evaluate("document.querySelector('#ask-lineage .node').click()")
+        found["ask"] = page.evaluate(SERIOUS)
+        page.evaluate("document.querySelector('[data-view=rerun]').click()")
+        page.evaluate(f"document.getElementById('edited').value = {EDITED!r}")
+        page.evaluate("document.querySelector('#rerun-form button').click()")
+        page.wait_for("!document.getElementById('rerun-result').hidden")
+        found["rerun"] = page.evaluate(SERIOUS)
+        page.evaluate("document.querySelector('[data-view=models]').click()")
+        page.wait_for("!!document.querySelector('#models-table .error')")
+        found["models"] = page.evaluate(SERIOUS)
+    assert found == {"sign-in": [], "ask": [], "rerun": [], "models": []}
