@@ -14,15 +14,16 @@ ROUTES = {
     "deploy": ("POST", "/v1/deploy", {"model": "moe", "version": "champion"}),
     "admin": ("GET", "/v1/admin/users", None),
     "read-audit": ("GET", "/v1/audit?limit=1", None),
+    "console": ("GET", "/v1/console/links", None),
 }
 # The one table: which roles may use which route (hierarchy: viewer < operator < deployer < admin).
 EXPECTED = {
-    "none":     {"predict": 0, "explain": 0, "ask": 0, "ingest": 0, "train": 0, "deploy": 0, "admin": 0, "read-audit": 0},
-    "viewer":   {"predict": 1, "explain": 1, "ask": 1, "ingest": 0, "train": 0, "deploy": 0, "admin": 0, "read-audit": 0},
-    "operator": {"predict": 1, "explain": 1, "ask": 1, "ingest": 1, "train": 1, "deploy": 0, "admin": 0, "read-audit": 0},
-    "deployer": {"predict": 1, "explain": 1, "ask": 1, "ingest": 1, "train": 1, "deploy": 1, "admin": 0, "read-audit": 0},
-    "admin":    {"predict": 1, "explain": 1, "ask": 1, "ingest": 1, "train": 1, "deploy": 1, "admin": 1, "read-audit": 0},
-    "auditor":  {"predict": 0, "explain": 0, "ask": 0, "ingest": 0, "train": 0, "deploy": 0, "admin": 0, "read-audit": 1},
+    "none":     {"predict": 0, "explain": 0, "ask": 0, "ingest": 0, "train": 0, "deploy": 0, "admin": 0, "read-audit": 0, "console": 0},
+    "viewer":   {"predict": 1, "explain": 1, "ask": 1, "ingest": 0, "train": 0, "deploy": 0, "admin": 0, "read-audit": 0, "console": 1},
+    "operator": {"predict": 1, "explain": 1, "ask": 1, "ingest": 1, "train": 1, "deploy": 0, "admin": 0, "read-audit": 0, "console": 1},
+    "deployer": {"predict": 1, "explain": 1, "ask": 1, "ingest": 1, "train": 1, "deploy": 1, "admin": 0, "read-audit": 0, "console": 1},
+    "admin":    {"predict": 1, "explain": 1, "ask": 1, "ingest": 1, "train": 1, "deploy": 1, "admin": 1, "read-audit": 0, "console": 1},
+    "auditor":  {"predict": 0, "explain": 0, "ask": 0, "ingest": 0, "train": 0, "deploy": 0, "admin": 0, "read-audit": 1, "console": 0},
 }  # fmt: skip
 CASES = [(role, route, bool(allowed)) for role, row in EXPECTED.items() for route, allowed in row.items()]
 

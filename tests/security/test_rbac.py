@@ -15,10 +15,10 @@ from aiprime.security.admin import Actor, Admin
 
 ME = Actor("tests")
 EFFECTIVE = {
-    "viewer": {"predict", "explain", "ask"},
-    "operator": {"predict", "explain", "ask", "ingest", "train"},
-    "deployer": {"predict", "explain", "ask", "ingest", "train", "deploy"},
-    "admin": {"predict", "explain", "ask", "ingest", "train", "deploy", "admin"},
+    "viewer": {"predict", "explain", "ask", "console"},
+    "operator": {"predict", "explain", "ask", "console", "ingest", "train"},
+    "deployer": {"predict", "explain", "ask", "console", "ingest", "train", "deploy"},
+    "admin": {"predict", "explain", "ask", "console", "ingest", "train", "deploy", "admin"},
     "auditor": {"read-audit"},
 }
 
