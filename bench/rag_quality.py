@@ -1,110 +1,134 @@
-"""Retrieval quality of dense, lexical and hybrid search on the held-out queries, measured in one run.
+"""Retrieval quality per query kind: dense, BM25, ts_rank_cd, hybrid (fusion chosen on val), hybrid + re-rank.
 
-Brings the `documents` collection of the `aiprime` database up to date with `data/splits/documents.parquet`
-(only what changed is embedded and written; the first run embeds the whole corpus), then ranks a seeded
-sample of test-split queries (WordNet example sentences with the lemma masked; the relevant document is the
-synset's gloss) with each method and prints recall@1, recall@10, MRR@10 and nDCG@10, the corpus it searched,
-and the ratios of hybrid to the best single method. `hybrid+true_domain` prefers the query's own domain:
-what a perfect gate could add. `hybrid+rerank` re-orders hybrid's top `--rerank-depth` chunks with the
-cross-encoder of `aiprime rag train-reranker` (the MLflow champion by default), with its ratio to the best
-single method and its latency per query.
+For each query kind (`aiprime.rag.query_kinds`: sense questions, definition-style queries, keyword queries,
+code lookups) it draws `--queries` val and `--queries` test queries whose target is in the collection, ranks
+them by every arm, chooses the fusion on val (`aiprime.rag.evaluate_kinds`) and prints R@1, R@10, MRR@10 and
+nDCG@10 on test, the fusion chosen per kind (paste into `aiprime.rag.fusion.FUSIONS`), hybrid's retrieval
+latency p50/p95 (no embedding, no re-rank), and the issue's targets as ratios measured in this one run.
 
-Run: `python bench/rag_quality.py [--queries 1000] [--seed 0] [--no-ingest] [--reranker champion|DIR|none]
-[--rerank-depth 30]` (from the repository root, with the embedded PostgreSQL and MLflow of
-`aiprime services up`, or AIPRIME_DATABASE_URL and AIPRIME_MLFLOW_TRACKING_URI).
+It searches an existing store: `--home PATH` (or AIPRIME_HOME) names the state folder of the embedded
+PostgreSQL, or AIPRIME_DATABASE_URL an external one. The collection's BM25 columns are filled first if they
+are not (an ingest made before migration 0007); `--ingest` also brings the collection up to date with
+`--splits` first (only what changed is embedded).
+
+Run: `python bench/rag_quality.py [--home PATH] [--collection documents] [--splits data/splits]
+[--queries 500] [--seed 0] [--kinds sense,definition,keyword,code] [--reranker none|champion|DIR]
+[--rerank-queries 100] [--ingest]`
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
-import sqlalchemy as sa
+import numpy as np
+import pandas as pd
 from rich.console import Console
-
-from aiprime.cli.rag import quality_table, rerank_latency
-from aiprime.rag.embed import make_embedder
-from aiprime.rag.evaluate import RERANK_DEPTH, RERANK_METHOD, evaluate_quality, sample_queries
-from aiprime.rag.ingest import DEFAULT_COLLECTION, ingest_splits
-from aiprime.rag.rerank import resolve_reranker
-from aiprime.services import stack
-from aiprime.settings import Settings
+from rich.table import Table
 
 SPLITS = Path("data/splits")
+METRICS = ("recall_at_1", "recall_at_10", "mrr", "ndcg_at_10")
+SHOWN = ("dense", "bm25", "ts_rank_cd", "hybrid_rrf60", "hybrid", "hybrid+rerank")
 
 
-def corpus_size(engine: sa.Engine, collection: str) -> dict[str, tuple[int, int]]:
-    """Documents and chunks per source in the collection."""
-    with engine.connect() as conn:
-        rows = conn.execute(
-            sa.text(
-                "SELECT d.source, count(DISTINCT d.id), count(k.id) FROM rag_documents d "
-                "JOIN rag_collections c ON c.id = d.collection_id JOIN rag_chunks k ON k.document_id = d.id "
-                "WHERE c.name = :c GROUP BY d.source ORDER BY d.source"
-            ),
-            {"c": collection},
-        )
-        return {source: (docs, chunks) for source, docs, chunks in rows}
+def queries_of(splits: Path, kind: str, split: str, n: int, seed: int, stored: set[str]) -> pd.DataFrame:
+    """`n` queries of `kind` in `split` whose relevant document is stored."""
+    from aiprime.rag.evaluate import sample_queries
+    from aiprime.rag.query_kinds import built_queries
+
+    if kind != "sense":
+        return built_queries(splits, kind, split, n, seed, stored)
+    frame = sample_queries(splits, 4 * n, seed, split=split)  # then keep the first n that are stored
+    return frame[frame.relevant.isin(stored)].head(n).reset_index(drop=True)
+
+
+def quality_table(results: dict[str, dict[str, float]], counts: dict[str, int]) -> Table:
+    """One row per kind and method, the test metrics as columns."""
+    table = Table(title="Retrieval quality per query kind (test split)")
+    for column in ("kind", "queries", "method", *METRICS):
+        table.add_column(column, justify="left" if column in ("kind", "method") else "right")
+    for kind, result in results.items():
+        for method in (m for m in SHOWN if f"{m}/mrr" in result):
+            n = int(result["rerank/queries"]) if method == "hybrid+rerank" else counts[kind]
+            table.add_row(kind, str(n), method, *(f"{result[f'{method}/{m}']:.3f}" for m in METRICS))
+    return table
+
+
+def target_lines(results: dict[str, dict[str, float]]) -> list[str]:
+    """The issue's targets as measured ratios."""
+    lines = []
+    for kind, r in results.items():
+        best = {m: max(r[f"dense/{m}"], r[f"bm25/{m}"]) for m in ("recall_at_10", "mrr", "ndcg_at_10")}
+        ratios = ", ".join(f"{m} {r[f'hybrid/{m}'] / b:.3f}" for m, b in best.items() if b)
+        lines.append(f"{kind}: BM25/dense nDCG@10 {r['bm25/ndcg_at_10'] / r['dense/ndcg_at_10']:.3f}; ")
+        lines[-1] += f"hybrid/max(dense, BM25): {ratios}; hybrid p95 {r['hybrid/p95_ms']:.1f} ms"
+        if "hybrid+rerank/mrr" in r:
+            lines[-1] += f"; rerank/dense MRR {r['hybrid+rerank/mrr'] / r['dense_rerank_subset/mrr']:.3f}"
+    return lines
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--queries", type=int, default=1000)
+    parser.add_argument("--home", type=Path, help="AIPRIME_HOME of the store to search")
+    parser.add_argument("--collection", default=None, help="default: the settings' rag_collection")
+    parser.add_argument("--splits", type=Path, default=SPLITS)
+    parser.add_argument("--queries", type=int, default=500, help="val and test queries per kind, each")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--collection", default=DEFAULT_COLLECTION)
-    parser.add_argument("--no-ingest", action="store_true", help="search the collection as it is")
-    parser.add_argument("--reranker", default="champion", help="MLflow alias, a folder, or none")
-    parser.add_argument("--rerank-depth", type=int, default=RERANK_DEPTH, help="hybrid candidates re-ranked")
+    parser.add_argument("--kinds", default="sense,definition,keyword,code")
+    parser.add_argument("--reranker", default="none", help="MLflow alias (champion), a folder, or none")
+    parser.add_argument("--rerank-queries", type=int, default=100, help="test queries per kind re-ranked")
+    parser.add_argument("--ingest", action="store_true", help="bring the collection up to date with --splits")
+    parser.add_argument("--no-ingest", action="store_true", help=argparse.SUPPRESS)  # the default now
     args = parser.parse_args()
-    settings, console = Settings(), Console()
+    if args.home:
+        os.environ["AIPRIME_HOME"] = str(args.home.resolve())
+    run(args, Console(width=150))
+
+
+def run(args: argparse.Namespace, console: Console) -> None:
+    from aiprime.rag import lexical, store
+    from aiprime.rag.embed import make_embedder
+    from aiprime.rag.evaluate_kinds import evaluate_kind, rank_arms, stored_doc_ids
+    from aiprime.rag.ingest import ingest_splits
+    from aiprime.rag.rerank import resolve_reranker
+    from aiprime.services import stack
+    from aiprime.settings import Settings
+
+    settings = Settings()
+    collection = args.collection or settings.rag_collection
     engine, embedder = stack.ready_app_db(settings), make_embedder(settings)
-    if not args.no_ingest:
+    if args.ingest:
+        console.print(f"ingest: {ingest_splits(engine, args.splits, embedder, collection=collection)}")
+    with engine.begin() as conn:
         start = time.perf_counter()
-        report = ingest_splits(engine, SPLITS, embedder, collection=args.collection)
-        console.print(f"ingest: {report} in {time.perf_counter() - start:.1f} s")
-    sizes = corpus_size(engine, args.collection)
-    console.print("corpus: " + ", ".join(f"{s} {d:,} docs / {c:,} chunks" for s, (d, c) in sizes.items()))
-    reranker = resolve_reranker(args.reranker, settings.mlflow_url)
-    console.print(f"re-ranker: {reranker.source if reranker else 'none'}")
-    queries = sample_queries(SPLITS, args.queries, args.seed)
-    start = time.perf_counter()
-    vectors = embedder.embed(list(queries.question))
-    result = evaluate_quality(
-        engine,
-        queries,
-        vectors,
-        collection=args.collection,
-        reranker=reranker,
-        rerank_depth=args.rerank_depth,
-        model=embedder.name,
-    )
-    console.print(
-        f"{int(result['quality/queries_scored'])} of {len(queries)} sampled test queries scored "
-        f"(the others' documents are not ingested) in {time.perf_counter() - start:.1f} s"
-    )
-    console.print(quality_table(result | {"queries": result["quality/queries_scored"]}))
-    for line in ratio_lines(result):
-        console.print(line)
-    if reranker:
-        console.print(rerank_latency(result))
-
-
-def ratio_lines(result: dict[str, float]) -> list[str]:
-    """Hybrid (and hybrid+rerank, when scored) over the best single method, per metric; rerank over hybrid."""
-    lines = []
-    for method in ("hybrid", RERANK_METHOD):
-        for metric in ("recall_at_10", "mrr", "ndcg_at_10"):
-            if f"{method}/{metric}" in result:
-                best = max(("dense", "lexical"), key=lambda m, metric=metric: result[f"{m}/{metric}"])
-                lines.append(
-                    f"{method} / {best} {metric}: {result[f'{method}/{metric}'] / result[f'{best}/{metric}']:.3f}"
-                )
-    if f"{RERANK_METHOD}/mrr" in result:
-        lines.append(
-            f"{RERANK_METHOD} / hybrid mrr: {result[f'{RERANK_METHOD}/mrr'] / result['hybrid/mrr']:.3f}"
+        report = lexical.refresh(conn, store.collection_id(conn, collection))
+        console.print(f"BM25 columns: {report} in {time.perf_counter() - start:.1f} s")
+    cid, doc_of = stored_doc_ids(engine, collection)
+    stored = set(doc_of.values())
+    console.print(f"collection {collection!r}: {len(stored):,} documents, {len(doc_of):,} chunks")
+    reranker = resolve_reranker(args.reranker, settings.mlflow_url) if args.reranker != "none" else None
+    results, counts, chosen = {}, {}, {}
+    for kind in args.kinds.split(","):
+        start = time.perf_counter()
+        ranked = {}
+        for split in ("val", "test"):
+            frame = queries_of(args.splits, kind, split, args.queries, args.seed, stored)
+            vectors = np.asarray(embedder.embed(list(frame.question)), dtype=np.float32)
+            ranked[split] = rank_arms(engine, cid, frame, vectors, ef_search=100)
+        chosen[kind], results[kind] = evaluate_kind(
+            engine, cid, ranked["val"], ranked["test"], doc_of, reranker, args.rerank_queries
         )
-    return lines
+        counts[kind] = len(ranked["test"])
+        console.print(
+            f"{kind}: {len(ranked['val'])} val / {counts[kind]} test queries, fusion {chosen[kind]!r} "
+            f"({time.perf_counter() - start:.0f} s)"
+        )
+    console.print(quality_table(results, counts))
+    console.print("FUSIONS = {" + ", ".join(f"{k!r}: {v!r}" for k, v in chosen.items()) + "}")
+    for line in target_lines(results):
+        console.print(line)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,8 @@
 
 Quality: each query asks what a word means in one of its WordNet example sentences
 (`aiprime.rag.questions`); the one relevant document is `wn:<synset_id>`, the other senses of the word are
-the hard negatives. A seeded sample of the test split is ranked by dense, lexical (the quoted word, as
-`search` does, and every word OR-ed, for comparison) and hybrid retrieval (and
+the hard negatives. A seeded sample of the test split is ranked by dense, lexical (BM25 of the quoted word,
+as `search` does; `ts_rank_cd` of it; BM25 of every word, for comparison) and hybrid retrieval (and
 hybrid with the query's true domain preferred: the most a perfect gate could add), scored by recall@1,
 recall@10, MRR@10 and nDCG@10 over distinct documents. Given a re-ranker (`aiprime.rag.rerank`), hybrid's top
 `RERANK_DEPTH` chunks are also re-ordered by it (`hybrid+rerank`), with the re-ranking latency per query.
@@ -28,15 +28,25 @@ from sqlalchemy.engine import Connection, Engine
 from aiprime.errors import DataSourceMissing, InvalidInput
 from aiprime.rag import questions, store
 from aiprime.rag.embed import Embedder
+from aiprime.rag.fusion import for_kind
 from aiprime.rag.ingest import DEFAULT_COLLECTION
-from aiprime.rag.search import DEPTH, Filters, dense_ranking, hydrate, lexical_ranking, ranking, rrf
+from aiprime.rag.query_kinds import query_kind
+from aiprime.rag.search import DEPTH, Filters, dense_ranking, hydrate, lexical_ranking, ranking
 
 if TYPE_CHECKING:
     from aiprime.rag.rerank import Reranker
 
 EF_VALUES = (20, 40, 64, 100)  # 64: what search uses (search.EF_SEARCH)
 RERANK_METHOD = "hybrid+rerank"  # scored only when a re-ranker is given
-METHODS = ("dense", "lexical", "lexical_every_word", "hybrid", "hybrid+true_domain", RERANK_METHOD)
+METHODS = (
+    "dense",
+    "lexical",  # BM25
+    "lexical_ts_rank_cd",
+    "lexical_every_word",
+    "hybrid",
+    "hybrid+true_domain",
+    RERANK_METHOD,
+)
 RERANK_DEPTH = 30  # hybrid candidates the re-ranker re-orders
 QUALITY_METRICS = ("recall_at_1", "recall_at_10", "mrr", "ndcg_at_10")
 
@@ -230,18 +240,20 @@ def latency_figures(latencies: Sequence[float], depth: int) -> dict[str, float]:
 def _rankings(
     conn: Connection, cid: int, text: str, vector: np.ndarray, depth: int, domain: str
 ) -> dict[str, list[int]]:
-    """Chunk ids ranked by each method; hybrid reuses the dense and lexical lists, as `search` would build them."""
-    dense = [item for item, _ in dense_ranking(conn, cid, vector, depth)]
-    lexical = [item for item, _ in lexical_ranking(conn, cid, text, depth)]  # the quoted word (match `key`)
-    every_word = [item for item, _ in lexical_ranking(conn, cid, text, depth, match="any")]
-    with_domain = ranking(conn, cid, text, vector, "hybrid", depth, Filters(), prefer_domain=domain)
-    return {
+    """Chunk ids ranked by each method; hybrid fuses the dense and BM25 lists, as `search` would."""
+    dense = dense_ranking(conn, cid, vector, depth)
+    bm25 = lexical_ranking(conn, cid, text, depth)  # the quoted word (match `key`)
+    lists = {
         "dense": dense,
-        "lexical": lexical,
-        "lexical_every_word": every_word,
-        "hybrid": [item for item, _ in rrf([dense, lexical])],
-        "hybrid+true_domain": [item for item, _ in with_domain],
+        "lexical": bm25,
+        "lexical_ts_rank_cd": lexical_ranking(conn, cid, text, depth, ranker="ts_rank_cd"),
+        "lexical_every_word": lexical_ranking(conn, cid, text, depth, match="any"),
+        "hybrid": for_kind(query_kind(text)).fuse(dense, bm25),
+        "hybrid+true_domain": ranking(
+            conn, cid, text, vector, "hybrid", depth, Filters(), prefer_domain=domain
+        ),
     }
+    return {method: [item for item, _ in ranked] for method, ranked in lists.items()}
 
 
 def load_vectors(engine: Engine, cid: int) -> tuple[np.ndarray, np.ndarray]:

@@ -20,7 +20,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Connection, Engine
 
 from aiprime.errors import ConfigError, InvalidInput
-from aiprime.rag import store
+from aiprime.rag import lexical, store
 from aiprime.rag.chunking import MAX_TOKENS, Chunk, TokenCounter, chunk_document
 from aiprime.rag.corpus import Document, check_text, data_version, load_corpus
 from aiprime.rag.embed import Embedder
@@ -127,6 +127,7 @@ def ingest(
     with engine.begin() as conn:
         report.deleted = _prune(conn, cid, set(stored) - set(hashes)) if prune else 0
         _finish_collection(conn, cid, embedder.name, data_version, max_tokens)
+        lexical.refresh(conn, cid)  # BM25 weights of new chunks; N, df and avgdl after adds and removals
         if report.wrote_anything:  # fresh statistics, so the planner weighs filters against the HNSW index
             conn.execute(sa.text("ANALYZE rag_documents, rag_chunks"))
     return report

@@ -1,6 +1,9 @@
-"""Search the store: dense (pgvector `<=>` on the HNSW index), lexical (PostgreSQL full text), and both fused.
+"""Search the store: dense (pgvector `<=>` on the HNSW index), lexical (BM25 or PostgreSQL full text), both fused.
 
-Each retriever returns a ranking of chunk ids; `rrf` fuses rankings by reciprocal rank (k=60). Metadata
+Each retriever returns a ranking of chunk ids. Lexical search ranks by BM25 (`aiprime.rag.lexical`: sparse
+BM25 weights in pgvector, scored exactly over the chunks sharing a query term) or, as before, by `ts_rank_cd`
+over the GIN-indexed `tsvector`. Hybrid search fuses the two by the fusion validation chose for the query's
+kind (`aiprime.rag.fusion`, `aiprime.rag.query_kinds`); `rrf` fuses any rankings by reciprocal rank. Metadata
 filters go into the SQL, and pgvector 0.8's iterative index scan (`hnsw.iterative_scan = relaxed_order`) keeps
 the HNSW scan going until enough rows pass them; if a very selective filter still leaves fewer than asked,
 the query is rerun exactly (index scans off), so a filter never shortens the list while rows match it.
@@ -22,9 +25,10 @@ from sqlalchemy.dialects.postgresql import REGCONFIG
 from sqlalchemy.engine import Connection, Engine
 
 from aiprime.errors import InvalidInput
-from aiprime.rag import store
+from aiprime.rag import fusion, lexical, store
 from aiprime.rag.embed import Embedder
 from aiprime.rag.ingest import DEFAULT_COLLECTION
+from aiprime.rag.query_kinds import query_kind
 
 RRF_K = 60  # the constant of Cormack et al. (2009): rank r contributes 1 / (60 + r)
 MAX_QUERY_CHARS = 2000  # a question, not a document; longer input is refused
@@ -35,6 +39,8 @@ EF_SEARCH = 64  # recall@10 0.96 at p95 5 ms over 147k chunks (bench/rag_hnsw.py
 RANK_NORMALIZATION = 1  # ts_rank_cd: divide by 1 + log(document length), so long pages do not win by length
 Mode = Literal["hybrid", "dense", "lexical"]
 Match = Literal["key", "any", "all"]
+Lexical = Literal["bm25", "ts_rank_cd"]
+LEXICAL_RANKERS = ("bm25", "ts_rank_cd")
 QUOTED = re.compile(r'["\u201c]([^"\u201c\u201d]+)["\u201d]')  # "straight" or \u201ccurly\u201d quotes
 KEY_WORDS = 3  # a quoted span of at most this many words is a key term; a longer one is context
 Ranking = list[tuple[int, float]]  # (chunk id, score), best first
@@ -64,7 +70,7 @@ class Hit:
     content: str
     source: str
     domain: str
-    score: float  # cosine similarity (dense), ts_rank_cd (lexical) or the RRF sum (fused)
+    score: float  # cosine similarity (dense), BM25 or ts_rank_cd (lexical), or the fused score (hybrid)
 
 
 def check_query(text: str) -> str:
@@ -152,8 +158,29 @@ def tsquery_text(text: str, match: Match) -> str:
     return " or ".join(words)
 
 
+def query_terms(text: str, match: Match) -> list[str]:
+    """BM25's query terms: the quoted key terms' with `key` (when the text quotes any), else every word's."""
+    terms = key_terms(text) if match == "key" else []
+    return lexical.tokens(" ".join(terms) if terms else text)
+
+
 def lexical_ranking(
-    conn: Connection, cid: int, text: str, depth: int, filters: Filters = Filters(), match: Match = "key"
+    conn: Connection,
+    cid: int,
+    text: str,
+    depth: int,
+    filters: Filters = Filters(),
+    match: Match = "key",
+    ranker: Lexical = "bm25",
+) -> Ranking:
+    """Chunks for `text` by BM25 (`ranker="bm25"`) or `ts_rank_cd`, as (id, score), best first."""
+    if ranker == "bm25":
+        return lexical.bm25_ranking(conn, cid, query_terms(text, match), depth, filters.clauses())
+    return ts_rank_ranking(conn, cid, text, depth, filters, match)
+
+
+def ts_rank_ranking(
+    conn: Connection, cid: int, text: str, depth: int, filters: Filters, match: Match
 ) -> Ranking:
     """Chunks matching `text` in full text, by `ts_rank_cd` on the GIN-indexed `tsv`, as (id, rank)."""
     c = store.chunks.c
@@ -178,20 +205,27 @@ def ranking(
     filters: Filters = Filters(),
     prefer_domain: str | None = None,
     match: Match = "key",
+    ranker: Lexical = "bm25",
+    fused_by: fusion.Fusion | None = None,
 ) -> Ranking:
-    """The ranking of one query by `mode`; fused by RRF when there is more than one list to combine."""
+    """The ranking of one query by `mode`.
+
+    Hybrid fuses dense and lexical by `fused_by` (default: the fusion chosen for the query's kind). With a
+    preferred domain, the domain-restricted dense and lexical rankings join the unrestricted ones in plain
+    RRF, which lifts the domain's documents and keeps the others' best among them.
+    """
     scopes = [filters]
     if prefer_domain and prefer_domain != filters.domain:
         scopes.append(replace(filters, domain=prefer_domain))
-    lists: list[Ranking] = []
+    arms: list[Ranking] = []
     for scope in scopes:
-        if mode in ("hybrid", "dense"):
-            lists.append(dense_ranking(conn, cid, vector, depth, scope))
-        if mode in ("hybrid", "lexical"):
-            lists.append(lexical_ranking(conn, cid, text, depth, scope, match))
-    if len(lists) == 1:
-        return lists[0]
-    return rrf([[item for item, _ in ranked] for ranked in lists])
+        arms += [dense_ranking(conn, cid, vector, depth, scope)] if mode != "lexical" else []
+        arms += [lexical_ranking(conn, cid, text, depth, scope, match, ranker)] if mode != "dense" else []
+    if len(arms) == 1:
+        return arms[0]
+    if len(scopes) == 1:
+        return (fused_by or fusion.for_kind(query_kind(text))).fuse(*arms)
+    return rrf([[item for item, _ in ranked] for ranked in arms])
 
 
 def hydrate(conn: Connection, scored: Ranking) -> list[Hit]:
@@ -220,6 +254,7 @@ def search(
     ef_search: int = EF_SEARCH,
     depth: int = DEPTH,
     match: Match = "key",
+    ranker: Lexical = "bm25",
 ) -> list[Hit]:
     """The top `k` chunks for `query`.
 
@@ -228,14 +263,16 @@ def search(
         query: The user's text (1 to MAX_QUERY_CHARS characters).
         embedder: The model the collection was embedded with (its `dim` must match the table).
         k: Number of results, 1 to MAX_K.
-        mode: `hybrid` (dense and lexical fused by RRF), `dense` or `lexical`.
+        mode: `hybrid` (dense and lexical fused as validation chose for the query's kind), `dense` or
+            `lexical`.
         collection: Collection name.
         filters: Source and domain every result must have.
         prefer_domain: A domain whose documents are boosted (the gate's choice).
         ef_search: HNSW candidate list size (`SET LOCAL hnsw.ef_search`).
         depth: Candidates per retriever before fusion (at least k).
         match: Lexical matching: `key` (the quoted short terms, else any word), `any` word (OR) or `all`
-            (websearch syntax as typed: quotes, -word, or).
+            (websearch syntax as typed: quotes, -word, or; `ts_rank_cd` only, BM25 reads it as `any`).
+        ranker: The lexical ranker: `bm25` or `ts_rank_cd` (PostgreSQL full text).
 
     Raises:
         InvalidInput: For an empty, huge or non-UTF-8 query, k out of range, or an unknown mode or match.
@@ -247,6 +284,8 @@ def search(
         raise InvalidInput(f"mode={mode!r}; use hybrid, dense or lexical.")
     if match not in ("key", "any", "all"):
         raise InvalidInput(f"match={match!r}; use key (quoted terms), any (every word) or all (as typed).")
+    if ranker not in LEXICAL_RANKERS:
+        raise InvalidInput(f"ranker={ranker!r}; use bm25 or ts_rank_cd.")
     with engine.begin() as conn:
         cid = store.collection_id(conn, collection)
         vector = None
@@ -256,5 +295,5 @@ def search(
             vector = np.asarray(embedder.embed([text]), dtype=np.float32)[0]  # (dim,)
             store.check_dim(conn, vector.shape[0], f"The query vector of {embedder.name}")
         store.set_search_params(conn, ef_search, iterative=True)
-        scored = ranking(conn, cid, text, vector, mode, max(depth, k), filters, prefer_domain, match)
+        scored = ranking(conn, cid, text, vector, mode, max(depth, k), filters, prefer_domain, match, ranker)
         return hydrate(conn, scored[:k])

@@ -1,4 +1,4 @@
-"""The retrieval store in PostgreSQL: the tables of migration 0002, the HNSW index, per-query settings.
+"""The retrieval store in PostgreSQL: the tables of migrations 0002 and 0007, the HNSW index, per-query settings.
 
 The tables are declared here as SQLAlchemy Core objects for queries only; Alembic owns the schema. Search
 settings are set with `SET LOCAL`, so they last one transaction and never leak into a pooled connection.
@@ -11,13 +11,14 @@ import time
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from pgvector.sqlalchemy import Vector
-from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
+from pgvector.sqlalchemy import SPARSEVEC, Vector
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
 from sqlalchemy.engine import Connection, Engine
 
 from aiprime.errors import ConfigError, InvalidInput, NotFound
 
 EMBED_DIM = 384  # the column width of migration 0002
+TERM_SPACE = 1 << 29  # the sparsevec width of migration 0007: hashed term ids
 HNSW_INDEX = "ix_rag_chunks_embedding_hnsw"
 
 metadata = sa.MetaData()
@@ -56,6 +57,15 @@ chunks = sa.Table(
     sa.Column("content", sa.Text),
     sa.Column("embedding", Vector(EMBED_DIM)),
     sa.Column("tsv", TSVECTOR),
+)
+chunk_bm25 = sa.Table(  # migration 0007, filled by aiprime.rag.lexical.refresh
+    "rag_chunk_bm25",
+    metadata,
+    sa.Column("chunk_id", sa.BigInteger, primary_key=True),
+    sa.Column("collection_id", sa.Integer),
+    sa.Column("lex_len", sa.Integer),
+    sa.Column("lex_terms", ARRAY(sa.Integer)),
+    sa.Column("lex_bm25", SPARSEVEC(TERM_SPACE)),
 )
 
 

@@ -1,0 +1,90 @@
+"""How hybrid search combines the dense and lexical rankings, chosen per query kind on validation questions.
+
+Two families: weighted reciprocal rank fusion (score = (1 - w) / (k + dense rank) + w / (k + lexical rank))
+and a convex combination of min-max normalised scores ((1 - w) * dense + w * lexical, a chunk missing from a
+list scoring 0 there). `GRID` holds both with w from 0 (dense alone) to 1 (lexical alone), so the fusion
+chosen on validation is never worse there than its better arm. `FUSIONS` is what `bench/rag_quality.py
+--choose` picked per kind (`aiprime.rag.query_kinds`); `search` uses it for hybrid queries.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+Ranking = list[tuple[int, float]]  # (chunk id, score), best first
+Method = Literal["rrf", "convex"]
+WEIGHTS = tuple(round(0.1 * i, 1) for i in range(11))
+RRF_KS = (5, 20, 60)
+
+
+@dataclass(frozen=True)
+class Fusion:
+    """One way to fuse a dense and a lexical ranking."""
+
+    method: Method  # rrf: by ranks; convex: by min-max normalised scores
+    weight: float  # the lexical ranking's share, 0..1
+    k: int = 60  # the RRF constant (Cormack et al. 2009 use 60); unused by convex
+
+    def __str__(self) -> str:
+        return (
+            f"rrf(k={self.k}, w_lex={self.weight})"
+            if self.method == "rrf"
+            else f"convex(w_lex={self.weight})"
+        )
+
+    def fuse(self, dense: Ranking, lexical: Ranking) -> Ranking:
+        """The fused ranking, best first; ties keep the order items were first seen (dense first)."""
+        if self.method == "rrf":
+            parts = [_rrf_scores(dense, self.k), _rrf_scores(lexical, self.k)]
+        else:
+            parts = [normalised(dense), normalised(lexical)]
+        scores: dict[int, float] = defaultdict(float)
+        for part, share in zip(parts, (1.0 - self.weight, self.weight), strict=True):
+            for item, score in part:
+                scores[item] += share * score
+        return sorted(scores.items(), key=lambda pair: -pair[1])
+
+
+def _rrf_scores(ranking: Ranking, k: int) -> Ranking:
+    return [(item, 1.0 / (k + rank)) for rank, (item, _) in enumerate(ranking, start=1)]
+
+
+def normalised(ranking: Ranking) -> Ranking:
+    """Scores min-max scaled to 0..1 within the list (all 1.0 when they are equal)."""
+    if not ranking:
+        return []
+    low, high = min(s for _, s in ranking), max(s for _, s in ranking)
+    span = high - low
+    return [(item, (s - low) / span if span else 1.0) for item, s in ranking]
+
+
+GRID: tuple[Fusion, ...] = tuple(
+    [Fusion("rrf", w, k) for k in RRF_KS for w in WEIGHTS] + [Fusion("convex", w) for w in WEIGHTS]
+)
+DEFAULT = Fusion("rrf", 0.5, 60)  # plain RRF: for a kind no validation chose for
+FUSIONS: dict[str, Fusion] = {}  # query kind -> fusion, filled from bench/rag_quality.py --choose
+
+
+def for_kind(kind: str) -> Fusion:
+    """The fusion validation chose for `kind`, else plain RRF."""
+    return FUSIONS.get(kind, DEFAULT)
+
+
+def choose(
+    pairs: Sequence[tuple[Ranking, Ranking]], score: Callable[[int, Ranking], float]
+) -> tuple[Fusion, float]:
+    """The fusion of GRID with the best mean `score` over validation queries, and that mean.
+
+    Args:
+        pairs: Each validation query's dense and lexical rankings.
+        score: (query index, fused ranking) -> the number to maximise, e.g. nDCG@10 of distinct documents.
+    """
+    best, best_mean = DEFAULT, float("-inf")
+    for fusion in GRID:  # ties go to the earlier fusion: rrf before convex, lower weights first
+        mean = sum(score(i, fusion.fuse(d, lex)) for i, (d, lex) in enumerate(pairs)) / max(len(pairs), 1)
+        if mean > best_mean + 1e-12:
+            best, best_mean = fusion, mean
+    return best, best_mean

@@ -1,0 +1,52 @@
+"""Fusion: weighted RRF and the convex combination on hand-computed cases; the choice on validation."""
+
+from __future__ import annotations
+
+import pytest
+
+from aiprime.rag.fusion import GRID, Fusion, choose, normalised
+
+DENSE = [(1, 0.9), (2, 0.8), (3, 0.5)]
+LEXICAL = [(3, 12.0), (4, 6.0), (1, 2.0)]
+
+
+def test_weighted_rrf_matches_the_hand_computed_scores() -> None:
+    fused = dict(Fusion("rrf", 0.25, k=10).fuse(DENSE, LEXICAL))
+
+    assert fused[1] == pytest.approx(0.75 / 11 + 0.25 / 13)
+    assert fused[3] == pytest.approx(0.75 / 13 + 0.25 / 11)
+    assert fused[4] == pytest.approx(0.25 / 12)
+
+
+def test_convex_fusion_mixes_min_max_normalised_scores() -> None:
+    fused = Fusion("convex", 0.5).fuse(DENSE, LEXICAL)
+
+    assert dict(normalised(LEXICAL)) == pytest.approx({3: 1.0, 4: 0.4, 1: 0.0})
+    assert dict(fused) == pytest.approx({1: 0.5, 2: 0.375, 3: 0.5, 4: 0.2})
+    assert [item for item, _ in fused][:2] == [1, 3]  # a tie keeps the order first seen: dense's
+
+
+@pytest.mark.parametrize("method", ["rrf", "convex"])
+def test_the_end_weights_are_the_arms_alone(method: str) -> None:
+    assert [i for i, _ in Fusion(method, 0.0).fuse(DENSE, LEXICAL)][:3] == [1, 2, 3]
+    assert [i for i, _ in Fusion(method, 1.0).fuse(DENSE, LEXICAL)][:3] == [3, 4, 1]
+
+
+def test_the_choice_on_validation_is_never_worse_than_either_arm() -> None:
+    pairs = [
+        (DENSE, LEXICAL),
+        ([(5, 1.0), (6, 0.5)], [(6, 3.0), (5, 1.0)]),
+        ([(7, 0.7), (8, 0.6)], [(8, 4.0)]),
+    ]
+    relevant = [4, 6, 7]  # one query each arm answers first, one only lexical finds
+
+    def reciprocal_rank(i: int, fused) -> float:
+        ranked = [item for item, _ in fused]
+        return 1.0 / (ranked.index(relevant[i]) + 1) if relevant[i] in ranked else 0.0
+
+    chosen, best = choose(pairs, reciprocal_rank)
+    arms = [sum(reciprocal_rank(i, pair[side]) for i, pair in enumerate(pairs)) / 3 for side in (0, 1)]
+
+    assert chosen in GRID
+    assert best >= max(arms)
+    assert best == pytest.approx(sum(reciprocal_rank(i, chosen.fuse(*p)) for i, p in enumerate(pairs)) / 3)
