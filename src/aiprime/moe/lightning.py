@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler, TensorDataset
 
 from aiprime.errors import InvalidInput
 from aiprime.moe.config import TrainConfig  # re-exported: fit's settings
@@ -85,12 +85,17 @@ class History(Callback):
 
 
 def loader(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int | None) -> DataLoader:
-    """A single-process DataLoader; shuffled by its own seeded generator when `seed` is given."""
+    """A single-process DataLoader; shuffled by its own seeded generator when `seed` is given.
+
+    Each batch is gathered with one index per tensor rather than row by row and stacked: the same batches
+    in the same order as `DataLoader(shuffle=...)` draws them, without its per-row cost.
+    """
     data = TensorDataset(torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.long))
     generator = None if seed is None else torch.Generator().manual_seed(seed)
-    return DataLoader(
-        data, batch_size=batch_size, shuffle=seed is not None, generator=generator, num_workers=0
-    )
+    order = SequentialSampler(data) if seed is None else RandomSampler(data, generator=generator)
+    batches = BatchSampler(order, batch_size, drop_last=False)
+    # the loader draws its base seed from the generator too, before each epoch's permutation, as before
+    return DataLoader(data, sampler=batches, batch_size=None, generator=generator, num_workers=0)
 
 
 def check_arrays(x: np.ndarray, y: np.ndarray, config: Any, name: str) -> None:
