@@ -49,6 +49,22 @@ class Settings(BaseSettings):
         description="A Marquez-compatible OpenLineage endpoint (events go to `{url}/api/v1/lineage`); unset: "
         "<home>/openlineage/events.jsonl.",
     )
+    otlp_endpoint: str | None = Field(
+        None,
+        description="Where every process sends its spans over OTLP/HTTP: an OpenTelemetry Collector "
+        "(`http://otel-collector:4318/v1/traces`) or an MLflow server's `/v1/traces`; unset: `aiprime serve "
+        "--trace` sends them to the MLflow server when it answers, and every process to its spans file.",
+    )
+    otlp_headers: str = Field(
+        "",
+        description="Headers sent with every OTLP export, as `name=value` pairs joined by commas (the format of "
+        "OTEL_EXPORTER_OTLP_HEADERS): MLflow needs `x-mlflow-experiment-id=<id>`, the experiment the traces land in.",
+    )
+    traces_experiment: str = Field(
+        "aiprime-traces",
+        min_length=1,
+        description="The MLflow experiment that `aiprime serve --trace` sends traces to (created when missing).",
+    )
     rag_collection: str = Field(
         "documents",
         min_length=1,

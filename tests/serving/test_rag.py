@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -16,13 +15,10 @@ import httpx
 import pytest
 from _helpers import AsgiServer, free_port
 from _helpers.processes import ModelServerProcess
+from _helpers.rag import ingested_collection
 
-from aiprime.db.engine import connect
 from aiprime.errors import ConfigError
-from aiprime.moe import embeddings
 from aiprime.rag.corpus import Document
-from aiprime.rag.embed import Embedder
-from aiprime.rag.ingest import ingest
 from aiprime.serving import launcher
 from aiprime.serving.graph import create_app, load_graph
 from aiprime.serving.names import domain_name
@@ -49,13 +45,7 @@ ENV = {**os.environ, "HF_HUB_OFFLINE": "1"}
 @pytest.fixture(scope="module")
 def rag_collection(app_db_url: str, embedding_cache: Path) -> str:
     """DOCS in a collection of their own, embedded with the retriever's model (all-MiniLM-L6-v2)."""
-    minilm = Embedder(embeddings.model_id(), embeddings.EMBED_DIM,
-                      lambda texts: embeddings.embed_texts(texts, embedding_cache))  # fmt: skip
-    name = f"test-rag-{uuid.uuid4().hex[:8]}"
-    engine = connect(app_db_url)
-    ingest(engine, DOCS, minilm, collection=name)
-    engine.dispose()
-    return name
+    return ingested_collection(app_db_url, DOCS, embedding_cache, "test-rag")
 
 
 def retriever_args(server_url: str, collection: str) -> list[str]:

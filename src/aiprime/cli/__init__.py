@@ -10,6 +10,7 @@ from aiprime.cli import audit, backup, data, gateway, platform, rag, roles, serv
 from aiprime.cli.lineage import lineage
 from aiprime.cli.logs import logs
 from aiprime.cli.render import err_console
+from aiprime.cli.trace import trace
 from aiprime.cli.train import train
 from aiprime.errors import AIPrimeError
 
@@ -48,3 +49,4 @@ app.command("ask")(serve.ask)
 app.command("gateway")(gateway.gateway)
 app.command("logs")(logs)
 app.command("lineage")(lineage)
+app.command("trace")(trace)

@@ -44,7 +44,11 @@ def serve(
         int, typer.Option(help="Requests each expert holds before answering 503 (0: no limit).")
     ] = 0,
     trace: Annotated[
-        bool, typer.Option(help="Write each server's spans to <AIPRIME_HOME>/serving/traces/.")
+        bool,
+        typer.Option(
+            help="Write each server's spans to <AIPRIME_HOME>/serving/traces/, and send them over OTLP to "
+            "AIPRIME_OTLP_ENDPOINT, else to the MLflow server when it answers (`aiprime trace ID` shows them)."
+        ),
     ] = False,
     kserve_dir: Annotated[
         Path, typer.Option(help="The folder holding the servers (gate/, expert/, ...).")
@@ -135,7 +139,7 @@ def router(
     from aiprime.serving.graph import RouterConfig, serve_router
 
     configure_json_logging("router", log_dir or Settings().log_dir)
-    configure_tracing("router", trace_file)
+    configure_tracing("router", trace_file, Settings())  # and over OTLP when AIPRIME_OTLP_ENDPOINT is set
     serve_router(graph, services, host or Settings().host, port, RouterConfig.from_env(os.environ))
 
 

@@ -6,57 +6,71 @@ Context crosses processes in the headers that OpenTelemetry's global propagator 
 router and the model servers all extract and inject through `extract` and `inject` here, so one request
 is one trace across them and its baggage travels with it.
 
-`configure_tracing` gives a process a global SDK provider whose spans a `BatchSpanProcessor` writes to a
-JSON-lines file (one span per line, as `ReadableSpan.to_json` writes it), off the request path. The spans
-still queued are written by `flush`, which the gateway and the router call when their app shuts down, and
-when the provider shuts down at interpreter exit (the SDK registers that with `atexit`). Without a file
-nothing is configured and the API's no-op tracer costs next to nothing.
+`configure_tracing` gives a process a global SDK provider whose spans `BatchSpanProcessor`s export off the
+request path: over OTLP/HTTP (to MLflow's `/v1/traces` or a Collector) and/or to a JSON-lines file, as
+`aiprime.observability.export` decides from the settings. The spans still queued are exported by `flush`,
+which the gateway and the router call when their app shuts down, and when the provider shuts down at
+interpreter exit (the SDK registers that with `atexit`). With nowhere to send them nothing is configured and
+the API's no-op tracer costs next to nothing.
 """
 
 from __future__ import annotations
 
 import contextlib
-import threading
-from collections.abc import Iterable, Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from pathlib import Path
 
 from opentelemetry import context, propagate, trace
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace import Span, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+from aiprime.observability.export import span_exporters
+from aiprime.observability.logs import current_request_id
+from aiprime.settings import Settings
 
 Headers = Mapping[str, str] | Iterable[tuple[str, str]]
+SERVICE_ATTRIBUTE = "aiprime.service"  # the process that recorded a span
+REQUEST_ID_ATTRIBUTE = "aiprime.request_id"  # the X-Request-Id of the request it served
 
 
-class JsonLinesExporter(SpanExporter):
-    """Appends each finished span to a file as one line of JSON."""
+def configure_tracing(
+    service: str, trace_file: Path | None, settings: Settings | None = None
+) -> TracerProvider | None:
+    """Install a global tracer provider for `service` that batches its spans to where it is told.
 
-    def __init__(self, path: Path) -> None:
-        """Write to `path` (its folder is created)."""
-        self._path = Path(path)
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        """Append `spans`."""
-        lines = "".join(span.to_json(indent=None) + "\n" for span in spans)
-        with self._lock, self._path.open("a") as f:
-            f.write(lines)
-        return SpanExportResult.SUCCESS
-
-
-def configure_tracing(service: str, trace_file: Path | None) -> TracerProvider | None:
-    """Install a global tracer provider for `service` that batches its spans to `trace_file`.
-
-    Returns the provider, or None (nothing installed) without a file. Spans still queued are written when
-    the provider shuts down: at interpreter exit, or on `provider.shutdown()`.
+    Spans go over OTLP when `settings` name an endpoint, and to `trace_file` when given
+    (`aiprime.observability.export`). Returns the provider, or None (nothing installed) when they go nowhere.
+    Spans still queued are exported when the provider shuts down: at interpreter exit, or on
+    `provider.shutdown()`.
     """
-    if trace_file is None:
+    exporters = span_exporters(settings, trace_file)
+    if not exporters:
         return None
     provider = TracerProvider(resource=Resource.create({"service.name": service}))
-    provider.add_span_processor(BatchSpanProcessor(JsonLinesExporter(trace_file)))
+    provider.add_span_processor(ServiceAttributes(service))
+    for exporter in exporters:
+        provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
     return provider
+
+
+class ServiceAttributes(SpanProcessor):
+    """Names the process and the request on every span it starts (`aiprime.service`, `aiprime.request_id`).
+
+    A trace store that keeps one resource per trace (MLflow) would otherwise lose which process each span
+    came from.
+    """
+
+    def __init__(self, service: str) -> None:
+        """Stamp `service` on every span."""
+        self._service = service
+
+    def on_start(self, span: Span, parent_context: context.Context | None = None) -> None:
+        """Set the attributes as the span starts."""
+        span.set_attribute(SERVICE_ATTRIBUTE, self._service)
+        if (request_id := current_request_id()) is not None:
+            span.set_attribute(REQUEST_ID_ATTRIBUTE, request_id)
 
 
 def flush() -> None:

@@ -201,7 +201,7 @@ def prepare(args: argparse.Namespace, uses_torch: bool = True) -> None:
 
         torch.set_num_threads(args.torch_threads)
     configure_json_logging(args.model_name, args.log_dir)
-    configure_tracing(args.model_name, args.trace_file)
+    configure_tracing(args.model_name, args.trace_file, Settings())  # OTLP when AIPRIME_OTLP_ENDPOINT is set
 
 
 def serve(models: list[kserve.Model], args: argparse.Namespace) -> None:

@@ -3,8 +3,10 @@ with `rag`, also the retriever and the generator of the RAG graph (`kserve/graph
 
 Each is its own process in its own session (so a terminal's Ctrl-C reaches only `aiprime serve`, which then
 stops them in order), bound to `host`, with a pid file, a log and (with `trace=True`) a span file under
-`<AIPRIME_HOME>/serving/`. The services mapping the router reads is written there too, and `stack.json`
-records the endpoints, so `aiprime ask` and `aiprime serve stop` find a stack started with `--detach`.
+`<AIPRIME_HOME>/serving/`; with `trace`, the spans also go over OTLP to AIPRIME_OTLP_ENDPOINT, or else to
+the MLflow server when it answers (`aiprime.observability.export`). The services mapping the router reads
+is written there too, and `stack.json` records the endpoints, so `aiprime ask` and `aiprime serve stop`
+find a stack started with `--detach`.
 
 Model servers run as `python kserve/<role> ...` (the same command as the InferenceServices in
 `kustomize/base/inference/`, where the folder is `/app/kserve/<role>`).
@@ -26,6 +28,7 @@ from pathlib import Path
 import httpx
 
 from aiprime.errors import ConfigError, ServiceUnavailable
+from aiprime.observability.export import mlflow_target, otlp_environment
 from aiprime.services.processes import (
     kill_process,
     read_pid,
@@ -58,7 +61,7 @@ class ServeOptions:
     alias: str = "champion"  # the registry alias served
     load_aware: bool = False  # the gate passes over unready or full experts
     max_in_flight: int = 0  # each expert's limit before it answers 503 (0: none)
-    trace: bool = False  # write each process's spans to traces/<name>.jsonl
+    trace: bool = False  # spans to traces/<name>.jsonl, and over OTLP (see the module's docstring)
     timeout_s: float = 600.0  # how long every server has to become ready
     rag: bool = False  # also the retriever (needs an ingested collection) and the generator (needs its gguf)
     collection: str | None = None  # the collection the retriever searches; None: AIPRIME_RAG_COLLECTION
@@ -126,9 +129,10 @@ def start(options: ServeOptions, settings: Settings) -> Stack:
     require_free_port(settings.host, servers[-1].port, "the InferenceGraph router", "--port")
     folder = state_dir(settings)
     _write_services(folder / SERVICES_FILE, servers[:-1])
+    env = otlp_environment(mlflow_target(settings)) if options.trace else {}
     try:
-        _launch(servers[:-1], folder, options.timeout_s)
-        _launch(servers[-1:], folder, options.timeout_s)  # the router validates the mapping on start
+        _launch(servers[:-1], folder, options.timeout_s, env)
+        _launch(servers[-1:], folder, options.timeout_s, env)  # the router validates the mapping on start
     except BaseException:
         stop(settings)
         raise
@@ -275,9 +279,11 @@ def _write_services(path: Path, servers: list[Server]) -> None:
     path.write_text("\n".join([*lines, *(f"{s.name}: {s.url}" for s in servers)]) + "\n")
 
 
-def _launch(servers: list[Server], folder: Path, timeout_s: float) -> None:
+def _launch(servers: list[Server], folder: Path, timeout_s: float, env: dict[str, str]) -> None:
     for server in servers:
-        start_detached(list(server.argv), folder / "run" / f"{server.name}.pid", _log(folder, server.name))
+        start_detached(
+            list(server.argv), folder / "run" / f"{server.name}.pid", _log(folder, server.name), env
+        )
     deadline = time.monotonic() + timeout_s
     pending = list(servers)
     with httpx.Client(timeout=2.0) as client:
