@@ -64,6 +64,14 @@ def test_threads_do_not_change_a_runs_fingerprints_but_the_learning_rate_does() 
     assert prints != planning.run_fingerprints(EXPERTS, "other-md5|limit=0", base)
 
 
+@pytest.mark.parametrize(("step_threads", "fit_threads"), [(2, 1), (4, 2), (1, 1), (0, None)])
+def test_fits_running_side_by_side_split_a_steps_threads(step_threads: int, fit_threads: int | None) -> None:
+    run = planning.run_config(max_epochs=3, lr=1e-3, seed=0, threads=step_threads)
+    assert (
+        run.train.num_threads == fit_threads
+    )  # two fits of two threads on two cores spin against each other
+
+
 def test_a_plan_round_trips_through_json() -> None:
     plan = planning.RunPlan(
         data_version="abc",
