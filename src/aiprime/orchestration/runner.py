@@ -12,10 +12,11 @@ import dagster as dg
 import yaml
 
 from aiprime.db.engine import ensure_databases
-from aiprime.db.urls import database_url, parse_url
+from aiprime.db.urls import parse_url, tool_db_url
 from aiprime.errors import AIPrimeError, StageFailed
 from aiprime.orchestration.definitions import build_definitions
 from aiprime.orchestration.lineage_events import SENT_BY_RUNNER, emit_run
+from aiprime.orchestration.run_log import LOGGER, dagster_logging_to, run_logger
 from aiprime.provenance.openlineage import Emitter
 from aiprime.services import stack
 from aiprime.settings import Settings
@@ -28,7 +29,7 @@ def dagster_home(settings: Settings) -> Path:
     server = stack.server_url(settings)
     ensure_databases(server)
     # dagster-postgres binds NOTIFY parameters client-side: psycopg2, not SQLAlchemy 2.1's default psycopg 3
-    url = parse_url(database_url(server, "dagster")).set(drivername="postgresql+psycopg2")
+    url = parse_url(tool_db_url(server, "dagster")).set(drivername="postgresql+psycopg2")
     config = {
         "storage": {"postgres": {"postgres_url": url.render_as_string(hide_password=False)}},
         "telemetry": {"enabled": False},
@@ -37,9 +38,9 @@ def dagster_home(settings: Settings) -> Path:
     return home
 
 
-QUIET_CONSOLE = {
-    "loggers": {"console": {"config": {"log_level": "INFO"}}}
-}  # steps' own lines, no event debug
+def run_log_path(settings: Settings) -> Path:
+    """The log file of a run's Dagster lines (and of `aiprime run`'s warnings): `<AIPRIME_HOME>/logs/run.log`."""
+    return settings.log_dir / "run.log"
 
 
 def materialize_everything(
@@ -54,17 +55,18 @@ def materialize_everything(
     home = dagster_home(settings)
     os.environ["DAGSTER_HOME"] = str(home)  # the instance and any subprocess Dagster starts read it
     defs = build_definitions(settings, repo_root)
-    job = defs.resolve_job_def("everything")
+    log_file = run_log_path(settings)  # Dagster's lines go there; its steps report as progress stages
+    job = defs.resolve_job_def("everything").with_logger_defs({LOGGER: run_logger(log_file)})
     selection = None
     if groups:
         graph = defs.resolve_asset_graph()
         selection = [key for key in graph.materializable_asset_keys if graph.get(key).group_name in groups]
-    with dg.DagsterInstance.get() as instance:
+    with dg.DagsterInstance.get() as instance, dagster_logging_to(log_file):
         result = job.execute_in_process(
             instance=instance,
             raise_on_error=False,
             asset_selection=selection,
-            run_config=QUIET_CONSOLE | (run_config or {}),
+            run_config={"loggers": {LOGGER: {}}} | (run_config or {}),
             tags={SENT_BY_RUNNER: "true"},
         )
         emit_run(Emitter(settings), instance, result.run_id, defs.resolve_asset_graph())
