@@ -5,8 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from urllib.parse import unquote
 
-from prov.model import ProvElement, ProvRecord
+from prov.model import ProvDocument, ProvElement, ProvRecord
 
+from aiprime.errors import ServiceUnavailable
+from aiprime.gateway.console import catalog
+from aiprime.provenance import document
 from aiprime.provenance.document import Lineage
 
 
@@ -47,6 +50,21 @@ def lineage_graph(lineage: Lineage) -> dict:
         "edges": [asdict(e) for e in edges],
         "missing": [asdict(m) for m in lineage.missing],
     }
+
+
+def model_lineage_graph(where: document.Sources, name: str, version: str) -> dict:
+    """The graph of a model version's lineage; when MLflow does not answer, no node and that one missing link.
+
+    Raises:
+        NotFound: MLflow answers but has no such version (deleted, or never registered).
+    """
+    try:
+        catalog.probe(where.tracking_uri)
+    except ServiceUnavailable as e:
+        unreachable = Lineage(ProvDocument())
+        unreachable.lack(f"{name} v{version} -> its training run, data and code", str(e))
+        return lineage_graph(unreachable)
+    return lineage_graph(document.model_lineage(where, name, version))
 
 
 def _node(record: ProvElement) -> Node:
