@@ -75,3 +75,22 @@ def test_a_failed_step_closes_its_stage(tmp_path: Path) -> None:
         assert not run_job([broken], tmp_path / "run.log").success
     assert stages.events == [("started", "broken"), ("finished", "broken")]
     assert "broken on purpose" in (tmp_path / "run.log").read_text()
+
+
+def test_each_training_task_reports_as_a_stage_from_its_start_to_its_end() -> None:
+    from aiprime.orchestration.model_assets import TaskStages
+
+    stages, lines = Stages(), []
+    tasks = TaskStages(lines.append)
+    with progress.reporting_to(stages):
+        tasks.on_task("train-model", "running")
+        tasks.on_task("train-model-2", "running")
+        tasks.on_task("train-model-2", "SUCCESS")
+        tasks.on_task("train-model", "FAILURE")
+    assert stages.events == [
+        ("started", "training task train-model"),
+        ("started", "training task train-model-2"),
+        ("finished", "training task train-model-2"),
+        ("finished", "training task train-model"),
+    ]
+    assert lines[-1] == "task train-model: FAILURE"

@@ -12,9 +12,11 @@ from rich.table import Table
 
 from aiprime import versioning
 from aiprime.cli.logfile import run_log, warnings_to_log
-from aiprime.cli.render import console, datasets_table, services_table
+from aiprime.cli.render import StageDisplay, console, datasets_table, services_table, stage_times_table
 from aiprime.cli.train import print_summary
+from aiprime.observability import progress
 from aiprime.services import processes, stack
+from aiprime.services.stack import ServiceStatus
 from aiprime.services.supervise import interrupt_on_stop_signals, run_supervised
 from aiprime.settings import Settings
 
@@ -28,20 +30,37 @@ def run() -> None:
 
 
 def main_job(settings: Settings) -> None:
-    """The main job, printing progress and results on the console."""
+    """The main job, showing each stage's progress on the console, then the results and the time per stage."""
+    root = versioning.find_repo_root(Path.cwd())
+    display = StageDisplay(console)
+    with display, progress.reporting_to(display):
+        statuses, result = run_stages(settings, root)
+    print_results(settings, root, statuses, result)
+    console.print(stage_times_table(display.done_stages))
+
+
+def run_stages(settings: Settings, root: Path) -> tuple[list[ServiceStatus], Any]:
+    """Services up, every Dagster asset materialised, the data pushed: the statuses and the Dagster result."""
     from aiprime.orchestration.runner import materialize_everything  # Dagster is slow to import: on use
 
-    root = versioning.find_repo_root(Path.cwd())
-    with console.status("starting PostgreSQL and MLflow"):
+    with progress.stage("services up (PostgreSQL, MLflow)"):
         statuses = stack.up(settings)
     console.print(
         "Materialising every Dagster asset: data (DVC raw -> processed -> splits), features, models "
         f"(the moe-training pipeline; task logs in {settings.log_dir}/train-*.log), drift, and the "
-        "deployment (the serving stack on the champions, answering sample queries)."
+        "deployment (the serving stack on the champions, answering sample queries). Dagster's lines "
+        f"and warnings go to {run_log(settings)}.",
+        highlight=False,
     )
-    with console.status("materialising"):
+    with progress.stage("every Dagster asset"):
         result = materialize_everything(settings, root)
-    versioning.push(root)
+    with progress.stage("DVC push"):
+        versioning.push(root)
+    return statuses, result
+
+
+def print_results(settings: Settings, root: Path, statuses: list[ServiceStatus], result: Any) -> None:
+    """The summary: services, datasets, training scores, sample answers, the Dagster run, the state."""
     console.print(services_table(statuses))
     console.print(datasets_table(versioning.read_versions(root)))
     training = training_summary(result)

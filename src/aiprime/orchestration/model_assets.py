@@ -7,13 +7,14 @@ resource decides where it runs: `definitions.py` picks the cluster trainer when 
 which submits the same pipeline to that Kubeflow Pipelines server and records the run id.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 from pydantic import Field
 
+from aiprime.observability import progress
 from aiprime.orchestration.resources import Trainer, TrainingRun, Workspace
 from aiprime.settings import Settings
 from aiprime.training.launch import TrainOptions
@@ -61,14 +62,27 @@ def moe_models(
     A submitted run trains, gates and registers on the cluster: the asset records its run id, and the
     champion gate's check is not evaluated here.
     """
-    run = trainer.train(
-        workspace,
-        TrainOptions(**config.model_dump()),
-        on_task=lambda task, state: context.log.info(f"task {task}: {state}"),
-    )
+    tasks = TaskStages(context.log.info)
+    run = trainer.train(workspace, TrainOptions(**config.model_dump()), on_task=tasks.on_task)
     if run.summary is not None:
         _publish_training(run.summary, workspace.settings)
     yield training_result(run)
+
+
+class TaskStages:
+    """Reports each pipeline task as a progress stage (from its start to its end) and logs its states."""
+
+    def __init__(self, log: Callable[[str], None]) -> None:
+        self.log = log
+        self.running: dict[str, progress.Stage] = {}
+
+    def on_task(self, task: str, state: str) -> None:
+        """kfp.local's report that `task` is "running" or ended ("SUCCESS", "FAILURE")."""
+        self.log(f"task {task}: {state}")
+        if state == "running":
+            self.running[task] = progress.stage(f"training task {task}")
+        elif task in self.running:
+            self.running.pop(task).close()
 
 
 def _publish_training(summary: dict[str, Any], settings: Settings) -> None:
