@@ -62,19 +62,22 @@ def flood(port: int, megabytes: int) -> bytes:
             return b""
 
 
-def measure(name: str, command: list[str], port: int, args: argparse.Namespace) -> None:
+def measure(
+    name: str, command: list[str], port: int, args: argparse.Namespace, health: str = "/livez"
+) -> None:
+    """Start the server `command`, flood it, print its memory before and after and whether `health` answers."""
     process = subprocess.Popen(command, stdout=DEVNULL, stderr=DEVNULL)
     try:
-        wait_for(f"http://127.0.0.1:{port}/livez", name)
+        wait_for(f"http://127.0.0.1:{port}{health}", name)
         before = rss_mb(process.pid)
         answers = [flood(port, args.megabytes) for _ in range(args.requests)]
         after = rss_mb(process.pid)
-        alive = httpx.get(f"http://127.0.0.1:{port}/livez", timeout=10).status_code
+        alive = httpx.get(f"http://127.0.0.1:{port}{health}", timeout=10).status_code
     finally:
         process.terminate()
         process.wait(timeout=30)
     print(f"{name:<22} RSS {before:6.0f} -> {after:6.0f} MB ({after / before:.2f}x); "
-          f"answered {answers[0].decode(errors='replace')!r}; /livez after: {alive}")  # fmt: skip
+          f"answered {answers[0].decode(errors='replace')!r}; {health} after: {alive}")  # fmt: skip
 
 
 def main() -> None:

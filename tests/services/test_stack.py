@@ -6,12 +6,15 @@ import socket
 
 import mlflow
 import pytest
+import sqlalchemy as sa
+from _helpers import free_port
 from mlflow import MlflowClient
 
-from aiprime.db.engine import current_revisions, head_revisions
+from aiprime.db.engine import connect, current_revisions, head_revisions
 from aiprime.db.urls import app_db_url
-from aiprime.errors import PortInUse
+from aiprime.errors import ConfigError, PortInUse
 from aiprime.services import stack
+from aiprime.settings import Settings
 
 
 @pytest.mark.slow
@@ -51,3 +54,28 @@ def test_an_occupied_mlflow_port_fails_with_the_fix_and_postgres_keeps_running(s
             assert current_revisions(app_db_url(settings)) == head_revisions()
         finally:
             stack.down(settings)
+
+
+def test_mlflow_connects_to_its_database_as_its_own_role(mlflow_url: str, pg_server_url: str) -> None:
+    MlflowClient(mlflow_url).search_experiments()  # the server's pool holds a connection from here on
+    with connect(pg_server_url).connect() as conn:
+        users = set(
+            conn.execute(sa.text("SELECT usename FROM pg_stat_activity WHERE datname = 'mlflow'")).scalars()
+        )
+    assert users == {"aiprime_mlflow"}
+
+
+def test_a_tool_role_that_cannot_log_in_stops_the_stack_with_the_fix(pg_server_url: str, tmp_path) -> None:
+    settings = Settings(home=tmp_path, database_url=pg_server_url, mlflow_port=free_port(), _env_file=None)
+    admin = connect(pg_server_url)
+    stack.prepare_app_db(settings)  # creates the roles
+    with admin.begin() as conn:
+        conn.execute(sa.text("ALTER ROLE aiprime_feast NOLOGIN"))  # as a role whose password is missing
+    try:
+        with pytest.raises(ConfigError, match=r"ALTER ROLE aiprime_feast PASSWORD .*pgpass"):
+            stack.up(settings)
+        assert stack.prepare_app_db(settings)  # what the gateway runs: it needs no tool's login
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text("ALTER ROLE aiprime_feast LOGIN"))
+        admin.dispose()

@@ -10,6 +10,7 @@ from alembic.config import Config
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
+from aiprime.db import roles
 from aiprime.db.urls import DATABASES, app_db_url, database_url, parse_url
 from aiprime.errors import ConfigError, ServiceUnavailable
 from aiprime.settings import Settings
@@ -41,7 +42,8 @@ def open_app_db(settings: Settings) -> Engine:
 
 
 def ensure_databases(server_url: str) -> None:
-    """Create the per-tool databases (aiprime, mlflow, dagster, feast) that do not exist yet."""
+    """Create the per-tool databases (aiprime, mlflow, dagster, feast) that do not exist yet, and give each
+    tool's database to the tool's own role (`aiprime.db.roles`)."""
     engine = connect(database_url(server_url, "postgres"))
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         existing = set(conn.execute(sa.text("SELECT datname FROM pg_database")).scalars())
@@ -55,7 +57,20 @@ def ensure_databases(server_url: str) -> None:
                     f"Database {name!r} does not exist and this user may not create it ({e.orig}). "
                     f"Create it once as an administrator: CREATE DATABASE {name};"
                 ) from e
+        for tool in roles.unprovisioned(conn):
+            _provision_tool_role(conn, server_url, tool)
     engine.dispose()
+
+
+def _provision_tool_role(conn: sa.Connection, server_url: str, tool: str) -> None:
+    try:
+        roles.provision(conn, tool, lambda name: connect(database_url(server_url, name)))
+    except ProgrammingError as e:
+        raise ConfigError(
+            f"This user may not create the tools' database roles ({e.orig}). Run `aiprime services up` once "
+            "with AIPRIME_DATABASE_URL naming a user with CREATEROLE that owns the databases mlflow, dagster "
+            "and feast."
+        ) from e
 
 
 def migrate(url: str, revision: str = "heads") -> None:

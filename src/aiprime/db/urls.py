@@ -16,6 +16,8 @@ from aiprime.settings import Settings
 
 #: Each tool gets its own database, because MLflow, Dagster and our schema each keep an `alembic_version`.
 DATABASES = ("aiprime", "mlflow", "dagster", "feast")
+#: The login role that owns each tool's database and connects to it (`aiprime.db.roles`).
+TOOL_ROLES = {"mlflow": "aiprime_mlflow", "dagster": "aiprime_dagster", "feast": "aiprime_feast"}
 
 
 def parse_url(url: str) -> URL:
@@ -38,6 +40,18 @@ def parse_url(url: str) -> URL:
 def database_url(server_url: str, database: str) -> str:
     """The URL of `database` on the server that `server_url` points at."""
     return parse_url(server_url).set(database=database).render_as_string(hide_password=False)
+
+
+def tool_db_url(server_url: str, tool: str) -> str:
+    """The URL of `tool`'s database (mlflow, dagster, feast) as its own role, on the server of `server_url`.
+
+    The URL carries no password: the embedded server trusts its socket, and on a server that asks for one,
+    libpq (which MLflow, Dagster and Feast all connect through) finds it in the pgpass file (PGPASSFILE,
+    default ~/.pgpass), so the platform's own password is never handed to a tool.
+    """
+    server = parse_url(server_url)
+    url = URL.create(server.drivername, TOOL_ROLES[tool], None, server.host, server.port, tool, server.query)
+    return url.render_as_string(hide_password=False)
 
 
 def server_url(settings: Settings) -> str:

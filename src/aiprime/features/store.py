@@ -13,7 +13,7 @@ from feast import FeatureStore, RepoConfig
 from feast.data_source import PushMode
 
 from aiprime.db.engine import ensure_databases
-from aiprime.db.urls import database_url, parse_url
+from aiprime.db.urls import parse_url, tool_db_url
 from aiprime.errors import InvalidInput
 from aiprime.features.definitions import feature_objects, offline_dir
 from aiprime.settings import Settings
@@ -28,7 +28,7 @@ def repo_dir() -> Path:
 
 def config_values(settings: Settings, server_url: str) -> dict[str, str]:
     """The placeholder values of feature_store.yaml for this server and state folder."""
-    url = parse_url(database_url(server_url, "feast"))
+    url = parse_url(tool_db_url(server_url, "feast"))
     host = url.query.get("host") or url.host or "localhost"
     return {
         "AIPRIME_FEAST_REGISTRY": str(settings.home / "feast" / "registry.db"),

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Engine
 
 from aiprime.db import embedded, urls
-from aiprime.db.engine import ensure_databases, migrate, open_app_db
+from aiprime.db.engine import connect, ensure_databases, migrate, open_app_db
+from aiprime.errors import ConfigError, ServiceUnavailable
 from aiprime.services import processes
 from aiprime.settings import Settings
 
@@ -47,6 +48,20 @@ def prepare_app_db(settings: Settings) -> str:
     return app_url
 
 
+def check_tool_logins(server: str) -> None:
+    """ConfigError naming the fix when a tool's own role cannot log in (a server that asks for a password)."""
+    for tool, role in urls.TOOL_ROLES.items():
+        try:
+            connect(urls.tool_db_url(server, tool)).dispose()
+        except ServiceUnavailable as e:
+            raise ConfigError(
+                f"{tool} connects to its database as the role {role!r}, which could not log in ({e}). Set its "
+                f"password once as an administrator (ALTER ROLE {role} PASSWORD '...') and put it in the "
+                f"pgpass file of the user running AI Prime (~/.pgpass or PGPASSFILE: HOST:PORT:{tool}:{role}:"
+                "PASSWORD, mode 0600); docs/runbook.md, 'Database roles'."
+            ) from e
+
+
 def ready_app_db(settings: Settings) -> Engine:
     """The `aiprime` database for a command or a Dagster resource: started if needed, migrated, opened."""
     prepare_app_db(settings)
@@ -54,10 +69,11 @@ def ready_app_db(settings: Settings) -> Engine:
 
 
 def up(settings: Settings) -> list[ServiceStatus]:
-    """Start PostgreSQL, create the per-tool databases, migrate the schema, start MLflow; idempotent."""
+    """Start PostgreSQL, create the per-tool databases and roles, migrate the schema, start MLflow; idempotent."""
     prepare_app_db(settings)
+    check_tool_logins(server_url(settings))  # MLflow here, Dagster's and Feast's stores after
     if not settings.mlflow_tracking_uri:
-        _start_mlflow(settings, urls.database_url(server_url(settings), "mlflow"))
+        _start_mlflow(settings, urls.tool_db_url(server_url(settings), "mlflow"))
     return status(settings)
 
 

@@ -53,7 +53,7 @@ variable "max_allocated_storage_gib" {
 }
 
 variable "db_name" {
-  description = "Database created at launch. MLflow, Dagster and Feast get their own databases, created by the platform's migrations."
+  description = "Database created at launch. MLflow, Dagster and Feast get their own databases, each owned by its own login role (aiprime_mlflow, aiprime_dagster, aiprime_feast), created by the platform on its first start (aiprime.db.roles, docs/hardening.md)."
   type        = string
   default     = "aiprime"
 }
