@@ -5,16 +5,18 @@
 - the gateway's role `aiprime_gateway` may SELECT `request_log`: the console draws a request's lineage,
   which follows the gate's logged decisions to the model version that made them.
 
+It joins the gateway's branch (0005) and the request log's (0006, which gives request_log its request ids).
+
 Revision ID: 0008
-Revises: 0005 (and needs 0006, which gives request_log its request ids)
+Revises: 0005, 0006
 """
 
 from alembic import op
 
 revision = "0008"
-down_revision = "0005"
+down_revision = ("0005", "0006")
 branch_labels = None
-depends_on = ("0006",)
+depends_on = None
 
 S = "gateway"
 ROLE = "aiprime_gateway"
