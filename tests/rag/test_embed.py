@@ -65,6 +65,31 @@ def test_batched_outputs_keep_the_input_order() -> None:
     np.testing.assert_allclose(batched, alone, atol=1e-4)
 
 
+def test_passes_run_side_by_side_give_the_vectors_of_one_pass_each(monkeypatch) -> None:
+    texts = [f"{text} ({i})" for i in range(4) for text in TEXTS]  # 40 texts, several batches
+    parallel = onnx_embed.encode(texts, batch_size=8)  # (40, 384) on WORKERS threads
+
+    monkeypatch.setattr(onnx_embed, "WORKERS", 1)
+    serial = onnx_embed.encode(texts, batch_size=8)  # (40, 384), one pass after another
+
+    assert onnx_embed.WORKERS == 1 and len(texts) > 8
+    np.testing.assert_allclose(parallel, serial, atol=1e-4)
+
+
+def test_a_batch_holds_similar_lengths_within_the_token_budget() -> None:
+    lengths = [3, 250, 12, 7, 240, 30, 3, 600, 9, 128]
+
+    batches = onnx_embed.length_batches(lengths, max_rows=4, max_tokens=256)
+
+    assert sorted(np.concatenate(batches).tolist()) == list(range(len(lengths)))  # each row once
+    for rows in batches:
+        longest = max(lengths[i] for i in rows)
+        assert len(rows) == 1 or (len(rows) <= 4 and len(rows) * longest <= 256), [lengths[i] for i in rows]
+    firsts = [lengths[rows[0]] for rows in batches]
+    assert firsts == sorted(firsts)  # shortest first, so a batch pads little
+    assert [lengths[i] for i in batches[-1]] == [600]  # over the budget alone: a batch of its own
+
+
 def test_no_texts_give_an_empty_matrix() -> None:
     assert onnx_embed.encode([]).shape == (0, EMBED_DIM)
 
