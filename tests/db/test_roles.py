@@ -3,13 +3,20 @@ its database and can neither read the `aiprime` database's tables nor reach anot
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 import sqlalchemy as sa
 import yaml
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
+from aiprime.db import embedded
 from aiprime.db.engine import connect, ensure_databases
 from aiprime.db.urls import TOOL_ROLES, database_url, parse_url, tool_db_url
+from aiprime.errors import ConfigError
 
 TOOLS = sorted(TOOL_ROLES)
 
@@ -124,3 +131,46 @@ def test_dagster_and_feast_are_configured_with_their_roles(
     instance = yaml.safe_load((dagster_home(settings) / "dagster.yaml").read_text())
     url = parse_url(instance["storage"]["postgres"]["postgres_url"])
     assert (url.username, url.password, url.database) == ("aiprime_dagster", None, "dagster")
+
+
+@pytest.fixture(scope="module")
+def fresh_server_url() -> Iterator[str]:
+    """A second embedded server, with none of the tools' databases or roles yet."""
+    folder = Path(tempfile.mkdtemp(prefix="aiprime-test-roles-"))
+    url = embedded.start_embedded(folder / "pg")
+    yield url
+    embedded.stop_embedded(folder / "pg")
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_platform_user_that_is_no_superuser_provisions_and_still_reaches_every_database(
+    fresh_server_url: str,
+) -> None:
+    """As on RDS: the platform's user has CREATEDB and CREATEROLE, not superuser."""
+    with connect(fresh_server_url).begin() as conn:
+        conn.execute(sa.text("CREATE ROLE platform LOGIN CREATEDB CREATEROLE"))
+    platform = parse_url(fresh_server_url).set(username="platform").render_as_string(hide_password=False)
+    ensure_databases(platform)
+    ensure_databases(platform)  # provisioned: nothing to change, nothing refused
+    engine = _tool(fresh_server_url, "mlflow")
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE runs (id int)"))
+        conn.execute(sa.text("INSERT INTO runs VALUES (7)"))
+    engine.dispose()
+    as_platform = connect(database_url(platform, "mlflow"))  # what backups read it as
+    with as_platform.connect() as conn:
+        assert conn.execute(sa.text("SELECT id FROM runs")).scalar() == 7
+        owner = conn.execute(
+            sa.text("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'mlflow'")
+        ).scalar()
+    as_platform.dispose()
+    assert owner == "aiprime_mlflow"
+
+
+def test_a_platform_user_without_createrole_is_told_the_fix(fresh_server_url: str) -> None:
+    with connect(fresh_server_url).begin() as conn:
+        conn.execute(sa.text("CREATE ROLE weak LOGIN CREATEDB"))
+        conn.execute(sa.text("ALTER DATABASE feast OWNER TO CURRENT_USER"))  # an older release's database
+    weak = parse_url(fresh_server_url).set(username="weak").render_as_string(hide_password=False)
+    with pytest.raises(ConfigError, match="CREATEROLE"):
+        ensure_databases(weak)
