@@ -97,8 +97,9 @@ class GatewaySettings(BaseSettings):
     )
     trusted_proxies: str = Field(
         "",
-        description="Comma-separated addresses or CIDRs of proxies whose X-Forwarded-For is believed "
-        "(e.g. the ingress's `10.0.0.0/8`); empty: the peer's address is the client's.",
+        description="Comma-separated addresses or CIDRs of proxies whose X-Forwarded-For is believed (on a "
+        "cluster the ALB's addresses: each kustomize overlay sets its VPC range, docs/hardening.md); empty: the "
+        "peer's address is the client's.",
     )
 
     secrets: Literal["file", "env", "vault"] = Field("file", description="Where the signing key is kept.")
