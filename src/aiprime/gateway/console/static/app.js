@@ -274,7 +274,12 @@ function drawGraph(container, graph, title) {
     button.addEventListener("click", () => nodeDetails(details, n, graph));
     box.append(button);
   }
-  container.append(box, details, missingList(graph));
+  container.append(box);
+  const hidden = graph.nodes.length - where.size;
+  if (hidden > 0) {
+    container.append(el("p", { class: "meta", text: `${hidden} more nodes (past the first ${shown} of a column) are not drawn; \`aiprime lineage\` writes the whole document.` }));
+  }
+  container.append(details, missingList(graph));
 }
 
 function nodeDetails(container, node, graph) {
