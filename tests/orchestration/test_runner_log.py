@@ -6,7 +6,7 @@ import dagster as dg
 import pytest
 
 from aiprime.observability import progress
-from aiprime.orchestration.run_log import LOGGER, run_logger
+from aiprime.orchestration.run_log import LOGGER, dagster_logging_to, run_logger
 
 
 class Stages:
@@ -28,6 +28,7 @@ class Stages:
 @dg.asset
 def upstream(context: dg.AssetExecutionContext) -> int:
     context.log.info("upstream says hello")
+    print("a library prints its report")  # as Feast's materialisation does
     return 1
 
 
@@ -45,9 +46,12 @@ def run_job(assets: list, log_file: Path) -> dg.ExecuteInProcessResult:
     job = dg.define_asset_job("job", selection=dg.AssetSelection.all())
     defs = dg.Definitions(assets=assets, jobs=[job])
     logged = defs.resolve_job_def("job").with_logger_defs({LOGGER: run_logger(log_file)})
-    return logged.execute_in_process(
-        instance=dg.DagsterInstance.ephemeral(), raise_on_error=False, run_config={"loggers": {LOGGER: {}}}
-    )
+    with dagster_logging_to(log_file):
+        return logged.execute_in_process(
+            instance=dg.DagsterInstance.ephemeral(),
+            raise_on_error=False,
+            run_config={"loggers": {LOGGER: {}}},
+        )
 
 
 def test_steps_report_as_stages_and_dagster_lines_go_to_the_file_only(
@@ -64,8 +68,10 @@ def test_steps_report_as_stages_and_dagster_lines_go_to_the_file_only(
     ]
     lines = log_file.read_text()
     assert "upstream says hello" in lines and "STEP_SUCCESS" in lines
+    assert "a library prints its report" in lines
     console = capfd.readouterr()
     assert "upstream says hello" not in console.out + console.err
+    assert "prints its report" not in console.out + console.err
     assert "STEP_" not in console.out + console.err
 
 

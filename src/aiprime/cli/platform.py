@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
@@ -24,6 +26,8 @@ from aiprime.settings import Settings
 def run() -> None:
     """Run the platform's main job: services up, every Dagster asset materialised, sample queries served."""
     settings = Settings()
+    # The display shows progress: not also the progress bars of the Hugging Face libraries as models load.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     # Dagster's beta and deprecation warnings go to the log: the console shows progress and results only.
     with warnings_to_log(run_log(settings)), interrupt_on_stop_signals():  # SIGTERM stops it as Ctrl-C does
         main_job(settings)
@@ -32,7 +36,7 @@ def run() -> None:
 def main_job(settings: Settings) -> None:
     """The main job, showing each stage's progress on the console, then the results and the time per stage."""
     root = versioning.find_repo_root(Path.cwd())
-    display = StageDisplay(console)
+    display = StageDisplay(Console(file=sys.stdout))  # the terminal: not where the run sends stray prints
     with display, progress.reporting_to(display):
         statuses, result = run_stages(settings, root)
     print_results(settings, root, statuses, result)

@@ -59,7 +59,8 @@ def run_logger(log_file: Path) -> dg.LoggerDefinition:
 
 @contextlib.contextmanager
 def dagster_logging_to(log_file: Path) -> Iterator[None]:
-    """Within the block, Dagster's own Python logger (instance and system messages) writes to `log_file`."""
+    """Within the block, Dagster's own Python logger (instance and system messages) and whatever the steps
+    print (Feast's materialisation report, say) go to `log_file`; subprocesses keep their own output."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(log_file, encoding="utf-8")
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
@@ -67,7 +68,12 @@ def dagster_logging_to(log_file: Path) -> Iterator[None]:
     saved = logger.handlers[:], logger.propagate
     logger.handlers, logger.propagate = [handler], False
     try:
-        yield
+        with (
+            log_file.open("a", encoding="utf-8", buffering=1) as printed,
+            contextlib.redirect_stdout(printed),
+            contextlib.redirect_stderr(printed),
+        ):
+            yield
     finally:
         logger.handlers, logger.propagate = saved
         handler.close()
