@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import sqlalchemy as sa
 from _helpers import free_port
@@ -14,8 +15,10 @@ from _helpers.console import PASSWORD, Console, console_upstream, start_console
 from mlflow import MlflowClient
 
 from aiprime.db.engine import connect
+from aiprime.drift.requests import LoggedRequest, log_requests
 from aiprime.gateway.console import ASSETS
 from aiprime.gateway.console.access import console_login
+from aiprime.gateway.console.catalog import drift_status
 from aiprime.observability.jobmetrics import DriftMetrics, publish
 from aiprime.registry import mlflow_registry as registry
 from aiprime.security import audit
@@ -224,3 +227,36 @@ def test_console_login_gives_the_local_admin_a_working_link(console, app_db_url:
     assert "admin" in answer.json()["permissions"]
     again = console_login(console.settings, connect(app_db_url), console.gateway, console.url, user)
     assert again.user == user, "a second summary logs the same local admin in (no second user)"
+
+
+def test_an_answers_lineage_reaches_the_served_version_or_names_it_missing(
+    console_with_mlflow, viewer, mlflow_url: str, app_db_url: str, tmp_path: Path
+) -> None:
+    name = f"aiprime-console-{uuid.uuid4().hex[:6]}"
+    version = _register(mlflow_url, tmp_path / "a", name, {"test_accuracy": 0.7})
+    gone = _register(mlflow_url, tmp_path / "b", name, {})
+    MlflowClient(mlflow_url).delete_model_version(name, gone)
+    with console_with_mlflow.client(console_with_mlflow.login(viewer)) as client:
+        asked = client.post("/v1/ask", json={"question": "what barks?"})
+        request_id = asked.headers["x-request-id"]
+        vector = np.zeros(384, dtype=np.float32)
+        served = [
+            LoggedRequest("gate", vector, "living", 0.64, None, request_id, f"{name}@{v}")
+            for v in (version, gone)
+        ]
+        log_requests(connect(app_db_url), served)
+        console_with_mlflow.flush_audit()
+        graph = client.get(f"/v1/console/lineage/request/{request_id}").json()
+    model = f"aiprime:model/{name}/{version}"
+    edges = {(e["source"], e["relation"], e["target"]) for e in graph["edges"]}
+    assert (f"aiprime:request/{request_id}", "Usage", model) in edges
+    assert any(s.startswith("aiprime:decision/") and r == "Derivation" and t == model for s, r, t in edges)
+    assert any(n["id"].startswith("aiprime:mlflow-run/") for n in graph["nodes"])
+    lost = [m for m in graph["missing"] if "-> model version" in m["link"]]
+    assert len(lost) == 1 and f"no version {gone} of {name}" in lost[0]["reason"]
+
+
+def test_a_drift_file_that_is_not_prometheus_text_is_said_so(tmp_path: Path) -> None:
+    (tmp_path / "drift.prom").write_text("aiprime_drift_detected{ not text\n")
+    status = drift_status(tmp_path)
+    assert not status.checked and str(tmp_path / "drift.prom") in status.message
