@@ -39,9 +39,9 @@ class HeaderBoundedHttpTools(HttpToolsProtocol):
         self._header_bytes, self._tail = self._header_bytes + len(data), seen[-3:]
         return counted
 
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        self._reading_headers = True
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._reading_headers = True  # a kept-alive connection's next bytes are the next request's headers
 
     def on_headers_complete(self) -> None:
         self._reading_headers, self._header_bytes, self._tail = False, 0, b""

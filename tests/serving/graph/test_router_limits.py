@@ -84,3 +84,12 @@ def test_many_small_headers_over_the_limit_are_431_and_the_router_serves_on(
     assert refused.status_code == 431
     assert fine.status_code == 200, fine.text
     assert zoo.state.calls["/echo/a"] == 1
+
+
+def test_headers_over_the_limit_on_a_kept_alive_connection_are_431_too(bounded_router, http, zoo) -> None:
+    fine = http.post(bounded_router, content=b'{"instances": ["x"]}')
+    many = {f"x-h{i}": "v" * 100 for i in range(200)}  # 20 KB, on the connection the first request opened
+    refused = http.post(bounded_router, content=b'{"instances": ["x"]}', headers=many)
+    assert fine.status_code == 200, fine.text
+    assert refused.status_code == 431
+    assert zoo.state.calls["/echo/a"] == 1
