@@ -156,6 +156,7 @@ def test_one_rag_request_is_one_trace_in_mlflow_across_the_processes(
     services = _processes(found)
     assert len(found.spans) >= 6 and len(services) >= 4, [(s.service, s.name) for s in found.spans]
     assert {"router", "gate", "retriever", "generator"} <= services
+    assert any(s.name.startswith("hybrid search test-traced-") for s in found.spans)  # the database call
     roots = [s for s in found.spans if s.parent_id is None]
     assert [r.service for r in roots] == ["router"], roots  # every server's span hangs under the router's
     args = ("trace", request_id, "--spans", str(spans_file), "--mlflow", mlflow_url)

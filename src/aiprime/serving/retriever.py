@@ -30,6 +30,7 @@ from aiprime.rag.embed import Embedder, make_embedder
 from aiprime.rag.search import MAX_K, RERANK_CANDIDATES, Hit, check_k, search
 from aiprime.serving.names import domain_name
 from aiprime.serving.protocol import upstream_records
+from aiprime.serving.tracing import database_span
 from aiprime.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -142,8 +143,9 @@ class Retriever:
         """The best `k` chunks for one question (re-ranked from a wider pool when a re-ranker is loaded)."""
         pool = max(k, RERANK_CANDIDATES) if self.rerank else k
         prefer = question.domain if self.prefer_route_domain else None
-        found = search(self.engine, question.text, self.embedder, k=pool, mode="hybrid",
-                       collection=self.collection, prefer_domain=prefer)  # fmt: skip
+        with database_span("hybrid search", self.collection):  # the question's embedding, then the query
+            found = search(self.engine, question.text, self.embedder, k=pool, mode="hybrid",
+                           collection=self.collection, prefer_domain=prefer)  # fmt: skip
         return self.rerank(question.text, found, k) if self.rerank and found else found
 
 
