@@ -89,14 +89,18 @@ def test_each_training_task_reports_as_a_stage_from_its_start_to_its_end() -> No
     stages, lines = Stages(), []
     tasks = TaskStages(lines.append)
     with progress.reporting_to(stages):
+        tasks.on_task("train-model", "running")  # two iterations of a ParallelFor: one task name
         tasks.on_task("train-model", "running")
+        tasks.on_task("train-model", "SUCCESS")
         tasks.on_task("train-model-2", "running")
         tasks.on_task("train-model-2", "SUCCESS")
         tasks.on_task("train-model", "FAILURE")
     assert stages.events == [
         ("started", "training task train-model"),
+        ("started", "training task train-model #2"),
+        ("finished", "training task train-model"),
         ("started", "training task train-model-2"),
         ("finished", "training task train-model-2"),
-        ("finished", "training task train-model"),
+        ("finished", "training task train-model #2"),
     ]
     assert lines[-1] == "task train-model: FAILURE"

@@ -7,6 +7,7 @@ resource decides where it runs: `definitions.py` picks the cluster trainer when 
 which submits the same pipeline to that Kubeflow Pipelines server and records the run id.
 """
 
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -70,19 +71,26 @@ def moe_models(
 
 
 class TaskStages:
-    """Reports each pipeline task as a progress stage (from its start to its end) and logs its states."""
+    """Reports each pipeline task as a progress stage (from its start to its end) and logs its states.
+
+    The iterations of a ParallelFor share their task's name: they are numbered, and an end closes the
+    earliest running one of that name.
+    """
 
     def __init__(self, log: Callable[[str], None]) -> None:
         self.log = log
-        self.running: dict[str, progress.Stage] = {}
+        self.running: dict[str, list[progress.Stage]] = {}
+        self.started: Counter[str] = Counter()
 
     def on_task(self, task: str, state: str) -> None:
         """kfp.local's report that `task` is "running" or ended ("SUCCESS", "FAILURE")."""
         self.log(f"task {task}: {state}")
         if state == "running":
-            self.running[task] = progress.stage(f"training task {task}")
-        elif task in self.running:
-            self.running.pop(task).close()
+            self.started[task] += 1
+            number = f" #{self.started[task]}" if self.started[task] > 1 else ""
+            self.running.setdefault(task, []).append(progress.stage(f"training task {task}{number}"))
+        elif self.running.get(task):
+            self.running[task].pop(0).close()
 
 
 def _publish_training(summary: dict[str, Any], settings: Settings) -> None:
