@@ -1,4 +1,4 @@
-"""`aiprime ask`, the deployment asset (it restarts the stack), then `aiprime serve stop`: run last."""
+"""`aiprime ask`, the deployment asset (it restarts the stack, then keeps it), then `aiprime serve stop`: run last."""
 
 from __future__ import annotations
 
@@ -53,6 +53,29 @@ def test_the_deployment_asset_serves_the_champions_and_answers_samples(served) -
         assert answer["label"] in lexnames[domain_of(f"expert-{expert}")], answer
     versions = recorded["versions"]  # the gate and six experts, each the champion of its registered model
     assert len(versions) == 7 and versions == samples.served_versions(restarted, tracking_uri), versions
+
+
+@pytest.mark.slow
+@pytest.mark.stops_stack
+def test_a_second_deployment_with_nothing_changed_keeps_the_running_stack(served, tmp_path) -> None:
+    tracking_uri = served.env["AIPRIME_MLFLOW_TRACKING_URI"]
+    workspace = Workspace(REPO, Settings(home=served.home, mlflow_tracking_uri=tracking_uri))
+    top1 = {"ops": {"deployment": {"config": {"rag": False}}}}
+    with dg.DagsterInstance.ephemeral() as instance:  # both runs in one instance, as aiprime run's are
+        first, second = (
+            dg.materialize(
+                [deployment], resources={"workspace": workspace}, run_config=top1, instance=instance
+            )
+            for _ in range(2)
+        )
+        routers = [
+            r.asset_materializations_for_node("deployment")[0].metadata["router"].value
+            for r in (first, second)
+        ]
+        answers = second.asset_materializations_for_node("deployment")[0].metadata["answers"].value
+    settings = Settings(home=served.home, mlflow_tracking_uri=tracking_uri, _env_file=None)
+    assert routers[0] == routers[1] == launcher.running(settings).router_url  # kept, not restarted
+    assert [a["text"] for a in answers] == list(samples.SAMPLE_QUERIES)
 
 
 @pytest.mark.slow

@@ -47,6 +47,15 @@ def serve_and_ask(
     """
     launcher.stop(settings)
     stack = launcher.start(options or ServeOptions(router_port=0), settings)
+    return stack, ask_samples(stack, queries)
+
+
+def ask_samples(stack: Stack, queries: tuple[str, ...] = SAMPLE_QUERIES) -> list[SampleAnswer]:
+    """Send each query through the running `stack`'s InferenceGraph.
+
+    Raises:
+        ServiceUnavailable: a server did not answer.
+    """
     answers = []
     for text in queries:
         a = client.ask(text, stack.router_url, stack.services(), explain=False)
@@ -54,7 +63,7 @@ def serve_and_ask(
         answers.append(
             SampleAnswer(text, route, a.answered_by, a.label, a.scores[a.label], a.reply, a.citations, a.mode)
         )
-    return stack, answers
+    return answers
 
 
 def served_versions(stack: Stack, tracking_uri: str, alias: str = "champion") -> dict[str, str | None]:
