@@ -54,8 +54,9 @@ def check_tool_logins(server: str) -> None:
         try:
             connect(urls.tool_db_url(server, tool)).dispose()
         except ServiceUnavailable as e:
+            reason = str(getattr(e.__cause__, "orig", e)).strip().splitlines()[0]
             raise ConfigError(
-                f"{tool} connects to its database as the role {role!r}, which could not log in ({e}). Set its "
+                f"{tool} connects to its database as the role {role!r}, which could not log in ({reason}). Set its "
                 f"password once as an administrator (ALTER ROLE {role} PASSWORD '...') and put it in the "
                 f"pgpass file of the user running AI Prime (~/.pgpass or PGPASSFILE: HOST:PORT:{tool}:{role}:"
                 "PASSWORD, mode 0600); docs/runbook.md, 'Database roles'."
