@@ -8,6 +8,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from aiprime.observability.tracing import REQUEST_ID_ATTRIBUTE, ServiceAttributes
+
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 INCOMING = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
 
@@ -75,6 +77,19 @@ def test_traceparent_reaches_the_upstream_and_spans_cover_nodes_and_steps(
         == zoo.state.headers["/status/503"]["traceparent"].split("-")[2]
     )
     assert step_b.attributes["http.response.status_code"] == 503
+
+
+def test_the_routers_own_spans_carry_the_callers_request_id(http, router, zoo, make_graph) -> None:
+    # `aiprime trace REQUEST_ID` finds the router's spans by this attribute, not only the servers' spans.
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(ServiceAttributes("router"))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    url = router(two_node_graph(make_graph, zoo), tracer_provider=provider)
+    http.post(url, content=b"{}", headers={"X-Request-Id": "req-router-1"})
+    spans = exporter.get_finished_spans()
+    assert {span.name for span in spans} >= {"node root", "step root/a", "node sub"}
+    assert {span.attributes.get(REQUEST_ID_ATTRIBUTE) for span in spans} == {"req-router-1"}
 
 
 def test_baggage_travels_with_the_trace_to_the_upstream(http, router, zoo, make_graph) -> None:

@@ -266,8 +266,9 @@ async def _serve(router: _Router, node: str, request: Request) -> Response:
     start = time.perf_counter()
     token = context.attach(tracing.extract(incoming))
     try:
-        reply = await _run_with_deadline(router, node, body, headers)
-        _log_request(request, node, reply, time.perf_counter() - start)  # in the caller's trace
+        with bound_request_id(request_id_of(request.headers)):  # on the router's spans and its log line
+            reply = await _run_with_deadline(router, node, body, headers)
+            _log_request(node, reply, time.perf_counter() - start)  # in the caller's trace
     finally:
         context.detach(token)
         router.metrics.in_flight.dec()
@@ -276,21 +277,20 @@ async def _serve(router: _Router, node: str, request: Request) -> Response:
     return _failure(reply) if reply.error else _success(reply)
 
 
-def _log_request(request: Request, node: str, reply: Reply, elapsed_s: float) -> None:
-    """One JSON log line per graph request, with the caller's request id (`aiprime logs --request`)."""
-    with bound_request_id(request_id_of(request.headers)):
-        log.log(
-            logging.INFO if reply.ok else logging.WARNING,
-            "graph request %s answered %d",
-            node,
-            reply.status,
-            extra={
-                "node": node,
-                "status": reply.status,
-                "duration_ms": round(elapsed_s * 1e3, 3),
-                "error": reply.error,
-            },
-        )
+def _log_request(node: str, reply: Reply, elapsed_s: float) -> None:
+    """One JSON log line per graph request; the caller binds its request id (`aiprime logs --request`)."""
+    log.log(
+        logging.INFO if reply.ok else logging.WARNING,
+        "graph request %s answered %d",
+        node,
+        reply.status,
+        extra={
+            "node": node,
+            "status": reply.status,
+            "duration_ms": round(elapsed_s * 1e3, 3),
+            "error": reply.error,
+        },
+    )
 
 
 async def _bounded_body(request: Request, limit: int) -> bytes | None:
