@@ -62,7 +62,8 @@ class GatewaySettings(BaseSettings):
         None,
         description="Where the audit chain's head is published: a folder (default "
         "<AIPRIME_HOME>/audit-heads, outside the database's data) or s3://bucket/prefix, a bucket with "
-        "Object Lock (untested here). `aiprime audit verify` checks against the last head published there.",
+        "Object Lock in compliance mode (boto3 honours AWS_ENDPOINT_URL_S3 for an S3-compatible store). "
+        "`aiprime audit verify` checks against the last head published there.",
     )
     audit_head_interval_s: float = Field(
         60.0, gt=0, le=86400, description="How often the gateway publishes the audit chain's head."

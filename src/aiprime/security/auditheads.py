@@ -11,8 +11,12 @@ Where heads go (`AIPRIME_GATEWAY_AUDIT_HEADS`):
 - a folder (default `<AIPRIME_HOME>/audit-heads`, outside PostgreSQL's data directory): one JSON-lines file
   per database, opened append-only, mode 0600 in a 0700 folder. Whoever can write that file as the
   gateway's OS user can still rewrite it: on a server, put it on storage the database's host cannot reach.
-- `s3://bucket/prefix`: one object per head, for a bucket with S3 Object Lock (compliance mode) so that no
-  one can delete or overwrite a head before its retention ends. Needs boto3; untested here (no S3).
+- `s3://bucket/prefix`: one object per head, for a bucket with S3 Object Lock in compliance mode (the
+  cluster's: terraform/stacks/platform, output `audit_heads_bucket`), so that no one can delete a head's
+  version before its retention ends. Object Lock keeps versions, not keys: a later write to the same key
+  adds a version above the locked one. So a head is written only where its key is free (`If-None-Match`),
+  and read back from its key's first version, the one the lock holds. boto3 finds the endpoint (S3, or an
+  S3-compatible store through `AWS_ENDPOINT_URL_S3`) and the credentials (IRSA on a cluster) itself.
 """
 
 from __future__ import annotations
@@ -98,7 +102,7 @@ class FileHeads:
 
 
 class S3Heads:
-    """Heads as objects `<prefix>/<seq, 20 digits>.json` in an Object Lock bucket. Untested here."""
+    """Heads as objects `<prefix>/<seq, 20 digits>.json` in an Object Lock bucket, each written once."""
 
     def __init__(self, uri: str) -> None:
         bucket, _, prefix = uri.removeprefix("s3://").partition("/")
@@ -113,18 +117,48 @@ class S3Heads:
         self._s3 = boto3.client("s3")
 
     def publish(self, head: Head) -> None:
-        """Put one object; the bucket's default retention locks it."""
+        """Put one object where none is; the bucket's default retention locks it.
+
+        Another gateway replica may have published the same head first: that is fine. A different head
+        under the same seq is not (one chain was rewritten), and nothing is overwritten.
+        """
+        from botocore.exceptions import ClientError
+
         key = f"{self.prefix}/{head.seq:020d}.json".lstrip("/")
-        self._s3.put_object(Bucket=self.bucket, Key=key, Body=json.dumps(asdict(head)).encode())
+        try:
+            self._s3.put_object(
+                Bucket=self.bucket, Key=key, Body=json.dumps(asdict(head)).encode(), IfNoneMatch="*"
+            )
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") != "PreconditionFailed":
+                raise
+            if self._read(key).anchor != head.anchor:
+                raise AuditChainBroken(
+                    f"s3://{self.bucket}/{key} already holds a different head for seq {head.seq}: the chain "
+                    "was rewritten since it was published. Run `aiprime audit verify` and keep a copy of "
+                    "the database."
+                ) from e
 
     def last(self) -> Head | None:
-        """The object with the highest number (keys sort by seq)."""
-        pages = self._s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix)
-        keys = [o["Key"] for page in pages for o in page.get("Contents", [])]
-        if not keys:
-            return None
-        body = self._s3.get_object(Bucket=self.bucket, Key=max(keys))["Body"].read()
-        return Head(**json.loads(body))
+        """The head under the highest key (keys sort by seq), as first written there."""
+        pages = self._s3.get_paginator("list_object_versions").paginate(
+            Bucket=self.bucket, Prefix=self.prefix
+        )
+        keys = {v["Key"] for page in pages for v in page.get("Versions", [])}
+        return self._read(max(keys)) if keys else None
+
+    def _read(self, key: str) -> Head:
+        """The first version of `key`: later versions (an overwrite) are not what was published."""
+        versions = self._s3.list_object_versions(Bucket=self.bucket, Prefix=key)["Versions"]
+        first = [v for v in versions if v["Key"] == key][-1]  # S3 lists a key's versions newest first
+        body = self._s3.get_object(Bucket=self.bucket, Key=key, VersionId=first["VersionId"])["Body"].read()
+        try:
+            return Head(**json.loads(body))
+        except (ValueError, TypeError) as e:
+            raise DataCorrupt(
+                f"s3://{self.bucket}/{key} is not a published audit head ({e}); pass --anchor SEQ:HASH "
+                "from a head you trust."
+            ) from e
 
 
 def store_for(where: str, database: str) -> HeadStore:
