@@ -71,10 +71,11 @@ class Settings(BaseSettings):
         description="The retrieval collection that Dagster fills and servers search.",
     )
     rag_embedder: Literal["minilm", "minilm-int8"] = Field(
-        "minilm",
-        description="The retrieval embedding model: `minilm` (all-MiniLM-L6-v2, fp32, PyTorch) or `minilm-int8` "
-        "(its int8 ONNX export: 2.4x faster per question on CPU, 1.1x on batched chunks). A collection keeps the "
-        "model it was ingested with: search refuses the other one until the collection is re-ingested.",
+        "minilm-int8",
+        description="The retrieval embedding model: `minilm-int8` (all-MiniLM-L6-v2's int8 ONNX export: a sixth "
+        "of fp32's CPU per WordNet chunk, a third per long chunk, the same dense quality; "
+        "bench/embedding_throughput.py) or `minilm` (fp32, PyTorch). A collection keeps the model it was "
+        "ingested with: search refuses the other one until the collection is re-ingested.",
     )
     wordnet_dir: Path = Field(
         Path("/usr/share/wordnet"), description="WordNet 3.0 database (Debian wordnet-base)."

@@ -7,20 +7,19 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from aiprime.db.engine import connect
-from aiprime.moe import embeddings
 from aiprime.rag.corpus import Document
-from aiprime.rag.embed import Embedder
+from aiprime.rag.embed import make_embedder
 from aiprime.rag.ingest import ingest
+from aiprime.settings import Settings
 
 
 def ingested_collection(app_db_url: str, docs: Sequence[Document], embedding_cache: Path, prefix: str) -> str:
     """`docs` in a new collection named `<prefix>-<random>`, embedded with the retriever's model
-    (all-MiniLM-L6-v2); its name."""
-    minilm = Embedder(embeddings.model_id(), embeddings.EMBED_DIM,
-                      lambda texts: embeddings.embed_texts(texts, embedding_cache))  # fmt: skip
+    (`AIPRIME_RAG_EMBEDDER`, all-MiniLM-L6-v2 int8 by default); its name."""
+    embedder = make_embedder(Settings(home=embedding_cache.parent, _env_file=None))
     name = f"{prefix}-{uuid.uuid4().hex[:8]}"
     engine = connect(app_db_url)
-    ingest(engine, list(docs), minilm, collection=name)
+    ingest(engine, list(docs), embedder, collection=name)
     engine.dispose()
     return name
 
