@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from aiprime.errors import DataCorrupt, InvalidInput, ModelNotReady, NotFound
-from aiprime.rag import store
+from aiprime.rag import fusion, store
 from aiprime.rag.evaluate import QUALITY_METRICS, RERANK_METHOD, evaluate_quality, sample_queries
 from aiprime.rag.ingest import ingest
 from aiprime.rag.rerank import (
@@ -70,11 +70,16 @@ def tiny_collection(engine, tiny_corpus, embedder) -> str:
 
 @pytest.fixture(scope="module")
 def mined(engine, embedder, tiny_splits, tiny_collection) -> dict[str, list[Candidates]]:
-    """Hybrid candidates of 24 train and all val questions of the tiny corpus."""
-    return {
-        split: mine(engine, embedder, sample_queries(tiny_splits, n, 0, split), 10, tiny_collection)
-        for split, n in (("train", 24), ("val", 10))
-    }
+    """Hybrid candidates of 24 train and all val questions of the tiny corpus, fused by plain RRF.
+
+    The sense questions' served fusion leans on dense (MiniLM's); the tests' bag-of-words embedder is a toy.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(fusion.FUSIONS, "sense", fusion.DEFAULT)
+        return {
+            split: mine(engine, embedder, sample_queries(tiny_splits, n, 0, split), 10, tiny_collection)
+            for split, n in (("train", 24), ("val", 10))
+        }
 
 
 def hits(texts=TEXTS) -> list[Hit]:
