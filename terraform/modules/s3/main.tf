@@ -3,9 +3,27 @@ resource "aws_s3_bucket" "this" {
   #checkov:skip=CKV_AWS_144:Replication is opt-in through var.replication: prod artifacts and DVC buckets replicate to the secondary region; dev, access-log and state-replica buckets do not need a copy.
   #checkov:skip=CKV_AWS_18:Access logging is set through var.access_log_bucket on every bucket except the access-log bucket itself (logging it into itself would loop).
   #checkov:skip=CKV_AWS_145:SSE-KMS is required by var.kms_key_arn's validation except for the access-log bucket, which S3 server access logging requires to use SSE-S3.
-  bucket        = var.bucket
-  force_destroy = var.force_destroy
-  tags          = merge(var.tags, { "aiprime.io/purpose" = var.purpose })
+  bucket              = var.bucket
+  force_destroy       = var.force_destroy
+  object_lock_enabled = var.object_lock != null # only at creation: an existing bucket cannot turn it on here
+  tags                = merge(var.tags, { "aiprime.io/purpose" = var.purpose })
+}
+
+# Every new object version is locked for `days`; in COMPLIANCE mode no one, the account's root included, can
+# delete it or shorten its retention before then. https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-lock.html
+resource "aws_s3_bucket_object_lock_configuration" "this" {
+  count = var.object_lock == null ? 0 : 1
+
+  bucket = aws_s3_bucket.this.id
+
+  rule {
+    default_retention {
+      mode = var.object_lock.mode
+      days = var.object_lock.days
+    }
+  }
+
+  depends_on = [aws_s3_bucket_versioning.this]
 }
 
 resource "aws_s3_bucket_ownership_controls" "this" {
@@ -88,6 +106,30 @@ data "aws_iam_policy_document" "this" {
       test     = "Bool"
       variable = "aws:SecureTransport"
       values   = ["false"]
+    }
+  }
+
+  # Object Lock keeps versions, not keys: a plain PutObject over a locked key adds a version above it. For
+  # written-once records, every write must be conditional (If-None-Match: *), so a taken key is never written.
+  # https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes-enforce.html
+  dynamic "statement" {
+    for_each = var.purpose == "audit-heads" ? [1] : []
+    content {
+      sid       = "DenyOverwrites"
+      effect    = "Deny"
+      actions   = ["s3:PutObject"]
+      resources = ["${aws_s3_bucket.this.arn}/*"]
+
+      principals {
+        type        = "*"
+        identifiers = ["*"]
+      }
+
+      condition {
+        test     = "Null"
+        variable = "s3:if-none-match"
+        values   = ["true"]
+      }
     }
   }
 

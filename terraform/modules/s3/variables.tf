@@ -13,8 +13,8 @@ variable "purpose" {
   type        = string
 
   validation {
-    condition     = contains(["artifacts", "dvc", "terraform-state", "access-logs"], var.purpose)
-    error_message = "purpose must be one of artifacts, dvc, terraform-state, access-logs."
+    condition     = contains(["artifacts", "dvc", "terraform-state", "access-logs", "audit-heads"], var.purpose)
+    error_message = "purpose must be one of artifacts, dvc, terraform-state, access-logs, audit-heads."
   }
 }
 
@@ -61,6 +61,30 @@ variable "replication" {
   validation {
     condition     = var.replication == null || var.kms_key_arn != null
     error_message = "replication needs kms_key_arn: only SSE-KMS buckets are replicated."
+  }
+}
+
+variable "object_lock" {
+  description = <<-EOT
+    S3 Object Lock with a default retention for every new object version: `mode` COMPLIANCE (no one can
+    delete a version or shorten its retention, for records that must outlive an attacker with admin rights)
+    or GOVERNANCE (those with s3:BypassGovernanceRetention can), for `days`. Set only when the bucket is
+    created. Null: no lock.
+  EOT
+  type = object({
+    mode = optional(string, "COMPLIANCE")
+    days = number
+  })
+  default = null
+
+  validation {
+    condition     = var.object_lock == null || try(contains(["COMPLIANCE", "GOVERNANCE"], var.object_lock.mode) && var.object_lock.days >= 1, false)
+    error_message = "object_lock.mode must be COMPLIANCE or GOVERNANCE and object_lock.days at least 1."
+  }
+
+  validation {
+    condition     = var.object_lock == null || !var.force_destroy
+    error_message = "object_lock and force_destroy exclude each other: locked versions cannot be deleted until their retention ends."
   }
 }
 

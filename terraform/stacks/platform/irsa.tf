@@ -4,6 +4,7 @@ locals {
   artifacts_arn = module.s3["artifacts"].bucket_arn
   dvc_arn       = module.s3["dvc"].bucket_arn
   data_key_arn  = module.kms["data"].key_arn
+  heads_arn     = module.s3_audit_heads.bucket_arn
 
   use_data_key = { sid = "UseDataKey", actions = ["kms:Decrypt", "kms:GenerateDataKey"], resources = [local.data_key_arn] }
 
@@ -24,6 +25,13 @@ locals {
     dagster-run = [
       { sid = "ListDvc", actions = ["s3:ListBucket"], resources = [local.dvc_arn] },
       { sid = "ReadWriteDvc", actions = ["s3:GetObject", "s3:PutObject"], resources = ["${local.dvc_arn}/*"] },
+      local.use_data_key,
+    ]
+    # The gateway appends audit heads and reads them back: no delete, and the bucket policy refuses overwrites.
+    # Versions are listed and read because a head is read from its key's first (locked) version.
+    gateway = [
+      { sid = "ListAuditHeads", actions = ["s3:ListBucket", "s3:ListBucketVersions"], resources = [local.heads_arn] },
+      { sid = "AppendAuditHeads", actions = ["s3:PutObject", "s3:GetObject", "s3:GetObjectVersion"], resources = ["${local.heads_arn}/audit-heads/*"] },
       local.use_data_key,
     ]
   }

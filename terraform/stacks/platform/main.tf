@@ -160,6 +160,19 @@ module "s3" {
   }
 }
 
+# The audit chain's heads (aiprime.security.auditheads): the gateway writes one object per head, which Object
+# Lock keeps for var.audit_heads_retention_days even from this account's admins, so a rewritten audit log in
+# PostgreSQL cannot be made to match them. Not replicated: each region's gateways publish their own.
+module "s3_audit_heads" {
+  source = "../../modules/s3"
+
+  bucket            = "${local.name}-audit-heads-${local.account_id}"
+  purpose           = "audit-heads"
+  kms_key_arn       = module.kms["data"].key_arn
+  access_log_bucket = module.s3_access_logs.bucket_id
+  object_lock       = { mode = "COMPLIANCE", days = var.audit_heads_retention_days }
+}
+
 module "irsa" {
   source   = "../../modules/iam-irsa"
   for_each = local.irsa_roles

@@ -53,6 +53,11 @@ output "dvc_bucket" {
   value       = module.s3["dvc"].bucket_id
 }
 
+output "audit_heads_bucket" {
+  description = "Object Lock bucket of the audit chain's heads: the gateway's `AIPRIME_GATEWAY_AUDIT_HEADS=s3://<this>/audit-heads/<env>`."
+  value       = module.s3_audit_heads.bucket_id
+}
+
 # Read by a primary's stack (Terragrunt dependency, var.secondary) to place its replicas in this region.
 output "data_kms_key_arn" {
   description = "KMS key of this region's data: the database replica and the replicated buckets."

@@ -219,6 +219,17 @@ variable "secondary" {
   }
 }
 
+variable "audit_heads_retention_days" {
+  description = "Days S3 Object Lock (compliance mode) keeps each published audit head: no one can delete one sooner, so choose it longer than the audit log must be provable (a year of audits and then some)."
+  type        = number
+  default     = 400
+
+  validation {
+    condition     = var.audit_heads_retention_days >= 1 && var.audit_heads_retention_days <= 3650 && floor(var.audit_heads_retention_days) == var.audit_heads_retention_days
+    error_message = "audit_heads_retention_days must be a whole number of days from 1 to 3650: compliance-mode retention cannot be shortened after a head is written."
+  }
+}
+
 variable "tags" {
   description = "Tags for every resource (set by terraform/terragrunt.hcl)."
   type        = map(string)
