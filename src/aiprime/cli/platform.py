@@ -70,6 +70,13 @@ def print_results(settings: Settings, root: Path, statuses: list[ServiceStatus],
     training = training_summary(result)
     if training:
         print_summary(training, settings, console)
+    if (metadata_of(result, "moe_models") or {}).get("kept"):
+        console.print(
+            f"Training: nothing changed since MLflow run {training['mlflow_run_id']} (data, settings, code, "
+            "champions), so the pipeline did not run; the scores above are that run's. "
+            "`aiprime train --retrain` trains again.",
+            highlight=False,
+        )
     deployed = metadata_of(result, "deployment")
     if deployed:
         console.print(answers_table(deployed["answers"], deployed["graph"], deployed["versions"]))

@@ -16,6 +16,7 @@ import dagster as dg
 from pydantic import Field
 
 from aiprime.observability import progress
+from aiprime.orchestration import model_reuse
 from aiprime.orchestration.resources import Trainer, TrainingRun, Workspace
 from aiprime.settings import Settings
 from aiprime.training.launch import TrainOptions
@@ -30,7 +31,11 @@ class TrainingConfig(dg.Config):
     max_epochs: int = Field(30, ge=1, description="Epochs at most per model; early stopping may end sooner.")
     lr: float = Field(1e-3, gt=0, description="Peak AdamW learning rate (one-cycle schedule).")
     seed: int = Field(0, description="Base seed; each expert derives its own from it and its name.")
-    threads: int = Field(2, ge=0, description="torch threads per pipeline step (0: torch's default).")
+    threads: int = Field(
+        2,
+        ge=0,
+        description="torch threads per pipeline step (0: torch's default); two fits at once take half each.",
+    )
     retrain: bool = Field(False, description="Train every model, even those whose champion is current.")
 
 
@@ -63,11 +68,46 @@ def moe_models(
     A submitted run trains, gates and registers on the cluster: the asset records its run id, and the
     champion gate's check is not evaluated here.
     """
+    options, tracking_uri = TrainOptions(**config.model_dump()), workspace.settings.mlflow_url
+    key = model_reuse.training_key(workspace.root, options)
+    kept = (
+        None
+        if options.retrain
+        else model_reuse.unchanged_run(context.instance, MOE_MODELS.key, key, tracking_uri)
+    )
+    if kept is not None:
+        context.log.info(f"nothing changed since MLflow run {kept['mlflow_run_id']}: its champions are kept")
+        yield kept_result(kept)
+        return
     tasks = TaskStages(context.log.info)
-    run = trainer.train(workspace, TrainOptions(**config.model_dump()), on_task=tasks.on_task)
-    if run.summary is not None:
-        _publish_training(run.summary, workspace.settings)
-    yield training_result(run)
+    run = trainer.train(workspace, options, on_task=tasks.on_task)
+    if run.summary is None:
+        yield training_result(run)
+        return
+    _publish_training(run.summary, workspace.settings)
+    reuse = {"training_key": key, "champion_versions": model_reuse.champion_versions(tracking_uri)}
+    yield training_result(run, reuse)
+
+
+def kept_result(last: dict[str, Any]) -> dg.MaterializeResult:
+    """The asset's materialisation when the pipeline did not run: the last run's record, marked as kept."""
+    metadata = {
+        key: dg.MetadataValue.json(value) if isinstance(value, dict | list) else value
+        for key, value in last.items()
+    }
+    return dg.MaterializeResult(
+        asset_key=MOE_MODELS.key,
+        metadata={**metadata, "kept": True, "log": dg.MetadataValue.path(last["log"])},
+        data_version=dg.DataVersion(last["mlflow_run_id"]),
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=CHAMPION_GATE.name,
+                passed=True,
+                severity=dg.AssetCheckSeverity.WARN,
+                description=f"no training: nothing changed since MLflow run {last['mlflow_run_id']}",
+            )
+        ],
+    )
 
 
 class TaskStages:
@@ -102,15 +142,18 @@ def _publish_training(summary: dict[str, Any], settings: Settings) -> None:
     publish(metrics.registry, "training", settings.home / "metrics", settings.pushgateway_url)
 
 
-def training_result(run: TrainingRun) -> dg.MaterializeResult:
-    """The asset's materialisation: a submitted run's id, or a finished run's scores and champion gate."""
+def training_result(run: TrainingRun, reuse: dict[str, Any] | None = None) -> dg.MaterializeResult:
+    """The asset's materialisation: a submitted run's id, or a finished run's scores and champion gate
+    (with `reuse`: the training key and champion versions a later run compares with its own)."""
     if run.summary is None:
         return dg.MaterializeResult(
             asset_key=MOE_MODELS.key, metadata={"kfp_host": run.kfp_host, "kfp_run_id": run.kfp_run_id}
         )
+    reuse = reuse or {}
     return dg.MaterializeResult(
         asset_key=MOE_MODELS.key,
-        metadata=training_metadata(run.summary, str(run.log)),
+        metadata=training_metadata(run.summary, str(run.log))
+        | {k: dg.MetadataValue.json(v) if isinstance(v, dict) else v for k, v in reuse.items()},
         data_version=dg.DataVersion(run.summary["mlflow_run_id"]),
         check_results=[champion_gate_result(run.summary["promotions"])],
     )

@@ -28,7 +28,7 @@ class TrainOptions:
     max_epochs: int = 30  # epochs at most per model; early stopping may end sooner
     lr: float = 1e-3  # peak AdamW learning rate (one-cycle schedule)
     seed: int = 0  # base seed; each expert derives its own from it and its name
-    threads: int = 2  # torch threads per step (0: torch's default)
+    threads: int = 2  # torch threads per step (0: torch's default); fits run two at a time, half each
     retrain: bool = False  # train every model, even those whose champion is current
 
 
