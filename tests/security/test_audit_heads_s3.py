@@ -92,3 +92,16 @@ def test_replicas_may_publish_the_same_head_but_never_a_different_one(s3) -> Non
         store.publish(auditheads.Head(7, "b" * 64, "2026-12-07T00:00:02+00:00"))
     assert store.last().hash == "a" * 64
     assert len(s3.list_object_versions(Bucket=BUCKET)["Versions"]) == 1
+
+
+def test_the_last_head_is_found_across_pages_and_replicas(s3) -> None:
+    reader = auditheads.S3Heads(HEADS, page_size=2)  # as if S3 listed 2 keys a page instead of 1,000
+    writer = auditheads.S3Heads(HEADS)  # another gateway replica
+    for seq in range(1, 6):
+        writer.publish(auditheads.Head(seq, f"{seq:064x}", "2026-12-07T00:00:00+00:00"))
+    assert reader.last().seq == 5
+    writer.publish(auditheads.Head(6, f"{6:064x}", "2026-12-07T00:01:00+00:00"))
+    assert reader.last().seq == 6  # listed from the newest key it had seen on
+    other = auditheads.S3Heads(f"{HEADS}-other")  # a prefix that starts like this one is another store
+    other.publish(auditheads.Head(9, f"{9:064x}", "2026-12-07T00:02:00+00:00"))
+    assert reader.last().seq == 6 and auditheads.S3Heads(HEADS).last().seq == 6

@@ -104,9 +104,12 @@ class FileHeads:
 class S3Heads:
     """Heads as objects `<prefix>/<seq, 20 digits>.json` in an Object Lock bucket, each written once."""
 
-    def __init__(self, uri: str) -> None:
+    def __init__(self, uri: str, page_size: int = 1000) -> None:
+        """Args: `uri` is `s3://bucket/prefix`; `page_size` the most keys one listing returns (S3's 1,000)."""
         bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+        self.page_size = page_size
         self.bucket, self.prefix, self.where = bucket, prefix.strip("/"), uri
+        self._newest = ""  # the highest key seen: later listings start there, not at the first head
         try:
             import boto3
         except ImportError as e:
@@ -141,11 +144,20 @@ class S3Heads:
 
     def last(self) -> Head | None:
         """The head under the highest key (keys sort by seq), as first written there."""
-        pages = self._s3.get_paginator("list_object_versions").paginate(
-            Bucket=self.bucket, Prefix=self.prefix
-        )
-        keys = {v["Key"] for page in pages for v in page.get("Versions", [])}
-        return self._read(max(keys)) if keys else None
+        self._newest = max(self._keys_after(self._newest), default=self._newest)
+        return self._read(self._newest) if self._newest else None
+
+    def _keys_after(self, after: str) -> set[str]:
+        """The keys above `after`, delete markers ignored: a year of heads a minute apart is 500,000 keys,
+        listed once per process, then only the new ones."""
+        params = {"Bucket": self.bucket, "Prefix": f"{self.prefix}/".lstrip("/"), "MaxKeys": self.page_size}
+        keys: set[str] = set()
+        while True:
+            page = self._s3.list_object_versions(**params, **({"KeyMarker": after} if after else {}))
+            keys |= {v["Key"] for v in page.get("Versions", [])}
+            if not page.get("IsTruncated"):
+                return keys
+            after, params["VersionIdMarker"] = page["NextKeyMarker"], page["NextVersionIdMarker"]
 
     def _read(self, key: str) -> Head:
         """The first version of `key`: later versions (an overwrite) are not what was published."""
