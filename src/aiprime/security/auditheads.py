@@ -125,14 +125,12 @@ class S3Heads:
         Another gateway replica may have published the same head first: that is fine. A different head
         under the same seq is not (one chain was rewritten), and nothing is overwritten.
         """
-        from botocore.exceptions import ClientError
-
         key = f"{self.prefix}/{head.seq:020d}.json".lstrip("/")
         try:
             self._s3.put_object(
                 Bucket=self.bucket, Key=key, Body=json.dumps(asdict(head)).encode(), IfNoneMatch="*"
             )
-        except ClientError as e:
+        except self._s3.exceptions.ClientError as e:
             if e.response.get("Error", {}).get("Code") != "PreconditionFailed":
                 raise
             if self._read(key).anchor != head.anchor:
