@@ -90,7 +90,7 @@ def main() -> None:
 def run(args: argparse.Namespace, console: Console) -> None:
     from aiprime.rag import lexical, store
     from aiprime.rag.embed import make_embedder
-    from aiprime.rag.evaluate_kinds import evaluate_kind, rank_arms, stored_doc_ids
+    from aiprime.rag.evaluate_kinds import ARMS, evaluate_kind, rank_arms, stored_doc_ids
     from aiprime.rag.ingest import ingest_splits
     from aiprime.rag.rerank import resolve_reranker
     from aiprime.services import stack
@@ -116,7 +116,8 @@ def run(args: argparse.Namespace, console: Console) -> None:
         for split in ("val", "test"):
             frame = queries_of(args.splits, kind, split, args.queries, args.seed, stored)
             vectors = np.asarray(embedder.embed(list(frame.question)), dtype=np.float32)
-            ranked[split] = rank_arms(engine, cid, frame, vectors, ef_search=100)
+            arms = ("dense", "bm25") if split == "val" else ARMS  # ts_rank_cd is only compared, on test
+            ranked[split] = rank_arms(engine, cid, frame, vectors, 100, arms)
         chosen[kind], results[kind] = evaluate_kind(
             engine, cid, ranked["val"], ranked["test"], doc_of, reranker, args.rerank_queries
         )

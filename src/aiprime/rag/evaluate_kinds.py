@@ -48,20 +48,28 @@ class Ranked:
 
 
 def rank_arms(
-    engine: Engine, cid: int, queries: pd.DataFrame, vectors: np.ndarray, ef_search: int
+    engine: Engine,
+    cid: int,
+    queries: pd.DataFrame,
+    vectors: np.ndarray,
+    ef_search: int,
+    arms: Sequence[str] = ARMS,
 ) -> list[Ranked]:
-    """Each query (`question`, `relevant`) ranked by every arm of ARMS."""
+    """Each query (`question`, `relevant`) ranked by `arms` (validation needs only dense and BM25)."""
     out = []
     for query, vector in zip(queries.itertuples(index=False), vectors, strict=True):
         with engine.begin() as conn:
             store.set_search_params(conn, ef_search, iterative=True)
-            arms = {
-                "dense": dense_ranking(conn, cid, vector, DEPTH),
-                "bm25": lexical_ranking(conn, cid, query.question, DEPTH, ranker="bm25"),
-                "ts_rank_cd": lexical_ranking(conn, cid, query.question, DEPTH, ranker="ts_rank_cd"),
-            }
-        out.append(Ranked(query.question, query.relevant, vector, arms))
+            ranked = {arm: arm_ranking(conn, cid, arm, query.question, vector) for arm in arms}
+        out.append(Ranked(query.question, query.relevant, vector, ranked))
     return out
+
+
+def arm_ranking(conn: Connection, cid: int, arm: str, question: str, vector: np.ndarray) -> Ranking:
+    """One arm's ranking of a query: `dense`, or the lexical ranker of that name (`bm25`, `ts_rank_cd`)."""
+    if arm == "dense":
+        return dense_ranking(conn, cid, vector, DEPTH)
+    return lexical_ranking(conn, cid, question, DEPTH, ranker=arm)
 
 
 def scored(ranked: Ranking, relevant: str, doc_of: dict[int, str]) -> dict[str, float]:
