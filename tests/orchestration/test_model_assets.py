@@ -6,8 +6,8 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from _helpers.model_checkout import model_checkout
 
-from aiprime import versioning
 from aiprime.errors import StageFailed
 from aiprime.orchestration.definitions import build_definitions
 from aiprime.orchestration.model_assets import champion_gate_result
@@ -22,10 +22,7 @@ QUICK = {"ops": {"moe_models": {"config": {"max_epochs": 2, "lr": 0.01, "threads
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, subset_checkout, pg_server_url, mlflow_url):
     """A 60-entry checkout (4 of the 6 domains) whose model asset was materialised once."""
-    root = subset_checkout(tmp_path_factory.mktemp("repo"), limit=60)
-    versioning.reproduce(root)
-    for folder in ("components", "pipelines"):
-        (root / folder).symlink_to(REPO / folder)
+    root = model_checkout(subset_checkout, tmp_path_factory.mktemp("repo"), limit=60)
     settings = Settings(
         home=tmp_path_factory.mktemp("home"),
         database_url=pg_server_url,

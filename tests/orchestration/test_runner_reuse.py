@@ -67,14 +67,12 @@ def test_the_training_key_follows_the_options_but_not_the_threads() -> None:
 @pytest.fixture(scope="module")
 def materialised_twice(tmp_path_factory, subset_checkout, pg_server_url, mlflow_url):
     """The model asset of a 60-entry checkout materialised twice in one instance, nothing changed between."""
-    from aiprime import versioning
+    from _helpers.model_checkout import model_checkout
+
     from aiprime.orchestration.runner import materialize_everything
     from aiprime.settings import Settings
 
-    root = subset_checkout(tmp_path_factory.mktemp("repo"), limit=60)
-    versioning.reproduce(root)
-    for folder in ("components", "pipelines"):
-        (root / folder).symlink_to(REPO / folder)
+    root = model_checkout(subset_checkout, tmp_path_factory.mktemp("repo"), limit=60)
     home = tmp_path_factory.mktemp("home")
     settings = Settings(home=home, database_url=pg_server_url, mlflow_tracking_uri=mlflow_url, _env_file=None)
     quick = {"ops": {"moe_models": {"config": {"max_epochs": 1, "lr": 0.01, "threads": 1}}}}
