@@ -160,8 +160,8 @@ def fit_threads(threads: int) -> int | None:
     """Torch threads of one fit when a step may use `threads` (0: torch's default, None here).
 
     Fits share the step's threads with the fits running beside them: two fits of two threads each on two
-    cores spin against each other, and took 11.6x as long as two fits of one thread (369 s vs 32 s, three
-    epochs of the largest expert, with other jobs on the machine).
+    cores spin against each other. Two expert fits at once (3 epochs, 25,000 and 17,000 rows) took 68.0 s
+    with two threads each and 12.6 s with one (load about 3; `python bench/training_fits.py`).
     """
     return max(1, threads // FITS_AT_ONCE) if threads else None
 
