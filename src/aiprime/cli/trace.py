@@ -11,6 +11,7 @@ from rich.table import Table
 
 from aiprime.cli.render import console
 from aiprime.observability.traces import Trace, TraceStores, find_traces, tree
+from aiprime.registry.mlflow_plugins import skip_unwanted_header_providers
 from aiprime.settings import Settings
 
 
@@ -37,6 +38,7 @@ def trace(
     settings = Settings()
     files = spans or [state_dir(settings) / "traces"]
     stores = TraceStores(mlflow or settings.mlflow_url, settings.traces_experiment, files, settings.log_dir)
+    skip_unwanted_header_providers()  # MLflow may be asked: without Feast's import
     for found in find_traces(request, stores):
         console.print(_table(found), highlight=False)
 

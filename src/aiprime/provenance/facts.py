@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 
 from aiprime.drift.requests import request_log
 from aiprime.errors import AuditChainBroken, NotFound
+from aiprime.registry.mlflow_plugins import skip_unwanted_header_providers
 from aiprime.security import audit
 
 
@@ -48,6 +49,7 @@ def model_version(tracking_uri: str, name: str, version: str) -> ModelVersionFac
     Raises:
         NotFound: MLflow has no such version (never registered, or deleted).
     """
+    skip_unwanted_header_providers()
     client = MlflowClient(tracking_uri)
     try:
         found = client.get_model_version(name, version)

@@ -14,6 +14,9 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from aiprime.errors import ModelNotReady
+from aiprime.registry.mlflow_plugins import skip_unwanted_header_providers
+
+skip_unwanted_header_providers()  # before this process's first request to MLflow (see mlflow_plugins)
 
 CHALLENGER, CHAMPION = "challenger", "champion"
 ARTIFACT_PATH = "model"
