@@ -132,17 +132,26 @@ def test_an_unknown_request_id_is_a_clear_404(console, viewer) -> None:
     )
 
 
+def _set_actor(engine: sa.Engine, seq: int, actor: str) -> None:
+    with engine.begin() as conn:
+        conn.execute(sa.text("SET LOCAL session_replication_role = replica"))
+        conn.execute(
+            sa.text("UPDATE gateway.audit_log SET actor = :a WHERE seq = :s"), {"a": actor, "s": seq}
+        )
+
+
 def test_a_tampered_audit_row_is_a_clear_422_not_a_500(console, viewer, app_db_url: str) -> None:
     request_id = f"req-console-tampered-{uuid.uuid4().hex[:8]}"
     engine = connect(app_db_url)
     with engine.begin() as conn:
         entry = audit.AuditEntry("bob", "POST /v1/ask", "ask", "allow", 200, request_id)
         seq = audit.append(conn, [entry])
-    with engine.begin() as conn:  # as a superuser who switches the append-only triggers off
-        conn.execute(sa.text("SET LOCAL session_replication_role = replica"))
-        conn.execute(sa.text("UPDATE gateway.audit_log SET actor = 'mallory' WHERE seq = :s"), {"s": seq})
-    with console.client(console.login(viewer)) as client:
-        answer = client.get(f"/v1/console/lineage/request/{request_id}")
+    _set_actor(engine, seq, "mallory")  # as a superuser who switches the append-only triggers off
+    try:
+        with console.client(console.login(viewer)) as client:
+            answer = client.get(f"/v1/console/lineage/request/{request_id}")
+    finally:
+        _set_actor(engine, seq, "bob")  # the session's database is shared: later tests verify the whole chain
     assert answer.status_code == 422, answer.text
     assert f"Audit row {seq}" in answer.json()["error"]["message"]
     assert "aiprime audit verify" in answer.json()["error"]["message"]
