@@ -12,11 +12,11 @@ import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
-
+from _helpers.gateways import Gateway
 from _helpers.servers import AsgiServer
 from aiprime.gateway import GatewaySettings, create_app
 from aiprime.gateway.server import server_options
@@ -100,19 +100,12 @@ def console_upstream() -> Iterator[str]:
         server.server_close()
 
 
-class Console:
+@dataclass
+class Console(Gateway):
     """A gateway serving the console, with the settings it reads."""
 
-    def __init__(self, settings: Settings, gateway: GatewaySettings, db_url: str) -> None:
-        self.settings, self.gateway = settings, gateway
-        self.app = create_app(settings, gateway, db_url=db_url)
-        self.served = AsgiServer(self.app, **server_options(gateway)).__enter__()
-        self.url = self.served.url
-
-    def client(self, token: str | None = None) -> httpx.Client:
-        """An HTTP client for this gateway, sending `token` as the bearer credential."""
-        headers = {"authorization": f"Bearer {token}"} if token else {}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+    settings: Settings
+    gateway: GatewaySettings
 
     def login(self, user: str) -> str:
         """An access token from the password grant, as the page's sign-in gets it."""
@@ -123,17 +116,10 @@ class Console:
         assert answer.status_code == 200, answer.text
         return answer.json()["access_token"]
 
-    def flush_audit(self) -> None:
-        """Wait until every request answered so far is in the audit log."""
-        assert self.app.state.runtime.audit.flush(10), "the audit writer did not catch up within 10 s"
-
-    def stop(self) -> None:
-        """Shut it down (the lifespan flushes the audit log)."""
-        self.served.__exit__()
-
 
 def start_console(app_db_url: str, home: Path, upstream: str, mlflow: str) -> Console:
     """A console on `app_db_url` whose ask and explain go to the stand-in at `upstream`, reading `mlflow`."""
     settings = Settings(home=home, mlflow_tracking_uri=mlflow, _env_file=None)
     gateway = GatewaySettings(_env_file=None, ask_url=f"{upstream}/ask", explain_url=f"{upstream}/explain")
-    return Console(settings, gateway, app_db_url)
+    app = create_app(settings, gateway, db_url=app_db_url)
+    return Console(app, AsgiServer(app, **server_options(gateway)).__enter__(), settings, gateway)

@@ -12,15 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from _helpers import AsgiServer
+from _helpers.gateways import Gateway, start_gateway
 
 from aiprime.db.engine import connect
-from aiprime.gateway import GatewaySettings, create_app
-from aiprime.gateway.server import server_options
+from aiprime.gateway import GatewaySettings
 from aiprime.security.admin import Actor, Admin
-from aiprime.settings import Settings
 
 ROLES = ("viewer", "operator", "deployer", "admin", "auditor")
 UPSTREAM_NAMES = ("predict", "explain", "ask", "ingest", "train", "deploy")
@@ -77,47 +74,6 @@ def upstream() -> Iterator[Upstream]:
     thread.start()
     yield up
     server.shutdown()
-
-
-@dataclass
-class Gateway:
-    """A gateway served by uvicorn on 127.0.0.1 in a background thread."""
-
-    app: Any
-    served: AsgiServer
-
-    @property
-    def url(self) -> str:
-        return self.served.url
-
-    def client(self, token: str | None = None) -> httpx.Client:
-        """An HTTP client for this gateway, sending `token` as the bearer credential."""
-        headers = {"authorization": f"Bearer {token}"} if token else {}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
-
-    def token(self, name: str, api_key: str) -> str:
-        """An access token from this gateway's client-credentials grant."""
-        with self.client() as client:
-            answer = client.post(
-                "/oauth/token",
-                data={"grant_type": "client_credentials", "client_id": name, "client_secret": api_key},
-            )
-        assert answer.status_code == 200, answer.text
-        return answer.json()["access_token"]
-
-    def flush_audit(self) -> None:
-        """Wait until every request answered so far is in the audit log."""
-        assert self.app.state.runtime.audit.flush(10), "the audit writer did not catch up within 10 s"
-
-    def stop(self) -> None:
-        """Shut it down (the lifespan flushes the audit log)."""
-        self.served.__exit__()
-
-
-def start_gateway(db_url: str, home: Path, gateway: GatewaySettings, **kwargs: Any) -> Gateway:
-    """Create the app and serve it; return once it accepts requests."""
-    app = create_app(Settings(home=home, _env_file=None), gateway, db_url=db_url, **kwargs)
-    return Gateway(app, AsgiServer(app, **server_options(gateway)).__enter__())
 
 
 def settings_for(upstream_url: str, **overrides: Any) -> GatewaySettings:
