@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -17,11 +18,20 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import websocket
 
 START_TIMEOUT_S = 30
 KEYS = {"Tab": 9, "Enter": 13, "Escape": 27}
 SHIFT = 8  # the DevTools protocol's modifier bit
+
+
+def chromium_or_skip(purpose: str) -> str:
+    """The path of Debian's `chromium`; the test skips, saying so, when it is not installed."""
+    path = shutil.which("chromium")
+    if path is None:
+        pytest.skip(f"chromium is not on PATH: `apt-get install chromium` (Debian) to {purpose}")
+    return path
 
 
 class Page:

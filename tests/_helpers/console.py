@@ -8,7 +8,6 @@ by a keyword, so that an edit can move it. It is not a model: it only lets the p
 from __future__ import annotations
 
 import http.server
-import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from _helpers.gateways import Gateway
-from _helpers.servers import AsgiServer
+from _helpers.servers import AsgiServer, JsonHandler
 from aiprime.gateway import GatewaySettings, create_app
 from aiprime.gateway.server import server_options
 from aiprime.settings import Settings
@@ -67,22 +66,11 @@ def explanation(text: str) -> dict[str, Any]:
 
 
 def _handler() -> type[http.server.BaseHTTPRequestHandler]:
-    class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
+    class Handler(JsonHandler):
         def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))) or b"null")
-            text = str(body["instances"][0])
+            text = str(self.read_json()["instances"][0])
             answer = {"explanations": [explanation(text)]} if self.path == "/explain" else ask_answer(text)
-            raw = json.dumps(answer).encode()
-            self.send_response(200)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(raw)))
-            self.end_headers()
-            self.wfile.write(raw)
-
-        def log_message(self, *_: object) -> None:
-            pass
+            self.send_json(200, answer)
 
     return Handler
 

@@ -80,22 +80,36 @@ class AsgiServer:
         assert not self.thread.is_alive(), f"the server on port {self.port} did not stop"
 
 
+class JsonHandler(http.server.BaseHTTPRequestHandler):
+    """A request handler of the small JSON servers tests start on 127.0.0.1: HTTP/1.1, quiet, JSON in and out."""
+
+    protocol_version = "HTTP/1.1"
+
+    def read_json(self) -> Any:
+        """The request body as JSON (None when empty)."""
+        return json.loads(self.rfile.read(int(self.headers.get("content-length", 0))) or b"null")
+
+    def send_json(self, status: int, document: Any) -> None:
+        """Answer `status` with `document` as JSON."""
+        raw = json.dumps(document).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def log_message(self, *_: object) -> None:
+        """No access log on the test's stderr."""
+
+
 @contextlib.contextmanager
 def jwks_server(key: rsa.RSAPrivateKey, kid: str) -> Iterator[str]:
     """A real HTTP server on 127.0.0.1 serving the JWKS of `key` (as an OIDC provider does); its URL."""
     jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key())) | {"kid": kid, "use": "sig"}
-    document = json.dumps({"keys": [jwk]}).encode()
 
-    class Jwks(http.server.BaseHTTPRequestHandler):
+    class Jwks(JsonHandler):
         def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(document)))
-            self.end_headers()
-            self.wfile.write(document)
-
-        def log_message(self, *_: object) -> None:
-            pass
+            self.send_json(200, {"keys": [jwk]})
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Jwks)
     threading.Thread(target=server.serve_forever, daemon=True).start()

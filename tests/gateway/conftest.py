@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import http.server
-import json
 import threading
 import time
 import uuid
@@ -14,6 +13,7 @@ from typing import Any
 
 import pytest
 from _helpers.gateways import Gateway, start_gateway
+from _helpers.servers import JsonHandler
 
 from aiprime.db.engine import connect
 from aiprime.gateway import GatewaySettings
@@ -36,11 +36,9 @@ class Upstream:
 
 
 def _handler(upstream: Upstream) -> type[http.server.BaseHTTPRequestHandler]:
-    class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
+    class Handler(JsonHandler):
         def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))) or b"null")
+            body = self.read_json()
             upstream.seen.append(
                 {"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body}
             )
@@ -51,15 +49,7 @@ def _handler(upstream: Upstream) -> type[http.server.BaseHTTPRequestHandler]:
                 if self.path == "/fail"
                 else (200, {"predictions": ["ok"], "echo": body})
             )
-            raw = json.dumps(answer).encode()
-            self.send_response(status)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(raw)))
-            self.end_headers()
-            self.wfile.write(raw)
-
-        def log_message(self, *_: object) -> None:
-            pass
+            self.send_json(status, answer)
 
     return Handler
 

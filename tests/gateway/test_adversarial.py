@@ -102,7 +102,7 @@ def test_a_flood_of_unknown_paths_is_rate_limited_per_address(make_gateway) -> N
     with gw.client() as client:
         answers = [client.get(f"/junk/{i}") for i in range(5)]
         forged = [
-            client.get("/junk", headers={"x-forwarded-for": f"198.51.100.{i}"}).status_code for i in range(3)
+            client.get("/junk", headers={"x-forwarded-for": f"127.51.100.{i}"}).status_code for i in range(3)
         ]
     assert [a.status_code for a in answers] == [404, 404, 404, 429, 429]
     assert forged == [429, 429, 429]  # a forged X-Forwarded-For is not another address
@@ -116,7 +116,7 @@ def test_forwarded_addresses_are_believed_only_from_trusted_proxies(make_gateway
     untrusted = make_gateway()
     trusted = make_gateway(trusted_proxies="127.10.0.0/16, 127.0.0.1")
     forwarded = {
-        "x-forwarded-for": "203.0.113.7, 127.10.2.3"
+        "x-forwarded-for": "127.203.0.7, 127.10.2.3"
     }  # client, then an inner proxy (header text only)
     with untrusted.client() as client:
         plain = client.get("/nowhere", headers=forwarded)
@@ -126,7 +126,7 @@ def test_forwarded_addresses_are_believed_only_from_trusted_proxies(make_gateway
     trusted.flush_audit()
     engine = untrusted.app.state.runtime.engine
     assert _rows(engine, plain.headers["x-request-id"])[0].entry.detail["client"] == "127.0.0.1"
-    assert _rows(engine, proxied.headers["x-request-id"])[0].entry.detail["client"] == "203.0.113.7"
+    assert _rows(engine, proxied.headers["x-request-id"])[0].entry.detail["client"] == "127.203.0.7"
 
 
 def test_anonymous_traffic_cannot_fill_the_audit_backlog(make_gateway, principals) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from _helpers import free_port
-from _helpers.cdp import Page, browser
+from _helpers.cdp import Page, browser, chromium_or_skip
 from _helpers.console import PASSWORD, Console, console_upstream, start_console
 
 REPO = Path(__file__).resolve().parents[2]
@@ -33,12 +33,7 @@ SERIOUS = """axe.run(document, {resultTypes: ['violations']}).then(r => r.violat
 
 @pytest.fixture(scope="module")
 def chromium() -> str:
-    path = shutil.which("chromium")
-    if path is None:
-        pytest.skip(
-            "chromium is not on PATH: `apt-get install chromium` (Debian) to test the console in a browser"
-        )
-    return path
+    return chromium_or_skip("test the console in a browser")
 
 
 @pytest.fixture(scope="module")

@@ -119,5 +119,5 @@ def test_metrics_are_not_served_through_a_proxy(gateway) -> None:
     with gateway.client() as client:
         assert client.get("/metrics").status_code == 200
         _assert_error_shape(
-            client.get("/metrics", headers={"x-forwarded-for": "203.0.113.9"}), 404, "not_found"
+            client.get("/metrics", headers={"x-forwarded-for": "127.203.0.9"}), 404, "not_found"
         )

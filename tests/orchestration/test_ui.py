@@ -21,6 +21,7 @@ import httpx
 import psutil
 import pytest
 from _helpers import free_port
+from _helpers.cdp import chromium_or_skip
 from _helpers.processes import ignore_sigint, running
 
 from aiprime.orchestration.definitions import build_definitions
@@ -118,12 +119,7 @@ def _drawn(name: str, texts: set[str]) -> bool:
 
 @pytest.fixture
 def chromium() -> str:
-    path = shutil.which("chromium")
-    if path is None:
-        pytest.skip(
-            "chromium is not on PATH: `apt-get install chromium` (Debian) to check the UI's asset graph"
-        )
-    return path
+    return chromium_or_skip("check the UI's asset graph")
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
+from _helpers.servers import JsonHandler
 
 from aiprime.errors import ConfigError, ServiceUnavailable
 from aiprime.security.secrets import SIGNING_KEY, EnvSecrets, FileSecrets, VaultSecrets, load_signing_key
@@ -18,18 +19,14 @@ from aiprime.security.secrets import SIGNING_KEY, EnvSecrets, FileSecrets, Vault
 TOKEN = "s.test-token"
 
 
-class FakeVault(http.server.BaseHTTPRequestHandler):
+class FakeVault(JsonHandler):
     """Vault's KV v2 read and write endpoints (`/v1/<mount>/data/<path>`), with token and check-and-set."""
 
+    protocol_version = "HTTP/1.0"  # as it was written: one request per connection
     store: ClassVar[dict[str, dict]] = {}
 
     def _reply(self, status: int, document: dict) -> None:
-        raw = json.dumps(document).encode()
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
+        self.send_json(status, document)
 
     def _authorized(self) -> bool:
         if self.headers.get("X-Vault-Token") == TOKEN:
@@ -58,9 +55,6 @@ class FakeVault(http.server.BaseHTTPRequestHandler):
         version = (current["version"] if current else 0) + 1
         self.store[self.path] = {"data": request["data"], "version": version}
         self._reply(200, {"data": {"version": version}})
-
-    def log_message(self, *_: object) -> None:
-        pass
 
 
 @pytest.fixture
