@@ -1,0 +1,1 @@
+"""Federated training with Flower: simulated organisations, secure aggregation, differential privacy."""

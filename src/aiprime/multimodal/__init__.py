@@ -1,0 +1,1 @@
+"""Images and speech as inputs: the image and speech towers, their shared preprocessing, cross-modal links."""
