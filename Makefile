@@ -6,6 +6,10 @@ BIN := $(VENV)/bin
 TOOLS := .venv-tools
 # Debian packages that carry the real data sets (and terraform/kubectl are optional, see README).
 DATA_PACKAGES := wordnet-base dict-foldoc python3.11-doc
+# Images, drawings and speech for the image and speech towers (tuxpaint-stamps-default is GPL-2: installed, never
+# copied into the repository), and the agents' code sandbox.
+MEDIA_PACKAGES := tuxpaint-stamps-default openclipart-svg pocketsphinx-testdata espeak-ng
+SANDBOX_PACKAGES := bubblewrap python3-seccomp
 
 .PHONY: run test setup sysdeps browser tools lint pipelines generate clean-state help
 
@@ -42,7 +46,7 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	touch $@
 
 sysdeps:
-	@bash scripts/install-data-packages.sh $(DATA_PACKAGES)
+	@bash scripts/install-data-packages.sh $(DATA_PACKAGES) $(MEDIA_PACKAGES) $(SANDBOX_PACKAGES)
 	@bash scripts/install-data-packages.sh prometheus 2>/dev/null || \
 		echo "note: promtool is not installed (apt-get install prometheus): the alert replay test will skip"
 
