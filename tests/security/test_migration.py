@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
-from aiprime.db.engine import connect, current_revisions, migrate
+from aiprime.db.engine import connect, current_revisions, head_revisions, migrate
 
 
 def _downgrade(url: str, target: str) -> None:
@@ -22,7 +22,7 @@ def _downgrade(url: str, target: str) -> None:
 
 
 def test_the_gateway_branch_goes_down_and_up_again(fresh_db: str) -> None:
-    assert "0008" in current_revisions(fresh_db)  # the gateway branch, merged with the request log's
+    assert current_revisions(fresh_db) == head_revisions()  # the gateway branch merged with the request log's
     _downgrade(fresh_db, "gateway@0001")
     with connect(fresh_db).connect() as conn:
         assert not sa.inspect(conn).has_schema("gateway")

@@ -30,8 +30,20 @@ from aiprime.errors import (
 from aiprime.security.apikeys import ApiKey, matches
 
 #: The resources a permission grants access to (one permission per resource), as seeded by migration 0003
-#: (`console`, the AI Prime console's, by 0008: viewers and every role above them hold it).
-PERMISSIONS = ("predict", "explain", "ask", "ingest", "train", "deploy", "admin", "read-audit", "console")
+#: (`console`, the AI Prime console's, by 0008: viewers and every role above them hold it; `feedback`, by
+#: 0009: operators and every role above them).
+PERMISSIONS = (
+    "predict",
+    "explain",
+    "ask",
+    "ingest",
+    "train",
+    "deploy",
+    "admin",
+    "read-audit",
+    "console",
+    "feedback",
+)
 KINDS = ("user", "service", "external")
 ROLES = ("viewer", "operator", "deployer", "admin", "auditor")  # as seeded by migration 0003
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@:|+-]{0,127}$"  # the CHECK constraint of gateway.principals
