@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 TOOLS := .venv-tools
+FEDERATED := .venv-federated
 # Debian packages that carry the real data sets (and terraform/kubectl are optional, see README).
 DATA_PACKAGES := wordnet-base dict-foldoc python3.11-doc
 # Images, drawings and speech for the image and speech towers (tuxpaint-stamps-default is GPL-2: installed, never
@@ -11,7 +12,7 @@ DATA_PACKAGES := wordnet-base dict-foldoc python3.11-doc
 MEDIA_PACKAGES := tuxpaint-stamps-default openclipart-svg pocketsphinx-testdata espeak-ng
 SANDBOX_PACKAGES := bubblewrap python3-seccomp
 
-.PHONY: run test setup sysdeps browser tools lint pipelines generate clean-state help
+.PHONY: run test setup sysdeps browser tools federated lint pipelines generate clean-state help
 
 help:
 	@echo "make run   - set up and run the platform's main job on embedded defaults"
@@ -24,7 +25,7 @@ run: setup
 	$(BIN)/aiprime run
 
 # lint first: CI runs `make test`, so a format, lint or layer-order break fails it before the tests start.
-test: setup tools browser lint
+test: setup tools browser federated lint
 	$(BIN)/pytest
 
 setup: $(VENV)/.installed sysdeps
@@ -61,6 +62,15 @@ tools: $(TOOLS)/.installed
 $(TOOLS)/.installed:
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install -q checkov==3.3.30
+	touch $@
+
+# Flower (federated training) lives in its own venv: flwr 1.41 caps typer, rich and packaging below the CLI's pins.
+federated: $(FEDERATED)/.installed
+$(FEDERATED)/.installed: requirements-federated.lock
+	$(PYTHON) -m venv $(FEDERATED)
+	$(FEDERATED)/bin/pip install -q --upgrade pip
+	$(FEDERATED)/bin/pip install -q torch==2.13.0
+	$(FEDERATED)/bin/pip install -q -r requirements-federated.lock
 	touch $@
 
 # The compiled KFP YAML is committed; a test fails when it no longer matches pipelines/*.py.
