@@ -30,6 +30,18 @@ class InvalidInput(AIPrimeError):
     http_status = 400
 
 
+class UnknownLabel(InvalidInput):
+    """A well-formed value that names no known class. HTTP servers should return HTTP_422 (Unprocessable Entity)."""
+
+    http_status = 422
+
+
+class DuplicateFeedback(AIPrimeError):
+    """This principal already labelled this request. HTTP servers should return HTTP_409 (Conflict)."""
+
+    http_status = 409
+
+
 class ConfigError(AIPrimeError):
     """A setting (an `AIPRIME_*` variable or a config file) is wrong. HTTP servers should return HTTP_500."""
 

@@ -20,6 +20,7 @@ from aiprime import versioning
 from aiprime.data.domains import load_domains
 from aiprime.data.splits import SPLITS
 from aiprime.errors import DataCorrupt, NotFound, StageFailed
+from aiprime.moe import feedback_rows
 from aiprime.moe.embeddings import EMBED_DIM, cache_key, embed_texts
 
 TABLE = "splits/classification.parquet"  # under data/, as data/dvc.lock names it
@@ -183,6 +184,7 @@ def build_splits(root: Path, cache_dir: Path, limit: int = 0) -> tuple[dict[str,
             rows.lexname.to_numpy(str),
             rows.domain.to_numpy(str),
         )
+    splits["train"] = feedback_rows.appended(splits["train"], root)  # labels given through POST /v1/feedback
     return splits, version
 
 
