@@ -20,7 +20,7 @@ from aiprime.gateway import GatewaySettings
 from aiprime.security.admin import Actor, Admin
 
 ROLES = ("viewer", "operator", "deployer", "admin", "auditor")
-UPSTREAM_NAMES = ("predict", "explain", "ask", "ingest", "train", "deploy")
+UPSTREAM_NAMES = ("predict", "explain", "ask", "search", "ingest", "train", "deploy")
 
 
 @dataclass

@@ -115,7 +115,8 @@ def _schemathesis(url: str, key: str, where: list[str], cwd: Path) -> subprocess
 def own_gateway(own_db: str, upstream, tmp_path: Path) -> Iterator[str]:
     """A gateway on `own_db`, without rate limits (the runs send hundreds of requests a second); its URL."""
     urls = {
-        f"{name}_url": upstream.url for name in ("predict", "explain", "ask", "ingest", "train", "deploy")
+        f"{name}_url": upstream.url
+        for name in ("predict", "explain", "ask", "search", "ingest", "train", "deploy")
     }
     gateway = GatewaySettings(_env_file=None, **urls, **UNLIMITED)
     app = create_app(Settings(home=tmp_path / "home", _env_file=None), gateway, db_url=own_db)

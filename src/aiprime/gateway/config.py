@@ -12,7 +12,9 @@ from aiprime.gateway.requestchecks import Network, trusted_networks
 from aiprime.security.secrets import EnvSecrets, FileSecrets, SecretStore, VaultSecrets
 from aiprime.settings import Settings
 
-#: The upstream services behind the gateway's data-plane routes, by the permission that guards them.
+#: The upstream services behind the gateway's data-plane routes, by the permission that guards them, as
+#: wired on a cluster (tests/infra checks kustomize against it). `search` (the retriever alone, `POST
+#: /v1/search`, guarded by `ask`) is not wired there yet: `search_url` is set where the gateway runs locally.
 UPSTREAMS = ("predict", "explain", "ask", "ingest", "train", "deploy")
 
 
@@ -27,6 +29,9 @@ class GatewaySettings(BaseSettings):
     explain_url: str | None = Field(None, description="The explainer; unset answers 503.")
     ask_url: str | None = Field(
         None, description="The retrieval-augmented answer service; unset answers 503."
+    )
+    search_url: str | None = Field(
+        None, description="The retriever's `:predict` (retrieval without an answer); unset answers 503."
     )
     ingest_url: str | None = Field(None, description="The data ingestion service; unset answers 503.")
     train_url: str | None = Field(None, description="The training launcher; unset answers 503.")

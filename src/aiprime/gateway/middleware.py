@@ -33,6 +33,7 @@ from aiprime.security.audit import AuditEntry
 
 _access = logging.getLogger(f"{LOGGER}.access")
 _errors = logging.getLogger(f"{LOGGER}.errors")
+AGENT_RUN_HEADER = b"x-agent-run"  # an agent's tool call names its run; the audit row records it
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 ANONYMOUS = "anonymous"
 OAUTH_PATHS = frozenset({"/oauth/token"})  # errors answered as RFC 6749 5.2 documents
@@ -244,6 +245,8 @@ class GatewayMiddleware:
             detail["error"] = ctx.error
         if route == "unmatched":
             detail["path"] = scope["path"][:200]
+        if (agent_run := _agent_run(scope)) is not None:
+            detail["agent_run"] = agent_run
         return AuditEntry(
             ctx.actor,
             f"{method} {route}",
@@ -314,6 +317,15 @@ def _request_id(scope: Scope) -> str:
             if _REQUEST_ID.fullmatch(candidate):
                 return candidate
     return uuid.uuid4().hex
+
+
+def _agent_run(scope: Scope) -> str | None:
+    """The agent run a tool call belongs to (`X-Agent-Run`, aiprime.agents), if it is a sane token."""
+    for name, value in scope["headers"]:
+        if name == AGENT_RUN_HEADER:
+            candidate = value.decode("latin-1")
+            return candidate if _REQUEST_ID.fullmatch(candidate) else None
+    return None
 
 
 def _as_error(e: Exception, ctx: RequestContext) -> AIPrimeError:

@@ -56,6 +56,13 @@ class AskRequest(_Strict):
     top_k: int = Field(5, ge=1, le=50, description="Passages to retrieve.")
 
 
+class SearchRequest(_Strict):
+    """A retrieval search: the passages a question would be answered from, without the answer."""
+
+    query: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+    top_k: int = Field(5, ge=1, le=50, description="Passages to return.")
+
+
 class IngestRequest(_Strict):
     """Ingest and version a data set."""
 

@@ -29,6 +29,7 @@ from aiprime.gateway.models import (
     Health,
     IngestRequest,
     PredictRequest,
+    SearchRequest,
     TrainRequest,
 )
 from aiprime.gateway.runtime import Runtime
@@ -119,6 +120,16 @@ async def ask(
     `{"instances": [question], "parameters": {"k": top_k}}` (kserve/graphs/README.md)."""
     graph_request = PredictRequest(instances=[body.question], parameters={"k": body.top_k})
     return await _forward(request, "ask", graph_request, caller)
+
+
+@router.post("/v1/search", tags=["inference"], summary="Retrieve passages without answering")
+async def search(
+    body: SearchRequest, request: Request, caller: Annotated[Caller, Depends(require("ask"))]
+) -> Response:
+    """Forward to the retriever as its KServe v1 request: `{"instances": [query], "parameters": {"k": top_k}}`
+    (the read half of `ask`, so `ask` guards it)."""
+    retriever_request = PredictRequest(instances=[body.query], parameters={"k": body.top_k})
+    return await _forward(request, "search", retriever_request, caller)
 
 
 @router.post("/v1/ingest", tags=["pipelines"], summary="Ingest and version a data set")

@@ -1,0 +1,184 @@
+"""The agents' tools: the platform's own APIs, called through the gateway with the calling user's token.
+
+A tool call is an HTTP request to the gateway carrying the user's bearer token, the run's id
+(`X-Agent-Run`, which the gateway's audit row records) and the current trace context, so RBAC, limits and
+the audit log apply to an agent exactly as to the person who runs it. What the gateway refuses becomes the
+step's status (`forbidden` for a 403, with the gateway's message), never an exception. `python` runs the
+code in the bubblewrap sandbox (`aiprime.agents.sandbox`); it reaches no API. Tools that change state
+(`train`, `deploy`) are marked: the graph asks a person before it calls them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import httpx
+
+from aiprime.agents.sandbox import SandboxLimits, run_python
+from aiprime.errors import InvalidInput
+from aiprime.observability import tracing
+
+AGENT_RUN_HEADER = "x-agent-run"
+#: Gateway answers that say who may not do what, as the step statuses they become.
+REFUSALS = {401: "unauthenticated", 403: "forbidden", 429: "rate_limited", 504: "timeout"}
+
+
+@dataclass(frozen=True)
+class Tool:
+    """A tool an agent may use: the gateway route it calls and how a step's input becomes its body."""
+
+    name: str
+    description: str
+    path: str | None  # the gateway route; None: runs here (the sandbox)
+    body: Callable[[str], dict[str, Any]] = field(repr=False)
+    source: str | None = None  # keep only the retrieval hits of this source (a lookup)
+    changes_state: bool = False  # needs a person's approval first
+
+
+def _deploy_body(text: str) -> dict[str, Any]:
+    model, _, version = text.strip().partition("@")
+    return {"model": model, "version": version or "champion"}
+
+
+TOOLS = {
+    tool.name: tool
+    for tool in (
+        Tool("classify", "the mixture of experts' lexicographer class", "/v1/predict", lambda t: {"instances": [t]}),
+        Tool("explain", "the words that pushed a prediction", "/v1/explain", lambda t: {"instances": [t]}),
+        Tool("ask", "a grounded answer from retrieved passages", "/v1/ask", lambda t: {"question": t}),
+        Tool("search", "retrieved passages", "/v1/search", lambda t: {"query": t, "top_k": 5}),
+        Tool("wordnet", "WordNet senses of a word", "/v1/search", lambda t: {"query": t, "top_k": 20}, "wordnet"),
+        Tool("foldoc", "a FOLDOC entry", "/v1/search", lambda t: {"query": t, "top_k": 20}, "foldoc"),
+        Tool("python", "run Python in the sandbox", None, lambda t: {"code": t}),
+        Tool("train", "start a training pipeline", "/v1/train", lambda t: {"pipeline": t.strip() or "moe"}, None, True),
+        Tool("deploy", "serve a model version (NAME@VERSION)", "/v1/deploy", _deploy_body, None, True),
+    )
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    """How one tool call ended: `status` is ok, forbidden, unauthenticated, rate_limited, timeout, too_large,
+    unavailable, error, or the sandbox's own status for python (timeout, cpu_limit, output_limit, ...)."""
+
+    tool: str
+    status: str
+    output: Any  # the JSON answer (a lookup's hits only), or the sandbox's stdout/stderr; None on failure
+    message: str  # for people: what happened, and the fix when it failed
+    http_status: int | None = None
+    request_id: str | None = None  # the gateway's X-Request-Id: finds its audit row and log lines
+    output_bytes: int = 0
+
+
+def tool_named(name: str) -> Tool:
+    """The tool called `name`; InvalidInput listing the tools otherwise."""
+    if name not in TOOLS:
+        raise InvalidInput(f"No tool named {name!r}; the tools are {', '.join(TOOLS)}.")
+    return TOOLS[name]
+
+
+class GatewayTools:
+    """The tools of one run: they call the gateway at `gateway_url` as the user whose token they hold."""
+
+    def __init__(
+        self,
+        gateway_url: str,
+        token: str,
+        run_id: str,
+        *,
+        timeout_s: float = 30.0,
+        max_output_bytes: int = 64 * 1024,
+        sandbox: SandboxLimits | None = None,
+    ) -> None:
+        """Args: timeout_s bounds one call (the run's time left bounds it further); max_output_bytes cuts
+        a larger answer (status too_large); sandbox limits the python tool."""
+        self.client = httpx.Client(
+            base_url=gateway_url,
+            headers={"authorization": f"Bearer {token}", AGENT_RUN_HEADER: run_id},
+        )
+        self.timeout_s, self.max_output_bytes = timeout_s, max_output_bytes
+        self.sandbox = sandbox or SandboxLimits(output_bytes=max_output_bytes)
+
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self.client.close()
+
+    def call(self, name: str, text: str, time_left_s: float | None = None) -> ToolResult:
+        """Call the tool `name` on `text`; what goes wrong is the result's status, not an exception."""
+        tool = tool_named(name)
+        timeout = min(self.timeout_s, time_left_s) if time_left_s is not None else self.timeout_s
+        if tool.path is None:
+            return self._python(text, timeout)
+        headers: dict[str, str] = {}
+        tracing.inject(headers)  # the gateway's span continues the step's trace
+        try:
+            return self._post(tool, tool.body(text), headers, max(timeout, 0.001))
+        except httpx.TimeoutException:
+            return ToolResult(name, "timeout", None, f"{name} did not answer within {timeout:.1f} s.")
+        except httpx.HTTPError as e:
+            message = f"The gateway could not be reached ({type(e).__name__}: {e}); check the gateway URL."
+            return ToolResult(name, "unavailable", None, message)
+
+    def _post(self, tool: Tool, body: dict[str, Any], headers: dict[str, str], timeout: float) -> ToolResult:
+        with self.client.stream("POST", tool.path, json=body, headers=headers, timeout=timeout) as answer:
+            content = _bounded(answer, self.max_output_bytes)
+        request_id = answer.headers.get("x-request-id")
+        if content is None:
+            message = f"{tool.name}'s answer was over {self.max_output_bytes} bytes; it was cut and dropped."
+            return ToolResult(tool.name, "too_large", None, message, answer.status_code, request_id)
+        document = _json(content)
+        if answer.status_code >= 400:
+            status = REFUSALS.get(answer.status_code, "error")
+            message = f"The gateway answered {answer.status_code} for {tool.name}: {_error_message(document)}"
+            return ToolResult(tool.name, status, None, message, answer.status_code, request_id, len(content))
+        output = _hits_of(document, tool.source) if tool.source else document
+        return ToolResult(tool.name, "ok", output, "ok", answer.status_code, request_id, len(content))
+
+    def _python(self, code: str, timeout: float) -> ToolResult:
+        limits = replace(self.sandbox, wall_s=max(min(self.sandbox.wall_s, timeout), 0.1))
+        result = run_python(code, limits)
+        output = {"stdout": result.stdout, "stderr": result.stderr, "exit_code": result.exit_code}
+        message = "ok" if result.status == "ok" else f"the sandbox stopped the code: {result.status}"
+        size = len(result.stdout) + len(result.stderr)
+        return ToolResult("python", result.status, output, message, output_bytes=size)
+
+
+def _bounded(answer: httpx.Response, limit: int) -> bytes | None:
+    """The body, read up to `limit` bytes; None when it is longer (the rest is never read)."""
+    content = bytearray()
+    for chunk in answer.iter_bytes():
+        content += chunk
+        if len(content) > limit:
+            return None
+    return bytes(content)
+
+
+def _json(content: bytes) -> Any:
+    try:
+        return json.loads(content)
+    except ValueError:
+        return {"text": content.decode(errors="replace")}
+
+
+def _error_message(document: Any) -> str:
+    """The gateway's `error.message` (which names the fix), else the body itself."""
+    error = document.get("error") if isinstance(document, dict) else None
+    if isinstance(error, dict) and "message" in error:
+        return str(error["message"])
+    return json.dumps(document)[:300]
+
+
+def _hits_of(document: Any, source: str) -> list[dict[str, Any]]:
+    """The retriever's hits (its v1 records' `hits`) of one source: a WordNet or FOLDOC lookup."""
+    records = document.get("predictions", []) if isinstance(document, dict) else []
+    hits = [hit for record in records if isinstance(record, dict) for hit in record.get("hits", [])]
+    return [hit for hit in hits if isinstance(hit, dict) and hit.get("source") == source][:3]
+
+
+def elapsed_ms(start: float) -> float:
+    """Milliseconds since `start` (a `time.perf_counter()` reading)."""
+    return (time.perf_counter() - start) * 1000
