@@ -4,6 +4,10 @@ The table is `data/splits/classification.parquet`, the DVC-versioned output of t
 version is the md5 that `data/dvc.lock` records, checked against the file so that a model tagged with it was
 really trained on it. Embeddings are cached by content in chunks (`embed_texts`), so a data version that
 was embedded once is read back from disk, and an interrupted run keeps the chunks it finished.
+
+The gate also serves questions (`What does "courting" mean in "..."?`), so it trains on them too:
+`build_question_splits` turns the retrieval task's queries (`splits/queries.parquet`, split by synset like the
+glosses) into sense questions labelled with their synset's lexname and domain (`aiprime.data.questions`).
 """
 
 from __future__ import annotations
@@ -18,12 +22,14 @@ import pandas as pd
 
 from aiprime import versioning
 from aiprime.data.domains import load_domains
+from aiprime.data.questions import questions_of
 from aiprime.data.splits import SPLITS
 from aiprime.errors import DataCorrupt, NotFound, StageFailed
-from aiprime.moe import feedback_rows
 from aiprime.moe.embeddings import EMBED_DIM, cache_key, embed_texts
 
 TABLE = "splits/classification.parquet"  # under data/, as data/dvc.lock names it
+QUERIES = "splits/queries.parquet"  # the retrieval task's queries, one per example sentence
+SYNSETS = "processed/synsets.parquet"  # the unmasked example sentences the questions quote
 CHUNK = 4096  # texts per cached embedding file
 
 
@@ -50,6 +56,14 @@ class TaskSplit:
     def where(self, mask: np.ndarray) -> TaskSplit:
         """The rows where `mask` is true."""
         return TaskSplit(self.x[mask], self.synset_id[mask], self.lexname[mask], self.domain[mask])
+
+    def join(self, other: TaskSplit) -> TaskSplit:
+        """These rows, then `other`'s: e.g. glosses and questions, as the gate trains on them."""
+        return TaskSplit(*(np.concatenate(pair) for pair in zip(self.arrays(), other.arrays(), strict=True)))
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(x, synset_id, lexname, domain), in the constructor's order."""
+        return self.x, self.synset_id, self.lexname, self.domain
 
     def of_domain(self, domain: str) -> TaskSplit:
         """The rows of one domain: what that domain's expert trains and is scored on."""
@@ -79,12 +93,12 @@ class TaskSplit:
             raise DataCorrupt(f"Cannot read the task split {path}: {e}. Rerun prepare_data.") from e
 
 
-def data_version(root: Path) -> str:
-    """The DVC md5 of the classification table in `root`'s `data/dvc.lock`."""
-    outs = versioning.stage_outs(root, "splits")
-    if TABLE not in outs:
-        raise NotFound(f"data/dvc.lock has no output {TABLE}. Run `aiprime data ingest`.")
-    return outs[TABLE]
+def data_version(root: Path, table: str = TABLE, stage: str = "splits") -> str:
+    """The DVC md5 of `table` (the classification table by default) in `root`'s `data/dvc.lock`."""
+    outs = versioning.stage_outs(root, stage)
+    if table not in outs:
+        raise NotFound(f"data/dvc.lock has no output {table}. Run `aiprime data ingest`.")
+    return outs[table]
 
 
 def file_md5(path: Path) -> str:
@@ -96,22 +110,26 @@ def file_md5(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_table(root: Path, pull: bool = True) -> tuple[pd.DataFrame, str]:
-    """The classification table of the checkout `root` and its data version, checked against dvc.lock.
+def checked_file(
+    root: Path, table: str = TABLE, stage: str = "splits", pull: bool = True
+) -> tuple[Path, str]:
+    """The path of a DVC output of the checkout `root` (`data/<table>`) and its md5, checked against dvc.lock.
 
     Args:
         root: an AI Prime checkout (holds `.dvc/` and `data/dvc.lock`).
-        pull: when the table is absent (a fresh clone or a container), fetch it from the DVC remote first.
+        table: the output's path under `data/`, as dvc.lock names it.
+        stage: the DVC stage that writes it.
+        pull: when the file is absent (a fresh clone or a container), fetch it from the DVC remote first.
 
     Raises:
-        NotFound: the table is neither here nor in the remote.
+        NotFound: the file is neither here nor in the remote.
         DataCorrupt: the file's md5 differs from the one dvc.lock pins.
     """
-    version = data_version(root)
-    path = root / "data" / TABLE
+    version = data_version(root, table, stage)
+    path = root / "data" / table
     if not path.is_file() and pull:
         try:
-            versioning.dvc(root, "pull", "--quiet", "data/dvc.yaml:splits")
+            versioning.dvc(root, "pull", "--quiet", f"data/dvc.yaml:{stage}")
         except StageFailed as e:
             raise NotFound(
                 f"{path} is missing and `dvc pull` failed ({e}). Run `aiprime data ingest`."
@@ -122,9 +140,38 @@ def read_table(root: Path, pull: bool = True) -> tuple[pd.DataFrame, str]:
     if actual != version:
         raise DataCorrupt(
             f"{path} has md5 {actual} but data/dvc.lock pins {version}. "
-            "Run `dvc checkout data/dvc.yaml:splits` or `aiprime data ingest`."
+            f"Run `dvc checkout data/dvc.yaml:{stage}` or `aiprime data ingest`."
         )
+    return path, version
+
+
+def read_table(root: Path, pull: bool = True) -> tuple[pd.DataFrame, str]:
+    """The classification table of the checkout `root` and its data version, checked against dvc.lock.
+
+    Raises:
+        NotFound, DataCorrupt: as `checked_file`.
+    """
+    path, version = checked_file(root, pull=pull)
     return pd.read_parquet(path, columns=["synset_id", "text", "lexname", "domain", "split"]), version
+
+
+def read_questions(root: Path, pull: bool = True) -> tuple[pd.DataFrame, str]:
+    """The sense questions of the checkout's queries, labelled like the classification table, and their version.
+
+    Returns:
+        Rows `synset_id`, `text` (the question), `lexname`, `domain`, `split` (the synset's), in query order;
+        and the data version: the DVC md5s of the queries and the classification table, joined by `+`.
+    """
+    queries_path, queries_md5 = checked_file(root, QUERIES, pull=pull)
+    synsets_path, _ = checked_file(root, SYNSETS, "processed", pull=pull)
+    labels, table_md5 = read_table(root, pull)
+    queries = pd.read_parquet(queries_path, columns=["query_id", "synset_id", "split"])
+    synsets = pd.read_parquet(synsets_path, columns=["synset_id", "lemmas", "examples"]).set_index(
+        "synset_id"
+    )
+    asked = queries.assign(text=questions_of(queries, synsets)).drop(columns="query_id")
+    labelled = asked.merge(labels[["synset_id", "lexname", "domain"]], on="synset_id", how="inner")
+    return labelled[["synset_id", "text", "lexname", "domain", "split"]], f"{queries_md5}+{table_md5}"
 
 
 def sample(table: pd.DataFrame, limit: int) -> pd.DataFrame:
@@ -173,6 +220,21 @@ def build_splits(root: Path, cache_dir: Path, limit: int = 0) -> tuple[dict[str,
         limit: at most this many rows per (split, lexname); 0 keeps every row.
     """
     table, version = read_table(root)
+    return embed_splits(table, cache_dir, limit), version
+
+
+def build_question_splits(root: Path, cache_dir: Path, limit: int = 0) -> tuple[dict[str, TaskSplit], str]:
+    """Train, val and test `TaskSplit`s of the checkout's sense questions (`read_questions`), and their version.
+
+    The gate trains on train's and validates (and is calibrated) on val's, joined to the glosses; test's are
+    only scored.
+    """
+    table, version = read_questions(root)
+    return embed_splits(table, cache_dir, limit), version
+
+
+def embed_splits(table: pd.DataFrame, cache_dir: Path, limit: int) -> dict[str, TaskSplit]:
+    """One embedded `TaskSplit` per split of a labelled text table, at most `limit` rows per (split, lexname)."""
     sampled = sample(table, limit)
     splits = {}
     for name in SPLITS:
@@ -184,8 +246,7 @@ def build_splits(root: Path, cache_dir: Path, limit: int = 0) -> tuple[dict[str,
             rows.lexname.to_numpy(str),
             rows.domain.to_numpy(str),
         )
-    splits["train"] = feedback_rows.appended(splits["train"], root)  # labels given through POST /v1/feedback
-    return splits, version
+    return splits
 
 
 def fine_classes() -> dict[str, tuple[str, ...]]:

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from aiprime.errors import InvalidInput, ModelNotReady
+from aiprime.moe.calibration import calibrate_folder
 from aiprime.moe.config import RunConfig
 from aiprime.moe.dataset import TaskSplit, all_classes, fine_classes
 from aiprime.moe.experts import EXPERTS, ExpertSpec, domains, expert_seed, gate_config
@@ -91,7 +92,9 @@ def train_gate(
 ) -> Path:
     """Fit the gate (embedding -> domain, with the balance loss) on every row whose domain has an expert.
 
-    Its learning rate is `run.train.lr * run.gate_lr_scale` (`RunConfig.for_gate`).
+    Its learning rate is `run.train.lr * run.gate_lr_scale` (`RunConfig.for_gate`). The splits are what the gate
+    serves: glosses joined with sense questions (`dataset.build_question_splits`). Once fitted, it is calibrated
+    on `val` (`calibration.calibrate_folder`: its temperature and confidence threshold go into its metadata).
     """
     run = run or RunConfig()
     labels = domains(specs)
@@ -108,7 +111,9 @@ def train_gate(
         "experts": [s.name for s in specs],
         "fingerprint": fingerprint,
     }
-    return fit_to_folder(arrays, gate_config(specs), run.seed, run.for_gate(), out_dir, metadata)
+    folder = fit_to_folder(arrays, gate_config(specs), run.seed, run.for_gate(), out_dir, metadata)
+    calibrate_folder(folder, arrays[2], arrays[3], MODEL_FILE)
+    return folder
 
 
 def train_expert(

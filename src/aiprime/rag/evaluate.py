@@ -131,11 +131,9 @@ def sample_queries(splits_dir: Path, n: int = 1000, seed: int = 0, split: str = 
     domains = pd.read_parquet(paths[1], columns=["synset_id", "domain"])
     synsets = pd.read_parquet(paths[2], columns=["synset_id", "lemmas", "examples"]).set_index("synset_id")
     queries = queries.merge(domains, on="synset_id", how="left")
-    asked = []
-    for query_id, synset_id in zip(queries.query_id, queries.synset_id, strict=True):
-        lemmas, examples = synsets.loc[synset_id, ["lemmas", "examples"]]
-        asked.append(questions.question_for(examples[questions.example_index(query_id)], list(lemmas)))
-    return queries.assign(relevant="wn:" + queries.synset_id, question=asked)
+    return queries.assign(
+        relevant="wn:" + queries.synset_id, question=questions.questions_of(queries, synsets)
+    )
 
 
 def doc_ids_by_chunk(conn: Connection, cid: int) -> dict[int, str]:

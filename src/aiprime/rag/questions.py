@@ -6,27 +6,10 @@ assistant instead names the word and shows where it appeared: `What does "courti
 for over ten years"?` The relevant document is the synset whose sense the sentence uses, so the other senses
 of the same word are the hard negatives. The sentence and the word are the example as WordNet prints it
 (`processed/synsets.parquet`), found again from the query id `q:<synset_id>:<example index>`.
+
+The functions live in `aiprime.data.questions`, where the gate's training data builds the same questions.
 """
 
-from __future__ import annotations
+from aiprime.data.questions import example_index, question_for, questions_of, sense_question
 
-from collections.abc import Sequence
-
-from aiprime.data.masking import lemma_pattern
-
-
-def sense_question(sentence: str, word: str) -> str:
-    """`What does "<word>" mean in "<sentence>"?`"""
-    return f'What does "{word}" mean in "{sentence}"?'
-
-
-def question_for(sentence: str, lemmas: Sequence[str]) -> str:
-    """The question about the first of `lemmas` (any inflection) found in `sentence`, else the first lemma."""
-    pattern = lemma_pattern(lemmas)
-    found = pattern.search(sentence) if pattern else None
-    return sense_question(sentence, found.group(0) if found else lemmas[0])
-
-
-def example_index(query_id: str) -> int:
-    """The example's position in its synset, from a query id `q:<synset_id>:<index>`."""
-    return int(query_id.rsplit(":", 1)[1])
+__all__ = ["example_index", "question_for", "questions_of", "sense_question"]
