@@ -11,16 +11,17 @@ code in the bubblewrap sandbox (`aiprime.agents.sandbox`); it reaches no API. To
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
+import jwt
 
 from aiprime.agents.sandbox import SandboxLimits, run_python
 from aiprime.errors import InvalidInput
 from aiprime.observability import tracing
+from aiprime.security.apikeys import parse_key
 
 AGENT_RUN_HEADER = "x-agent-run"
 #: Gateway answers that say who may not do what, as the step statuses they become.
@@ -179,6 +180,19 @@ def _hits_of(document: Any, source: str) -> list[dict[str, Any]]:
     return [hit for hit in hits if isinstance(hit, dict) and hit.get("source") == source][:3]
 
 
-def elapsed_ms(start: float) -> float:
-    """Milliseconds since `start` (a `time.perf_counter()` reading)."""
-    return (time.perf_counter() - start) * 1000
+def token_subject(token: str) -> str:
+    """Who a bearer token names, for the run's record only: the gateway verifies the token on every call.
+
+    Raises:
+        InvalidInput: it is neither a gateway access token (JWT) nor an API key.
+    """
+    key = parse_key(token)
+    if key is not None:
+        return f"api-key:{key.key_id}"
+    try:
+        return str(jwt.decode(token, options={"verify_signature": False})["sub"])
+    except (jwt.PyJWTError, KeyError) as e:
+        raise InvalidInput(
+            "The token is neither a gateway access token nor an API key; get one from POST /oauth/token "
+            "(or `aiprime keys create`) and pass it with --token or AIPRIME_TOKEN."
+        ) from e

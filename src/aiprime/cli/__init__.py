@@ -6,7 +6,7 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from aiprime.cli import audit, backup, data, gateway, platform, rag, roles, serve, services, users
+from aiprime.cli import agents, audit, backup, data, gateway, platform, rag, roles, serve, services, users
 from aiprime.cli.lineage import lineage
 from aiprime.cli.logs import logs
 from aiprime.cli.render import err_console
@@ -44,6 +44,7 @@ app.add_typer(roles.app, name="roles")
 app.add_typer(audit.app, name="audit")
 app.add_typer(backup.app, name="backup")
 app.add_typer(serve.app, name="serve")
+app.add_typer(agents.app, name="agents")
 app.command("router")(serve.router)
 app.command("ask")(serve.ask)
 app.command("gateway")(gateway.gateway)

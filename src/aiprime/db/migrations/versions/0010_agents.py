@@ -1,0 +1,72 @@
+"""Agents: their runs and each run's steps (schema `agents`), beside LangGraph's checkpoints.
+
+- table `agents.runs`: one row per run of a declared agent: who ran it (the token's principal), the
+  agent's name and version, the task, the plan its policy chose with the propensity, the status
+  (running, waiting (a person's approval or a limit reached: the checkpoint holds it), done, failed,
+  cancelled) and the answer.
+- table `agents.steps`: each tool call of a run: the tool, its input, the step's status (ok, forbidden,
+  timeout, ...), the output (bounded by the agent's limits), the gateway's request id (its audit row),
+  the trace id, the duration and the reward (the task suite's, when it is known).
+- LangGraph's own checkpoint tables (`langgraph-checkpoint-postgres`) live in the same schema; its
+  `PostgresSaver.setup()` creates them on first use, under its own migration table.
+
+Revision ID: 0010
+Revises: 0009
+"""
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+
+revision = "0010"
+down_revision = "0009"
+branch_labels = None
+depends_on = None
+
+S = "agents"
+STATUSES = ("running", "waiting", "done", "failed", "cancelled")
+
+
+def upgrade() -> None:
+    op.execute(f"CREATE SCHEMA {S}")
+    op.create_table(
+        "runs",
+        sa.Column(
+            "id", sa.Text, primary_key=True, comment="the run id: the LangGraph thread and X-Agent-Run"
+        ),
+        sa.Column("agent", sa.Text, nullable=False),
+        sa.Column("agent_version", sa.Integer, nullable=False),
+        sa.Column("principal", sa.Text, nullable=False, comment="whose token the tools used"),
+        sa.Column("task", sa.Text, nullable=False),
+        sa.Column("status", sa.Text, nullable=False),
+        sa.Column("reason", sa.Text, comment="why it waits or stopped, for people"),
+        sa.Column("plan", ARRAY(sa.Text), nullable=False, server_default="{}"),
+        sa.Column("propensity", sa.Float, comment="the policy's probability of the chosen plan"),
+        sa.Column("answer", sa.Text),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+        sa.CheckConstraint(f"status IN {STATUSES}", name="ck_runs_status"),
+        schema=S,
+    )
+    op.create_index("ix_runs_created_at", "runs", ["created_at"], schema=S)
+    op.create_table(
+        "steps",
+        sa.Column("run_id", sa.Text, sa.ForeignKey(f"{S}.runs.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column("index", sa.Integer, primary_key=True),
+        sa.Column("tool", sa.Text, nullable=False),
+        sa.Column("input", sa.Text, nullable=False),
+        sa.Column("status", sa.Text, nullable=False),
+        sa.Column("message", sa.Text, nullable=False),
+        sa.Column("output", JSONB),
+        sa.Column("http_status", sa.Integer),
+        sa.Column("request_id", sa.Text, comment="the gateway's x-request-id: its audit row"),
+        sa.Column("trace_id", sa.Text),
+        sa.Column("duration_ms", sa.Float, nullable=False),
+        sa.Column("reward", sa.Float),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+        schema=S,
+    )
+
+
+def downgrade() -> None:
+    op.execute(f"DROP SCHEMA {S} CASCADE")

@@ -1,0 +1,153 @@
+"""Agent runs end to end: a real gateway with a real principal's token, LangGraph checkpoints in PostgreSQL,
+spans in an in-memory exporter, and the limits, approvals, resume and cancel of a waiting run."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from _helpers.agent_gateway import PlatformUpstream, agent_gateway, service_account
+from _helpers.gateways import Gateway
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from aiprime.agents.declared import AGENTS, DIGESTS, Limits
+from aiprime.agents.graph import Caller, Runtime, resume_run, start_run
+from aiprime.agents.plans import Plan
+from aiprime.agents.runs import RunStore
+from aiprime.db.engine import connect
+from aiprime.errors import InvalidInput
+from aiprime.security import audit
+
+ASSISTANT = AGENTS["assistant"]
+
+
+@pytest.fixture
+def spans() -> InMemorySpanExporter:
+    return InMemorySpanExporter()
+
+
+@pytest.fixture
+def runtime(app_db_url: str, spans: InMemorySpanExporter) -> Runtime:
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    return Runtime(RunStore(connect(app_db_url)), app_db_url, tracer=provider.get_tracer("test"))
+
+
+def caller(gateway: Gateway, app_db_url: str, *roles: str) -> Caller:
+    name, key = service_account(app_db_url, *roles)
+    return Caller(gateway.url, gateway.token(name, key), name)
+
+
+def fixed(*tools: str) -> Runtime:
+    """A policy choosing `tools` whatever the task (what a looping or misled policy does)."""
+    return lambda text: Plan(tools, 0.5)
+
+
+def test_each_tool_call_of_a_run_leaves_an_audit_row_and_a_span(
+    gateway: Gateway, app_db_url: str, runtime: Runtime, spans: InMemorySpanExporter
+) -> None:
+    who = caller(gateway, app_db_url, "viewer")
+    run = start_run(
+        ASSISTANT, 'find "dog" then its sense', who, replace(runtime, policy=fixed("search", "wordnet"))
+    )
+    assert run.status == "done", run
+    assert [(s.tool, s.status) for s in run.steps] == [("search", "ok"), ("wordnet", "ok")]
+    assert run.plan == ("search", "wordnet") and run.propensity == 0.5
+    assert "genus Canis" in run.answer
+    gateway.flush_audit()
+    with connect(app_db_url).connect() as conn:
+        rows = [audit.read(conn, request_id=s.request_id)[0].entry for s in run.steps]
+    assert {(r.actor, r.action, r.detail["agent_run"]) for r in rows} == {
+        (who.principal, "POST /v1/search", run.id)
+    }
+    step_spans = [s for s in spans.get_finished_spans() if s.name.startswith("agent.step")]
+    assert [s.attributes["aiprime.tool"] for s in step_spans] == ["search", "wordnet"]
+    assert [format(s.context.trace_id, "032x") for s in step_spans] == [s.trace_id for s in run.steps]
+    assert [r.trace_id for r in rows] == [s.trace_id for s in run.steps]  # the gateway continued each trace
+
+
+def test_an_agent_cannot_use_a_permission_its_user_lacks(
+    gateway: Gateway, app_db_url: str, runtime: Runtime
+) -> None:
+    who = caller(gateway, app_db_url, "auditor")  # no ask
+    run = start_run(ASSISTANT, "what is a dog?", who, replace(runtime, policy=fixed("ask")))
+    assert run.status == "failed"
+    assert run.steps[0].status == "forbidden" and run.steps[0].http_status == 403
+    assert "ask forbidden" in run.reason
+
+
+def test_a_python_step_answers_quoted_arithmetic_in_the_sandbox(
+    gateway: Gateway, app_db_url: str, runtime: Runtime
+) -> None:
+    run = start_run(ASSISTANT, 'what is "12 * 7"?', caller(gateway, app_db_url), runtime)  # the rule: python
+    assert run.plan == ("python",) and run.status == "done"
+    assert run.steps[0].output["stdout"] == "84\n" and "84" in run.answer
+
+
+def test_a_looping_plan_waits_at_the_step_limit_then_resumes_and_can_be_cancelled(
+    gateway: Gateway, app_db_url: str, runtime: Runtime
+) -> None:
+    agent = replace(ASSISTANT, limits=Limits(max_steps=2))
+    who = caller(gateway, app_db_url, "viewer")
+    looping = replace(runtime, policy=fixed(*["classify"] * 50))
+    run = start_run(agent, "a dog barks", who, looping)
+    assert (run.status, len(run.steps)) == ("waiting", 2)
+    assert run.reason.startswith("step_limit: 2 steps")
+    with pytest.raises(InvalidInput, match="resume, cancel"):
+        resume_run(agent, run.id, "approve", who, looping)
+    run = resume_run(agent, run.id, "resume", who, looping)  # from the checkpoint: 2 more steps
+    assert (run.status, [s.index for s in run.steps]) == ("waiting", [0, 1, 2, 3])
+    run = resume_run(agent, run.id, "cancel", who, looping)
+    assert run.status == "cancelled" and len(run.steps) == 4
+    with pytest.raises(InvalidInput, match="cancelled, not waiting"):
+        resume_run(agent, run.id, "resume", who, looping)
+
+
+def test_a_hanging_tool_stops_at_the_time_limit_and_the_run_waits(
+    app_db_url: str, platform: PlatformUpstream, runtime: Runtime, tmp_path: Path
+) -> None:
+    gw = agent_gateway(app_db_url, tmp_path, platform.url, ask="/hang")
+    try:
+        agent = replace(ASSISTANT, limits=Limits(max_time_s=1.0))
+        who = caller(gw, app_db_url, "viewer")
+        run = start_run(agent, "what is a dog?", who, replace(runtime, policy=fixed("ask", "ask")))
+        assert run.steps[0].status == "timeout"
+        assert run.status == "waiting" and run.reason.startswith("time_limit")
+        assert resume_run(agent, run.id, "cancel", who, runtime).status == "cancelled"
+    finally:
+        platform.release.set()
+        gw.stop()
+        platform.release.clear()
+
+
+def test_a_state_change_waits_for_a_persons_approval(
+    gateway: Gateway, app_db_url: str, runtime: Runtime
+) -> None:
+    operator = AGENTS["operator"]
+    who = caller(gateway, app_db_url, "operator")
+    run = start_run(operator, 'train "moe"', who, runtime)
+    assert run.status == "waiting" and run.reason == "approval: train 'moe'" and run.steps == ()
+    run = resume_run(operator, run.id, "approve", who, runtime)
+    assert run.status == "done" and run.steps[0].status == "ok"
+    assert run.steps[0].output == {"run_id": "kfp-run-1", "status": "started"}
+    refused = start_run(operator, 'deploy "gate@3"', who, runtime)
+    refused = resume_run(operator, refused.id, "refuse", who, runtime)
+    assert refused.status == "failed" and refused.steps[0].status == "refused"
+
+
+def test_a_tool_the_agent_does_not_declare_is_not_called(
+    gateway: Gateway, app_db_url: str, runtime: Runtime, platform: PlatformUpstream
+) -> None:
+    seen = len(platform.seen)
+    run = start_run(ASSISTANT, 'deploy "gate@3"', caller(gateway, app_db_url, "deployer"), runtime)
+    assert run.status == "failed" and run.steps[0].status == "not_allowed"
+    assert len(platform.seen) == seen
+
+
+def test_every_declared_agent_version_pins_its_declaration() -> None:
+    assert {key: agent.digest() for key, agent in ((k, AGENTS[k[0]]) for k in DIGESTS)} == DIGESTS, (
+        "an agent's declaration changed: raise its version and record the new digest in DIGESTS"
+    )
