@@ -155,12 +155,16 @@ def test_the_sensor_waits_for_a_first_drift_check() -> None:
 def test_definitions_hold_the_retrain_job_the_drift_sensor_and_the_weekly_schedule(tmp_path: Path) -> None:
     defs = build_definitions(Settings(home=tmp_path, _env_file=None), REPO)
     retrain = defs.resolve_job_def("retrain")
-    assert retrain.asset_layer.executable_asset_keys == {dg.AssetKey("moe_models")}
+    assert retrain.asset_layer.executable_asset_keys == {
+        dg.AssetKey("gate_feedback"),
+        dg.AssetKey("moe_models"),
+    }
     assert defs.resolve_sensor_def("drift_sensor").job_name == "retrain"
     schedule = defs.resolve_schedule_def("weekly_retrain")
     assert (schedule.job_name, schedule.cron_schedule) == ("retrain", "0 3 * * 1")
     graph = defs.resolve_asset_graph()
     assert graph.get(dg.AssetKey("traffic_drift")).group_name == "drift"
+    assert dg.AssetKey("gate_feedback") in graph.get(dg.AssetKey("moe_models")).parent_keys
     assert dg.AssetKey("moe_models") in graph.get(dg.AssetKey("traffic_drift")).parent_keys
 
 

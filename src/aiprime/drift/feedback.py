@@ -8,7 +8,8 @@ training input (the request log keeps no text).
 
 `labelled_rows` reads every label with its embedding; `export` writes them to the checkout's
 `data/feedback/gate_feedback.parquet` (what `aiprime.moe.dataset.build_splits` adds to the train split) and
-records that file's md5 in `dataset_versions`, so a model tagged with it names the feedback it learnt from.
+records that file's md5 in `dataset_versions`; `tag_trained` tags every model version a run trained with that
+md5 (`feedback_version`), so the registry names the feedback each gate learnt from.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
@@ -32,6 +35,7 @@ from aiprime.moe.feedback_rows import COLUMNS, FEEDBACK_TABLE
 
 GATE_MODEL = "gate"  # request_log.model of the gate's rows: the ones a label refers to
 DATASET = "gate_feedback"  # dataset_versions.name of the exported file
+VERSION_TAG, ROWS_TAG = "feedback_version", "feedback_rows"  # on the model versions a run trained with it
 UNIQUE = "uq_feedback_request_principal"
 
 _metadata = sa.MetaData()
@@ -164,3 +168,28 @@ def export(engine: Engine, root: Path) -> FeedbackVersion:
         engine, [versioning.DatasetVersion(DATASET, "feedback", relative, md5, len(rows))]
     )
     return FeedbackVersion(path, md5, len(rows))
+
+
+def current_version(root: Path) -> FeedbackVersion | None:
+    """The feedback file the next training run in the checkout `root` reads; None when there is none."""
+    path = root / "data" / FEEDBACK_TABLE
+    if not path.is_file():
+        return None
+    return FeedbackVersion(path, file_md5(path), pq.ParquetFile(path).metadata.num_rows)
+
+
+def tag_trained(tracking_uri: str, summary: dict[str, Any], version: FeedbackVersion | None) -> None:
+    """Tag the evaluation run and each model version a training run registered with the feedback it read.
+
+    Args:
+        summary: the run's summary (`register`'s output): its `mlflow_run_id` and `promotions`.
+        version: what `current_version` returned before the run; None tags the version "none".
+    """
+    from mlflow import MlflowClient  # only training runs need it, not the gateway that records labels
+
+    tags = {VERSION_TAG: version.md5 if version else "none", ROWS_TAG: str(version.rows if version else 0)}
+    client = MlflowClient(tracking_uri)
+    for key, value in tags.items():
+        client.set_tag(summary["mlflow_run_id"], key, value)
+        for promotion in summary["promotions"]:
+            client.set_model_version_tag(promotion["name"], promotion["challenger"], key, value)

@@ -12,7 +12,13 @@ import dagster as dg
 from aiprime import versioning
 from aiprime.orchestration.data_assets import build_data_assets, data_code_version, debian_sources
 from aiprime.orchestration.data_checks import DATA_CHECKS
-from aiprime.orchestration.drift_assets import DRIFT_JOBS, DRIFT_SCHEDULES, drift_sensor, traffic_drift
+from aiprime.orchestration.drift_assets import (
+    DRIFT_JOBS,
+    DRIFT_SCHEDULES,
+    drift_sensor,
+    gate_feedback,
+    traffic_drift,
+)
 from aiprime.orchestration.feature_assets import document_features, feature_store
 from aiprime.orchestration.lineage_events import lineage_sensors
 from aiprime.orchestration.model_assets import moe_models
@@ -45,6 +51,7 @@ def build_definitions(settings: Settings, repo_root: Path) -> dg.Definitions:
             vector_index,
             moe_models,
             traffic_drift,
+            gate_feedback,
             deployment,
         ],
         asset_checks=[*DATA_CHECKS, index_recall],

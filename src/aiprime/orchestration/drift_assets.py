@@ -8,6 +8,10 @@
   report) then runs once, as a visible, logged step, and every retraining it starts points at a report.
   It asks for one `retrain` run per materialisation that found drift, and skips, with the p-values, otherwise.
 - `weekly_retrain` runs `retrain` every Monday at 03:00 UTC whatever the traffic.
+- `gate_feedback` exports the labels given through `POST /v1/feedback` to the checkout's
+  `data/feedback/gate_feedback.parquet` (its md5 recorded in `dataset_versions`); `moe_models` depends on it
+  and the `retrain` job materialises both, so every retrain adds the labels to the train split and tags the
+  model versions it trains with the feedback's md5.
 """
 
 from datetime import UTC, datetime
@@ -25,6 +29,7 @@ from aiprime.settings import Settings
 
 GROUP = "drift"
 TRAFFIC_DRIFT = dg.AssetKey("traffic_drift")
+GATE_FEEDBACK = dg.AssetKey("gate_feedback")
 CHECKED = "checked"  # `status` metadata of a materialisation that ran the tests
 NOT_ENOUGH = "not enough traffic"
 RETRAIN_CONFIG = {
@@ -122,6 +127,22 @@ def _compare(
     )
 
 
+@dg.asset(group_name=GROUP, kinds={"postgres", "parquet"})
+def gate_feedback(workspace: dg.ResourceParam[Workspace]) -> dg.MaterializeResult:
+    """The labels people gave through the gateway, as the versioned file the next training run adds."""
+    from aiprime.drift.feedback import export
+
+    engine = workspace.app_db()
+    try:
+        version = export(engine, workspace.root)
+    finally:
+        engine.dispose()
+    return dg.MaterializeResult(
+        metadata={"rows": version.rows, "md5": version.md5, "path": dg.MetadataValue.path(str(version.path))},
+        data_version=dg.DataVersion(version.md5),
+    )
+
+
 def _publish_drift(mmd_p: float, routing_p: float, drifted: bool, requests: int, settings: Settings) -> None:
     """The check's outcome as Prometheus metrics (the drift dashboard and alerts read them)."""
     from aiprime.observability.jobmetrics import DriftMetrics, publish
@@ -154,8 +175,8 @@ drift_check_job = dg.define_asset_job(
 )
 retrain_job = dg.define_asset_job(
     "retrain",
-    selection=[dg.AssetKey("moe_models")],
-    description="Train, evaluate and register the gate, the experts and the baseline.",
+    selection=[GATE_FEEDBACK, dg.AssetKey("moe_models")],
+    description="Export the feedback, then train, evaluate and register the gate, the experts and the baseline.",
 )
 
 hourly_drift_check = dg.ScheduleDefinition(

@@ -50,7 +50,7 @@ CHAMPION_GATE = dg.AssetCheckSpec(
 MOE_MODELS = dg.AssetSpec(
     "moe_models",
     group_name=GROUP,
-    deps=[dg.AssetKey("classification")],
+    deps=[dg.AssetKey("classification"), dg.AssetKey("gate_feedback")],
     kinds={"kubeflow", "mlflow", "pytorch"},
     description="The gate, one expert per domain and the dense baseline: trained, evaluated, registered in MLflow.",
 )
@@ -79,11 +79,15 @@ def moe_models(
         context.log.info(f"nothing changed since MLflow run {kept['mlflow_run_id']}: its champions are kept")
         yield kept_result(kept)
         return
+    from aiprime.drift.feedback import current_version, tag_trained
+
     tasks = TaskStages(context.log.info)
+    feedback = current_version(workspace.root)  # the labels build_splits adds to the train split
     run = trainer.train(workspace, options, on_task=tasks.on_task)
     if run.summary is None:
         yield training_result(run)
         return
+    tag_trained(tracking_uri, run.summary, feedback)
     _publish_training(run.summary, workspace.settings)
     reuse = {"training_key": key, "champion_versions": model_reuse.champion_versions(tracking_uri)}
     yield training_result(run, reuse)

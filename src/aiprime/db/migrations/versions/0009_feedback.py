@@ -1,7 +1,8 @@
-"""Feedback: the right gate domain for a logged request, recorded through the gateway, for the next retrain.
+"""Feedback: the right fine class of a logged request, recorded through the gateway, for the next retrain.
 
 - table `feedback`: one row per (request id, principal) — `uq_feedback_request_principal` refuses a second
-  label from the same person for the same request, whoever writes SQL. `request_log_id` points at the
+  label from the same person for the same request, whoever writes SQL. The label is a lexname (one of the 45
+  fine classes); the gate's domain follows from it (`aiprime.drift.feedback`). `request_log_id` points at the
   gate's logged row (its embedding is what the retrain learns from); deleting that row deletes the label,
   which could no longer train anything.
 - permission `feedback` (`POST /v1/feedback`), granted to `operator`: a label trains the next gate, so it is
@@ -32,7 +33,7 @@ def upgrade() -> None:
         sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
         sa.Column("request_id", sa.Text, nullable=False, comment="the x-request-id of the logged request"),
         sa.Column("principal", sa.Text, nullable=False, comment="who gave it: the token's subject"),
-        sa.Column("label", sa.Text, nullable=False, comment="the right gate domain"),
+        sa.Column("label", sa.Text, nullable=False, comment="the right fine class, a lexname"),
         sa.Column(
             "request_log_id",
             sa.BigInteger,
