@@ -15,7 +15,12 @@ from aiprime.errors import InvalidInput
 
 STRATEGIES = ("fedavg", "fedprox")
 FAULTS = ("nan", "shape", "version", "silent", "dropout")  # what a misbehaving client does (tests, bench)
-CONFIG_FILE, TASK_FILE, MODEL_FILE, RESULT_FILE = "config.json", "task.npz", "model.npz", "result.json"
+CONFIG_FILE, TASK_FILE, MODEL_FILE, RESULT_FILE = (
+    "config.json",
+    "task.npz",
+    "model.npz",
+    "result.json",
+)  # heads.py too
 
 
 def share_path(work: Path, partition: int) -> Path:
@@ -32,9 +37,9 @@ class FederatedConfig:
     rounds: int = 20
     strategy: str = "fedavg"  # or "fedprox"
     proximal_mu: float = 0.01  # FedProx's proximal weight
-    local_epochs: int = 1
-    lr: float = 0.2  # local SGD learning rate (momentum 0.9)
-    batch_size: int = 64
+    local_epochs: int = 2
+    lr: float = 0.05  # local SGD learning rate (momentum 0.9)
+    batch_size: int = 256
     seed: int = 0
     secagg: bool = False  # Flower's SecAgg+ workflow
     shares: int = 5  # SecAgg+: secret shares per client

@@ -18,8 +18,8 @@ class LocalConfig:
     """One organisation's training in one round."""
 
     epochs: int = 1  # passes over the local share per round
-    lr: float = 0.2  # SGD learning rate (momentum 0.9)
-    batch_size: int = 64
+    lr: float = 0.05  # SGD learning rate (momentum 0.9)
+    batch_size: int = 256
     proximal_mu: float = 0.0  # FedProx: weight of ||w - w_global||^2 / 2; 0 is FedAvg
     seed: int = 0
 

@@ -99,6 +99,7 @@ class FlowerRun:
 
         @app.main()
         def main(grid: Any, context: Context) -> None:
+            with_round_timeout(grid, self.config.round_timeout)
             if self.config.record_dir:
                 record_received(grid, Path(self.config.record_dir))
             server = ServerConfig(num_rounds=self.config.rounds, round_timeout=self.config.round_timeout)
@@ -170,6 +171,17 @@ def budget(config: FederatedConfig, delta: float) -> PrivacyBudget:
     """The run's DP budget; without a noise multiplier, the one that spends the budget in `config.rounds`."""
     noise = config.dp_noise or noise_for(config.dp_epsilon, config.rounds, delta)
     return PrivacyBudget(noise, config.dp_clip, config.dp_epsilon, delta)
+
+
+def with_round_timeout(grid: Any, seconds: float) -> None:
+    """Make `grid` stop waiting for replies after `seconds`: Flower 1.41's default fit workflow passes no
+    timeout, so one organisation that never answers would hold the round forever."""
+    send_and_receive = grid.send_and_receive
+
+    def bounded(messages: Any, *args: Any, timeout: float | None = None, **kwargs: Any) -> Any:
+        return send_and_receive(messages, *args, timeout=seconds if timeout is None else timeout, **kwargs)
+
+    grid.send_and_receive = bounded
 
 
 def record_received(grid: Any, folder: Path) -> None:

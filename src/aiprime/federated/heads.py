@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
+
+from aiprime.federated.config import MODEL_FILE
 
 FORMAT = "aiprime-federated-heads/1"  # bump when the weights' layout changes
 
@@ -77,11 +80,13 @@ class Heads(nn.Module):
     def __init__(self, dim: int, domain_of_class: np.ndarray) -> None:
         super().__init__()
         self.register_buffer("domain_of_class", torch.as_tensor(domain_of_class, dtype=torch.long))
+        self.scale = math.sqrt(dim)  # unit-norm embeddings have coordinates ~1/sqrt(dim): bring them to ~1
         self.gate = nn.Linear(dim, int(domain_of_class.max()) + 1)
         self.experts = nn.Linear(dim, len(domain_of_class))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Gate logits (B, D) and expert logits (B, C)."""
+        x = x * self.scale
         return self.gate(x), self.experts(x)
 
     def loss(self, x: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
@@ -125,3 +130,11 @@ def set_weights(model: nn.Module, weights: list[np.ndarray]) -> None:
 def weight_shapes(model: nn.Module) -> list[tuple[int, ...]]:
     """The shapes a client's weights must have."""
     return [tuple(p.shape) for p in model.parameters()]
+
+
+def load_heads(folder: Path, task: Task) -> Heads:
+    """The heads saved in a run's folder (`model.npz`, arrays in `get_weights`' order)."""
+    model = new_heads(task, 0)
+    with np.load(Path(folder) / MODEL_FILE) as data:
+        set_weights(model, [data[f"arr_{i}"] for i in range(len(data.files))])
+    return model

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ import numpy as np
 
 from aiprime.errors import ConfigError, InvalidInput, StageFailed
 from aiprime.federated.config import CONFIG_FILE, MODEL_FILE, RESULT_FILE, TASK_FILE, FederatedConfig
-from aiprime.federated.heads import Heads, Task, new_heads, set_weights
+from aiprime.federated.heads import Heads, Task, load_heads
 from aiprime.federated.simulate import BAD_SETTINGS
 
 SOURCE = Path(__file__).resolve().parents[2]  # src/, put on the federated venv's PYTHONPATH
@@ -69,10 +70,7 @@ class FederatedRun:
 
     def model(self, task: Task) -> Heads:
         """The trained heads."""
-        model = new_heads(task, 0)
-        with np.load(self.work / MODEL_FILE) as data:
-            set_weights(model, [data[f"arr_{i}"] for i in range(len(data.files))])
-        return model
+        return load_heads(self.work, task)
 
 
 def run_federated(task: Task, config: FederatedConfig, work: Path, venv: Path = VENV) -> FederatedRun:
@@ -106,3 +104,18 @@ def run_federated(task: Task, config: FederatedConfig, work: Path, venv: Path = 
             f"Federated simulation failed (exit {done.returncode}); see {work}/simulate.log:\n{tail}"
         )
     return FederatedRun(work, json.loads((work / RESULT_FILE).read_text()))
+
+
+def train_splits(splits: dict[str, Path], config: FederatedConfig, out_dir: Path, venv: Path = VENV) -> dict:
+    """Train from `TaskSplit` files (the `prepare_data` step's datasets) into `out_dir`; the run's result.
+
+    `out_dir` then holds `model.npz` and `result.json`, what `registration.register_federated` registers.
+    """
+    from aiprime.moe.dataset import TaskSplit
+
+    task = task_from_splits({name: TaskSplit.load(Path(path)) for name, path in splits.items()})
+    run = run_federated(task, config, Path(out_dir) / "work", venv)
+    for name in (MODEL_FILE, RESULT_FILE):
+        shutil.copy(run.work / name, Path(out_dir) / name)
+    shutil.rmtree(run.work)  # the shares and the task: copies of the inputs
+    return run.result

@@ -84,6 +84,7 @@ class GuardedStrategy(Strategy):
             )
             return []
         instructions = self.inner.configure_fit(server_round, parameters, client_manager)
+        self.log.current(server_round)["asked"] = len(instructions)
         for _, ins in instructions:
             ins.config.update({"model_version": self.version, "server_round": server_round})
         return instructions
@@ -95,7 +96,7 @@ class GuardedStrategy(Strategy):
         failures: list,
     ) -> tuple[Parameters | None, dict]:
         """Aggregate the replies that pass `why_refused`; the current model when none does."""
-        record = self.current_round(server_round, failures)
+        record = self.current_round(server_round, results, failures)
         accepted = self.accept(results, record)
         if not accepted or (self.secure and record["refused"]):  # a masked bad update cannot be taken out
             record["kept_model"] = True
@@ -109,10 +110,11 @@ class GuardedStrategy(Strategy):
             record.update(self.accountant.spent())
         return parameters, metrics
 
-    def current_round(self, server_round: int, failures: list) -> dict[str, Any]:
-        """This round's record, with the clients that failed or never answered."""
+    def current_round(self, server_round: int, results: list, failures: list) -> dict[str, Any]:
+        """This round's record, with the clients that failed and those that did not answer in time."""
         record = self.log.current(server_round)
         record["failures"] = len(failures)
+        record["no_reply"] = record.get("asked", 0) - len(results) - len(failures)
         return record
 
     def accept(self, results: list[tuple[ClientProxy, FitRes]], record: dict[str, Any]) -> list:

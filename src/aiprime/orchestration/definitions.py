@@ -20,6 +20,8 @@ from aiprime.orchestration.drift_assets import (
     traffic_drift,
 )
 from aiprime.orchestration.feature_assets import document_features, feature_store
+from aiprime.orchestration.federated_assets import GROUP as FEDERATED
+from aiprime.orchestration.federated_assets import federated_heads, federated_job
 from aiprime.orchestration.lineage_events import lineage_sensors
 from aiprime.orchestration.model_assets import moe_models
 from aiprime.orchestration.rag_assets import (
@@ -34,8 +36,8 @@ from aiprime.settings import Settings
 
 everything_job = dg.define_asset_job(
     "everything",
-    selection=dg.AssetSelection.all(),
-    description="Materialise every asset: what `make run` runs.",
+    selection=dg.AssetSelection.all() - dg.AssetSelection.groups(FEDERATED),
+    description="Materialise every asset but federated training: what `make run` runs.",
 )
 
 
@@ -53,9 +55,10 @@ def build_definitions(settings: Settings, repo_root: Path) -> dg.Definitions:
             traffic_drift,
             gate_feedback,
             deployment,
+            federated_heads,
         ],
         asset_checks=[*DATA_CHECKS, index_recall],
-        jobs=[everything_job, *DRIFT_JOBS],
+        jobs=[everything_job, federated_job, *DRIFT_JOBS],
         schedules=DRIFT_SCHEDULES,
         sensors=[drift_sensor, *lineage_sensors(settings)],
         resources={"workspace": Workspace(repo_root, settings), "trainer": trainer_for(settings)},

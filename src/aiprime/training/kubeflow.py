@@ -28,7 +28,7 @@ from aiprime.versioning import find_repo_root
 
 BASE_IMAGE = "ghcr.io/aiprime/aiprime:latest"  # docker/aiprime.Dockerfile; the components' default image
 EXPERIMENT = "aiprime-moe"  # KFP and MLflow experiment of the training runs
-PIPELINES = ("moe_training",)  # pipelines/<name>.py, each defining a function of the same name
+PIPELINES = ("moe_training", "federated")  # pipelines/<name>.py, each defining a function of the same name
 COMPILED = Path("pipelines") / "compiled"
 
 _modules: dict[Path, ModuleType] = {}
