@@ -16,9 +16,9 @@ from aiprime.security.admin import Actor, Admin
 ME = Actor("tests")
 EFFECTIVE = {
     "viewer": {"predict", "explain", "ask", "console"},
-    "operator": {"predict", "explain", "ask", "console", "ingest", "train"},
-    "deployer": {"predict", "explain", "ask", "console", "ingest", "train", "deploy"},
-    "admin": {"predict", "explain", "ask", "console", "ingest", "train", "deploy", "admin"},
+    "operator": {"predict", "explain", "ask", "console", "ingest", "train", "feedback"},
+    "deployer": {"predict", "explain", "ask", "console", "ingest", "train", "feedback", "deploy"},
+    "admin": {"predict", "explain", "ask", "console", "ingest", "train", "feedback", "deploy", "admin"},
     "auditor": {"read-audit"},
 }
 
