@@ -3,12 +3,15 @@ spans in an in-memory exporter, and the limits, approvals, resume and cancel of 
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from _helpers.agent_gateway import PlatformUpstream, agent_gateway, service_account
+from _helpers.chat_stub import chat_app
 from _helpers.gateways import Gateway
+from _helpers.servers import AsgiServer
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -19,6 +22,7 @@ from aiprime.agents.plans import Plan
 from aiprime.agents.runs import RunStore
 from aiprime.db.engine import connect
 from aiprime.errors import InvalidInput
+from aiprime.rag.generators import OpenAICompatibleGenerator
 from aiprime.security import audit
 
 ASSISTANT = AGENTS["assistant"]
@@ -67,6 +71,21 @@ def test_each_tool_call_of_a_run_leaves_an_audit_row_and_a_span(
     assert [s.attributes["aiprime.tool"] for s in step_spans] == ["search", "wordnet"]
     assert [format(s.context.trace_id, "032x") for s in step_spans] == [s.trace_id for s in run.steps]
     assert [r.trace_id for r in rows] == [s.trace_id for s in run.steps]  # the gateway continued each trace
+
+
+def test_the_llm_phrases_the_answer_from_the_tool_results_only(
+    gateway: Gateway, app_db_url: str, runtime: Runtime
+) -> None:
+    app = chat_app()
+    with AsgiServer(app) as chat:
+        generator = OpenAICompatibleGenerator(chat.url, "stub")
+        llm_runtime = replace(runtime, generator=generator, policy=fixed("wordnet"))
+        run = start_run(ASSISTANT, 'define "dog"', caller(gateway, app_db_url, "viewer"), llm_runtime)
+    (request,) = app.state.requests
+    assert run.status == "done" and run.answer.startswith("[wn:02084071-n] wordnet:")
+    prompt = request["messages"][-1]["content"]
+    assert 'Task: define "dog"' in prompt and "genus Canis" in prompt
+    assert "classify" not in json.dumps(request)  # it is shown no tool to choose
 
 
 def test_an_agent_cannot_use_a_permission_its_user_lacks(

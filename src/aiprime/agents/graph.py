@@ -37,6 +37,7 @@ from aiprime.rag.generators import Generator
 ANSWER_PROMPT = (
     "You answer a task from tool results only. Quote the results; if they do not answer the task, say so."
 )
+MAX_ANSWER_TOKENS = 256
 APPROVE, REFUSE, RESUME, CANCEL = "approve", "refuse", "resume", "cancel"
 
 
@@ -115,7 +116,11 @@ class AgentGraph:
             )
             return {"status": "failed", "reason": reason[:2000], "answer": ""}
         limit = self.agent.limits.max_output_bytes
-        return {"status": "done", "reason": None, "answer": self._phrase(state["task"], succeeded)[:limit]}
+        return {
+            "status": "done",
+            "reason": None,
+            "answer": self._phrase(state["task"], succeeded, state["tokens"])[:limit],
+        }
 
     def _within_limits(self, state: RunState) -> dict[str, Any] | None:
         """The budget to go on with: the current one, or after a limit a fresh one if a person resumes
@@ -215,15 +220,23 @@ class AgentGraph:
             "results": [entry],
         }
 
-    def _phrase(self, task: str, results: list[dict[str, Any]]) -> str:
-        facts = "\n".join(
-            f"- {r['tool']}: {json.dumps(r['summary'], ensure_ascii=False)[:1500]}" for r in results
-        )
+    def _phrase(self, task: str, results: list[dict[str, Any]], tokens_used: int) -> str:
+        """The answer: the LLM's wording of the tool results (one line each, cited by document or step), or
+        the lines themselves without an LLM. The LLM sees the task and the results, never the tools."""
+        facts = "\n".join(_fact(i, r) for i, r in enumerate(results))
         if self.generator is None:
             return facts
         messages = [{"role": "system", "content": ANSWER_PROMPT},
                     {"role": "user", "content": f"Task: {task}\nTool results:\n{facts}"}]  # fmt: skip
-        return self.generator.complete(messages, max_tokens=min(256, self.agent.limits.max_tokens))
+        tokens_left = max(self.agent.limits.max_tokens - tokens_used, 16)
+        return self.generator.complete(messages, max_tokens=min(MAX_ANSWER_TOKENS, tokens_left))
+
+
+def _fact(index: int, result: dict[str, Any]) -> str:
+    """`- tool: {fields} [doc_id]`: a tool result as the grounded prompt's source lines read."""
+    summary = result["summary"]
+    cited = summary.get("doc_id") or f"step-{index}"
+    return f"- {result['tool']}: {json.dumps(summary, ensure_ascii=False)[:1500]} [{cited}]"
 
 
 def _fresh_budget() -> dict[str, Any]:
