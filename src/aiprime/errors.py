@@ -93,6 +93,13 @@ class StageFailed(AIPrimeError):
     """
 
 
+class QualityGateFailed(AIPrimeError):
+    """A built artifact scores below the bar it must meet to be published (an edge bundle against its fp32
+    champion); nothing was published. HTTP servers should return HTTP_422 (Unprocessable Content)."""
+
+    http_status = 422
+
+
 # Authentication, authorization and audit (the gateway maps each to its status).
 
 

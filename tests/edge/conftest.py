@@ -1,0 +1,94 @@
+"""Fixtures of the edge tests: tiny heads trained on real glosses, a bundle of them, its server without torch."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from _helpers.processes import serving_process
+from _helpers.servers import free_port
+from _helpers.tiny_moe import one_torch_thread, tiny_run
+
+from aiprime.edge.bundle import Champions, ValRows, build
+from aiprime.moe import fitting
+from aiprime.moe.dataset import TaskSplit, embed
+from aiprime.moe.experts import EXPERTS
+
+__all__ = ["one_torch_thread", "tiny_run"]
+
+# Runs a module with `import torch` (and its submodules) refused, as on a device without torch.
+NO_TORCH = """
+import runpy, sys
+
+class NoTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ImportError(f"torch is blocked here: {name}")
+
+sys.meta_path.insert(0, NoTorch())
+sys.argv = sys.argv[1:]
+runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
+"""
+
+
+@pytest.fixture(scope="session")
+def gloss_splits(subset_splits: Path, embedding_cache: Path) -> dict[str, tuple[TaskSplit, list[str]]]:
+    """The subset's train rows (real WordNet glosses) with their fp32 embeddings and texts, by split name."""
+    table = pd.read_parquet(subset_splits / "classification.parquet")
+    splits = {}
+    for name in ("train", "val"):
+        rows = table[table.split == name]
+        texts = rows.text.tolist()
+        split = TaskSplit(
+            embed(texts, embedding_cache), rows.synset_id.to_numpy(str), rows.lexname.to_numpy(str),
+            rows.domain.to_numpy(str),
+        )  # fmt: skip
+        splits[name] = (split, texts)
+    return splits
+
+
+@pytest.fixture(scope="session")
+def edge_champions(tmp_path_factory: pytest.TempPathFactory, gloss_splits: dict, tiny_run) -> Champions:
+    """A gate and every expert whose domain has rows, fitted in a few epochs on the real glosses."""
+    root = tmp_path_factory.mktemp("edge-models")
+    (train, _), (val, _) = gloss_splits["train"], gloss_splits["val"]
+    gate = fitting.train_gate(train, val, root / "gate", tiny_run)
+    dense = fitting.train_dense(train, val, root / "dense", tiny_run)  # what the experts are upcycled from
+    experts = [
+        fitting.train_expert(spec, train, val, root / spec.name, tiny_run, dense=dense)
+        for spec in EXPERTS
+        if fitting.why_untrainable(spec, train, val) is None
+    ]
+    return Champions.from_folders(gate, experts)
+
+
+@pytest.fixture(scope="session")
+def fitted_rows(gloss_splits: dict) -> ValRows:
+    """Rows the heads were fitted on, where both paths answer with confidence: the passing build scores on
+    these, so that it does not hinge on the int8 encoder's flips at the tiny heads' borderline rows."""
+    split, texts = gloss_splits["train"]
+    keep = np.arange(0, len(texts), max(1, len(texts) // 80))  # about 80 rows
+    return ValRows([texts[i] for i in keep], split.lexname[keep], split.x[keep])
+
+
+@pytest.fixture(scope="session")
+def edge_bundle(tmp_path_factory: pytest.TempPathFactory, edge_champions: Champions, fitted_rows) -> Path:
+    """A published bundle of the tiny champions (static quantisation)."""
+    out = tmp_path_factory.mktemp("edge") / "bundle"
+    build(out, edge_champions, fitted_rows, "static")
+    return out
+
+
+@contextlib.contextmanager
+def edge_server(bundle: Path, log: Path, name: str = "edge") -> Iterator[str]:
+    """`python -m aiprime.edge.server` on a free port with torch blocked, until ready; yields its URL."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    argv = ["aiprime.edge.server", "--bundle", str(bundle), "--port", str(port), "--name", name]
+    with serving_process([sys.executable, "-c", NO_TORCH, *argv], f"{url}/v2/health/ready", log):
+        yield url
