@@ -147,7 +147,9 @@ def trained(tmp_path_factory: pytest.TempPathFactory, splits: dict[str, TaskSpli
     }
     for name in TINY_EXPERTS:
         spec = fitting.spec_named(name)
-        folders[name] = fitting.train_expert(spec, train, val, root / name, RUN, fingerprint=prints[name])
+        folders[name] = fitting.train_expert(
+            spec, train, val, root / name, RUN, fingerprint=prints[name], dense=folders["dense"]
+        )
     return folders
 
 

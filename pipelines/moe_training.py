@@ -1,4 +1,6 @@
-"""Kubeflow pipeline `moe-training`: data -> plan -> experts (ParallelFor), gate, dense -> evaluate -> register.
+"""Kubeflow pipeline `moe-training`: data -> plan -> gate, dense -> experts (ParallelFor) -> evaluate -> register.
+
+The experts are upcycled from the dense model, so their ParallelFor waits for it; the gate trains beside both.
 
 Wiring only: each step is `components/<name>/component.py`, which calls the `aiprime` library. Resources,
 retries and caching attach here. Compiled to `pipelines/compiled/moe_training.yaml` by
@@ -77,13 +79,17 @@ def moe_training(
         )
     )
     decided = plan.outputs["plan"]
+    dense = trainer(train_model(name=DENSE, **splits, plan=decided, mlflow_uri=mlflow_uri))
+    dense.set_display_name("train-dense")
     with dsl.ParallelFor(plan.outputs["Output"], parallelism=2) as name:
-        expert = trainer(train_model(name=name, **splits, plan=decided, mlflow_uri=mlflow_uri))
+        expert = trainer(
+            train_model(
+                name=name, **splits, plan=decided, mlflow_uri=mlflow_uri, dense=dense.outputs["model"]
+            )
+        )
         expert.set_display_name("train-expert")
     gate = trainer(train_model(name=GATE, **splits, plan=decided, mlflow_uri=mlflow_uri))
     gate.set_display_name("train-gate")
-    dense = trainer(train_model(name=DENSE, **splits, plan=decided, mlflow_uri=mlflow_uri))
-    dense.set_display_name("train-dense")
     scored = client(
         evaluate(
             gate=gate.outputs["model"],

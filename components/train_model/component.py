@@ -14,9 +14,11 @@ def train_model(
     plan: Input[Artifact],
     mlflow_uri: str,
     model: Output[Model],
+    dense: Input[Model] = None,
 ) -> None:
     """Train model `name` ("gate", "dense" or an expert's name), or copy its champion when the plan reuses it.
 
+    `dense` is this run's dense model, which an upcycled expert starts from (the gate and dense steps omit it).
     `model` is a folder holding `model.pt`; its metadata says the registry role and whether this run trained it.
     """
     from pathlib import Path
@@ -24,6 +26,9 @@ def train_model(
     from aiprime.training.planning import RunPlan, train_or_reuse
 
     decided = RunPlan.from_json(Path(plan.path).read_text())
+    source = Path(dense.path) if dense is not None else None
     model.metadata.update(
-        train_or_reuse(decided, name, Path(train.path), Path(val.path), mlflow_uri, Path(model.path))
+        train_or_reuse(
+            decided, name, Path(train.path), Path(val.path), mlflow_uri, Path(model.path), dense=source
+        )
     )

@@ -68,5 +68,7 @@ def tiny_models(
         "dense": fitting.train_dense(train, val, root / "dense", tiny_run),
     }
     for spec in EXPERTS:
-        folders[spec.name] = fitting.train_expert(spec, train, val, root / spec.name, tiny_run)
+        folders[spec.name] = fitting.train_expert(
+            spec, train, val, root / spec.name, tiny_run, dense=folders["dense"]
+        )
     return folders

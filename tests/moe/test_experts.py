@@ -22,7 +22,8 @@ from aiprime.moe.experts import (
 
 CLASSES = {spec.domain: (f"{spec.domain}.a", f"{spec.domain}.b") for spec in EXPERTS}
 NEW = ExpertSpec("geography", domain="geography")
-CLASSES_WITH_NEW = CLASSES | {"geography": ("noun.location", "noun.object")}
+CLASSES_WITH_NEW = CLASSES | {"geography": ("living.b",)}  # a domain carved from classes the dense model has
+SCRATCH = tuple(dataclasses.replace(spec, init="scratch") for spec in EXPERTS)
 
 
 def test_registry_has_one_expert_per_data_domain() -> None:
@@ -58,10 +59,27 @@ def test_adding_a_spec_leaves_the_other_experts_initial_weights_unchanged() -> N
     assert not torch.equal(new.state_dict()["proj.weight"], again["proj.weight"])
 
 
-def test_changing_one_experts_classes_retrains_that_expert_only() -> None:
+def test_changing_one_scratch_experts_classes_retrains_that_expert_only() -> None:
     changed = CLASSES | {"living": ("noun.animal", "noun.plant", "noun.body")}
-    plan = plan_training(EXPERTS, changed, manifest(EXPERTS, CLASSES))
+    plan = plan_training(SCRATCH, changed, manifest(SCRATCH, CLASSES))
     assert (plan.gate, plan.train) == (False, ("living",))
+
+
+def test_a_new_dense_model_retrains_every_upcycled_expert_and_no_scratch_one() -> None:
+    mixed = (*EXPERTS[:3], *SCRATCH[3:])
+    plan = plan_training(mixed, CLASSES, manifest(mixed, CLASSES, dense="dense-1"), dense="dense-2")
+    assert plan.train == tuple(s.name for s in EXPERTS[:3]) and plan.keep == tuple(
+        s.name for s in SCRATCH[3:]
+    )
+    assert not plan_training(mixed, CLASSES, manifest(mixed, CLASSES, dense="dense-1"), dense="dense-1").train
+
+
+def test_upcycled_experts_answer_every_class_and_scratch_ones_their_domains() -> None:
+    assert EXPERTS[0].upcycled and EXPERTS[0].classes(CLASSES) == tuple(
+        sorted(c for v in CLASSES.values() for c in v)
+    )
+    assert SCRATCH[0].classes(CLASSES) == CLASSES[SCRATCH[0].domain]
+    assert EXPERTS[0].fingerprint(CLASSES["living"]) != SCRATCH[0].fingerprint(CLASSES["living"])
 
 
 def test_two_experts_for_one_domain_are_rejected() -> None:

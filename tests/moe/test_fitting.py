@@ -11,7 +11,7 @@ import pytest
 from aiprime.errors import InvalidInput
 from aiprime.moe import fitting
 from aiprime.moe.config import RunConfig, TrainConfig
-from aiprime.moe.dataset import all_classes, fine_classes
+from aiprime.moe.dataset import all_classes
 from aiprime.moe.experts import EXPERTS, GATE, domains
 from aiprime.moe.networks import ExpertNet, active_parameters, build_model
 from aiprime.moe.system import Member
@@ -28,8 +28,9 @@ def test_each_model_folder_names_its_role_and_its_classes(tiny_models: dict[str,
     expert = Member.load(tiny_models["people_society"])
     assert expert.metadata["role"] == "expert" and expert.metadata["domain"] == "people_society"
     assert fitting.registry_role(expert.metadata) == "expert-people_society"
-    assert expert.classes == fine_classes()["people_society"] and isinstance(expert.module, ExpertNet)
-    assert expert.metadata["history"]["train_rows"] == 48  # its domain's two lexnames x 24 rows
+    assert expert.classes == all_classes() and isinstance(expert.module, ExpertNet)  # upcycled: every class
+    # its domain's two lexnames x 24 rows, plus other domains' rows at its spec's share
+    assert expert.metadata["history"]["train_rows"] == 48 + round(48 * EXPERTS[2].upcycling.other_share)
 
 
 def test_the_experts_learn_their_domains_tiny_problem(
@@ -49,10 +50,23 @@ def test_an_expert_without_rows_of_its_domain_is_refused_with_the_fix(
         fitting.train_expert(EXPERTS[0], train, tiny_splits["val"], tmp_path)
 
 
-def test_the_dense_baseline_has_an_expert_paths_active_parameters() -> None:
+def test_the_dense_baseline_is_an_expert_path_less_its_routers() -> None:
     n_classes = len(all_classes())
     expert = build_model(EXPERTS[0].config(n_classes))
-    assert active_parameters(build_model(fitting.dense_config(n_classes))) == active_parameters(expert)
+    routers = sum(block.moe.router.weight.numel() for block in expert.blocks)
+    assert (
+        active_parameters(build_model(fitting.dense_config(n_classes))) == active_parameters(expert) - routers
+    )
+
+
+def test_upcycled_and_scratch_experts_have_their_own_fingerprints_beside_one_dense_model() -> None:
+    run = RunConfig()
+    before = planning.run_fingerprints(EXPERTS, "md5|limit=0", run)
+    scratch = tuple(dataclasses.replace(s, init="scratch") for s in EXPERTS)
+    assert planning.run_fingerprints(scratch, "md5|limit=0", run)[planning.DENSE] == before[planning.DENSE]
+    assert all(
+        before[s.name] != planning.run_fingerprints(scratch, "md5|limit=0", run)[s.name] for s in EXPERTS
+    )
 
 
 def test_threads_do_not_change_a_runs_fingerprints_but_the_learning_rate_does() -> None:

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from kfp import dsl
 
-from aiprime.moe.dataset import all_classes, fine_classes
+from aiprime.errors import InvalidInput
+from aiprime.moe.dataset import all_classes
 from aiprime.moe.experts import EXPERTS, GATE, domains
 from aiprime.moe.networks import DenseBaseline, GateNet, active_parameters, build_model
 from aiprime.moe.system import Member
@@ -16,10 +17,24 @@ from aiprime.training.registration import Lineage, register_candidate
 pytestmark = pytest.mark.slow
 
 
-def step(component, name: str, datasets: dict, plan: dsl.Artifact, mlflow_uri: str, model: dsl.Model) -> None:
+def step(
+    component,
+    name: str,
+    datasets: dict,
+    plan: dsl.Artifact,
+    mlflow_uri: str,
+    model: dsl.Model,
+    dense: dsl.Model | None = None,
+) -> None:
     """Run the train_model step for `name` as its task would."""
     component("train_model")(
-        name=name, train=datasets["train"], val=datasets["val"], plan=plan, mlflow_uri=mlflow_uri, model=model
+        name=name,
+        train=datasets["train"],
+        val=datasets["val"],
+        plan=plan,
+        mlflow_uri=mlflow_uri,
+        model=model,
+        dense=dense,
     )
 
 
@@ -44,14 +59,32 @@ def test_a_kept_gate_is_its_champion(
     assert model.metadata == {"role": "gate", "trained": False}
 
 
-def test_trains_the_expert_on_its_domain(component, artifact, datasets, make_plan, plan_artifact) -> None:
+def test_upcycles_the_expert_from_the_runs_dense_model(
+    component, artifact, datasets, trained, make_plan, plan_artifact
+) -> None:
     decided = make_plan(train=("actions",))
     model = artifact(dsl.Model, "model")
-    step(component, "actions", datasets, plan_artifact(decided), "unused", model)
+    dense = dsl.Model(name="dense", uri=str(trained["dense"]))
+    step(component, "actions", datasets, plan_artifact(decided), "unused", model, dense)
     member = Member.load(Path(model.path))
-    assert member.metadata["domain"] == "actions" and member.classes == fine_classes()["actions"]
+    assert member.metadata["domain"] == "actions" and member.classes == all_classes()
+    assert member.metadata["dense"] == Member.load(trained["dense"]).metadata["fingerprint"]
     assert member.metadata["fingerprint"] == decided.fingerprints["actions"]
     assert model.metadata == {"role": "expert-actions", "expert": "actions", "trained": True}
+
+
+def test_an_upcycled_expert_without_the_dense_model_is_refused_with_the_fix(
+    component, artifact, datasets, make_plan, plan_artifact
+) -> None:
+    with pytest.raises(InvalidInput, match="train the dense model first"):
+        step(
+            component,
+            "actions",
+            datasets,
+            plan_artifact(make_plan(train=("actions",))),
+            "unused",
+            model=artifact(dsl.Model, "model"),
+        )
 
 
 def test_a_kept_expert_is_its_champion(
@@ -71,6 +104,7 @@ def test_trains_the_dense_baseline_over_every_lexname(
     step(component, "dense", datasets, plan_artifact(make_plan()), "unused", model)
     member = Member.load(Path(model.path))
     assert isinstance(member.module, DenseBaseline) and member.classes == all_classes()
-    path = build_model(EXPERTS[0].config(len(all_classes())))
-    assert active_parameters(member.module) == active_parameters(path)
+    path = build_model(EXPERTS[0].config(len(all_classes())))  # an expert path: the dense model plus routers
+    routers = sum(block.moe.router.weight.numel() for block in path.blocks)
+    assert active_parameters(member.module) == active_parameters(path) - routers
     assert model.metadata == {"role": "dense", "trained": True}

@@ -15,6 +15,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
+from typing import Literal
 
 import torch
 
@@ -49,6 +50,14 @@ class ServingSpec:
 
 
 @dataclass(frozen=True)
+class Upcycling:
+    """How an upcycled expert is fine-tuned from the dense baseline's weights on its domain."""
+
+    other_share: float = 0.25  # rows of other domains mixed into its train rows, per row of its own domain
+    lr_scale: float = 0.3  # fine-tuning peak lr = the run's lr times this (the dense start needs small steps)
+
+
+@dataclass(frozen=True)
 class ExpertSpec:
     """One domain expert: its name, the domain the gate routes to it, its input, architecture and serving."""
 
@@ -59,6 +68,10 @@ class ExpertSpec:
         default_factory=lambda: MoEConfig(d_model=128, d_hidden=256, n_experts=4, top_k=1, dropout=0.1)
     )
     modality: Modality = Modality.TEXT  # the input it takes; picks its model server
+    # "upcycle": start from the trained dense baseline (every SwitchMoE expert a copy of its FFN, a fresh
+    # router) over all 45 classes, then fine-tune on the domain; "scratch": random init, the domain's classes
+    init: Literal["upcycle", "scratch"] = "upcycle"
+    upcycling: Upcycling = field(default_factory=Upcycling)  # fine-tuning settings when init == "upcycle"
     serving: ServingSpec = field(default_factory=ServingSpec)  # deployment only: not fingerprinted
 
     @property
@@ -73,17 +86,34 @@ class ExpertSpec:
             )
         return SERVERS[self.modality]
 
+    @property
+    def upcycled(self) -> bool:
+        """Whether this expert starts from the dense baseline's weights."""
+        return self.init == "upcycle"
+
     def config(self, n_classes: int) -> ExpertConfig:
-        """The network config, once the data says how many fine classes the domain has."""
+        """The network config, once the data says how many classes it answers (an upcycled one: all)."""
         return ExpertConfig(n_classes=n_classes, n_layers=self.n_layers, moe=self.moe)
 
-    def fingerprint(self, classes: Sequence[str]) -> str:
-        """Hash of everything that decides this expert's training: the spec and its class list."""
+    def classes(self, fine: Mapping[str, Sequence[str]]) -> tuple[str, ...]:
+        """Its classes in logit order: every domain's lexnames when upcycled (the dense baseline's), else its own."""
+        if self.upcycled:
+            return tuple(sorted({c for lexnames in fine.values() for c in lexnames}))
+        return tuple(fine.get(self.domain, ()))
+
+    def fingerprint(self, classes: Sequence[str], dense: str = "") -> str:
+        """Hash of everything that decides this expert's training: the spec, its classes and, when upcycled,
+        the fingerprint `dense` of the dense model it starts from."""
         spec = asdict(self)
         del spec["serving"]  # replicas and sizes do not change what is trained
         if self.modality is Modality.TEXT:
             del spec["modality"]  # text experts keep the fingerprints they had before modalities existed
-        text = json.dumps({"spec": spec, "classes": list(classes)}, sort_keys=True)
+        described = {"spec": spec, "classes": list(classes)}
+        if self.upcycled:
+            described["dense"] = dense
+        else:
+            del spec["upcycling"]
+        text = json.dumps(described, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -146,21 +176,35 @@ def build_expert(spec: ExpertSpec, n_classes: int, seed: int) -> ExpertNet:
         return ExpertNet(spec.config(n_classes))
 
 
-def manifest(specs: Sequence[ExpertSpec], classes: Mapping[str, Sequence[str]]) -> dict[str, str]:
-    """Fingerprints to store after a training run: the gate's and each expert's, by name."""
+def manifest(
+    specs: Sequence[ExpertSpec], classes: Mapping[str, Sequence[str]], dense: str = ""
+) -> dict[str, str]:
+    """Fingerprints to store after a training run: the gate's and each expert's, by name.
+
+    Args:
+        classes: each domain's fine classes.
+        dense: the fingerprint of the dense model that upcycled experts start from.
+    """
     missing = [s.domain for s in specs if s.domain not in classes]
     if missing:
         raise InvalidInput(
             f"No fine classes given for domains {missing}; pass classes for every spec's domain."
         )
-    return {GATE: gate_fingerprint(specs)} | {s.name: s.fingerprint(classes[s.domain]) for s in specs}
+    experts = {s.name: s.fingerprint(s.classes(classes), dense) for s in specs}
+    return {GATE: gate_fingerprint(specs)} | experts
 
 
 def plan_training(
-    specs: Sequence[ExpertSpec], classes: Mapping[str, Sequence[str]], trained: Mapping[str, str]
+    specs: Sequence[ExpertSpec],
+    classes: Mapping[str, Sequence[str]],
+    trained: Mapping[str, str],
+    dense: str = "",
 ) -> TrainingPlan:
-    """Which models to train now, comparing the registry with the manifest `trained` of the last run."""
-    wanted = manifest(specs, classes)
+    """Which models to train now, comparing the registry with the manifest `trained` of the last run.
+
+    An upcycled expert is retrained when the dense model it starts from (fingerprint `dense`) changes.
+    """
+    wanted = manifest(specs, classes, dense)
     changed = tuple(s.name for s in specs if trained.get(s.name) != wanted[s.name])
     return TrainingPlan(
         gate=trained.get(GATE) != wanted[GATE],

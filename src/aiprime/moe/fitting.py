@@ -12,7 +12,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,8 @@ from aiprime.moe.calibration import calibrate_folder
 from aiprime.moe.config import RunConfig
 from aiprime.moe.dataset import TaskSplit, all_classes, fine_classes
 from aiprime.moe.experts import EXPERTS, ExpertSpec, domains, expert_seed, gate_config
-from aiprime.moe.networks import DenseConfig, save_model
+from aiprime.moe.networks import DenseConfig, load_metadata, load_model, save_model
+from aiprime.moe.upcycling import fine_tuning_rows, upcycle
 
 MODEL_FILE = "model.pt"  # the weights file inside every model folder
 GATE_ROLE, EXPERT_ROLE, DENSE_ROLE = "gate", "expert", "dense"  # the `role` in a model's metadata
@@ -40,8 +41,9 @@ def registry_role(metadata: dict[str, Any]) -> str:
 
 
 def dense_config(n_classes: int, spec: ExpertSpec = EXPERTS[0]) -> DenseConfig:
-    """The dense baseline: as many active parameters per input as one expert path, over `n_classes` classes."""
-    return DenseConfig.matching(spec.config(n_classes))
+    """The dense baseline over `n_classes` classes: the FFN shape of `spec`'s SwitchMoE experts, which upcycling
+    copies, so an expert path has only the routers' parameters more."""
+    return DenseConfig.upcycling_source(spec.config(n_classes))
 
 
 def encode(values: np.ndarray, labels: Sequence[str], what: str) -> np.ndarray:
@@ -60,13 +62,23 @@ def fit_to_folder(
     run: RunConfig,
     out_dir: Path,
     metadata: dict[str, Any],
+    init: Any = None,
 ) -> Path:
-    """Fit `config` on (x, y, x_val, y_val) and write `out_dir/model.pt` with `metadata` and the history."""
+    """Fit `config` on (x, y, x_val, y_val) and write `out_dir/model.pt` with `metadata` and the history.
+
+    `init` is the module to start from (an upcycled expert); None starts from `config`'s random init.
+    """
     from aiprime.moe.lightning import fit  # Lightning is slow to import: only the steps that train pay for it
 
     with tempfile.TemporaryDirectory(prefix="aiprime-fit-") as work:
         model, history = fit(
-            *arrays, config, seed=seed, max_epochs=run.max_epochs, out_dir=Path(work), train=run.train
+            *arrays,
+            config,
+            seed=seed,
+            max_epochs=run.max_epochs,
+            out_dir=Path(work),
+            train=run.train,
+            init=init,
         )
     summary = {
         "best_epoch": history["best_epoch"],
@@ -123,32 +135,61 @@ def train_expert(
     out_dir: Path,
     run: RunConfig | None = None,
     fingerprint: str = "",
+    dense: Path | None = None,
 ) -> Path:
-    """Fit one domain's expert (embedding -> that domain's lexnames) on the rows of its domain."""
+    """Fit one domain's expert, early-stopped on its domain's val rows.
+
+    From scratch (`spec.init == "scratch"`): on its domain's rows, over its domain's lexnames. Upcycled: from
+    the dense model in the folder `dense` (`upcycling.upcycle`), over all its classes, fine-tuned on its
+    domain's rows plus a share of other domains' (`spec.upcycling`) at a lower learning rate.
+    """
     run = run or RunConfig()
-    labels = fine_classes()[spec.domain]
-    train, val = train.of_domain(spec.domain), val.of_domain(spec.domain)
     reason = why_untrainable(spec, train, val)
     if reason:
         raise InvalidInput(
             f"Cannot train expert {spec.name!r}: {reason}. Use a larger --limit or the full data."
         )
-    arrays = (
+    seed, val = expert_seed(spec, run.seed), val.of_domain(spec.domain)
+    metadata = {"role": EXPERT_ROLE, "expert": spec.name, "domain": spec.domain, "fingerprint": fingerprint}
+    if not spec.upcycled:
+        labels = fine_classes()[spec.domain]
+        arrays = labelled(train.of_domain(spec.domain), val, labels, spec.name)
+        metadata |= {"classes": list(labels), "init": spec.init}
+        return fit_to_folder(arrays, spec.config(len(labels)), seed, run, out_dir, metadata)
+    start, source = upcycled_start(spec, dense, seed)
+    rows = fine_tuning_rows(train, spec.domain, spec.upcycling.other_share, seed)
+    arrays = labelled(rows, val, source["classes"], spec.name)
+    tuned = replace(run, train=replace(run.train, lr=run.train.lr * spec.upcycling.lr_scale))
+    metadata |= {"classes": source["classes"], "init": spec.init, "dense": source.get("fingerprint", "")}
+    return fit_to_folder(arrays, start.config, seed, tuned, out_dir, metadata, init=start)
+
+
+def labelled(
+    train: TaskSplit, val: TaskSplit, labels: Sequence[str], name: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(x, y, x_val, y_val) with lexnames encoded as indices of `labels`."""
+    return (
         train.x,
-        encode(train.lexname, labels, f"{spec.name} train"),
+        encode(train.lexname, labels, f"{name} train"),
         val.x,
-        encode(val.lexname, labels, f"{spec.name} val"),
+        encode(val.lexname, labels, f"{name} val"),
     )
-    metadata = {
-        "role": EXPERT_ROLE,
-        "expert": spec.name,
-        "domain": spec.domain,
-        "classes": list(labels),
-        "fingerprint": fingerprint,
-    }
-    return fit_to_folder(
-        arrays, spec.config(len(labels)), expert_seed(spec, run.seed), run, out_dir, metadata
-    )
+
+
+def upcycled_start(spec: ExpertSpec, dense: Path | None, seed: int) -> tuple[Any, dict[str, Any]]:
+    """The expert `spec` upcycled from the dense model folder `dense`, and that model's metadata."""
+    path = Path(dense or "") / MODEL_FILE
+    if dense is None or not path.is_file():
+        raise InvalidInput(
+            f"Expert {spec.name!r} is upcycled from the dense baseline, but no dense model folder was given "
+            f"({dense}): train the dense model first (train_dense), or give the spec init='scratch'."
+        )
+    source = load_metadata(path)
+    if source.get("role") != DENSE_ROLE:
+        raise InvalidInput(
+            f"{path} holds a {source.get('role')!r} model; upcycle from the dense baseline's folder."
+        )
+    return upcycle(load_model(path), spec.moe, seed), source
 
 
 def train_dense(
@@ -157,12 +198,7 @@ def train_dense(
     """Fit the dense baseline (embedding -> all lexnames) with an expert path's active parameters."""
     run = run or RunConfig()
     labels = all_classes()
-    arrays = (
-        train.x,
-        encode(train.lexname, labels, "dense train"),
-        val.x,
-        encode(val.lexname, labels, "dense val"),
-    )
+    arrays = labelled(train, val, labels, "dense")
     metadata = {"role": DENSE_ROLE, "classes": list(labels), "fingerprint": fingerprint}
     return fit_to_folder(arrays, dense_config(len(labels)), run.seed, run, out_dir, metadata)
 

@@ -179,8 +179,11 @@ def fit(
     max_epochs: int,
     out_dir: Path,
     train: TrainConfig | None = None,
+    init: nn.Module | None = None,
 ) -> tuple[nn.Module, dict[str, Any]]:
     """Train the network `config` describes and return it with its best weights, and a history.
+
+    `init` is a module of that config to start from (an upcycled expert); None: `config`'s random init.
 
     The same inputs, seed and thread count give the same weights (CPU, deterministic algorithms,
     single-process loading).
@@ -195,7 +198,7 @@ def fit(
     check_arrays(X_val, y_val, config, "val")
     out_dir = Path(out_dir)
     L.seed_everything(seed, workers=True, verbose=False)
-    model = build_model(config)
+    model = build_model(config) if init is None else init
     history = History()
     with torch_settings(train.num_threads), quiet_lightning():
         trainer = make_trainer(out_dir, max_epochs, train.patience, history)

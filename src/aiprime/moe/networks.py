@@ -9,12 +9,14 @@ Active parameters per input (P below; biases only where written):
                    + 2d [final LayerNorm] + d*C + C [head]
     DenseBaseline: the same, with one bias-free FFN of width h' in place of router + k experts: 2*d*h'.
 Equal when 2*d*h' = d*E + 2*k*d*h, i.e. h' = k*h + E/2: exact for even E; for odd E the baseline has
-d_model fewer per layer (`DenseConfig.matching`).
+d_model fewer per layer (`DenseConfig.matching`). The dense baseline that experts are upcycled from
+(`DenseConfig.upcycling_source`) has h' = h instead, so that each expert's FFN is a copy of its FFN: a top-1
+expert path then has the router's n_layers * d*E parameters more than it.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -74,12 +76,18 @@ class DenseConfig:
     def matching(cls, expert: ExpertConfig) -> DenseConfig:
         """The dense config with the active parameters per input of `expert` (see the module docstring)."""
         m = expert.moe
+        return replace(cls.upcycling_source(expert), d_hidden=m.top_k * m.d_hidden + m.n_experts // 2)
+
+    @classmethod
+    def upcycling_source(cls, expert: ExpertConfig) -> DenseConfig:
+        """The dense config whose FFN has the shape of each of `expert`'s SwitchMoE experts (upcycling copies it)."""
+        m = expert.moe
         return cls(
             d_in=expert.d_in,
             n_classes=expert.n_classes,
             n_layers=expert.n_layers,
             d_model=m.d_model,
-            d_hidden=m.top_k * m.d_hidden + m.n_experts // 2,
+            d_hidden=m.d_hidden,
             dropout=m.dropout,
         )
 

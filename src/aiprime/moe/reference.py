@@ -1,7 +1,8 @@
-"""A slow, per-token reference of `SwitchMoE`, written to be read, not run in production.
+"""A slow, per-token reference of `SwitchMoE` and of an `ExpertNet`, written to be read, not run in production.
 
 It follows the routing rules of `layers.py` one assignment at a time with Python lists, using the same
-weights as the module it is given, so tests and the dispatch benchmark can compare the two.
+weights as the module it is given, so tests and the dispatch benchmark can compare the two; `reference_expert`
+runs one expert's blocks on one input at a time, what `stacking.StackedExperts` must reproduce.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from aiprime.moe.layers import SwitchMoE
+from aiprime.moe.networks import ExpertNet
 
 
 @dataclass(frozen=True)
@@ -113,3 +115,16 @@ def reference_z_loss(moe: SwitchMoE, x: Tensor) -> float:
         logits = (moe.router.weight @ row).tolist()
         total += math.log(sum(math.exp(v) for v in logits)) ** 2
     return moe.config.z_loss_coef * total / max(len(x), 1)
+
+
+@torch.no_grad()
+def reference_expert(expert: ExpertNet, x: Tensor) -> Tensor:
+    """Logits (N, C) of `expert` in eval, one input at a time, each block's SwitchMoE by `reference_forward`."""
+    assert not expert.training, "the reference follows eval mode: call expert.eval() first"
+    rows = []
+    for row in x:
+        h = expert.proj(row[None])  # (1, d)
+        for block in expert.blocks:
+            h = h + reference_forward(block.moe, block.ln(h)).out  # (1, d)
+        rows.append(expert.head(expert.ln_f(h))[0])  # (C,)
+    return torch.stack(rows)

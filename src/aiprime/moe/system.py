@@ -2,8 +2,10 @@
 
 `MoESystem` is what evaluation scores and what serving loads: plain modules (no Lightning), built from the
 model folders that training writes, or from the champions registered in MLflow. Top-1 sends each input to
-the gate's first choice; top-2 asks both first choices and keeps the class with the highest gate-weighted
-probability (the two experts' classes are disjoint, so mixing is that comparison).
+the gate's first choice; top-2 asks both first choices and sums their class probabilities weighted by the gate
+(renormalised over the two): upcycled experts share the dense model's classes, scratch experts' are disjoint
+(then the sum keeps the class with the highest gate-weighted probability). Experts of one shape run as one
+`StackedExperts` pass over all inputs, whichever expert each asks; others run one by one.
 
 An expert that the gate knows but that is not loaded (its domain had no data in a small run) is masked:
 the gate's probabilities are renormalised over the experts that are there.
@@ -24,6 +26,7 @@ from aiprime.errors import InvalidInput, ModelNotReady
 from aiprime.moe.embeddings import EMBED_DIM, encode_texts
 from aiprime.moe.fitting import GATE_ROLE, MODEL_FILE, expert_role, fetch_model
 from aiprime.moe.networks import GateNet, load_metadata, load_model, save_model
+from aiprime.moe.stacking import StackedExperts, can_stack
 from aiprime.registry import mlflow_registry as registry
 
 
@@ -78,6 +81,21 @@ class MoESystem:
         if not experts:
             raise ModelNotReady("The system has no expert loaded. Train them with `aiprime train`.")
         self.experts = dict(experts)
+        self.loaded = [e for e, name in enumerate(self.expert_names) if name in self.experts]  # gate indices
+        members = [self.experts[self.expert_names[e]] for e in self.loaded]
+        self.classes = tuple(dict.fromkeys(c for m in members for c in m.classes))  # union, first seen first
+        column = {c: i for i, c in enumerate(self.classes)}
+        width = max(len(m.classes) for m in members)
+        self.columns = torch.zeros(len(self.expert_names), width, dtype=torch.long)  # (E, C_max)
+        for e, member in zip(self.loaded, members, strict=True):
+            self.columns[e, : len(member.classes)] = torch.tensor([column[c] for c in member.classes])
+        self.stack = (
+            StackedExperts([m.module for m in members]) if can_stack([m.module for m in members]) else None
+        )
+        self.stack_group = torch.zeros(
+            len(self.expert_names), dtype=torch.long
+        )  # gate index -> stacked index
+        self.stack_group[self.loaded] = torch.arange(len(self.loaded))
 
     @classmethod
     def from_folders(cls, gate_dir: Path, expert_dirs: Sequence[Path]) -> MoESystem:
@@ -130,27 +148,41 @@ class MoESystem:
         probs = self.route(x)  # (N, E)
         k = min(top_k, len(self.experts))
         ranked = np.argsort(-probs, axis=1, kind="stable")[:, :k]  # (N, k) expert indices, best first
-        top_mass = np.take_along_axis(probs, ranked, axis=1).sum(axis=1)  # (N,)
-        best_score = np.full(len(x), -1.0)
-        best_class = np.empty(len(x), dtype=object)
-        for e, name in enumerate(self.expert_names):
-            rows = np.nonzero((ranked == e).any(axis=1))[0]  # inputs that ask expert e
-            if name not in self.experts or not len(rows):
-                continue
-            member = self.experts[name]
-            score = member.probabilities(x[rows]) * (probs[rows, e] / top_mass[rows])[:, None]  # (R, C)
-            top = score.argmax(axis=1)  # (R,)
-            better = score[np.arange(len(rows)), top] > best_score[rows]
-            best_score[rows[better]] = score[np.arange(len(rows)), top][better]
-            best_class[rows[better]] = np.asarray(member.classes, dtype=object)[top[better]]
+        weight = np.take_along_axis(probs, ranked, axis=1)  # (N, k)
+        mixed = self.mix(
+            x, torch.as_tensor(ranked), torch.as_tensor(weight / weight.sum(axis=1, keepdims=True))
+        )
+        best = mixed.argmax(axis=1)  # (N,)
         names = np.asarray(self.expert_names, dtype=object)
         return Prediction(
             expert=names[ranked[:, 0]].tolist(),
             experts=[tuple(row) for row in names[ranked].tolist()],
             probabilities=probs,
-            fine_class=best_class.tolist(),
-            fine_probability=best_score,
+            fine_class=np.asarray(self.classes, dtype=object)[best].tolist(),
+            fine_probability=mixed[np.arange(len(x)), best],
         )
+
+    @torch.no_grad()
+    def mix(self, x: np.ndarray, ranked: torch.Tensor, weight: torch.Tensor) -> np.ndarray:
+        """(N, C) class probabilities over `classes`: each row's experts `ranked` (N, k), summed by `weight`."""
+        n, k = ranked.shape
+        rows = torch.arange(n).repeat_interleave(k)  # (N*k,) the row of each (row, expert) assignment
+        experts = ranked.reshape(-1)  # (N*k,) gate indices
+        probs = self.expert_probabilities(torch.as_tensor(x)[rows], experts)  # (N*k, C_max)
+        contribution = (probs * weight.reshape(-1, 1).to(probs.dtype)).view(n, -1)  # (N, k*C_max)
+        mixed = torch.zeros(n, len(self.classes), dtype=probs.dtype)  # (N, C)
+        return mixed.scatter_add_(1, self.columns[experts].view(n, -1), contribution).numpy()
+
+    def expert_probabilities(self, x: torch.Tensor, experts: torch.Tensor) -> torch.Tensor:
+        """(A, C_max) softmax of expert experts[a] on row x[a]; columns past an expert's classes hold 0."""
+        if self.stack is not None:
+            return self.stack(x, self.stack_group[experts]).softmax(dim=-1)  # one pass for every expert
+        probs = torch.zeros(len(x), self.columns.shape[1])
+        for e in experts.unique().tolist():  # experts of different shapes: one pass each
+            chosen = experts == e
+            member = self.experts[self.expert_names[e]]
+            probs[chosen, : len(member.classes)] = member.module(x[chosen]).logits.softmax(dim=-1)
+        return probs
 
     @staticmethod
     def embed(inputs: Sequence[str] | np.ndarray) -> np.ndarray:

@@ -1,7 +1,8 @@
 """Planning a training run: which models it trains, and which champions registered in MLflow it reuses.
 
 Every model of a run has a fingerprint: its architecture and classes (`experts.manifest`), salted with the
-data version and the training settings. The champion of each role carries the fingerprint it was trained
+data version and the training settings; an upcycled expert's also holds the dense model's, so a new dense
+model retrains the experts upcycled from it. The champion of each role carries the fingerprint it was trained
 with as an MLflow tag; a champion whose fingerprint matches is current and reused, through
 `experts.plan_training`. Adding an expert to `EXPERTS` thus trains the gate and the new expert only.
 """
@@ -66,16 +67,30 @@ class RunPlan:
 
 
 def run_fingerprints(specs: Sequence[ExpertSpec], data_id: str, run: RunConfig) -> dict[str, str]:
-    """Fingerprints of a run's models: the registry's (architecture, classes) with the data and the settings."""
-    classes = fine_classes()
-    base = registry_of_experts.manifest(specs, {s.domain: classes.get(s.domain, ()) for s in specs})
-    base[DENSE] = hashlib.sha256(
-        json.dumps(
-            {"dense": asdict(dense_config(len(all_classes()))), "classes": all_classes()}, sort_keys=True
-        ).encode()
-    ).hexdigest()
+    """Fingerprints of a run's models: the registry's (architecture, classes) with the data and the settings.
+
+    An upcycled expert's includes the dense model's run fingerprint: it is retrained with the dense model.
+    """
     salt = f"{data_id}|{run.key()}"
-    return {key: hashlib.sha256(f"{fp}|{salt}".encode()).hexdigest() for key, fp in base.items()}
+
+    def salted(fingerprint: str) -> str:
+        return hashlib.sha256(f"{fingerprint}|{salt}".encode()).hexdigest()
+
+    dense = salted(
+        hashlib.sha256(
+            json.dumps(
+                {"dense": asdict(dense_config(len(all_classes()))), "classes": all_classes()}, sort_keys=True
+            ).encode()
+        ).hexdigest()
+    )
+    base = registry_of_experts.manifest(specs, spec_classes(specs), dense)
+    return {key: salted(fp) for key, fp in base.items()} | {DENSE: dense}
+
+
+def spec_classes(specs: Sequence[ExpertSpec]) -> dict[str, tuple[str, ...]]:
+    """Each spec's domain's fine classes (an empty tuple for a domain the data lacks)."""
+    classes = fine_classes()
+    return {s.domain: classes.get(s.domain, ()) for s in specs}
 
 
 def role_of(key: str, specs: Sequence[ExpertSpec] = EXPERTS) -> str:
@@ -129,13 +144,12 @@ def plan_run(
     run = run or RunConfig()
     wanted = run_fingerprints(specs, f"{data_version}|limit={limit}", run)
     settled = {} if retrain else settled_fingerprints(tracking_uri, list(wanted), specs)
-    classes = fine_classes()
-    spec_classes = {s.domain: classes.get(s.domain, ()) for s in specs}
-    base = registry_of_experts.manifest(specs, spec_classes)
+    classes = spec_classes(specs)
+    base = registry_of_experts.manifest(specs, classes, wanted[DENSE])
     # plan_training compares architecture fingerprints; a champion counts as current only when a version was
     # already trained on this data with these settings (the champion itself, or a challenger it kept out).
     trained = {key: base[key] for key in base if wanted[key] in settled.get(key, set())}
-    plan = registry_of_experts.plan_training(specs, spec_classes, trained)
+    plan = registry_of_experts.plan_training(specs, classes, trained, wanted[DENSE])
     skip = {s.name: r for s in specs if (r := why_untrainable(s, train, val))}
     if len(skip) == len(specs):
         raise InvalidInput(f"No expert has rows to train on: {skip}. Use a larger --limit or the full data.")
@@ -198,6 +212,7 @@ def train_or_reuse(
     tracking_uri: str,
     out_dir: Path,
     specs: Sequence[ExpertSpec] = EXPERTS,
+    dense: Path | None = None,
 ) -> dict[str, Any]:
     """Train model `name` (GATE, DENSE or an expert's name) into `out_dir`, or copy its champion there.
 
@@ -205,6 +220,7 @@ def train_or_reuse(
         plan: the run's plan: what to train, the settings and the fingerprints.
         train, val: the split files prepare_data wrote.
         tracking_uri: the MLflow server holding the champions the plan reuses.
+        dense: the folder of this run's dense model (trained or reused), which upcycled experts start from.
 
     Returns:
         The model artifact's metadata: its registry `role`, `trained`, and `expert` for an expert.
@@ -221,5 +237,6 @@ def train_or_reuse(
         elif name == DENSE:
             fitting.train_dense(*splits, out_dir, run, fingerprint=fingerprint)
         else:
-            fitting.train_expert(spec_named(name, specs), *splits, out_dir, run, fingerprint=fingerprint)
+            spec = spec_named(name, specs)
+            fitting.train_expert(spec, *splits, out_dir, run, fingerprint=fingerprint, dense=dense)
     return {"role": role, "trained": trained} | ({} if name in (GATE, DENSE) else {"expert": name})
