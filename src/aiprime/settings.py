@@ -87,6 +87,10 @@ class Settings(BaseSettings):
         Path("/usr/share/doc/python3.11/html/_sources"),
         description="Python 3.11 docs sources (python3.11-doc).",
     )
+    stamps_dir: Path = Field(
+        Path("/usr/share/tuxpaint/stamps"),
+        description="Tux Paint stamps: images with English captions (Debian tuxpaint-stamps-default, GPL-2).",
+    )
     generator_url: str | None = Field(
         None,
         description="An OpenAI-compatible server that writes RAG answers (`{url}/v1/chat/completions`; a KServe "
