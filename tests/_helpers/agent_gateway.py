@@ -18,6 +18,7 @@ from pathlib import Path
 
 from _helpers.gateways import Gateway, start_gateway
 from _helpers.servers import JsonHandler
+from aiprime.agents import api as agents_api
 from aiprime.db.engine import connect
 from aiprime.gateway import GatewaySettings
 from aiprime.security.admin import Actor, Admin
@@ -77,10 +78,13 @@ def platform_upstream() -> Iterator[PlatformUpstream]:
 
 
 def agent_gateway(db_url: str, home: Path, upstream_url: str, **paths: str) -> Gateway:
-    """A gateway whose upstreams are the platform upstream's paths (`ask="/hang"` overrides one)."""
+    """A gateway with the agents' routes whose upstreams are the platform upstream's paths (`ask="/hang"`
+    overrides one)."""
     services = ("predict", "explain", "ask", "search", "ingest", "train", "deploy")
     urls = {f"{name}_url": f"{upstream_url}{paths.get(name, '/' + name)}" for name in services}
-    return start_gateway(db_url, home, GatewaySettings(_env_file=None, **urls))
+    return start_gateway(
+        db_url, home, GatewaySettings(_env_file=None, **urls), extensions=[agents_api.install]
+    )
 
 
 def service_account(db_url: str, *roles: str) -> tuple[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,7 +50,16 @@ class Gateway:
         self.served.__exit__()
 
 
-def start_gateway(db_url: str, home: Path, gateway: GatewaySettings, **kwargs: Any) -> Gateway:
-    """Create the app and serve it; return once it accepts requests."""
+def start_gateway(
+    db_url: str,
+    home: Path,
+    gateway: GatewaySettings,
+    extensions: Sequence[Callable[[Any], None]] = (),
+    **kwargs: Any,
+) -> Gateway:
+    """Create the app, extend it (routes of a higher layer: `aiprime.agents.api.install`), and serve it;
+    return once it accepts requests."""
     app = create_app(Settings(home=home, _env_file=None), gateway, db_url=db_url, **kwargs)
+    for extend in extensions:
+        extend(app)
     return Gateway(app, AsgiServer(app, **server_options(gateway)).__enter__())

@@ -147,7 +147,8 @@ def _step(row: Any) -> Step:
 
 @contextmanager
 def checkpointer(db_url: str) -> Iterator[PostgresSaver]:
-    """LangGraph's PostgreSQL checkpointer on the `aiprime` database, its tables in schema `agents`."""
+    """LangGraph's PostgreSQL checkpointer on the `aiprime` database, its tables in schema `agents`
+    (created by migration 0010)."""
     url = parse_url(db_url).set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(
         url,
@@ -156,6 +157,4 @@ def checkpointer(db_url: str) -> Iterator[PostgresSaver]:
         row_factory=dict_row,
         options=f"-c search_path={SCHEMA}",
     ) as conn:
-        saver = PostgresSaver(conn)
-        saver.setup()
-        yield saver
+        yield PostgresSaver(conn)  # its tables come from migration 0010, so setup() never runs here

@@ -18,9 +18,13 @@ def gateway(
     trace_file: Path = typer.Option(None, help="Append the gateway's spans here as JSON lines."),
 ) -> None:
     """Serve the gateway (OAuth2 tokens, RBAC, audit log, limits) until Ctrl-C."""
+    from aiprime.agents import api as agents_api
     from aiprime.gateway.app import serve_gateway  # FastAPI and the security stack load on use
     from aiprime.services import stack
 
     settings = Settings()
     stack.prepare_app_db(settings)  # users, roles and the audit log live in PostgreSQL: start and migrate it
-    serve_gateway(settings, upstream, host=host, port=port, trace_file=trace_file)
+    serve_gateway(
+        settings, upstream, host=host, port=port, trace_file=trace_file,
+        extensions=[agents_api.install],  # the agents' runs and decisions (/v1/agents)
+    )  # fmt: skip

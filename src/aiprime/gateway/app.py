@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
 import httpx
@@ -139,6 +139,7 @@ def serve_gateway(
     port: int = 8000,
     gateway: GatewaySettings | None = None,
     trace_file: Path | None = None,
+    extensions: Sequence[Callable[[FastAPI], None]] = (),
 ) -> None:
     """Serve the gateway on `host:port` until interrupted (what `aiprime gateway` runs).
 
@@ -151,6 +152,8 @@ def serve_gateway(
         gateway: gateway settings; None reads AIPRIME_GATEWAY_* variables.
         trace_file: where the gateway's spans go, as JSON lines (and over OTLP when the settings name an
             endpoint); None writes no file.
+        extensions: each adds routes of a layer above the gateway to the app before it serves
+            (`aiprime.agents.api.install`).
 
     Raises:
         PortInUse: the port is taken (checked before anything starts).
@@ -163,8 +166,11 @@ def serve_gateway(
         gateway = gateway.model_copy(update={"predict_url": upstream_url})
     configure_json_logging("gateway", settings.log_dir)
     tracing.configure_tracing("gateway", trace_file, settings)
+    app = create_app(settings, gateway)
+    for extend in extensions:
+        extend(app)
     config = server_config(
-        create_app(settings, gateway),
+        app,
         gateway,
         host=host,
         port=port,

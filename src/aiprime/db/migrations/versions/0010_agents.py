@@ -7,8 +7,12 @@
 - table `agents.steps`: each tool call of a run: the tool, its input, the step's status (ok, forbidden,
   timeout, ...), the output (bounded by the agent's limits), the gateway's request id (its audit row),
   the trace id, the duration and the reward (the task suite's, when it is known).
-- LangGraph's own checkpoint tables (`langgraph-checkpoint-postgres`) live in the same schema; its
-  `PostgresSaver.setup()` creates them on first use, under its own migration table.
+- LangGraph's checkpoint tables (`langgraph-checkpoint-postgres` 3.2.0's `PostgresSaver.MIGRATIONS`, its
+  indexes built here without CONCURRENTLY, which a transaction refuses), each recorded in its
+  `checkpoint_migrations` so its `setup()` finds nothing to do: the runtime never creates tables. A newer
+  checkpointer with more migrations needs a new revision (tests/agents/test_runs.py compares the counts).
+- the gateway's role `aiprime_gateway` may read and write these tables (the agents' routes on the gateway
+  list runs and resume them from their checkpoints), and nothing else of the schema.
 
 Revision ID: 0010
 Revises: 0009
@@ -24,6 +28,7 @@ branch_labels = None
 depends_on = None
 
 S = "agents"
+ROLE = "aiprime_gateway"
 STATUSES = ("running", "waiting", "done", "failed", "cancelled")
 
 
@@ -66,7 +71,24 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
         schema=S,
     )
+    _create_checkpoint_tables()
+    op.execute(f"GRANT USAGE ON SCHEMA {S} TO {ROLE}")
+    op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {S} TO {ROLE}")
+
+
+def _create_checkpoint_tables() -> None:
+    from langgraph.checkpoint.postgres import PostgresSaver
+
+    conn = op.get_bind()
+    search_path = conn.exec_driver_sql("SHOW search_path").scalar()
+    conn.exec_driver_sql(f"SET search_path TO {S}")  # its statements name their tables unqualified
+    for version, statement in enumerate(PostgresSaver.MIGRATIONS):
+        conn.exec_driver_sql(statement.replace("CONCURRENTLY ", ""))
+        conn.exec_driver_sql(f"INSERT INTO checkpoint_migrations (v) VALUES ({version})")
+    conn.exec_driver_sql(f"SET search_path TO {search_path}")
 
 
 def downgrade() -> None:
+    op.execute(f"REVOKE ALL ON ALL TABLES IN SCHEMA {S} FROM {ROLE}")
+    op.execute(f"REVOKE USAGE ON SCHEMA {S} FROM {ROLE}")
     op.execute(f"DROP SCHEMA {S} CASCADE")
