@@ -82,7 +82,8 @@ def secagg_run(
 
 def test_secagg_survives_a_dropout_mid_round(secagg_run: FederatedRun, small_task: Task) -> None:
     first = secagg_run.result["rounds"][0]
-    assert first["failures"] == 1 and not first.get("kept_model"), first
+    assert sorted(first["accepted"]) == [0, 1, 2, 4, 5, 6, 7, 8, 9] and not first.get("kept_model"), first
+    assert first["failures"] >= 1, "the dropped client's error reached the server"
     assert weights_finite(secagg_run, small_task)
     assert secagg_run.result["test"]["macro_f1"] > 0.5, secagg_run.result["test"]
 

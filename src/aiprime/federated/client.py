@@ -14,13 +14,11 @@ import numpy as np
 import torch
 from flwr.client import NumPyClient
 from flwr.common import Context, Message
+from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_CONFIGS, Key, Stage
 
 from aiprime.federated.config import FederatedConfig, share_path
 from aiprime.federated.fitting import LocalConfig, train_local
 from aiprime.federated.heads import Task, get_weights, new_heads, set_weights
-
-SECAGG_RECORD = "secaggplus"  # Flower's config record of the SecAgg+ protocol
-MASKED_STAGE = "collect_masked_vectors"  # the stage where a client sends its masked update
 
 
 def corrupt(weights: list[np.ndarray], fault: str) -> list[np.ndarray]:
@@ -50,7 +48,7 @@ class Organisation(NumPyClient):
         server_round = int(config["server_round"])
         fault = self.fault(server_round)
         if fault == "silent":
-            time.sleep(self.config.round_timeout + 5)  # answers only after the server stopped waiting
+            time.sleep(3 * self.config.round_timeout)  # answers only after the server stopped waiting
         if fault == "dropout" and not self.config.secagg:
             raise ConnectionError(f"organisation {self.partition} dropped out")
         weights = self.train(parameters, server_round)
@@ -82,10 +80,10 @@ def dropout_mod(config: FederatedConfig):
     dropped = {int(p) for p, fault in config.faults.items() if fault == "dropout"}
 
     def mod(msg: Message, context: Context, call_next):
-        stage = msg.content.config_records.get(SECAGG_RECORD, {}).get("stage")
+        stage = msg.content.config_records.get(RECORD_KEY_CONFIGS, {}).get(Key.STAGE)
         partition = int(context.node_config["partition-id"])
         if (
-            stage == MASKED_STAGE
+            stage == Stage.COLLECT_MASKED_VECTORS
             and partition in dropped
             and msg.metadata.group_id == str(config.fault_round)
         ):

@@ -49,7 +49,7 @@ class FederatedConfig:
     dp_clip: float = 1.0  # central DP: L2 bound on each client's update
     dp_delta: float = 0.0  # 0: 1/N, N the training rows
     local_dp_epsilon: float = 0.0  # > 0: clients add Laplace noise themselves (Flower's LocalDpMod)
-    round_timeout: float = 120.0  # seconds the server waits for replies in a round
+    round_timeout: float = 60.0  # seconds the server waits for a round's other replies after the first
     faults: dict[str, str] = field(default_factory=dict)  # partition id -> one of FAULTS
     fault_round: int = 1  # the round in which faulty clients misbehave
     record_dir: str = ""  # tests: clients and server write what they send and receive here

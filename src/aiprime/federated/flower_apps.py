@@ -5,6 +5,7 @@ Runs inside the federated venv (flwr[simulation], dp-accounting, opacus).
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +42,7 @@ class FlowerRun:
         self.model = new_heads(task, config.seed)
         self.scores: dict[int, dict[str, float]] = {}
         self.final = get_weights(self.model)
-        self.budget = (
-            PrivacyBudget(config.dp_noise, config.dp_clip, config.dp_epsilon, delta)
-            if config.private
-            else None
-        )
+        self.budget = budget(config, delta) if config.private else None
         accountant = Accountant(self.budget, config.clients) if self.budget else None
         if accountant is not None and not accountant.can_release():
             raise InvalidInput(
@@ -174,12 +171,25 @@ def budget(config: FederatedConfig, delta: float) -> PrivacyBudget:
 
 
 def with_round_timeout(grid: Any, seconds: float) -> None:
-    """Make `grid` stop waiting for replies after `seconds`: Flower 1.41's default fit workflow passes no
-    timeout, so one organisation that never answers would hold the round forever."""
-    send_and_receive = grid.send_and_receive
+    """Make `grid` wait for the rest of a round's replies at most `seconds` after the first one arrived.
 
-    def bounded(messages: Any, *args: Any, timeout: float | None = None, **kwargs: Any) -> Any:
-        return send_and_receive(messages, *args, timeout=seconds if timeout is None else timeout, **kwargs)
+    Flower 1.41's default fit workflow passes no timeout, so one organisation that never answers would hold
+    the round forever; a fixed timeout from the start would also drop every client while the simulation's
+    workers are still starting (seconds to tens of seconds on a loaded machine). Counting from the first reply
+    leaves out only the stragglers.
+    """
+
+    def bounded(messages: Any, *args: Any, timeout: float | None = None, **kwargs: Any) -> list:
+        waiting = set(grid.push_messages(messages))
+        replies: list = []
+        first: float | None = None
+        while waiting and (first is None or time.monotonic() - first < (timeout or seconds)):
+            arrived = list(grid.pull_messages(waiting))
+            waiting -= {m.metadata.reply_to_message_id for m in arrived}
+            replies += arrived
+            first = first or (time.monotonic() if replies else None)
+            time.sleep(0.05)
+        return replies
 
     grid.send_and_receive = bounded
 

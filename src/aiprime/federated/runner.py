@@ -9,9 +9,11 @@ runs `python -m aiprime.federated.simulate WORK` with the federated venv's Pytho
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,13 +89,7 @@ def run_federated(task: Task, config: FederatedConfig, work: Path, venv: Path = 
     task.save(work / TASK_FILE)
     config.save(work / CONFIG_FILE)
     env = {**os.environ, "PYTHONPATH": str(SOURCE), "RAY_DEDUP_LOGS": "0", "RAY_USAGE_STATS_ENABLED": "0"}
-    done = subprocess.run(
-        [str(python), "-m", "aiprime.federated.simulate", str(work)],
-        env=env,
-        check=False,
-        capture_output=True,
-        text=True,
-    )
+    done = run_in_own_session([str(python), "-m", "aiprime.federated.simulate", str(work)], env)
     (work / "simulate.log").write_text(done.stdout + done.stderr)
     refused = [line for line in done.stderr.splitlines() if line.startswith(BAD_SETTINGS)]
     if refused:
@@ -119,3 +115,19 @@ def train_splits(splits: dict[str, Path], config: FederatedConfig, out_dir: Path
         shutil.copy(run.work / name, Path(out_dir) / name)
     shutil.rmtree(run.work)  # the shares and the task: copies of the inputs
     return run.result
+
+
+def run_in_own_session(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    """Run `command` in a new session and end whatever it left behind there when it exits.
+
+    Ray's workers can outlive the driver for a while (a client still in its local fit when the server is
+    done); they share the driver's session, so they go with it.
+    """
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)  # fmt: skip
+    try:
+        stdout, stderr = process.communicate()
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)

@@ -114,7 +114,8 @@ class GuardedStrategy(Strategy):
         """This round's record, with the clients that failed and those that did not answer in time."""
         record = self.log.current(server_round)
         record["failures"] = len(failures)
-        record["no_reply"] = record.get("asked", 0) - len(results) - len(failures)
+        # SecAgg+ lists a dropped client's error twice (Flower 1.41), hence at least 0
+        record["no_reply"] = max(0, record.get("asked", 0) - len(results) - len(failures))
         return record
 
     def accept(self, results: list[tuple[ClientProxy, FitRes]], record: dict[str, Any]) -> list:
