@@ -1,18 +1,25 @@
-"""Benchmark: the mixture of experts against the dense baseline at equal active parameters per input.
+"""Benchmark: the mixture of experts against the dense baseline it is upcycled from.
 
-Run: .venv/bin/python bench/moe_vs_dense.py [--limit 0] [--max-epochs 30] [--lr 0.001] [--threads 2]
-Data: the DVC-versioned classification splits of this checkout (`aiprime data ingest` first), embedded with
-all-MiniLM-L6-v2 and cached under AIPRIME_HOME/embeddings (the first full embedding takes a while on 2 cores).
-Trains the gate and the six experts, and the dense baseline, with the same settings, then reports on the
-test split: top-1 accuracy and macro-F1, training time, and inference latency per batch of embeddings
-(median of repeated runs, same thread count), each as a MoE / dense ratio.
+Run: .venv/bin/python bench/moe_vs_dense.py [--root .] [--cache DIR] [--limit 0] [--max-epochs 30]
+     [--threads 1] [--init upcycle scratch] [--gate FOLDER] [--models DIR] [--json FILE]
+Data: the DVC-versioned classification splits of the checkout `--root`, embedded with all-MiniLM-L6-v2 and
+cached under `--cache` (default AIPRIME_HOME/embeddings). Trains the dense baseline, the gate (or loads
+`--gate`) and the six experts for each `--init` (upcycled from the dense model, or from scratch), keeping the
+model folders under `--models` so that a rerun trains only what is missing. Reports on the test split:
+- system top-1 / top-2 accuracy and macro-F1 against dense, for each init;
+- active parameters per input: an expert path, the gate, the system (gate + k expert paths), each / dense;
+- every expert against dense on its own domain's rows;
+- wall time per batch of `--batch` test rows drawn at random (the split is sorted by domain) of
+  `system.predict` (gate, routing, experts: stacked in one pass) and of the same system run expert by expert,
+  against dense, medians of interleaved runs (one load for all three);
+- each fit's wall time.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
-import tempfile
 import time
 from pathlib import Path
 
@@ -21,7 +28,7 @@ import torch
 
 from aiprime.moe import fitting
 from aiprime.moe.config import RunConfig, TrainConfig
-from aiprime.moe.dataset import build_splits
+from aiprime.moe.dataset import TaskSplit, build_splits
 from aiprime.moe.evaluation import Scores, predict_labels
 from aiprime.moe.experts import EXPERTS
 from aiprime.moe.networks import active_parameters
@@ -30,117 +37,149 @@ from aiprime.settings import Settings
 from aiprime.versioning import find_repo_root
 
 
-def timed(fn, *args, **kwargs) -> tuple[object, float]:
-    """fn's result and its wall time in seconds."""
-    start = time.perf_counter()
-    result = fn(*args, **kwargs)
-    return result, time.perf_counter() - start
+def fitted(train, folder: Path, times: dict[str, float], key: str) -> Path:
+    """`folder` once `train(folder)` has written it (skipped when it already holds a model); its fit time."""
+    if not (folder / fitting.MODEL_FILE).is_file():
+        start = time.perf_counter()
+        train(folder)
+        times[key] = time.perf_counter() - start
+    return folder
 
 
-def train_both(splits: dict, run: RunConfig, out: Path) -> tuple[MoESystem, Member, dict[str, float]]:
-    """Train the gate and every expert, then the dense baseline; their wall times."""
+def train_all(splits: dict, run: RunConfig, inits: list[str], gate: Path | None, out: Path) -> tuple:
+    """The dense model, the gate and each init's experts; every fit's wall time."""
     train, val = splits["train"], splits["val"]
     times: dict[str, float] = {}
-    gate, times["gate"] = timed(fitting.train_gate, train, val, out / "gate", run)
-    experts = []
-    for spec in EXPERTS:
-        folder, times[f"expert.{spec.name}"] = timed(
-            fitting.train_expert, spec, train, val, out / spec.name, run
-        )
-        experts.append(folder)
-    dense, times["dense"] = timed(fitting.train_dense, train, val, out / "dense", run)
-    return MoESystem.from_folders(gate, experts), Member.load(dense), times
+    dense = fitted(lambda f: fitting.train_dense(train, val, f, run), out / "dense", times, "dense")
+    gate = gate or fitted(lambda f: fitting.train_gate(train, val, f, run), out / "gate", times, "gate")
+    systems = {}
+    for init in inits:
+        folders = []
+        for spec in (dataclasses.replace(s, init=init) for s in EXPERTS):
+            folders.append(
+                fitted(
+                    lambda f, spec=spec: fitting.train_expert(spec, train, val, f, run, dense=dense),
+                    out / init / spec.name,
+                    times,
+                    f"{init}.{spec.name}",
+                )
+            )
+        systems[init] = MoESystem.from_folders(gate, folders)
+    return Member.load(dense), systems, times
 
 
-def latency(fn, x: np.ndarray, batch: int, repeats: int) -> float:
-    """Median seconds of `fn` on one batch of `batch` rows, over `repeats` runs after one warm-up."""
-    rows = x[:batch]
-    fn(rows)
-    samples = []
+def interleaved_ms(fns: dict, rows: np.ndarray, repeats: int) -> dict[str, float]:
+    """Median ms per call of each function on `rows`, the functions taking turns (one load for all)."""
+    samples: dict[str, list[float]] = {name: [] for name in fns}
+    for fn in fns.values():
+        fn(rows)  # warm-up
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn(rows)
-        samples.append(time.perf_counter() - start)
-    return float(np.median(samples))
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn(rows)
+            samples[name].append(time.perf_counter() - start)
+    return {name: float(np.median(s)) * 1e3 for name, s in samples.items()}
+
+
+def domain_scores(system: MoESystem, dense: Member, test: TaskSplit) -> dict[str, dict[str, float]]:
+    """Each expert's and dense's accuracy on the expert's own domain's test rows."""
+    scores = {}
+    for name, member in system.experts.items():
+        rows = test.of_domain(member.metadata["domain"])
+        scores[name] = {
+            "expert": Scores.of(rows.lexname, predict_labels(member, rows.x)).accuracy,
+            "dense": Scores.of(rows.lexname, predict_labels(dense, rows.x)).accuracy,
+        }
+    return scores
+
+
+def system_figures(system: MoESystem, dense: Member, test: TaskSplit, args) -> dict:
+    """Accuracy, per-domain scores, active parameters and latency of one system against dense."""
+    top = {
+        k: Scores.of(test.lexname, np.asarray(system.predict(test.x, k).fine_class, dtype=str))
+        for k in (1, 2)
+    }
+    looped = MoESystem(system.gate, system.experts)
+    looped.stack = None
+    with torch.inference_mode():
+        latency = interleaved_ms(
+            {
+                "dense": lambda rows: predict_labels(dense, rows),
+                "moe": system.predict,
+                "moe_expert_by_expert": looped.predict,
+            },
+            test.x[np.random.default_rng(0).choice(len(test), args.batch, replace=False)],  # mixed traffic
+            args.repeats,
+        )
+    path = active_parameters(next(iter(system.experts.values())).module)
+    gate, dense_params = active_parameters(system.gate.module), active_parameters(dense.module)
+    return {
+        "accuracy": {"top1": top[1].accuracy, "top2": top[2].accuracy},
+        "macro_f1": {"top1": top[1].macro_f1, "top2": top[2].macro_f1},
+        "domains": domain_scores(system, dense, test),
+        "active_parameters": {
+            "expert_path": path,
+            "gate": gate,
+            "expert_path_over_dense": path / dense_params,
+            "system_top1_over_dense": (gate + path) / dense_params,
+            "system_top2_over_dense": (gate + 2 * path) / dense_params,
+        },
+        "latency_ms": latency | {"moe_over_dense": latency["moe"] / latency["dense"]},
+    }
+
+
+def report(init: str, figures: dict, dense_accuracy: float, args) -> None:
+    """Print one system's figures against dense."""
+    acc, params, ms = figures["accuracy"], figures["active_parameters"], figures["latency_ms"]
+    print(
+        f"[{init}] test accuracy  top-1 {acc['top1']:.4f}  top-2 {acc['top2']:.4f}  dense {dense_accuracy:.4f}"
+    )
+    print(
+        f"[{init}] active parameters / dense: expert path {params['expert_path_over_dense']:.3f}, "
+        f"gate + path {params['system_top1_over_dense']:.3f}, gate + 2 paths {params['system_top2_over_dense']:.3f}"
+    )
+    for name, score in figures["domains"].items():
+        print(f"[{init}] {name:<15} own domain: expert {score['expert']:.4f}  dense {score['dense']:.4f}")
+    print(
+        f"[{init}] ms per batch of {args.batch}: system {ms['moe']:.2f} (expert by expert "
+        f"{ms['moe_expert_by_expert']:.2f})  dense {ms['dense']:.2f}  ratio {ms['moe_over_dense']:.2f}  "
+        f"({args.threads} threads, median of {args.repeats} interleaved)"
+    )
 
 
 def main() -> None:
-    """Parse arguments, train both, print the figures and their ratios."""
+    """Parse arguments, train what is missing, print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--root", type=Path, default=None, help="the checkout whose data to use (default: here)"
+    )
+    parser.add_argument("--cache", type=Path, default=None, help="embedding cache (AIPRIME_HOME/embeddings)")
     parser.add_argument("--limit", type=int, default=0, help="rows per (split, lexname); 0 = the full data")
     parser.add_argument("--max-epochs", type=int, default=30)
     parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--threads", type=int, default=2, help="torch threads for training and inference")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads for training and inference")
+    parser.add_argument("--init", nargs="+", default=["upcycle", "scratch"], choices=["upcycle", "scratch"])
+    parser.add_argument("--gate", type=Path, help="a trained gate's folder, instead of training one")
+    parser.add_argument("--models", type=Path, default=Path("/tmp/aiprime-bench-moe"), help="model folders")
     parser.add_argument("--batch", type=int, default=256, help="rows per inference batch")
     parser.add_argument("--repeats", type=int, default=50, help="timed inference batches")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    settings = Settings()
-    splits, version = build_splits(find_repo_root(Path.cwd()), settings.home / "embeddings", args.limit)
+    root = args.root or find_repo_root(Path.cwd())
+    splits, version = build_splits(root, args.cache or Settings().home / "embeddings", args.limit)
     print(f"data version {version}: " + ", ".join(f"{k} {len(v):,}" for k, v in splits.items()))
     run = RunConfig(max_epochs=args.max_epochs, train=TrainConfig(lr=args.lr, num_threads=args.threads))
-    with tempfile.TemporaryDirectory(prefix="aiprime-bench-") as tmp:
-        system, dense, times = train_both(splits, run, Path(tmp))
+    dense, systems, times = train_all(
+        splits, run, args.init, args.gate, args.models / f"{version}-{args.limit}"
+    )
     test = splits["test"]
-    moe_scores = Scores.of(test.lexname, np.asarray(system.predict(test.x).fine_class, dtype=str))
-    top2_scores = Scores.of(test.lexname, np.asarray(system.predict(test.x, top_k=2).fine_class, dtype=str))
-    dense_scores = Scores.of(test.lexname, predict_labels(dense, test.x))
-    moe_time = sum(v for k, v in times.items() if k != "dense")
-    with torch.inference_mode():
-        moe_latency = latency(system.predict, test.x, args.batch, args.repeats)
-        dense_latency = latency(lambda rows: predict_labels(dense, rows), test.x, args.batch, args.repeats)
-    expert_active = active_parameters(next(iter(system.experts.values())).module)
-    gate_params = active_parameters(system.gate.module)
-    figures = {
-        "data_version": version,
-        "rows": {k: len(v) for k, v in splits.items()},
-        "threads": args.threads,
-        "max_epochs": args.max_epochs,
-        "lr": args.lr,
-        "active_parameters": {
-            "expert_path": expert_active,
-            "gate": gate_params,
-            "dense": active_parameters(dense.module),
-        },
-        "accuracy": {
-            "moe": moe_scores.accuracy,
-            "moe_top2": top2_scores.accuracy,
-            "dense": dense_scores.accuracy,
-        },
-        "macro_f1": {
-            "moe": moe_scores.macro_f1,
-            "moe_top2": top2_scores.macro_f1,
-            "dense": dense_scores.macro_f1,
-        },
-        "train_seconds": {
-            "moe": moe_time,
-            "dense": times["dense"],
-            **{f"moe.{k}": v for k, v in times.items() if k != "dense"},
-        },
-        "latency_ms_per_batch": {"moe": moe_latency * 1e3, "dense": dense_latency * 1e3, "batch": args.batch},
-    }
-    print(
-        f"active parameters per input: expert path {expert_active:,} (+ gate {gate_params:,}), "
-        f"dense {figures['active_parameters']['dense']:,}"
-    )
-    print(
-        f"test accuracy  MoE top-1 {moe_scores.accuracy:.4f}  top-2 {top2_scores.accuracy:.4f}  "
-        f"dense {dense_scores.accuracy:.4f}  ratio MoE/dense {moe_scores.accuracy / dense_scores.accuracy:.3f}"
-    )
-    print(
-        f"test macro-F1  MoE top-1 {moe_scores.macro_f1:.4f}  dense {dense_scores.macro_f1:.4f}  "
-        f"ratio {moe_scores.macro_f1 / dense_scores.macro_f1:.3f}"
-    )
-    print(
-        f"training time  MoE {moe_time:.1f} s (gate {times['gate']:.1f} s + experts)  dense {times['dense']:.1f} s"
-        f"  ratio {moe_time / times['dense']:.2f}"
-    )
-    print(
-        f"latency/batch  MoE {moe_latency * 1e3:.2f} ms  dense {dense_latency * 1e3:.2f} ms  "
-        f"ratio {moe_latency / dense_latency:.2f}  ({args.batch} rows, {args.threads} threads, median of "
-        f"{args.repeats})"
-    )
+    dense_accuracy = Scores.of(test.lexname, predict_labels(dense, test.x)).accuracy
+    figures = {"data_version": version, "dense_accuracy": dense_accuracy, "fit_seconds": times}
+    for init, system in systems.items():
+        figures[init] = system_figures(system, dense, test, args)
+        report(init, figures[init], dense_accuracy, args)
+    print("fit seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in times.items()))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(figures, indent=2))

@@ -88,9 +88,13 @@ def run_fingerprints(specs: Sequence[ExpertSpec], data_id: str, run: RunConfig) 
 
 
 def spec_classes(specs: Sequence[ExpertSpec]) -> dict[str, tuple[str, ...]]:
-    """Each spec's domain's fine classes (an empty tuple for a domain the data lacks)."""
+    """Every data domain's fine classes, and an empty tuple for a spec's domain that the data lacks.
+
+    Every domain, not only the specs': an upcycled expert answers all of them (the dense model's classes),
+    whichever experts the registry holds.
+    """
     classes = fine_classes()
-    return {s.domain: classes.get(s.domain, ()) for s in specs}
+    return {s.domain: () for s in specs} | classes
 
 
 def role_of(key: str, specs: Sequence[ExpertSpec] = EXPERTS) -> str:
