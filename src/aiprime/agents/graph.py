@@ -252,7 +252,8 @@ def _step(
 
 
 def _summary(result: ToolResult) -> dict[str, str]:
-    """The fields a step passes on and the answer quotes (plans: `word`, `value`, `doc_id`, `lexname`)."""
+    """The fields a step passes on and the answer quotes (plans: `word`, `value`, `doc_id`, ...): a
+    lookup's first hit, else the answer's first record's plain fields over its first hit's."""
     output = result.output
     if result.status != "ok" or output is None:
         return {}
@@ -260,9 +261,14 @@ def _summary(result: ToolResult) -> dict[str, str]:
         return {"value": output["stdout"].strip()}
     if isinstance(output, list):  # a lookup's hits
         return _hit_fields(output[0]) if output else {}
-    hits = [h for p in output.get("predictions", []) if isinstance(p, dict) for h in p.get("hits", [])]
-    if hits:
-        return _hit_fields(hits[0])
+    records = output.get("predictions") if isinstance(output, dict) else None
+    record = records[0] if isinstance(records, list) and records else output
+    if isinstance(record, dict):
+        hits = record.get("hits") if isinstance(record.get("hits"), list) else []
+        first = _hit_fields(hits[0]) if hits and isinstance(hits[0], dict) else {}
+        plain = {k: str(v)[:500] for k, v in record.items() if isinstance(v, str | int | float | bool)}
+        if first or plain:
+            return first | plain
     return {"value": json.dumps(output, ensure_ascii=False)[:1000]}
 
 

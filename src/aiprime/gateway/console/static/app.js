@@ -82,7 +82,7 @@ async function start(token) {
 function signOut() {
   state.token = null;
   sessionStorage.removeItem("aiprime-token");
-  for (const id of ["views", "who", "links", "ask-view", "rerun-view", "models-view"]) $(id).hidden = true;
+  for (const id of ["views", "who", "links", "ask-view", "rerun-view", "models-view", "agents-view"]) $(id).hidden = true;
   $("login-view").hidden = false;
 }
 
@@ -91,9 +91,10 @@ function show(view) {
     if (button.dataset.view === view) button.setAttribute("aria-current", "page");
     else button.removeAttribute("aria-current");
   }
-  for (const name of ["ask", "rerun", "models"]) $(`${name}-view`).hidden = name !== view;
+  for (const name of ["ask", "rerun", "models", "agents"]) $(`${name}-view`).hidden = name !== view;
   say("");
   if (view === "models") loadModels();
+  if (view === "agents") loadAgents();
   $(`${view}-title`).setAttribute("tabindex", "-1");
   $(`${view}-title`).focus();
 }
@@ -415,6 +416,82 @@ async function loadModels() {
     else $("models-table").replaceChildren(modelsTable(body.models));
   } catch (e) {
     $("models-table").replaceChildren(el("p", { class: "error", text: e.message }));
+  }
+}
+
+// --- agents ------------------------------------------------------------------------------------------------
+
+function simpleTable(caption, headers, rows) {
+  const table = el("table", {}, el("caption", { text: caption }));
+  const head = el("tr");
+  for (const h of headers) head.append(el("th", { scope: "col", text: h }));
+  const body = el("tbody");
+  for (const cells of rows) body.append(el("tr", {}, ...cells.map((c) => (c instanceof Node ? el("td", {}, c) : el("td", { text: String(c ?? "") })))));
+  table.append(el("thead", {}, head), body);
+  return table;
+}
+
+const CHOICES = { approval: ["approve", "refuse", "cancel"], limit: ["resume", "cancel"] };
+
+function decisionButtons(run) {
+  const choices = run.status !== "waiting" ? [] : CHOICES[(run.reason || "").startsWith("approval") ? "approval" : "limit"];
+  return choices.map((decision) => {
+    const button = el("button", { type: "button", class: "decision", "data-decision": decision, text: `${decision[0].toUpperCase()}${decision.slice(1)}` });
+    button.addEventListener("click", () => decide(run.id, decision));
+    return button;
+  });
+}
+
+function showRun(run) {
+  const steps = run.steps.map((s) => [s.index, s.tool, s.input, s.status, s.output === null ? s.message : JSON.stringify(s.output).slice(0, 300), s.request_id]);
+  const details = [
+    el("h3", { text: `Run of ${run.agent} v${run.agent_version}: ${run.status}` }),
+    el("p", { id: "run-status", text: `${run.task} (plan ${run.plan.join(" + ") || "none"})${run.reason ? `: ${run.reason}` : ""}` }),
+    simpleTable("Steps", ["#", "Tool", "Input", "Status", "Output", "Request id (audit)"], steps),
+  ];
+  if (run.answer) details.push(el("p", { id: "run-answer", text: run.answer }));
+  const buttons = decisionButtons(run);
+  if (buttons.length) details.push(el("p", { class: "decisions" }, ...buttons));
+  $("run-details").replaceChildren(...details);
+}
+
+async function openRun(id) {
+  try {
+    showRun((await call("GET", `/v1/agents/runs/${id}`)).body);
+  } catch (e) {
+    say(e.message);
+  }
+}
+
+async function decide(id, decision) {
+  $("run-details").append(el("p", { class: "meta", text: `Sending “${decision}”…` }));
+  try {
+    showRun((await call("POST", `/v1/agents/runs/${id}/decision`, { decision })).body);
+    await loadRuns();
+  } catch (e) {
+    say(e.message);
+  }
+}
+
+async function loadRuns() {
+  const { body } = await call("GET", "/v1/agents/runs");
+  const rows = body.map((r) => {
+    const open = el("button", { type: "button", text: `Open run ${r.id.slice(0, 8)}` });
+    open.addEventListener("click", () => openRun(r.id));
+    return [r.task, `${r.agent} v${r.agent_version}`, r.status, r.reason || "", r.created_at.replace("T", " ").slice(0, 19), open];
+  });
+  $("runs-table").replaceChildren(rows.length ? simpleTable("Your runs, newest first", ["Task", "Agent", "Status", "Waiting for", "Started", "Steps"], rows) : el("p", { text: "No agent run yet: `aiprime agents run` starts one." }));
+}
+
+async function loadAgents() {
+  $("agents-table").replaceChildren(el("p", { text: "Reading the agents…" }));
+  try {
+    const { body } = await call("GET", "/v1/agents");
+    const rows = body.map((a) => [a.name, a.version, a.tools.join(", "), a.policy, `${a.limits.max_steps} steps, ${a.limits.max_time_s} s`]);
+    $("agents-table").replaceChildren(simpleTable("Declared agents", ["Agent", "Version", "Tools", "Policy", "Limits"], rows));
+    await loadRuns();
+  } catch (e) {
+    $("agents-table").replaceChildren(el("p", { class: "error", text: e.status === 404 ? "This gateway serves no agents (`aiprime gateway` does)." : e.message }));
   }
 }
 
