@@ -28,12 +28,17 @@ def declared(group: str | None = None) -> dict[str, Requirement]:
     return {canonicalize_name(r.name): r for r in map(Requirement, lines)}
 
 
-def locked() -> dict[str, str]:
-    """The versions `requirements.lock` pins, by canonical name."""
-    pins = (
-        line.split("==") for line in (REPO / "requirements.lock").read_text().splitlines() if "==" in line
-    )
+def locked(lock: str = "requirements.lock") -> dict[str, str]:
+    """The versions a lock file (`requirements.lock`) pins, by canonical name."""
+    pins = (line.split("==") for line in (REPO / lock).read_text().splitlines() if "==" in line)
     return {canonicalize_name(name): version.strip() for name, version in pins}
+
+
+def in_federated_venv(name: str, path: Path) -> bool:
+    """Flower's side of `aiprime.federated` runs in `.venv-federated`, pinned by requirements-federated.lock."""
+    return path.is_relative_to(REPO / "src" / "aiprime" / "federated") and canonicalize_name(name) in locked(
+        "requirements-federated.lock"
+    )
 
 
 def code_files() -> Iterator[Path]:
@@ -88,7 +93,7 @@ def test_every_imported_third_party_package_is_declared() -> None:
     missing = set()
     for path in code_files():
         for name in imported_top_levels(path):
-            if name in sys.stdlib_module_names or is_local(name, path):
+            if name in sys.stdlib_module_names or is_local(name, path) or in_federated_venv(name, path):
                 continue
             candidates = {canonicalize_name(d) for d in dists.get(name, [])}
             if not candidates & runtime.keys():
