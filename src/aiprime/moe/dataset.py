@@ -25,6 +25,7 @@ from aiprime.data.domains import load_domains
 from aiprime.data.questions import questions_of
 from aiprime.data.splits import SPLITS
 from aiprime.errors import DataCorrupt, NotFound, StageFailed
+from aiprime.moe import feedback_rows
 from aiprime.moe.embeddings import EMBED_DIM, cache_key, embed_texts
 
 TABLE = "splits/classification.parquet"  # under data/, as data/dvc.lock names it
@@ -220,7 +221,9 @@ def build_splits(root: Path, cache_dir: Path, limit: int = 0) -> tuple[dict[str,
         limit: at most this many rows per (split, lexname); 0 keeps every row.
     """
     table, version = read_table(root)
-    return embed_splits(table, cache_dir, limit), version
+    splits = embed_splits(table, cache_dir, limit)
+    splits["train"] = feedback_rows.appended(splits["train"], root)  # labels given through POST /v1/feedback
+    return splits, version
 
 
 def build_question_splits(root: Path, cache_dir: Path, limit: int = 0) -> tuple[dict[str, TaskSplit], str]:
