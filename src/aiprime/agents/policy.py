@@ -20,12 +20,15 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from aiprime.agents.plans import PLANS, Plan, parse_plan, plan_name
 from aiprime.errors import DataCorrupt, InvalidInput, NotFound
+
+if TYPE_CHECKING:
+    from aiprime.registry.mlflow_registry import Promotion
 
 Embed = Callable[[Sequence[str]], np.ndarray]  # texts -> (N, d) float32
 EPSILON = 0.1  # exploration share: the logs then cover every plan, which off-policy evaluation needs
@@ -326,6 +329,16 @@ PROMPT = (
     "Two tools run in order when joined by +: search+wordnet, search+foldoc, foldoc+search.\n"
     "Reply with the tool name (or the two joined by +) and nothing else."
 )
+EXAMPLES = (  # a few shots in the training templates' phrasings, each with the plan that answers it
+    ('Which lexicographer class does this gloss belong to: "a large wild feline"?', "classify"),
+    ('What is the lexicographer class of the word "run"?', "wordnet"),
+    ('What is "Ethernet" in computing?', "foldoc"),
+    ('Which page of the Python docs documents "json.dumps"?', "search"),
+    ('Which word means "a young dog"?', "search"),
+    ('Compute "15 * 4 - 2".', "python"),
+    ('Which day of the week was "2001-09-01"?', "python"),
+    ('How many senses does the word meaning "a domestic feline" have in WordNet?', "search+wordnet"),
+)
 
 
 class PromptChooser:
@@ -346,6 +359,60 @@ class PromptChooser:
 
     def choose(self, text: str) -> tuple[tuple[str, ...], bool]:
         """The plan the model names for `text` (the fallback when it names none), and whether it named one."""
-        messages = [{"role": "system", "content": PROMPT}, {"role": "user", "content": text}]
-        plan = self.reply_plan(self.generator.complete(messages, max_tokens=12))
+        shots = [{"role": r, "content": c} for q, a in EXAMPLES for r, c in (("user", q), ("assistant", a))]
+        messages = [{"role": "system", "content": PROMPT}, *shots, {"role": "user", "content": text}]
+        plan = self.reply_plan(self.generator.complete(messages, max_tokens=8))
         return (plan, True) if plan else (self.fallback, False)
+
+
+EXPERIMENT = "aiprime-agents"
+
+
+def register_policy(
+    tracking_uri: str,
+    policy: ToolPolicy,
+    challenger_value: float,
+    champion_value: float | None,
+    tags: dict[str, str],
+) -> Promotion:
+    """Register `policy` as the `challenger` of `aiprime-agent-policy`; promote it only if its off-policy value
+    beats the champion's (both doubly robust estimates on the same log). Returns the `registry.Promotion`.
+
+    Args:
+        tracking_uri: the MLflow server.
+        policy: the newly trained policy.
+        challenger_value: its estimated success on the logged interactions.
+        champion_value: the current champion's estimate on the same log; None when there is no champion.
+        tags: lineage and measurements, stored on the run and the version.
+    """
+    import tempfile
+
+    from mlflow import MlflowClient
+
+    from aiprime.registry import mlflow_registry as registry
+
+    client = MlflowClient(tracking_uri)
+    found = client.get_experiment_by_name(EXPERIMENT)
+    experiment = found.experiment_id if found else client.create_experiment(EXPERIMENT)
+    run = client.create_run(experiment, run_name=f"tool policy ({policy.learner_name})", tags=tags)
+    client.log_metric(run.info.run_id, "dr_value", challenger_value)
+    with tempfile.TemporaryDirectory(prefix="aiprime-policy-") as tmp:
+        folder = policy.save(Path(tmp) / "policy")
+        registry.register(
+            tracking_uri,
+            REGISTERED_NAME,
+            folder,
+            run.info.run_id,
+            tags | {"dr_value": f"{challenger_value:.6f}"},
+        )
+    client.set_terminated(run.info.run_id)
+    return registry.promote(tracking_uri, REGISTERED_NAME, challenger_value, champion_value)
+
+
+def registered_champion(tracking_uri: str, embed: Embed | None = None) -> ToolPolicy | None:
+    """The champion policy in MLflow, or None when none is registered yet."""
+    from aiprime.registry import mlflow_registry as registry
+
+    if registry.version_for(tracking_uri, REGISTERED_NAME, registry.CHAMPION) is None:
+        return None
+    return load_policy(f"models:/{REGISTERED_NAME}@{registry.CHAMPION}", tracking_uri, embed)

@@ -23,6 +23,8 @@ import functools
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import sparse
@@ -37,7 +39,11 @@ from aiprime.agents.plans import (
 from aiprime.agents.policy import Learner
 from aiprime.agents.tasks import Sources, Task, lemma_text, page_of
 from aiprime.errors import InvalidInput
+from aiprime.moe.embeddings import embed_texts
 from aiprime.rag.lexical import K1, B, idf, tokens
+
+if TYPE_CHECKING:
+    from aiprime.moe.system import MoESystem
 
 Classify = Callable[[Sequence[str]], list[tuple[str, str]]]  # texts -> (lexname, domain) each
 Output = dict[str, str]
@@ -92,7 +98,9 @@ def indexed_text(title: str, text: str, source: str) -> str:
 class Toolbox:
     """The tools over the data, memoised by argument: a request's tools run once however often it is drawn."""
 
-    def __init__(self, sources: Sources, classify: Classify, index: LexicalIndex | None = None) -> None:
+    def __init__(
+        self, sources: Sources, classify: Classify | None, index: LexicalIndex | None = None
+    ) -> None:
         docs = sources.documents
         self.index = index or LexicalIndex.build(
             docs.doc_id.tolist(), list(map(indexed_text, docs.title, docs.text, docs.source))
@@ -131,11 +139,15 @@ class Toolbox:
 
     def classify_all(self, texts: Sequence[str]) -> None:
         """Classify every request's argument in one batch (one embedding pass), for `tool_classify` to read."""
+        if self.classify_texts is None:  # no trained classifier yet: classify answers nothing
+            return
         todo = sorted({argument(text, "classify") for text in texts} - set(self.classified))
         self.classified |= dict(zip(todo, self.classify_texts(todo) if todo else [], strict=True))
 
     def tool_classify(self, text: str) -> Output:
         self.classify_all([text])
+        if argument(text, "classify") not in self.classified:
+            return {}
         lexname, domain = self.classified[argument(text, "classify")]
         return {"lexname": lexname, "domain": domain}
 
@@ -171,6 +183,16 @@ class Toolbox:
         word = self.lemmas[top][0] if top in self.lemmas else self.titles[top]
         fields = {"doc_id": top, "word": word}
         return fields | ({"page": page_of(top)} if top.startswith("pydoc:") else {})
+
+
+def moe_classifier(system: MoESystem, cache_dir: Path) -> Classify:
+    """classify through a mixture of experts: each text embedded (cached by content), routed, classified."""
+
+    def classify(texts: Sequence[str]) -> list[tuple[str, str]]:
+        prediction = system.predict(embed_texts(texts, cache_dir))
+        return list(zip(prediction.fine_class, prediction.expert, strict=True))
+
+    return classify
 
 
 def synset_index(sources: Sources) -> dict[str, list[tuple[str, str]]]:

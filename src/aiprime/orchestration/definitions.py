@@ -10,6 +10,8 @@ from pathlib import Path
 import dagster as dg
 
 from aiprime import versioning
+from aiprime.orchestration.agent_assets import GROUP as AGENTS
+from aiprime.orchestration.agent_assets import agent_policy, agent_policy_job
 from aiprime.orchestration.data_assets import build_data_assets, data_code_version, debian_sources
 from aiprime.orchestration.data_checks import DATA_CHECKS
 from aiprime.orchestration.drift_assets import (
@@ -36,8 +38,8 @@ from aiprime.settings import Settings
 
 everything_job = dg.define_asset_job(
     "everything",
-    selection=dg.AssetSelection.all() - dg.AssetSelection.groups(FEDERATED),
-    description="Materialise every asset but federated training: what `make run` runs.",
+    selection=dg.AssetSelection.all() - dg.AssetSelection.groups(FEDERATED, AGENTS),
+    description="Materialise every asset but federated training and the agents' policy: what `make run` runs.",
 )
 
 
@@ -56,9 +58,10 @@ def build_definitions(settings: Settings, repo_root: Path) -> dg.Definitions:
             gate_feedback,
             deployment,
             federated_heads,
+            agent_policy,
         ],
         asset_checks=[*DATA_CHECKS, index_recall],
-        jobs=[everything_job, federated_job, *DRIFT_JOBS],
+        jobs=[everything_job, federated_job, agent_policy_job, *DRIFT_JOBS],
         schedules=DRIFT_SCHEDULES,
         sensors=[drift_sensor, *lineage_sensors(settings)],
         resources={"workspace": Workspace(repo_root, settings), "trainer": trainer_for(settings)},
