@@ -61,8 +61,7 @@ class ExpertModel(ServingModel):
             scores = probabilities[start : start + len(group.texts)].mean(axis=0)  # (C,)
             start += len(group.texts)
             probability = gate_probability(group.gate, self.route)
-            instances = None if group.gate is None else group.gate["instances"]  # the question, carried on
-            records.append(expert_record(self.route, probability, classes, scores, instances))
+            records.append(expert_record(self.route, probability, classes, scores, group.gate))  # question on
         return {"predictions": records}
 
     async def explain(self, request: Request, headers: dict[str, str] | None = None) -> dict[str, Any]:

@@ -2,8 +2,10 @@
 
 Contract (kserve/graphs/README.md): one v1 record per request, `{"instances": [...as received...],
 "expert": "<first choice>", "experts": [...ranked...], "probabilities": [...]}`; the probabilities are the
-gate's softmax averaged over the request's instances. v2 answers per text: `probabilities` [N, D] and
-`expert` [N]. `:explain` attributes the first choice (or `parameters.target`) to the words of each text.
+gate's softmax (at its calibrated temperature) averaged over the request's instances; a calibrated gate adds
+`"confident"`, whether the first choice's probability reached the threshold stored with it. v2 answers per
+text: `probabilities` [N, D] and `expert` [N]. `:explain` attributes the first choice (or
+`parameters.target`) to the words of each text.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class GateModel(ServingModel):
         self.watcher = watcher
         self.gate_metrics = GateMetrics()
         self.classifier: TextClassifier | None = None
+        self.threshold: float | None = None
         self.version: str | None = None
         self.explainer: TextExplainer | None = None
 
@@ -51,7 +54,8 @@ class GateModel(ServingModel):
         """Load the gate and the encoder; the classes are the experts' route names (`people-society`)."""
         served = served_models.load(self.source, "gate")
         routes = tuple(route_name(domain) for domain in served.classes)
-        self.classifier = TextClassifier(TextEncoder.load(), served.module, routes)
+        self.classifier = TextClassifier(TextEncoder.load(), served.module, routes, served.temperature)
+        self.threshold = served.threshold  # None: uncalibrated, the record says nothing of confidence
         self.version = served.version  # NAME@VERSION, logged with each request for `aiprime lineage`
         self.explainer = TextExplainer(self.classifier, self.explainer_method)
         self.ready = True
@@ -68,8 +72,10 @@ class GateModel(ServingModel):
         if request.v2:
             top = np.array([self.classifier.classes[i] for i in probabilities.argmax(axis=1)], dtype=object)
             return v2_response(self.name, request, {"probabilities": probabilities, "expert": top})
-        experts, ranked = self._rank(probabilities.mean(axis=0))  # one decision per request
-        return {"predictions": [gate_record(request.instances, experts, ranked)]}
+        mean = probabilities.mean(axis=0)  # (D,) one decision per request
+        confident = None if self.threshold is None else bool(mean.max() >= self.threshold)
+        experts, ranked = self._rank(mean)
+        return {"predictions": [gate_record(request.instances, experts, ranked, confident)]}
 
     async def explain(self, request: Request, headers: dict[str, str] | None = None) -> dict[str, Any]:
         """Which words pushed each text towards the first choice (or `parameters.target`)."""

@@ -61,5 +61,14 @@ def test_records_follow_the_graph_contract() -> None:
 
 def test_a_routed_experts_record_carries_the_gates_instances_on() -> None:
     (group,) = parse_expert({"predictions": [GATE_RECORD]}).groups
-    answer = expert_record("living", 0.7, ["a"], np.array([1.0]), group.gate["instances"])
+    answer = expert_record("living", 0.7, ["a"], np.array([1.0]), group.gate)
     assert answer["instances"] == ["a dog", "a cat"]  # the RAG graph's retriever reads the question here
+    assert "confident" not in answer  # an uncalibrated gate says nothing about its confidence
+
+
+def test_a_routed_experts_record_carries_an_unsure_gates_doubt_on() -> None:
+    record = gate_record(["a dog"], ["living", "actions"], [0.4, 0.3], confident=False)
+    (group,) = parse_expert({"predictions": [record]}).groups
+    answer = expert_record("living", 0.4, ["a"], np.array([1.0]), group.gate)
+    assert answer["confident"] is False and answer["instances"] == ["a dog"]
+    assert "confident" not in gate_record(["a dog"], ["living"], [0.9])

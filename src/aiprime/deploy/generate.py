@@ -27,7 +27,10 @@ _CONTRACT = (
 )
 _GRAPHS: Mapping[str, tuple[tuple[str, ...], Callable[[Sequence[ExpertSpec]], dict[str, Any]]]] = {
     "kserve/graphs/top1.yaml": (
-        ("Top-1 mixture of experts: the gate picks one expert per request and the router sends it there.",),
+        (
+            "Top-1 mixture of experts: the gate picks one expert per request and the router sends it there;",
+            "when the calibrated gate is unsure (below its threshold), its top two answer, combined.",
+        ),
         graphs.top1,
     ),
     "kserve/graphs/top2.yaml": (
@@ -58,7 +61,8 @@ _GRAPHS: Mapping[str, tuple[tuple[str, ...], Callable[[Sequence[ExpertSpec]], di
     "kserve/graphs/rag.yaml": (
         (
             "Retrieval-augmented answers: the gate picks an expert, the expert classifies the question, the",
-            "retriever finds passages (preferring the expert's domain) and the generator writes an answer.",
+            "retriever finds passages (preferring the expert's domain when the gate is sure) and the",
+            "generator writes an answer.",
         ),
         graphs.rag,
     ),

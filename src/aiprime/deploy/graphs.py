@@ -6,6 +6,11 @@ times out, whatever the step's dependency, so a timeout cannot fall back inside 
 graph therefore calls each choice through a graph of its own (`moe-first-choice`, `moe-second-choice`)
 with a shorter `serviceClient`: when the chosen expert hangs, that router answers a JSON error (HTTP 500)
 within its limit, and the outer graph's `condition: error` step falls back to the next choice.
+
+A calibrated gate says in its record whether it is `confident` (its first choice's probability reached the
+threshold chosen on val, `aiprime.moe.calibration`). The top-1 graph does not trust an unsure route: it asks
+the gate's first two choices and combines them, as the top-2 graph does. In the RAG graph the expert carries
+the gate's doubt on, and the retriever then prefers no domain.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from aiprime.serving.names import route_name, service_name
 
 API_VERSION = "serving.kserve.io/v1alpha1"
 ALWAYS = "predictions.#"  # resolves on every gate response: a Switch's default branch
+UNSURE = "predictions.#(confident==false)"  # a calibrated gate's first choice is below its threshold
+COMBINE = {"name": "combine", "serviceName": "combiner", "data": "$response", "dependency": "Hard"}
 GENERALIST = "abstractions"  # the expert that answers when the gate's choices fail or name no expert
 # Seconds. A model server answers in milliseconds; a hung one is cut off after CHOICE_CALL_S and the
 # fallback graph moves on. The outer graph waits longer than its choice graphs, so they answer first.
@@ -69,10 +76,16 @@ def _gate_then(step: dict[str, Any]) -> dict[str, Any]:
 
 
 def top1(specs: Sequence[ExpertSpec]) -> dict[str, Any]:
-    """`moe-top1`: the gate, then the one expert it chose."""
+    """`moe-top1`: the gate, then the one expert it chose; when the gate is unsure, its top two combined."""
+    switch = expert_switch(specs, "expert")
+    unsure = {"name": "unsure", "nodeName": "top2-combined", "condition": UNSURE}
+    combined = {"routerType": "Sequence", "steps": [{"name": "experts", "nodeName": "top2-experts",
+                "dependency": "Hard"}, COMBINE]}  # fmt: skip
     nodes = {
         "root": _gate_then({"name": "expert", "nodeName": "top1-expert"}),
-        "top1-expert": expert_switch(specs, "expert"),
+        "top1-expert": {**switch, "steps": [unsure, *switch["steps"]]},
+        "top2-combined": combined,
+        **top2_nodes(specs),
     }
     return graph("moe-top1", nodes, CALL_S, REQUEST_S)
 
@@ -80,9 +93,12 @@ def top1(specs: Sequence[ExpertSpec]) -> dict[str, Any]:
 def top2(specs: Sequence[ExpertSpec]) -> dict[str, Any]:
     """`moe-top2`: the gate, its first and second choices in parallel, then the combiner."""
     root = _gate_then({"name": "experts", "nodeName": "top2-experts"})
-    root["steps"].append(
-        {"name": "combine", "serviceName": "combiner", "data": "$response", "dependency": "Hard"}
-    )
+    root["steps"].append(dict(COMBINE))
+    return graph("moe-top2", {"root": root, **top2_nodes(specs)}, CALL_S, REQUEST_S)
+
+
+def top2_nodes(specs: Sequence[ExpertSpec]) -> dict[str, Any]:
+    """The Ensemble `top2-experts` of the gate's first (Hard) and second (Soft) choices, and their Switches."""
     ensemble = {
         "routerType": "Ensemble",
         "steps": [
@@ -90,13 +106,11 @@ def top2(specs: Sequence[ExpertSpec]) -> dict[str, Any]:
             {"name": "second", "nodeName": "second-choice", "dependency": "Soft"},
         ],
     }
-    nodes = {
-        "root": root,
+    return {
         "top2-experts": ensemble,
         "first-choice": expert_switch(specs, "experts.0"),
         "second-choice": expert_switch(specs, "experts.1"),
     }
-    return graph("moe-top2", nodes, CALL_S, REQUEST_S)
 
 
 def choice(specs: Sequence[ExpertSpec], rank: int) -> dict[str, Any]:

@@ -86,32 +86,45 @@ def parse_expert(payload: Mapping[str, Any] | InferRequest) -> Request:
     return Request(groups, instances=records, parameters=_parameters(payload))
 
 
-def gate_record(instances: list, experts: Sequence[str], probabilities: Sequence[float]) -> dict[str, Any]:
-    """The gate's v1 record: the request's instances, the top choice, the ranked choices and their probabilities."""
-    return {
+def gate_record(
+    instances: list, experts: Sequence[str], probabilities: Sequence[float], confident: bool | None = None
+) -> dict[str, Any]:
+    """The gate's v1 record: the request's instances, the top choice, the ranked choices and their probabilities.
+
+    A calibrated gate also says whether it is `confident`: its first choice's probability reached the threshold
+    chosen on val. The graphs do not trust an unsure route (top-2 instead of top-1, no preferred domain).
+    """
+    record = {
         "instances": instances,
         "expert": experts[0],
         "experts": list(experts),
         "probabilities": [round(float(p), 6) for p in probabilities],
     }
+    return record if confident is None else record | {"confident": bool(confident)}
 
 
 def expert_record(
-    expert: str, probability: float, classes: Sequence[str], scores: np.ndarray, instances: list | None = None
+    expert: str,
+    probability: float,
+    classes: Sequence[str],
+    scores: np.ndarray,
+    gate: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """An expert's v1 record: its route name, the gate's probability for it, and its class probabilities.
 
-    Routed by the gate, the record also carries the gate record's `instances` on (pass them), so that a
-    later step of the graph (the RAG graph's retriever) can read the text.
+    Routed by the gate (pass its record), the record also carries the gate record's `instances` and
+    `confident` on, so that a later step of the graph (the RAG graph's retriever) can read the text and
+    knows whether the route is trusted.
     """
     record = {
         "expert": expert,
         "probability": round(float(probability), 6),
         "scores": {label: round(float(score), 6) for label, score in zip(classes, scores, strict=True)},
     }
-    if instances is not None:
-        record["instances"] = instances
-    return record
+    carried = (
+        {key: gate[key] for key in ("instances", "confident") if key in gate} if gate is not None else {}
+    )
+    return record | carried
 
 
 def gate_probability(record: Mapping[str, Any] | None, expert: str) -> float:

@@ -4,7 +4,8 @@ Requests (the contract is `kserve/graphs/README.md`), under `instances` or, as a
 `predictions`:
 - plain questions: `{"instances": ["a question", {"text": "another"}]}`;
 - an expert's response in the RAG graph: records `{"expert": "<route name>", "instances": [...], ...}`,
-  whose route name (`people-society`) becomes the search's preferred domain (`people_society`).
+  whose route name (`people-society`) becomes the search's preferred domain (`people_society`), unless the
+  record says the gate was unsure (`"confident": false`: below its calibrated threshold).
 An optional `"parameters": {"k": N}` overrides the server's `--k`.
 
 Answers: one record per question, `{"question", "expert" (when routed), "domain", "hits": [...]}`, with the
@@ -35,7 +36,7 @@ from aiprime.settings import Settings
 
 log = logging.getLogger(__name__)
 V1_SHAPE = '{"instances": ["a question", {"text": "another"}]} or an expert\'s response'
-PASSED_ON = ("probability", "scores", "label")  # the expert's keys each answer record carries on
+PASSED_ON = ("probability", "scores", "label", "confident")  # the expert's keys each answer record carries on
 Rerank = Callable[[str, list[Hit], int], list[Hit]]  # (question, candidates, top_n) -> best first
 
 
@@ -49,8 +50,10 @@ class Question:
 
     @property
     def domain(self) -> str | None:
-        """The retrieval domain the route prefers (`people_society`), or None when not routed."""
-        return domain_name(self.expert) if self.expert else None
+        """The retrieval domain the route prefers (`people_society`), or None when not routed or the gate was
+        unsure of the route."""
+        trusted = self.passed_on.get("confident", True) is not False
+        return domain_name(self.expert) if self.expert and trusted else None
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,9 @@ Contract with the training pipeline: every registered version's artifact folder 
 - `role`: `"gate"`, `"expert"` or `"dense"`;
 - `domain`: for an expert, the domain it serves (as in `aiprime.moe.experts.EXPERTS`, e.g. `people_society`).
 
-Servers read nothing else. They load the version of `aiprime-gate` / `aiprime-expert-<domain>` that carries
+A calibrated gate's metadata also holds `temperature` (its logits are divided by it before the softmax) and
+`threshold` (the calibrated probability below which its route is not trusted), from
+`aiprime.moe.calibration`. Servers read nothing else. They load the version of `aiprime-gate` / `aiprime-expert-<domain>` that carries
 the MLflow alias `champion`, or a local folder holding `model.pt` (tests, offline use).
 
 Names (`aiprime.serving.names`): the domain `people_society` is served as `expert-people-society`.
@@ -42,6 +44,8 @@ class ServedModel:
     domain: str | None  # the expert's domain; None for the gate
     source: str  # where it was loaded from, for logs and errors
     version: str | None = None  # the registered version served, NAME@VERSION; None for a local folder
+    temperature: float = 1.0  # divides the logits before the softmax (calibration); 1: uncalibrated
+    threshold: float | None = None  # the gate's calibrated probability below which its route is unsure
 
 
 @dataclass(frozen=True)
@@ -122,7 +126,10 @@ def load_served(path: Path, role: str, domain: str | None = None, version: str |
             f"{path} lists {len(classes)} classes for {n_outputs(module.config)} outputs; "
             "re-save it with one class name per output."
         )
-    return ServedModel(module, classes, role, metadata.get("domain"), str(path), version)
+    temperature, threshold = _calibration(metadata, path)
+    return ServedModel(
+        module, classes, role, metadata.get("domain"), str(path), version, temperature, threshold
+    )
 
 
 def load(source: ModelSource, role: str, domain: str | None = None) -> ServedModel:
@@ -139,6 +146,19 @@ def _classes(metadata: dict, path: Path) -> tuple[str, ...]:
             "save_model(module, path, metadata={'classes': [...], 'role': ...})."
         )
     return tuple(str(c) for c in classes)
+
+
+def _calibration(metadata: dict, path: Path) -> tuple[float, float | None]:
+    temperature, threshold = metadata.get("temperature", 1.0), metadata.get("threshold")
+    valid = isinstance(temperature, int | float) and temperature > 0
+    if not valid or (
+        threshold is not None and not (isinstance(threshold, int | float) and 0 <= threshold <= 1)
+    ):
+        raise DataCorrupt(
+            f"{path} has temperature {temperature!r} and threshold {threshold!r}; a temperature must be > 0 and "
+            "a threshold in [0, 1]. Recalibrate it with aiprime.moe.calibration.calibrate_folder."
+        )
+    return float(temperature), None if threshold is None else float(threshold)
 
 
 def gate_routes(gate: ServedModel, embeddings: np.ndarray) -> list[str]:

@@ -101,13 +101,14 @@ class TextClassifier:
     encoder: TextEncoder  # MiniLM
     head: nn.Module  # maps (N, 384) embeddings to a ModelOutput with (N, C) logits
     classes: tuple[str, ...]  # label of each output
+    temperature: float = 1.0  # the head's calibrated temperature: logits / temperature before the softmax
 
     @torch.no_grad()
     def probabilities(self, embedded: Tensor) -> np.ndarray:
         """Softmax over classes for embeddings (N, 384) -> (N, C)."""
         if embedded.ndim != 2 or embedded.shape[1] != EMBED_DIM:
             raise InvalidInput(f"Embeddings must have shape (N, {EMBED_DIM}); got {tuple(embedded.shape)}.")
-        return self.head(embedded).logits.softmax(dim=-1).numpy()  # (N, C)
+        return (self.head(embedded).logits / self.temperature).softmax(dim=-1).numpy()  # (N, C)
 
     def predict_texts(self, texts: Sequence[str]) -> np.ndarray:
         """Softmax over classes for texts -> (N, C)."""
@@ -115,7 +116,8 @@ class TextClassifier:
 
     def probabilities_from_ids(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
         """Differentiable softmax over classes from token ids: (N, T) -> (N, C)."""
-        return self.head(self.encoder.embed_ids(input_ids, attention_mask)).logits.softmax(dim=-1)
+        logits = self.head(self.encoder.embed_ids(input_ids, attention_mask)).logits  # (N, C)
+        return (logits / self.temperature).softmax(dim=-1)
 
     def index(self, target: Any) -> int:
         """The output index of a class given by name or index.
@@ -131,4 +133,4 @@ class TextClassifier:
 
     def copy(self) -> TextClassifier:
         """An independent copy of encoder and head, for work that hooks into the modules."""
-        return TextClassifier(self.encoder.copy(), copy.deepcopy(self.head), self.classes)
+        return TextClassifier(self.encoder.copy(), copy.deepcopy(self.head), self.classes, self.temperature)

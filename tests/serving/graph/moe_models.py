@@ -1,7 +1,8 @@
 """Stand-ins for AI Prime's MoE model servers as real `kserve.Model`s, served by KServe's REST server.
 
 They honour the contract of `kserve/graphs/README.md` with fixed arithmetic, so the shipped graphs can be
-run end to end: the gate routes each request as its first instance's `route`/`probs` hints say.
+run end to end: the gate routes each request as its first instance's `route`/`probs` hints say (and, with a
+`confident` hint, says whether it is sure, as a calibrated gate does).
 
 Run: `python moe_models.py PORT` (serves gate, every registered expert and the combiner on 127.0.0.1:PORT).
 """
@@ -39,7 +40,8 @@ class Gate(kserve.Model):
             "experts": route,
             "probabilities": probabilities,
         }
-        return {"predictions": [record]}
+        sure = {"confident": hints["confident"]} if "confident" in hints else {}
+        return {"predictions": [record | sure]}
 
 
 class Expert(kserve.Model):

@@ -91,6 +91,15 @@ def test_top1_sends_the_request_to_the_gates_choice(http, router, moe_url) -> No
     )
 
 
+def test_top1_combines_the_top_two_when_the_gate_is_unsure(http, router, moe_url) -> None:
+    url = serve(router, "top1.yaml", moe_url)
+    hints = {"text": "a dog runs", "route": ["actions", "qualities"], "probs": [0.45, 0.3]}
+    (unsure,) = http.post(url, json={"instances": [hints | {"confident": False}]}).json()["predictions"]
+    assert unsure["experts"] == ["actions", "qualities"] and unsure["weights"] == pytest.approx([0.6, 0.4])
+    (sure,) = http.post(url, json={"instances": [hints | {"confident": True}]}).json()["predictions"]
+    assert sure["expert"] == "actions" and sure["scores"] == {"actions": 1.0}
+
+
 def test_top1_with_its_expert_down_answers_503(http, router, moe_url, closed_port) -> None:
     url = serve(router, "top1.yaml", moe_url, down=("expert-actions",), closed_port=closed_port)
     answer = ask(http, url, ["actions", "qualities"], [0.8, 0.15])
