@@ -53,6 +53,26 @@ def test_the_deployment_asset_serves_the_champions_and_answers_samples(served) -
         assert answer["label"] in lexnames[domain_of(f"expert-{expert}")], answer
     versions = recorded["versions"]  # the gate and six experts, each the champion of its registered model
     assert len(versions) == 7 and versions == samples.served_versions(restarted, tracking_uri), versions
+    assert recorded["gateway"] == restarted.gateway_url
+    signed_in_through_the_console(served, restarted.gateway_url)
+
+
+def signed_in_through_the_console(served, gateway_url: str) -> None:
+    """`aiprime console` prints a login link whose token reads the console and classifies through the gateway."""
+    result = served.aiprime("console")
+    assert result.returncode == 0, result.stdout + result.stderr
+    link = next(word for word in result.stdout.split() if "#login=" in word)
+    page, token = link.split("#login=")
+    assert page == f"{gateway_url.rstrip('/')}/console/"
+    with httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=60) as client:
+        assert client.get(page).status_code == 200
+        links = client.get(f"{gateway_url}v1/console/links")
+        assert links.status_code == 200 and links.json()["user"] == "admin", links.text
+        answer = client.post(f"{gateway_url}v1/predict", json={"instances": [DOG]})
+    labels = {label for domain in fine_classes().values() for label in domain}
+    assert answer.status_code == 200, answer.text
+    scores = answer.json()["predictions"][0]["scores"]  # the answering expert's, through the router
+    assert max(scores, key=scores.get) in labels, scores
 
 
 @pytest.mark.slow

@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from aiprime import versioning
+from aiprime.cli.gateway import print_console_login
 from aiprime.cli.logfile import run_log, warnings_to_log
 from aiprime.cli.render import StageDisplay, console, datasets_table, services_table, stage_times_table
 from aiprime.cli.train import print_summary
@@ -85,6 +86,8 @@ def print_results(settings: Settings, root: Path, statuses: list[ServiceStatus],
             '`aiprime ask "a cat that purrs"`; stop it with `aiprime serve stop`.',
             highlight=False,
         )
+        if deployed.get("gateway"):
+            print_console_login(settings, deployed["gateway"])
     console.print(
         f"Dagster run {result.run_id}: see the lineage with `aiprime ui` "
         f"(http://{settings.host}:{settings.dagster_port})"

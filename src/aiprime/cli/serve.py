@@ -67,6 +67,10 @@ def serve(
     detach: Annotated[
         bool, typer.Option(help="Start in the background and return; stop with `aiprime serve stop`.")
     ] = False,
+    gateway: Annotated[
+        bool, typer.Option(help="Also the gateway in front of the router: the console, tokens, RBAC, audit.")
+    ] = False,
+    gateway_port: Annotated[int, typer.Option(help="The gateway's port (0: a free one).")] = 8000,
 ) -> None:
     """Start the gate, the six experts, the combiner and the router on AIPRIME_HOST; Ctrl-C stops them all.
 
@@ -80,7 +84,8 @@ def serve(
     options = launcher.ServeOptions(
         graph=graph or (launcher.RAG_GRAPH if rag else launcher.ServeOptions.graph), kserve_dir=kserve_dir,
         router_port=port, base_port=base_port, model_dir=models_dir, alias=alias, load_aware=load_aware,
-        max_in_flight=max_in_flight, trace=trace, rag=rag, collection=collection,
+        max_in_flight=max_in_flight, trace=trace, rag=rag, collection=collection, gateway=gateway,
+        gateway_port=gateway_port,
     )  # fmt: skip
     settings = Settings()
     if detach:

@@ -3,7 +3,8 @@
 Materialising `deployment` restarts the serving stack of `aiprime serve --rag` (gate, experts, combiner,
 retriever, generator and the InferenceGraph router on `kserve/graphs/rag.yaml`) on the MLflow champions,
 records the version each server loaded, and sends the sample queries through the graph; with `rag: false`
-it serves `top1.yaml` without the retriever and generator. The stack keeps running afterwards (`aiprime serve stop` stops it).
+it serves `top1.yaml` without the retriever and generator. The gateway (`aiprime gateway`, with the console)
+runs in front of the router unless `gateway: false`. The stack keeps running afterwards (`aiprime serve stop` stops it).
 A second run that changed nothing the stack serves (champions, graph, settings, code) keeps it and only asks.
 On a cluster the same versions go out through the InferenceServices in `kustomize/`.
 """
@@ -29,6 +30,9 @@ class DeploymentConfig(dg.Config):
     rag: bool = Field(
         True, description="Serve the RAG graph (retriever and generator too); false: top1.yaml."
     )
+    gateway: bool = Field(
+        True, description="Put the gateway in front of the router: the console, tokens, RBAC and audit."
+    )
 
 
 @dg.asset(group_name=GROUP, deps=[dg.AssetKey("moe_models"), dg.AssetKey("vector_index")], kinds={"kserve"})
@@ -44,7 +48,7 @@ def deployment(
 
     settings = workspace.settings
     graph = launcher.RAG_GRAPH if config.rag else launcher.ServeOptions.graph
-    options = launcher.ServeOptions(router_port=0, rag=config.rag, graph=graph)
+    options = launcher.ServeOptions(router_port=0, rag=config.rag, graph=graph, gateway=config.gateway)
     serving_key = serving_fingerprint(workspace, options)
     served = current_stack(context, settings, serving_key)
     if served is not None:
@@ -58,6 +62,7 @@ def deployment(
     return dg.MaterializeResult(
         metadata={
             "router": served.router_url,
+            "gateway": served.gateway_url or "",
             "graph": served.graph,
             "versions": dg.MetadataValue.json(versions),
             "answers": dg.MetadataValue.json(samples.as_records(answers)),

@@ -46,6 +46,8 @@ RAG_SERVICES = ("retriever", "generator")  # started only with ServeOptions.rag
 STATE_FILE = "stack.json"
 SERVICES_FILE = "services.yaml"
 ROUTER = "router"
+GATEWAY = "gateway"  # in front of the router with ServeOptions.gateway: the console, tokens, RBAC, audit
+FRONT = (GATEWAY, ROUTER)  # stopped first, so that no new request reaches a stopping model server
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,8 @@ class ServeOptions:
     timeout_s: float = 600.0  # how long every server has to become ready
     rag: bool = False  # also the retriever (needs an ingested collection) and the generator (needs its gguf)
     collection: str | None = None  # the collection the retriever searches; None: AIPRIME_RAG_COLLECTION
+    gateway: bool = False  # also `aiprime gateway` in front of the router (predict, ask, the gate's explain)
+    gateway_port: int = 0  # its port; 0: a free one
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,7 @@ class Server:
     argv: tuple[str, ...]  # the command
     url: str  # where clients call it: a v1 predict URL, or the router's root
     ready_url: str  # answers 200 once it serves
+    env: dict[str, str] = field(default_factory=dict)  # set for this process on top of the stack's own
 
 
 @dataclass(frozen=True)
@@ -89,8 +94,13 @@ class Stack:
     state_dir: str = ""  # pid files, logs, traces
 
     def services(self) -> dict[str, str]:
-        """serviceName -> predict URL (the router left out)."""
-        return {name: url for name, url in self.servers.items() if name != ROUTER}
+        """serviceName -> predict URL (the router and the gateway left out)."""
+        return {name: url for name, url in self.servers.items() if name not in FRONT}
+
+    @property
+    def gateway_url(self) -> str | None:
+        """The gateway's root URL when the stack runs one."""
+        return self.servers.get(GATEWAY)
 
 
 def state_dir(settings: Settings) -> Path:
@@ -112,7 +122,10 @@ def plan(options: ServeOptions, settings: Settings) -> list[Server]:
     models = [_model_server(name, next(ports), options, settings) for name in names]
     _check_graph(options.graph, {m.name for m in models})
     port = options.router_port or next(ports)
-    return [*models, _router(port, options, settings)]
+    servers = [*models, _router(port, options, settings)]
+    if options.gateway:
+        servers.append(_gateway(options.gateway_port or _ports(settings.host, 0, 1)[0], servers, settings))
+    return servers
 
 
 def start(options: ServeOptions, settings: Settings) -> Stack:
@@ -126,28 +139,31 @@ def start(options: ServeOptions, settings: Settings) -> Stack:
             "A serving stack is already running; stop it with `aiprime serve stop` first."
         )
     servers = plan(options, settings)
-    require_free_port(settings.host, servers[-1].port, "the InferenceGraph router", "--port")
+    models = [s for s in servers if s.name not in FRONT]
+    router = next(s for s in servers if s.name == ROUTER)
+    require_free_port(settings.host, router.port, "the InferenceGraph router", "--port")
     folder = state_dir(settings)
-    _write_services(folder / SERVICES_FILE, servers[:-1])
+    _write_services(folder / SERVICES_FILE, models)
     env = otlp_environment(mlflow_target(settings)) if options.trace else {}
     try:
-        _launch(servers[:-1], folder, options.timeout_s, env)
-        _launch(servers[-1:], folder, options.timeout_s, env)  # the router validates the mapping on start
+        _launch(models, folder, options.timeout_s, env)
+        _launch([router], folder, options.timeout_s, env)  # the router validates the mapping on start
+        _launch([s for s in servers if s.name == GATEWAY], folder, options.timeout_s, env)
     except BaseException:
         stop(settings)
         raise
-    stack = Stack(servers[-1].url, str(folder / SERVICES_FILE), str(options.graph),
+    stack = Stack(router.url, str(folder / SERVICES_FILE), str(options.graph),
                   {s.name: s.url for s in servers}, str(folder))  # fmt: skip
     (folder / STATE_FILE).write_text(json.dumps(asdict(stack), indent=2))
     return stack
 
 
 def stop(settings: Settings) -> list[str]:
-    """Stop the stack's processes (router first), within GRACE_S; the names of those that were running."""
+    """Stop the stack's processes (gateway and router first), within GRACE_S; the names of those that ran."""
     folder = state_dir(settings)
     pid_files = sorted((folder / "run").glob("*.pid"))
-    stopped = _stop_all([p for p in pid_files if p.stem == ROUTER])  # first: no new requests
-    stopped += _stop_all([p for p in pid_files if p.stem != ROUTER])
+    stopped = _stop_all([p for p in pid_files if p.stem in FRONT])  # first: no new requests
+    stopped += _stop_all([p for p in pid_files if p.stem not in FRONT])
     (folder / STATE_FILE).unlink(missing_ok=True)
     return stopped
 
@@ -251,6 +267,23 @@ def _router(port: int, options: ServeOptions, settings: Settings) -> Server:
     return Server(ROUTER, port, tuple(argv), f"{base}/", f"{base}/readyz")
 
 
+def _gateway(port: int, servers: list[Server], settings: Settings) -> Server:
+    """`aiprime gateway` forwarding predict and ask to the router and explain to the gate's `:explain`."""
+    urls = {s.name: s.url for s in servers}
+    explain = urls["gate"].replace(":predict", ":explain")
+    argv = [_aiprime_command(), GATEWAY, "--upstream", urls[ROUTER], "--host", settings.host, "--port", str(port),
+            "--ask-url", urls[ROUTER], "--explain-url", explain]  # fmt: skip
+    base = f"http://{settings.host}:{port}"
+    return Server(GATEWAY, port, tuple(argv), f"{base}/", f"{base}/readyz", _settings_environment(settings))
+
+
+def _settings_environment(settings: Settings) -> dict[str, str]:
+    """The variables that point a child `aiprime` at the same state and database as `settings`."""
+    given = {"DATABASE_URL": settings.database_url, "MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri}
+    env = {"AIPRIME_HOME": str(settings.home), "AIPRIME_HOST": settings.host}
+    return env | {f"AIPRIME_{name}": value for name, value in given.items() if value}
+
+
 def _aiprime_command() -> str:
     beside = Path(sys.executable).with_name("aiprime")
     found = str(beside) if beside.is_file() else shutil.which("aiprime")
@@ -282,7 +315,10 @@ def _write_services(path: Path, servers: list[Server]) -> None:
 def _launch(servers: list[Server], folder: Path, timeout_s: float, env: dict[str, str]) -> None:
     for server in servers:
         start_detached(
-            list(server.argv), folder / "run" / f"{server.name}.pid", _log(folder, server.name), env
+            list(server.argv),
+            folder / "run" / f"{server.name}.pid",
+            _log(folder, server.name),
+            env | server.env,
         )
     deadline = time.monotonic() + timeout_s
     pending = list(servers)
