@@ -19,6 +19,7 @@ runner = CliRunner()
 def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, pg_server_url: str) -> None:
     monkeypatch.setenv("AIPRIME_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("AIPRIME_DATABASE_URL", pg_server_url)
+    monkeypatch.setenv("AIPRIME_MLFLOW_PORT", "9")  # no MLflow: the assistant's rule chooses
 
 
 def invoke(*args: str) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from _helpers.agent_gateway import PlatformUpstream, agent_gateway, service_account
+from _helpers.bow_embedder import hashed_bag_of_words
 from _helpers.chat_stub import chat_app
 from _helpers.gateways import Gateway
 from _helpers.servers import AsgiServer
@@ -19,6 +20,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from aiprime.agents.declared import AGENTS, DIGESTS, Limits
 from aiprime.agents.graph import Caller, Runtime, resume_run, start_run
 from aiprime.agents.plans import Plan
+from aiprime.agents.policy import ToolPolicy
 from aiprime.agents.runs import RunStore
 from aiprime.db.engine import connect
 from aiprime.errors import InvalidInput
@@ -26,6 +28,7 @@ from aiprime.rag.generators import OpenAICompatibleGenerator
 from aiprime.security import audit
 
 ASSISTANT = AGENTS["assistant"]
+NO_MLFLOW = "http://127.0.0.1:9"  # nothing answers: the assistant's learned policy cannot be loaded
 
 
 @pytest.fixture
@@ -37,7 +40,8 @@ def spans() -> InMemorySpanExporter:
 def runtime(app_db_url: str, spans: InMemorySpanExporter) -> Runtime:
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(spans))
-    return Runtime(RunStore(connect(app_db_url)), app_db_url, tracer=provider.get_tracer("test"))
+    store = RunStore(connect(app_db_url))
+    return Runtime(store, app_db_url, tracer=provider.get_tracer("test"), tracking_uri=NO_MLFLOW)
 
 
 def caller(gateway: Gateway, app_db_url: str, *roles: str) -> Caller:
@@ -103,6 +107,7 @@ def test_a_python_step_answers_quoted_arithmetic_in_the_sandbox(
 ) -> None:
     run = start_run(ASSISTANT, 'what is "12 * 7"?', caller(gateway, app_db_url), runtime)  # the rule: python
     assert run.plan == ("python",) and run.status == "done"
+    assert run.policy.startswith("rules (models:/aiprime-agent-policy@champion is not available: MLflow at")
     assert run.steps[0].output["stdout"] == "84\n" and "84" in run.answer
 
 
@@ -164,6 +169,18 @@ def test_a_tool_the_agent_does_not_declare_is_not_called(
     run = start_run(ASSISTANT, 'deploy "gate@3"', caller(gateway, app_db_url, "deployer"), runtime)
     assert run.status == "failed" and run.steps[0].status == "not_allowed"
     assert len(platform.seen) == seen
+
+
+def test_a_learned_policys_plan_and_propensity_are_recorded(
+    gateway: Gateway, app_db_url: str, runtime: Runtime
+) -> None:
+    policy, twin = (ToolPolicy.new("linucb", hashed_bag_of_words, "hashed-bow-test", seed=1) for _ in "ab")
+    who = caller(gateway, app_db_url, "viewer")
+    run = start_run(ASSISTANT, 'define "dog"', who, replace(runtime, policy=policy.choose))
+    chosen = twin.choose('define "dog"')  # the same untrained LinUCB with the same seed draws the same plan
+    assert run.policy == "given" and run.plan == chosen.tools
+    assert run.propensity == pytest.approx(chosen.propensity) and 0 < run.propensity < 1
+    assert len(run.steps) == len(run.plan)
 
 
 def test_every_declared_agent_version_pins_its_declaration() -> None:

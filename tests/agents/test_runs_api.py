@@ -27,7 +27,7 @@ def test_the_declared_agents_are_listed(gateway: Gateway, app_db_url: str) -> No
     name, key = service_account(app_db_url, "viewer")
     with gateway.client(gateway.token(name, key)) as client:
         listed = client.get("/v1/agents").json()
-    assert {a["name"]: a["version"] for a in listed} == {"assistant": 1, "operator": 1}
+    assert {a["name"]: a["version"] for a in listed} == {"assistant": 2, "operator": 1}
 
 
 def test_a_principal_sees_its_own_runs_only(gateway: Gateway, app_db_url: str) -> None:

@@ -65,6 +65,7 @@ class RunOut(BaseModel):
     status: str = Field(description="running, waiting, done, failed or cancelled.")
     reason: str | None = Field(description="Why it waits or stopped; `approval: ...` waits for a decision.")
     plan: list[str]
+    policy: str | None = Field(description="What chose the plan: a policy URI, or `rules` (and why).")
     propensity: float | None
     answer: str | None
     created_at: str

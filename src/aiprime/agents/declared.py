@@ -34,24 +34,31 @@ class Agent:
     version: int
     description: str
     tools: tuple[str, ...]  # the tools its plans may use; a plan naming another is refused
-    policy: str  # `rules` (aiprime.agents.rules) or `policy` (the learned one, aiprime.agents.policy)
+    policy: str  # `rules` (aiprime.agents.rules), or a learned policy's `models:/NAME@ALIAS` or folder
     limits: Limits = Limits()
+    fallback: str | None = (
+        None  # `rules`: chooses while the learned policy cannot be loaded (the run says why)
+    )
 
     def digest(self) -> str:
-        """A hash of the declaration: what its version stands for."""
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+        """A hash of the declaration: what its version stands for (unset optional fields left out, so a field
+        added later does not change the declarations that do not use it)."""
+        declared = {k: v for k, v in asdict(self).items() if v is not None}
+        return hashlib.sha256(json.dumps(declared, sort_keys=True).encode()).hexdigest()[:16]
 
 
+LEARNED_POLICY = "models:/aiprime-agent-policy@champion"  # aiprime.agents.policy.REGISTERED_NAME
 READ_TOOLS = ("classify", "explain", "ask", "search", "wordnet", "foldoc", "python")
 AGENTS = {
     agent.name: agent
     for agent in (
-        Agent("assistant", 1, "answers from the platform's models, retrieval and the sandbox", READ_TOOLS, "rules"),
+        Agent("assistant", 2, "answers from the platform's models, retrieval and the sandbox", READ_TOOLS,
+              LEARNED_POLICY, fallback="rules"),
         Agent("operator", 1, "trains and deploys, each after a person approves", ("train", "deploy"), "rules"),
     )
 }  # fmt: skip
 #: The declaration each version stands for (Agent.digest); a changed declaration needs a new version.
-DIGESTS = {("assistant", 1): "872c6deb81f0e634", ("operator", 1): "a0137b44e1f84d05"}
+DIGESTS = {("assistant", 2): "80a09e1d1eb799af", ("operator", 1): "a0137b44e1f84d05"}
 
 
 def agent_named(name: str) -> Agent:

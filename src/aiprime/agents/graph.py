@@ -14,6 +14,7 @@ the answer. The user's token is never part of the state: the tools hold it for t
 
 from __future__ import annotations
 
+import functools
 import json
 import operator
 import time
@@ -21,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, TypedDict
 
+import httpx
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command, interrupt
@@ -31,13 +33,15 @@ from aiprime.agents.declared import Agent
 from aiprime.agents.plans import Plan
 from aiprime.agents.runs import Run, RunStore, Step, checkpointer, new_run_id
 from aiprime.agents.tools import GatewayTools, ToolResult, tool_named
-from aiprime.errors import InvalidInput
+from aiprime.errors import InvalidInput, ModelNotReady, NotFound, ServiceUnavailable
 from aiprime.rag.generators import Generator
+from aiprime.settings import Settings
 
 ANSWER_PROMPT = (
     "You answer a task from tool results only. Quote the results; if they do not answer the task, say so."
 )
 MAX_ANSWER_TOKENS = 256
+Policy = Callable[[str], Plan]  # a request's text -> the plan, with its propensity
 APPROVE, REFUSE, RESUME, CANCEL = "approve", "refuse", "resume", "cancel"
 
 
@@ -66,7 +70,7 @@ class AgentGraph:
     run_id: str
     tools: GatewayTools
     store: RunStore
-    policy: Callable[[str], Plan]
+    policy: Callable[[], tuple[Policy, str]]  # resolved when a plan is chosen: (the policy, what it is)
     generator: Generator | None = None
     tracer: trace.Tracer | None = None
 
@@ -84,8 +88,9 @@ class AgentGraph:
 
     def plan(self, state: RunState) -> dict[str, Any]:
         """Ask the policy for the plan."""
-        chosen = self.policy(state["task"])
-        self.store.update(self.run_id, plan=list(chosen.tools), propensity=chosen.propensity)
+        policy, name = self.policy()
+        chosen = policy(state["task"])
+        self.store.update(self.run_id, plan=list(chosen.tools), policy=name, propensity=chosen.propensity)
         return {"plan": list(chosen.tools), "propensity": chosen.propensity, "position": 0,
                 "text": state["task"], "tokens": 0, "status": "running"} | _fresh_budget()  # fmt: skip
 
@@ -294,7 +299,8 @@ class Runtime:
     db_url: str  # the `aiprime` database (LangGraph's checkpoints)
     generator: Generator | None = None
     tracer: trace.Tracer | None = None
-    policy: Callable[[str], Plan] | None = None  # overrides the agent's declared policy (tests, benches)
+    policy: Policy | None = None  # overrides the agent's declared policy (tests, benches)
+    tracking_uri: str | None = None  # the MLflow of a `models:/` policy; None: the settings'
 
 
 def start_run(agent: Agent, task: str, caller: Caller, runtime: Runtime, run_id: str | None = None) -> Run:
@@ -326,7 +332,10 @@ def _drive(agent: Agent, run_id: str, command: Any, caller: Caller, runtime: Run
     limits = agent.limits
     tools = GatewayTools(caller.gateway_url, caller.token, run_id, timeout_s=limits.tool_timeout_s,
                          max_output_bytes=limits.max_output_bytes)  # fmt: skip
-    policy = runtime.policy or declared_policy(agent)
+
+    def policy() -> tuple[Policy, str]:
+        return (runtime.policy, "given") if runtime.policy else declared_policy(agent, runtime.tracking_uri)
+
     graph = AgentGraph(agent, run_id, tools, runtime.store, policy, runtime.generator, runtime.tracer)
     try:
         with checkpointer(runtime.db_url) as saver:
@@ -343,10 +352,38 @@ def _drive(agent: Agent, run_id: str, command: Any, caller: Caller, runtime: Run
     return runtime.store.get(run_id)
 
 
-def declared_policy(agent: Agent) -> Callable[[str], Plan]:
-    """The policy an agent declares: the fixed rule, or the learned policy (aiprime.agents.policy)."""
+def declared_policy(agent: Agent, tracking_uri: str | None = None) -> tuple[Policy, str]:
+    """The policy an agent declares and what it is: the fixed rule, or a learned policy
+    (aiprime.agents.policy) from MLflow or a folder; its declared fallback while that cannot be loaded.
+
+    Raises:
+        ModelNotReady, NotFound, ServiceUnavailable: the learned policy cannot be loaded and there is no fallback.
+    """
     if agent.policy == "rules":
-        return rules.choose_plan
-    raise InvalidInput(
-        f"{agent.name} declares the policy {agent.policy!r}, which this runtime does not know."
-    )
+        return rules.choose_plan, "rules"
+    try:
+        return _learned_policy(agent.policy, tracking_uri or Settings().mlflow_url).choose, agent.policy
+    except (ModelNotReady, NotFound, ServiceUnavailable) as e:
+        if agent.fallback != "rules":
+            raise
+        return rules.choose_plan, f"rules ({agent.policy} is not available: {e})"[:500]
+
+
+@functools.cache
+def _learned_policy(uri: str, tracking_uri: str) -> Any:
+    """The learned policy at `uri`, loaded once per process (a new champion needs a new process)."""
+    from aiprime.agents.policy import load_policy  # numpy, VW and the embedder load on use
+
+    if uri.startswith("models:/") and not _answers(f"{tracking_uri.rstrip('/')}/health"):
+        raise ServiceUnavailable(
+            f"MLflow at {tracking_uri} does not answer; start it with `aiprime services up`."
+        )
+    return load_policy(uri, tracking_uri)
+
+
+def _answers(url: str) -> bool:
+    """Whether GET `url` answers 2xx within 2 s (MLflow's own client retries for minutes)."""
+    try:
+        return httpx.get(url, timeout=2.0).is_success
+    except httpx.HTTPError:
+        return False

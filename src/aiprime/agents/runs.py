@@ -56,6 +56,7 @@ class Run:
     status: str
     reason: str | None
     plan: tuple[str, ...]
+    policy: str | None  # what chose the plan
     propensity: float | None
     answer: str | None
     created_at: datetime
@@ -87,8 +88,8 @@ class RunStore:
             )
 
     def update(self, run_id: str, **fields: Any) -> None:
-        """Set some of status, reason, plan, propensity, answer."""
-        allowed = {"status", "reason", "plan", "propensity", "answer"}
+        """Set some of status, reason, plan, policy, propensity, answer."""
+        allowed = {"status", "reason", "plan", "policy", "propensity", "answer"}
         assert set(fields) <= allowed, f"unknown run fields {set(fields) - allowed}"
         assignments = ", ".join(f"{name} = :{name}" for name in fields)
         with self.engine.begin() as conn:

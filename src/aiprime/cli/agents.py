@@ -135,7 +135,9 @@ def _print_run(r) -> None:
         soft_wrap=True,
     )
     console.print(
-        f"task: {r.task}\nplan: {'+'.join(r.plan) or '-'} (propensity {r.propensity})", highlight=False
+        f"task: {r.task}\nplan: {'+'.join(r.plan) or '-'} (propensity {r.propensity}, chosen by {r.policy})",
+        highlight=False,
+        soft_wrap=True,
     )
     table = Table()
     for column in ("#", "tool", "input", "status", "output", "request id", "ms"):

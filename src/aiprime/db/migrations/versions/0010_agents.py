@@ -1,7 +1,7 @@
 """Agents: their runs and each run's steps (schema `agents`), beside LangGraph's checkpoints.
 
 - table `agents.runs`: one row per run of a declared agent: who ran it (the token's principal), the
-  agent's name and version, the task, the plan its policy chose with the propensity, the status
+  agent's name and version, the task, the plan its policy chose with the policy and the propensity, the status
   (running, waiting (a person's approval or a limit reached: the checkpoint holds it), done, failed,
   cancelled) and the answer.
 - table `agents.steps`: each tool call of a run: the tool, its input, the step's status (ok, forbidden,
@@ -46,6 +46,7 @@ def upgrade() -> None:
         sa.Column("status", sa.Text, nullable=False),
         sa.Column("reason", sa.Text, comment="why it waits or stopped, for people"),
         sa.Column("plan", ARRAY(sa.Text), nullable=False, server_default="{}"),
+        sa.Column("policy", sa.Text, comment="what chose the plan: a policy URI, or `rules` (and why)"),
         sa.Column("propensity", sa.Float, comment="the policy's probability of the chosen plan"),
         sa.Column("answer", sa.Text),
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),

@@ -446,7 +446,7 @@ function showRun(run) {
   const steps = run.steps.map((s) => [s.index, s.tool, s.input, s.status, s.output === null ? s.message : JSON.stringify(s.output).slice(0, 300), s.request_id]);
   const details = [
     el("h3", { text: `Run of ${run.agent} v${run.agent_version}: ${run.status}` }),
-    el("p", { id: "run-status", text: `${run.task} (plan ${run.plan.join(" + ") || "none"})${run.reason ? `: ${run.reason}` : ""}` }),
+    el("p", { id: "run-status", text: `${run.task} (plan ${run.plan.join(" + ") || "none"}, chosen by ${run.policy || "nothing yet"})${run.reason ? `: ${run.reason}` : ""}` }),
     simpleTable("Steps", ["#", "Tool", "Input", "Status", "Output", "Request id (audit)"], steps),
   ];
   if (run.answer) details.push(el("p", { id: "run-answer", text: run.answer }));
