@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import textwrap
 import threading
 from collections.abc import Iterator
@@ -308,3 +309,25 @@ def test_oversized_code_is_refused_with_the_limit() -> None:
 
     with pytest.raises(InvalidInput, match="at most 65536"):
         run_python("#" * 70_000)
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="runs the launcher as another user: needs root (as CI runs)")
+def test_a_launcher_that_is_not_root_gets_the_same_sandbox(tmp_path: Path) -> None:
+    """CI runs as root, people do not: the non-root path (no uid drop, the process limit above the user's
+    own processes) must contain a fork bomb and give the same uid and environment."""
+    probe = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(Path(__file__).resolve().parents[2] / "src")!r})
+        from aiprime.agents.sandbox import SandboxLimits, run_python
+        limits = SandboxLimits(wall_s=5, cpu_s=2)
+        print(run_python("import os; print(os.getuid(), sorted(os.environ))", limits).stdout.strip())
+        print(run_python("import os\\nwhile True: os.fork()", limits).status)
+    """)
+    done = subprocess.run(
+        ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", sys.executable, "-c", probe],
+        capture_output=True, text=True, timeout=60, check=False, cwd=tmp_path, env={"PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    identity, bomb = done.stdout.strip().splitlines()
+    assert identity == "65534 ['HOME', 'LANG', 'PATH', 'PWD']"
+    assert bomb in ("error", "killed")
