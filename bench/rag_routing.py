@@ -1,14 +1,16 @@
 """Does the gate's route help retrieval? Relevant-in-top-k through the running RAG stack, with and without it.
 
 For a seeded sample of test questions (`aiprime.rag.evaluate.sample_queries`), asks the served gate which
-expert it routes to (and with what probability), then asks the served retriever twice: as the RAG graph
-does (an expert's record, so the route's domain is preferred) and as a plain question (no domain). Prints
-the share of questions whose relevant sense is among the k hits each way, how often the gate's route is the
-question's true domain, and the same split by the gate's probability. The retriever re-ranks as it serves
-(the registered champion, when there is one).
+expert it routes to (and with what probability, and whether a calibrated gate is confident), then asks the
+served retriever twice: as the RAG graph does (an expert's record carrying the gate's `confident` on, so the
+route's domain is preferred unless the gate was unsure) and as a plain question (no domain). Prints the
+share of questions whose relevant sense is among the k hits each way, how often the gate's route is the
+question's true domain, and the same split by the gate's probability and by its confidence. The retriever
+re-ranks as it serves (the registered champion, when there is one).
 
 Run: `aiprime serve --rag --detach`, then `python bench/rag_routing.py [--queries 150] [--seed 11]
-[--split test]` from the repository root (it reads the stack's `.aiprime/serving/services.yaml`).
+[--split test] [--services FILE] [--gate gate]` from the repository root (by default it reads the stack's
+`.aiprime/serving/services.yaml`; `--gate` names the gate's service in it).
 """
 
 from __future__ import annotations
@@ -26,12 +28,17 @@ from aiprime.settings import Settings
 SPLITS = Path("data/splits")
 
 
-def route(client: httpx.Client, gate_url: str, question: str) -> tuple[str, float]:
-    """The expert the gate picks for `question`, and the gate's probability for it."""
+def route(client: httpx.Client, gate_url: str, question: str) -> dict:
+    """The expert record the RAG graph hands the retriever for `question`: the gate's choice, its probability,
+    and its `confident` when the gate is calibrated."""
     record = client.post(gate_url, json={"instances": [question]}).raise_for_status().json()["predictions"][0]
-    return record["expert"], dict(zip(record["experts"], record["probabilities"], strict=True))[
-        record["expert"]
-    ]
+    sure = {"confident": record["confident"]} if "confident" in record else {}
+    return {
+        "expert": record["expert"],
+        "probability": record["probabilities"][0],
+        "instances": [question],
+        **sure,
+    }
 
 
 def hit_ids(client: httpx.Client, retriever_url: str, body: dict) -> list[str]:
@@ -40,20 +47,18 @@ def hit_ids(client: httpx.Client, retriever_url: str, body: dict) -> list[str]:
     return [hit["doc_id"] for hit in record["hits"]]
 
 
-def measure(services: dict[str, str], queries, timeout_s: float = 120.0) -> list[dict]:
-    """One row per question: the gate's probability, whether its route is the true domain, and whether the
-    relevant sense was retrieved routed and plain."""
+def measure(services: dict[str, str], queries, gate: str = "gate", timeout_s: float = 120.0) -> list[dict]:
+    """One row per question: the gate's probability and confidence, whether its route is the true domain, and
+    whether the relevant sense was retrieved routed and plain."""
     rows = []
     with httpx.Client(timeout=timeout_s) as client:
         for q in queries.itertuples(index=False):
-            expert, probability = route(client, services["gate"], q.question)
-            routed = {
-                "predictions": [{"expert": expert, "probability": probability, "instances": [q.question]}]
-            }
+            record = route(client, services[gate], q.question)
             rows.append({
-                "probability": probability,
-                "right_domain": expert.replace("-", "_") == q.domain,
-                "routed": q.relevant in hit_ids(client, services["retriever"], routed),
+                "probability": record["probability"],
+                "confident": record.get("confident", True),
+                "right_domain": record["expert"].replace("-", "_") == q.domain,
+                "routed": q.relevant in hit_ids(client, services["retriever"], {"predictions": [record]}),
                 "plain": q.relevant in hit_ids(client, services["retriever"], {"instances": [q.question]}),
             })  # fmt: skip
     return rows
@@ -73,9 +78,14 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=150)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--split", default="test")
+    parser.add_argument("--splits", type=Path, default=SPLITS, help="The data/splits folder to sample from.")
+    parser.add_argument("--services", type=Path, help="serviceName -> URL map; default the stack's.")
+    parser.add_argument("--gate", default="gate", help="The gate's serviceName in that map.")
     args = parser.parse_args()
-    services = yaml.safe_load((Settings().home / "serving" / "services.yaml").read_text())
-    rows = measure(services, sample_queries(SPLITS, args.queries, args.seed, split=args.split))
+    services_file = args.services or Settings().home / "serving" / "services.yaml"
+    services = yaml.safe_load(services_file.read_text())
+    queries = sample_queries(args.splits, args.queries, args.seed, split=args.split)
+    rows = measure(services, queries, args.gate)
     mean = share_of(rows)
     print(
         f"{len(rows)} {args.split} questions; the gate's route is the true domain for {mean('right_domain'):.3f}"
@@ -88,6 +98,12 @@ def main() -> None:
         band = [r for r in rows if low <= r["probability"] < high]
         print(
             f"  gate probability {low:.2f}-{min(high, 1):.2f}: {len(band)} questions, route right "
+            f"{mean('right_domain', band):.3f}, routed {mean('routed', band):.3f}, plain {mean('plain', band):.3f}"
+        )
+    for sure in (True, False):
+        band = [r for r in rows if r["confident"] is sure]
+        print(
+            f"  gate {'confident' if sure else 'unsure'}: {len(band)} questions, route right "
             f"{mean('right_domain', band):.3f}, routed {mean('routed', band):.3f}, plain {mean('plain', band):.3f}"
         )
 
