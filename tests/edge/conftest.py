@@ -21,20 +21,6 @@ from aiprime.moe.experts import EXPERTS
 
 __all__ = ["one_torch_thread", "tiny_run"]
 
-# Runs a module with `import torch` (and its submodules) refused, as on a device without torch.
-NO_TORCH = """
-import runpy, sys
-
-class NoTorch:
-    def find_spec(self, name, path=None, target=None):
-        if name == "torch" or name.startswith("torch."):
-            raise ImportError(f"torch is blocked here: {name}")
-
-sys.meta_path.insert(0, NoTorch())
-sys.argv = sys.argv[1:]
-runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
-"""
-
 
 @pytest.fixture(scope="session")
 def gloss_splits(subset_splits: Path, embedding_cache: Path) -> dict[str, tuple[TaskSplit, list[str]]]:
@@ -90,5 +76,7 @@ def edge_server(bundle: Path, log: Path, name: str = "edge") -> Iterator[str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     argv = ["aiprime.edge.server", "--bundle", str(bundle), "--port", str(port), "--name", name]
-    with serving_process([sys.executable, "-c", NO_TORCH, *argv], f"{url}/v2/health/ready", log):
+    with serving_process(
+        [sys.executable, "-m", "aiprime.edge.notorch", *argv], f"{url}/v2/health/ready", log
+    ):
         yield url

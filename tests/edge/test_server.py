@@ -98,3 +98,13 @@ def test_runtime_modules_load_no_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_notorch_refuses_torch_so_the_server_test_proves_its_absence():
+    run = subprocess.run(
+        [sys.executable, "-m", "aiprime.edge.notorch", "aiprime.moe.networks"],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode != 0 and "torch is blocked" in run.stderr

@@ -120,7 +120,8 @@ class EdgeHandler(BaseHTTPRequestHandler):
         manifest = self.server.model.manifest
         return {
             "name": self.server.name, "platform": "onnxruntime",
-            "versions": [f"{e['registered']}@{e['version']}" for e in [manifest["gate"], *manifest["experts"].values()]],
+            "versions": [f"{e['registered']}@{e['version']}" if e["registered"] else e["file"]
+                         for e in [manifest["gate"], *manifest["experts"].values()]],
             "inputs": [{"name": "text", "datatype": "BYTES", "shape": [-1]}],
             "outputs": [{"name": "label", "datatype": "BYTES", "shape": [-1]},
                         {"name": "expert", "datatype": "BYTES", "shape": [-1]},
