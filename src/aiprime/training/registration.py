@@ -110,16 +110,26 @@ def register_candidate(
     client.log_batch(
         run.info.run_id,
         metrics=[Metric(f"val.{PROMOTION_METRIC}", score, int(time.time() * 1000), 0)],
-        params=[Param(k, str(v)) for k, v in history.items()],
+        params=[Param(k, str(v)) for k, v in (history | calibration_params(member.metadata)).items()],
     )
-    tags = lineage.tags() | {
-        "role": role,
-        "fingerprint": member.metadata.get("fingerprint", ""),
-        f"val_{PROMOTION_METRIC}": f"{score:.6f}",
-    }
+    tags = (
+        lineage.tags()
+        | {
+            "role": role,
+            "fingerprint": member.metadata.get("fingerprint", ""),
+            f"val_{PROMOTION_METRIC}": f"{score:.6f}",
+        }
+        | {k: str(member.metadata[k]) for k in ("temperature", "threshold") if k in member.metadata}
+    )
     registry.register(tracking_uri, registry.registered_name(role), Path(folder), run.info.run_id, tags)
     client.set_terminated(run.info.run_id)
     return registry.promote(tracking_uri, registry.registered_name(role), score, before)
+
+
+def calibration_params(metadata: Mapping[str, object]) -> dict[str, object]:
+    """A calibrated gate's calibration (`aiprime.moe.calibration`) as run params `calibration.<field>`."""
+    calibration = metadata.get("calibration") or {}
+    return {f"calibration.{k}": v for k, v in calibration.items()}  # type: ignore[union-attr]
 
 
 def promotion_record(promotion: registry.Promotion) -> dict[str, object]:
