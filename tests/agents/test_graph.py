@@ -105,7 +105,8 @@ def test_an_agent_cannot_use_a_permission_its_user_lacks(
 def test_a_python_step_answers_quoted_arithmetic_in_the_sandbox(
     gateway: Gateway, app_db_url: str, runtime: Runtime
 ) -> None:
-    run = start_run(ASSISTANT, 'what is "12 * 7"?', caller(gateway, app_db_url), runtime)  # the rule: python
+    who = caller(gateway, app_db_url, "viewer")
+    run = start_run(ASSISTANT, 'what is "12 * 7"?', who, runtime)  # the rule: python
     assert run.plan == ("python",) and run.status == "done"
     assert run.policy.startswith("rules (models:/aiprime-agent-policy@champion is not available: MLflow at")
     assert run.steps[0].output["stdout"] == "84\n" and "84" in run.answer

@@ -74,8 +74,16 @@ def test_a_hanging_tool_stops_at_its_timeout(
         platform.release.clear()
 
 
-def test_python_runs_in_the_sandbox_and_reaches_no_api(gateway: Gateway, app_db_url: str) -> None:
-    _, tools = tools_for(gateway, app_db_url)  # no role at all: python needs none
+def test_python_runs_in_the_gateways_sandbox_audited_and_only_with_its_permission(
+    gateway: Gateway, app_db_url: str
+) -> None:
+    name, tools = tools_for(gateway, app_db_url, "viewer")
     result = tools.call("python", "print(6 * 7)")
     assert result.status == "ok" and result.output["stdout"] == "42\n"
-    assert tools.call("python", "import time; time.sleep(5)", time_left_s=0.5).status == "timeout"
+    gateway.flush_audit()
+    entry = audit_row(app_db_url, result.request_id)
+    assert (entry.actor, entry.action, entry.resource) == (name, "POST /v1/agents/python", "python")
+    assert tools.call("python", "import time; time.sleep(5)", time_left_s=1.0).status == "timeout"
+    _, roleless = tools_for(gateway, app_db_url)
+    refused = roleless.call("python", "print(1)")
+    assert refused.status == "forbidden" and "python" in refused.message

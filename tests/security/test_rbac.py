@@ -15,10 +15,21 @@ from aiprime.security.admin import Actor, Admin
 
 ME = Actor("tests")
 EFFECTIVE = {
-    "viewer": {"predict", "explain", "ask", "console"},
-    "operator": {"predict", "explain", "ask", "console", "ingest", "train", "feedback"},
-    "deployer": {"predict", "explain", "ask", "console", "ingest", "train", "feedback", "deploy"},
-    "admin": {"predict", "explain", "ask", "console", "ingest", "train", "feedback", "deploy", "admin"},
+    "viewer": {"predict", "explain", "ask", "console", "python"},
+    "operator": {"predict", "explain", "ask", "console", "python", "ingest", "train", "feedback"},
+    "deployer": {"predict", "explain", "ask", "console", "python", "ingest", "train", "feedback", "deploy"},
+    "admin": {
+        "predict",
+        "explain",
+        "ask",
+        "console",
+        "python",
+        "ingest",
+        "train",
+        "feedback",
+        "deploy",
+        "admin",
+    },
     "auditor": {"read-audit"},
 }
 

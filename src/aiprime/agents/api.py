@@ -1,8 +1,8 @@
-"""The agents' routes on the gateway: the declared agents, runs with their steps, and a person's decision on a
-waiting run (approve or refuse a state change, resume or cancel at a limit).
+"""The agents' routes on the gateway: the declared agents, runs with their steps, a person's decision on a
+waiting run (approve or refuse a state change, resume or cancel at a limit), and the python tool's sandbox.
 
-`install(app)` adds them to a gateway app (`aiprime gateway` does). Each needs the permission `console`; a
-principal sees its own runs, an admin every run. A decision resumes the run from its checkpoint in this
+`install(app)` adds them to a gateway app (`aiprime gateway` does). `POST /v1/agents/python` needs the
+permission `python`, the others `console`; a principal sees its own runs, an admin every run. A decision resumes the run from its checkpoint in this
 process, and its tool calls go back through the gateway over HTTP with the deciding person's own token, so
 approving `train` trains only if that person may train, and the audit log names them.
 """
@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from aiprime.agents import graph
 from aiprime.agents.declared import AGENTS, agent_named
 from aiprime.agents.runs import Run, RunStore
+from aiprime.agents.sandbox import MAX_CODE_BYTES, SandboxLimits, run_python
 from aiprime.errors import NotFound
 from aiprime.gateway.auth import Caller
 from aiprime.gateway.routes import ERRORS, require
@@ -72,6 +73,28 @@ class RunOut(BaseModel):
     steps: list[StepOut] = []
 
 
+class PythonRequest(BaseModel):
+    """Code for the sandbox."""
+
+    model_config = {"extra": "forbid"}
+    code: str = Field(
+        min_length=1, max_length=MAX_CODE_BYTES, description="A Python program (stdin of python3)."
+    )
+    timeout_s: float = Field(
+        10.0, gt=0, le=60, description="Wall-clock limit; the sandbox is killed past it."
+    )
+
+
+class PythonResult(BaseModel):
+    """How the program ended."""
+
+    status: str = Field(description="ok, error, timeout, cpu_limit, output_limit or killed.")
+    exit_code: int | None
+    stdout: str
+    stderr: str
+    duration_s: float
+
+
 class Decision(BaseModel):
     """A person's decision on a waiting run."""
 
@@ -115,6 +138,15 @@ async def decide(request: Request, caller: User, run_id: RunId, body: Decision) 
         graph.resume_run, agent_named(found.agent), run_id, body.decision, who, runtime
     )
     return _out(decided)
+
+
+@router.post("/python", summary="Run Python in the sandbox")
+async def python(body: PythonRequest, _: Annotated[Caller, Depends(require("python"))]) -> PythonResult:
+    """Run the program under bubblewrap (no network, read-only system, limits): the agents' python tool,
+    behind the gateway so that each run is authorized and audited like any tool call."""
+    limits = SandboxLimits(wall_s=body.timeout_s)
+    result = await run_in_threadpool(run_python, body.code, limits)
+    return PythonResult(**result.__dict__)
 
 
 def install(app: FastAPI) -> None:

@@ -3,27 +3,28 @@
 A tool call is an HTTP request to the gateway carrying the user's bearer token, the run's id
 (`X-Agent-Run`, which the gateway's audit row records) and the current trace context, so RBAC, limits and
 the audit log apply to an agent exactly as to the person who runs it. What the gateway refuses becomes the
-step's status (`forbidden` for a 403, with the gateway's message), never an exception. `python` runs the
-code in the bubblewrap sandbox (`aiprime.agents.sandbox`); it reaches no API. Tools that change state
-(`train`, `deploy`) are marked: the graph asks a person before it calls them.
+step's status (`forbidden` for a 403, with the gateway's message), never an exception. `python` too goes
+through the gateway (`POST /v1/agents/python`, permission `python`), which runs the code in the bubblewrap
+sandbox (`aiprime.agents.sandbox`); the sandbox's status is the step's. Tools that change state (`train`,
+`deploy`) are marked: the graph asks a person before it calls them.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import jwt
 
-from aiprime.agents.sandbox import SandboxLimits, run_python
 from aiprime.errors import InvalidInput
 from aiprime.observability import tracing
 from aiprime.security.apikeys import parse_key
 
 AGENT_RUN_HEADER = "x-agent-run"
+SANDBOX_MARGIN_S = 0.5  # of a python call's time, left for the gateway's round trip
 #: Gateway answers that say who may not do what, as the step statuses they become.
 REFUSALS = {401: "unauthenticated", 403: "forbidden", 429: "rate_limited", 504: "timeout"}
 
@@ -34,7 +35,7 @@ class Tool:
 
     name: str
     description: str
-    path: str | None  # the gateway route; None: runs here (the sandbox)
+    path: str  # the gateway route
     body: Callable[[str], dict[str, Any]] = field(repr=False)
     source: str | None = None  # keep only the retrieval hits of this source (a lookup)
     changes_state: bool = False  # needs a person's approval first
@@ -54,7 +55,7 @@ TOOLS = {
         Tool("search", "retrieved passages", "/v1/search", lambda t: {"query": t, "top_k": 5}),
         Tool("wordnet", "WordNet senses of a word", "/v1/search", lambda t: {"query": t, "top_k": 20}, "wordnet"),
         Tool("foldoc", "a FOLDOC entry", "/v1/search", lambda t: {"query": t, "top_k": 20}, "foldoc"),
-        Tool("python", "run Python in the sandbox", None, lambda t: {"code": t}),
+        Tool("python", "run Python in the sandbox", "/v1/agents/python", lambda t: {"code": t}),
         Tool("train", "start a training pipeline", "/v1/train", lambda t: {"pipeline": t.strip() or "moe"}, None, True),
         Tool("deploy", "serve a model version (NAME@VERSION)", "/v1/deploy", _deploy_body, None, True),
     )
@@ -93,16 +94,14 @@ class GatewayTools:
         *,
         timeout_s: float = 30.0,
         max_output_bytes: int = 64 * 1024,
-        sandbox: SandboxLimits | None = None,
     ) -> None:
         """Args: timeout_s bounds one call (the run's time left bounds it further); max_output_bytes cuts
-        a larger answer (status too_large); sandbox limits the python tool."""
+        a larger answer (status too_large)."""
         self.client = httpx.Client(
             base_url=gateway_url,
             headers={"authorization": f"Bearer {token}", AGENT_RUN_HEADER: run_id},
         )
         self.timeout_s, self.max_output_bytes = timeout_s, max_output_bytes
-        self.sandbox = sandbox or SandboxLimits(output_bytes=max_output_bytes)
 
     def close(self) -> None:
         """Close the pooled connections."""
@@ -112,12 +111,13 @@ class GatewayTools:
         """Call the tool `name` on `text`; what goes wrong is the result's status, not an exception."""
         tool = tool_named(name)
         timeout = min(self.timeout_s, time_left_s) if time_left_s is not None else self.timeout_s
-        if tool.path is None:
-            return self._python(text, timeout)
+        body = tool.body(text)
+        if name == "python":  # the sandbox stops first, so its own status comes back
+            body["timeout_s"] = min(max(timeout - SANDBOX_MARGIN_S, 0.1), 60.0)
         headers: dict[str, str] = {}
         tracing.inject(headers)  # the gateway's span continues the step's trace
         try:
-            return self._post(tool, tool.body(text), headers, max(timeout, 0.001))
+            return self._post(tool, body, headers, max(timeout, 0.001))
         except httpx.TimeoutException:
             return ToolResult(name, "timeout", None, f"{name} did not answer within {timeout:.1f} s.")
         except httpx.HTTPError as e:
@@ -136,16 +136,14 @@ class GatewayTools:
             status = REFUSALS.get(answer.status_code, "error")
             message = f"The gateway answered {answer.status_code} for {tool.name}: {_error_message(document)}"
             return ToolResult(tool.name, status, None, message, answer.status_code, request_id, len(content))
+        if tool.name == "python":
+            status = str(document.get("status", "error"))
+            message = "ok" if status == "ok" else f"the sandbox stopped the code: {status}"
+            return ToolResult(
+                tool.name, status, document, message, answer.status_code, request_id, len(content)
+            )
         output = _hits_of(document, tool.source) if tool.source else document
         return ToolResult(tool.name, "ok", output, "ok", answer.status_code, request_id, len(content))
-
-    def _python(self, code: str, timeout: float) -> ToolResult:
-        limits = replace(self.sandbox, wall_s=max(min(self.sandbox.wall_s, timeout), 0.1))
-        result = run_python(code, limits)
-        output = {"stdout": result.stdout, "stderr": result.stderr, "exit_code": result.exit_code}
-        message = "ok" if result.status == "ok" else f"the sandbox stopped the code: {result.status}"
-        size = len(result.stdout) + len(result.stderr)
-        return ToolResult("python", result.status, output, message, output_bytes=size)
 
 
 def _bounded(answer: httpx.Response, limit: int) -> bytes | None:

@@ -31,7 +31,7 @@ from aiprime.security.apikeys import ApiKey, matches
 
 #: The resources a permission grants access to (one permission per resource), as seeded by migration 0003
 #: (`console`, the AI Prime console's, by 0008: viewers and every role above them hold it; `feedback`, by
-#: 0009: operators and every role above them).
+#: 0009: operators and every role above them; `python`, the agents' sandbox, by 0010: viewers and above).
 PERMISSIONS = (
     "predict",
     "explain",
@@ -43,6 +43,7 @@ PERMISSIONS = (
     "read-audit",
     "console",
     "feedback",
+    "python",
 )
 KINDS = ("user", "service", "external")
 ROLES = ("viewer", "operator", "deployer", "admin", "auditor")  # as seeded by migration 0003

@@ -11,6 +11,8 @@
   indexes built here without CONCURRENTLY, which a transaction refuses), each recorded in its
   `checkpoint_migrations` so its `setup()` finds nothing to do: the runtime never creates tables. A newer
   checkpointer with more migrations needs a new revision (tests/agents/test_runs.py compares the counts).
+- permission `python` (`POST /v1/agents/python`: run code in the bubblewrap sandbox, the agents' python
+  tool), granted to `viewer`, so every role above it inherits it; `auditor` stays apart.
 - the gateway's role `aiprime_gateway` may read and write these tables (the agents' routes on the gateway
   list runs and resume them from their checkpoints), and nothing else of the schema.
 
@@ -29,6 +31,7 @@ depends_on = None
 
 S = "agents"
 ROLE = "aiprime_gateway"
+PYTHON = "POST /v1/agents/python: run Python in the sandbox (the python tool of agents)"
 STATUSES = ("running", "waiting", "done", "failed", "cancelled")
 
 
@@ -75,6 +78,8 @@ def upgrade() -> None:
     _create_checkpoint_tables()
     op.execute(f"GRANT USAGE ON SCHEMA {S} TO {ROLE}")
     op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {S} TO {ROLE}")
+    op.execute(f"INSERT INTO gateway.permissions (name, description) VALUES ('python', '{PYTHON}')")
+    op.execute("INSERT INTO gateway.role_permissions (role, permission) VALUES ('viewer', 'python')")
 
 
 def _create_checkpoint_tables() -> None:
@@ -90,6 +95,7 @@ def _create_checkpoint_tables() -> None:
 
 
 def downgrade() -> None:
+    op.execute("DELETE FROM gateway.permissions WHERE name = 'python'")
     op.execute(f"REVOKE ALL ON ALL TABLES IN SCHEMA {S} FROM {ROLE}")
     op.execute(f"REVOKE USAGE ON SCHEMA {S} FROM {ROLE}")
     op.execute(f"DROP SCHEMA {S} CASCADE")
