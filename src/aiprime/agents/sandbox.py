@@ -173,6 +173,7 @@ def run_python(code: str, limits: SandboxLimits | None = None) -> SandboxResult:
     source = code.encode()
     if len(source) > MAX_CODE_BYTES:
         raise InvalidInput(f"code is {len(source)} bytes; send at most {MAX_CODE_BYTES} (split the work).")
+    check_available()
     seccomp_fd = os.memfd_create("aiprime-seccomp")  # close-on-exec: only bwrap gets it (pass_fds)
     try:
         os.write(seccomp_fd, seccomp_program())
