@@ -1,8 +1,12 @@
-"""Synthetic image-caption pairs for the image-text link's tests: features that carry their caption."""
+"""Synthetic image-caption data for the image tests: pairs whose features carry their caption, stamp folders."""
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
+
 import numpy as np
+from PIL import Image
 
 from aiprime.multimodal.evaluation import PairSet
 from aiprime.multimodal.image_tower import FEATURE_DIM, NUM_CLASSES
@@ -22,3 +26,17 @@ def synthetic_pairs(seed: int, count: int, mixing: np.ndarray) -> PairSet:
     logits = rng.normal(size=(count, NUM_CLASSES))
     outputs = np.concatenate([features, logits], axis=1).astype(np.float32)
     return PairSet(outputs, [f"caption {seed}-{i}" for i in range(count)], captions)
+
+
+SVG = b'<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"><rect width="4" height="4"/></svg>'
+
+
+def write_stamp(folder: Path, name: str, caption: str | None, suffixes: tuple[str, ...] = (".png",)) -> None:
+    """A Tux Paint-like stamp: NAME.png and/or NAME.svg, and NAME.txt with a blank line, the caption, a translation."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for suffix in suffixes:
+        out = io.BytesIO()
+        Image.new("RGBA", (4, 4)).save(out, format="PNG")
+        (folder / f"{name}{suffix}").write_bytes(out.getvalue() if suffix == ".png" else SVG)
+    if caption is not None:
+        (folder / f"{name}.txt").write_text(f"\n{caption}\nfr.utf8=Une traduction.\n", encoding="utf-8")

@@ -2,26 +2,11 @@
 
 from __future__ import annotations
 
-import io
-from pathlib import Path
-
 import pytest
-from PIL import Image
+from _helpers.image_pairs import write_stamp
 
 from aiprime.errors import DataSourceMissing
 from aiprime.multimodal.stamps import FOLDS, caption_fold, fold_roles, read_stamps
-
-SVG = b'<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"><rect width="4" height="4"/></svg>'
-
-
-def write_stamp(folder: Path, name: str, caption: str | None, suffixes: tuple[str, ...] = (".png",)) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    for suffix in suffixes:
-        out = io.BytesIO()
-        Image.new("RGBA", (4, 4)).save(out, format="PNG")
-        (folder / f"{name}{suffix}").write_bytes(out.getvalue() if suffix == ".png" else SVG)
-    if caption is not None:
-        (folder / f"{name}.txt").write_text(f"\n{caption}\nfr.utf8=Une traduction.\n", encoding="utf-8")
 
 
 def test_reads_captioned_images_preferring_png_and_skips_the_rest(tmp_path):

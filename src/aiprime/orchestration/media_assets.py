@@ -1,0 +1,114 @@
+"""Images as assets: the Tux Paint stamp dataset, its tower outputs and caption embeddings, the image-text link.
+
+Group "media", kept out of `everything` (the first run embeds ~950 images: minutes on 2 cores); `media` runs
+them. `stamp_dataset` writes a manifest (name, caption, fold, image sha256) to `<AIPRIME_HOME>/media/` whose
+hash is its data version; the images stay where Debian installed them (GPL-2, never copied). `image_link`
+trains the projection on the training folds and registers it in MLflow (`aiprime-image-link`).
+"""
+
+import hashlib
+import json
+from collections import Counter
+
+import dagster as dg
+
+from aiprime.multimodal.image_tower import tower_id
+from aiprime.multimodal.link import synset_vectors
+from aiprime.multimodal.stamps import FOLDS, Stamp, read_stamps
+from aiprime.multimodal.training import register_link, stamp_pairs, train_link
+from aiprime.orchestration.resources import Workspace
+
+GROUP = "media"
+MANIFEST = "stamps.json"  # under <AIPRIME_HOME>/media/
+
+
+def stamp_manifest(stamps: list[Stamp]) -> list[dict]:
+    """One row per stamp: name, caption, fold and the sha256 of its image file."""
+    return [
+        {
+            "name": s.name,
+            "caption": s.caption,
+            "fold": s.fold,
+            "sha256": hashlib.sha256(s.image.read_bytes()).hexdigest(),
+        }
+        for s in stamps
+    ]
+
+
+def fold_overlaps(manifest: list[dict]) -> list[str]:
+    """Captions that occur in more than one fold (none, when the folds are caption-disjoint)."""
+    folds: dict[str, set[int]] = {}
+    for row in manifest:
+        folds.setdefault(" ".join(row["caption"].lower().split()), set()).add(row["fold"])
+    return sorted(caption for caption, found in folds.items() if len(found) > 1)
+
+
+@dg.asset(group_name=GROUP, kinds={"debian"})
+def stamp_dataset(workspace: dg.ResourceParam[Workspace]) -> dg.MaterializeResult:
+    """The Tux Paint stamps with English captions and caption-disjoint folds, read in place (manifest only)."""
+    stamps = read_stamps(workspace.settings.stamps_dir)
+    manifest = stamp_manifest(stamps)
+    text = json.dumps(manifest, indent=1) + "\n"
+    path = workspace.settings.home / "media" / MANIFEST
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    folds = Counter(row["fold"] for row in manifest)
+    return dg.MaterializeResult(
+        metadata={
+            "stamps": len(manifest),
+            "captions": len({row["caption"] for row in manifest}),
+            "svg_only": sum(s.image.suffix == ".svg" for s in stamps),
+            **{f"fold_{f}": folds.get(f, 0) for f in range(FOLDS)},
+            "manifest": dg.MetadataValue.path(str(path)),
+        },
+        data_version=dg.DataVersion(hashlib.sha256(text.encode()).hexdigest()[:16]),
+    )
+
+
+@dg.asset_check(asset=stamp_dataset, blocking=True)
+def stamp_folds_caption_disjoint(workspace: dg.ResourceParam[Workspace]) -> dg.AssetCheckResult:
+    """No caption is in two folds, and every fold holds stamps."""
+    manifest = json.loads((workspace.settings.home / "media" / MANIFEST).read_text())
+    overlaps, folds = fold_overlaps(manifest), Counter(row["fold"] for row in manifest)
+    empty = [f for f in range(FOLDS) if not folds.get(f)]
+    return dg.AssetCheckResult(
+        passed=not overlaps and not empty,
+        metadata={"captions_in_two_folds": ", ".join(overlaps[:20]), "empty_folds": str(empty)},
+    )
+
+
+@dg.asset(group_name=GROUP, deps=[stamp_dataset], kinds={"pytorch"})
+def stamp_embeddings(workspace: dg.ResourceParam[Workspace]) -> dg.MaterializeResult:
+    """EfficientNet-Lite0 outputs of every stamp image and MiniLM embeddings of every caption and of the
+    ImageNet synsets' glosses, cached by content under `<AIPRIME_HOME>/embeddings`."""
+    settings = workspace.settings
+    data = stamp_pairs(read_stamps(settings.stamps_dir), settings.home / "embeddings")
+    synsets = synset_vectors(settings.wordnet_dir, settings.home / "embeddings")
+    return dg.MaterializeResult(
+        metadata={"images": len(data.folds), "tower": tower_id(), "synset_vectors": len(synsets)}
+    )
+
+
+@dg.asset(group_name=GROUP, deps=[stamp_embeddings], kinds={"mlflow", "pytorch"})
+def image_link(
+    context: dg.AssetExecutionContext, workspace: dg.ResourceParam[Workspace]
+) -> dg.MaterializeResult:
+    """The image-text link trained on the training folds, registered in MLflow (`aiprime-image-link`) and
+    promoted only if it beats the champion on the validation fold."""
+    settings = workspace.settings
+    data = stamp_pairs(read_stamps(settings.stamps_dir), settings.home / "embeddings")
+    synsets = synset_vectors(settings.wordnet_dir, settings.home / "embeddings")
+    trained = train_link(data, synsets)
+    promotion = register_link(settings.mlflow_url, trained, synsets)
+    context.log.info(promotion.reason)
+    return dg.MaterializeResult(
+        metadata={**trained.metrics, "promoted": promotion.promoted, "reason": promotion.reason},
+        data_version=dg.DataVersion(f"{promotion.name}@{promotion.challenger}"),
+    )
+
+
+media_job = dg.define_asset_job(
+    "media",
+    selection=dg.AssetSelection.groups(GROUP),
+    description="Build the stamp dataset, embed it and train the image-text link (kept out of `everything`).",
+)

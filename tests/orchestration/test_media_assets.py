@@ -1,0 +1,48 @@
+"""The image assets: the stamp manifest and its caption-disjoint check, materialised by Dagster."""
+
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+from _helpers.image_pairs import write_stamp
+
+from aiprime.orchestration.media_assets import (
+    MANIFEST,
+    fold_overlaps,
+    stamp_dataset,
+    stamp_folds_caption_disjoint,
+)
+from aiprime.orchestration.resources import Workspace
+from aiprime.settings import Settings
+
+
+def test_stamp_dataset_writes_a_manifest_versioned_by_content_and_passes_its_check(tmp_path):
+    stamps = tmp_path / "stamps"
+    for i, caption in enumerate(["A frog.", *(f"Stamp number {n}." for n in range(12))]):
+        write_stamp(stamps / "set", f"stamp{i:02d}", caption)
+    write_stamp(stamps / "set", "stamp13", "A frog.")
+    settings = Settings(home=tmp_path / "home", stamps_dir=stamps, _env_file=None)
+    resources = {"workspace": Workspace(tmp_path, settings)}
+    result = dg.materialize([stamp_dataset, stamp_folds_caption_disjoint], resources=resources)
+    assert result.success
+    manifest = json.loads((settings.home / "media" / MANIFEST).read_text())
+    assert [row["name"] for row in manifest] == [f"set/stamp{i:02d}" for i in range(14)]
+    (check,) = result.get_asset_check_evaluations()
+    assert check.passed
+    first = result.asset_materializations_for_node("stamp_dataset")[0]
+    assert first.metadata["stamps"].value == 14 and first.metadata["captions"].value == 13
+
+    write_stamp(stamps / "set", "stamp14", "A kite.")
+    again = dg.materialize([stamp_dataset], resources=resources)
+    second = again.asset_materializations_for_node("stamp_dataset")[0]
+    assert second.tags["dagster/data_version"] != first.tags["dagster/data_version"]
+
+
+def test_a_caption_in_two_folds_is_reported():
+    rows = [
+        {"caption": "A frog.", "fold": 1},
+        {"caption": "a  frog.", "fold": 2},
+        {"caption": "A cat.", "fold": 0},
+    ]
+    assert fold_overlaps(rows) == ["a frog."]
