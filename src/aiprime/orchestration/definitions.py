@@ -25,6 +25,14 @@ from aiprime.orchestration.feature_assets import document_features, feature_stor
 from aiprime.orchestration.federated_assets import GROUP as FEDERATED
 from aiprime.orchestration.federated_assets import federated_heads, federated_job
 from aiprime.orchestration.lineage_events import lineage_sensors
+from aiprime.orchestration.media_assets import GROUP as MEDIA
+from aiprime.orchestration.media_assets import (
+    image_link,
+    media_job,
+    stamp_dataset,
+    stamp_embeddings,
+    stamp_folds_caption_disjoint,
+)
 from aiprime.orchestration.model_assets import moe_models
 from aiprime.orchestration.rag_assets import (
     build_embeddings_asset,
@@ -38,8 +46,8 @@ from aiprime.settings import Settings
 
 everything_job = dg.define_asset_job(
     "everything",
-    selection=dg.AssetSelection.all() - dg.AssetSelection.groups(FEDERATED, AGENTS),
-    description="Materialise every asset but federated training and the agents' policy: what `make run` runs.",
+    selection=dg.AssetSelection.all() - dg.AssetSelection.groups(FEDERATED, AGENTS, MEDIA),
+    description="Materialise every asset but federated training, the agents' policy and the image assets: what `make run` runs.",
 )
 
 
@@ -59,9 +67,12 @@ def build_definitions(settings: Settings, repo_root: Path) -> dg.Definitions:
             deployment,
             federated_heads,
             agent_policy,
+            stamp_dataset,
+            stamp_embeddings,
+            image_link,
         ],
-        asset_checks=[*DATA_CHECKS, index_recall],
-        jobs=[everything_job, federated_job, agent_policy_job, *DRIFT_JOBS],
+        asset_checks=[*DATA_CHECKS, index_recall, stamp_folds_caption_disjoint],
+        jobs=[everything_job, federated_job, agent_policy_job, media_job, *DRIFT_JOBS],
         schedules=DRIFT_SCHEDULES,
         sensors=[drift_sensor, *lineage_sensors(settings)],
         resources={"workspace": Workspace(repo_root, settings), "trainer": trainer_for(settings)},
