@@ -55,6 +55,7 @@ class Upcycling:
 
     other_share: float = 0.25  # rows of other domains mixed into its train rows, per row of its own domain
     lr_scale: float = 0.3  # fine-tuning peak lr = the run's lr times this (the dense start needs small steps)
+    patience: int = 2  # epochs without a lower val loss before stopping: the dense start peaks within a few
 
 
 @dataclass(frozen=True)

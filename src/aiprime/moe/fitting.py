@@ -141,7 +141,7 @@ def train_expert(
 
     From scratch (`spec.init == "scratch"`): on its domain's rows, over its domain's lexnames. Upcycled: from
     the dense model in the folder `dense` (`upcycling.upcycle`), over all its classes, fine-tuned on its
-    domain's rows plus a share of other domains' (`spec.upcycling`) at a lower learning rate.
+    domain's rows plus a share of other domains' at a lower learning rate and patience (`spec.upcycling`).
     """
     run = run or RunConfig()
     reason = why_untrainable(spec, train, val)
@@ -159,7 +159,10 @@ def train_expert(
     start, source = upcycled_start(spec, dense, seed)
     rows = fine_tuning_rows(train, spec.domain, spec.upcycling.other_share, seed)
     arrays = labelled(rows, val, source["classes"], spec.name)
-    tuned = replace(run, train=replace(run.train, lr=run.train.lr * spec.upcycling.lr_scale))
+    tuning = spec.upcycling
+    tuned = replace(
+        run, train=replace(run.train, lr=run.train.lr * tuning.lr_scale, patience=tuning.patience)
+    )
     metadata |= {"classes": source["classes"], "init": spec.init, "dense": source.get("fingerprint", "")}
     return fit_to_folder(arrays, start.config, seed, tuned, out_dir, metadata, init=start)
 
