@@ -4,6 +4,7 @@ spans in an in-memory exporter, and the limits, approvals, resume and cancel of 
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -161,6 +162,27 @@ def test_a_state_change_waits_for_a_persons_approval(
     refused = start_run(operator, 'deploy "gate@3"', who, runtime)
     refused = resume_run(operator, refused.id, "refuse", who, runtime)
     assert refused.status == "failed" and refused.steps[0].status == "refused"
+
+
+def test_two_decisions_at_once_resume_the_run_once(
+    gateway: Gateway, app_db_url: str, runtime: Runtime, platform: PlatformUpstream
+) -> None:
+    operator = AGENTS["operator"]
+    who = caller(gateway, app_db_url, "operator")
+    run = start_run(operator, 'train "twice"', who, runtime)
+    trains = sum(1 for seen in platform.seen if seen["path"] == "/train")
+
+    def decide() -> str:
+        try:
+            return resume_run(operator, run.id, "approve", who, runtime).status
+        except InvalidInput as e:
+            return str(e)
+
+    with ThreadPoolExecutor(2) as pool:
+        done, refused = sorted(pool.map(lambda _: decide(), range(2)), key=lambda outcome: outcome != "done")
+    assert done == "done", (done, refused)
+    assert "decided by someone else" in refused or "is running, not waiting" in refused, refused
+    assert sum(1 for seen in platform.seen if seen["path"] == "/train") == trains + 1
 
 
 def test_a_tool_the_agent_does_not_declare_is_not_called(

@@ -325,6 +325,10 @@ def resume_run(agent: Agent, run_id: str, decision: str, caller: Caller, runtime
     choices = (APPROVE, REFUSE, CANCEL) if (run.reason or "").startswith("approval") else (RESUME, CANCEL)
     if decision not in choices:
         raise InvalidInput(f"Run {run_id} waits for {run.reason}; decide one of {', '.join(choices)}.")
+    if not runtime.store.claim(run_id, run.reason):  # two decisions at once: the first one resumes it
+        raise InvalidInput(
+            f"Run {run_id} was decided by someone else just now; `aiprime agents show {run_id}`."
+        )
     return _drive(agent, run_id, Command(resume=decision), caller, runtime)
 
 

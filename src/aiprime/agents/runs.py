@@ -98,6 +98,18 @@ class RunStore:
                 {**fields, "i": run_id},
             )
 
+    def claim(self, run_id: str, reason: str | None) -> bool:
+        """Mark a run that still waits for `reason` as running; False if another decision took it first."""
+        with self.engine.begin() as conn:
+            claimed = conn.execute(
+                sa.text(
+                    f"UPDATE {SCHEMA}.runs SET status = 'running', updated_at = now() "
+                    "WHERE id = :i AND status = 'waiting' AND reason IS NOT DISTINCT FROM :r RETURNING id"
+                ),
+                {"i": run_id, "r": reason},
+            ).first()
+        return claimed is not None
+
     def add_step(self, run_id: str, step: Step) -> None:
         """Record a tool call (a step replayed from a checkpoint keeps its first record)."""
         row = {**step.__dict__, "output": json.dumps(step.output), "run_id": run_id}
