@@ -152,16 +152,23 @@ class FlowerRun:
         ]
 
     def privacy(self) -> dict[str, Any]:
-        """The budget and what was spent (empty without DP)."""
-        if self.budget is None or self.strategy.accountant is None:
-            return {}
-        return {
-            "noise_multiplier": self.budget.noise_multiplier,
-            "clipping_norm": self.budget.clipping_norm,
-            "budget_epsilon": self.budget.epsilon,
-            "rounds_released": self.strategy.accountant.rounds,
-            **self.strategy.accountant.spent(),
-        }
+        """The central budget and what was spent, and local DP's epsilon (empty without DP)."""
+        spent: dict[str, Any] = {}
+        if self.budget is not None and self.strategy.accountant is not None:
+            spent = {
+                "noise_multiplier": self.budget.noise_multiplier,
+                "clipping_norm": self.budget.clipping_norm,
+                "budget_epsilon": self.budget.epsilon,
+                "rounds_released": self.strategy.accountant.rounds,
+                **self.strategy.accountant.spent(),
+            }
+        if (
+            self.config.local_dp_epsilon > 0
+        ):  # each round is one Laplace release per client: basic composition
+            rounds = len([n for n in self.scores if n > 0])
+            spent["local_epsilon_per_round"] = self.config.local_dp_epsilon
+            spent["local_epsilon_total"] = self.config.local_dp_epsilon * rounds
+        return spent
 
 
 def budget(config: FederatedConfig, delta: float) -> PrivacyBudget:

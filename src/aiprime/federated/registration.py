@@ -35,7 +35,14 @@ def run_metrics(result: dict) -> dict[str, float]:
     metrics = {f"{split}_{k}": v for split in ("val", "test") for k, v in result[split].items()}
     metrics["rounds"] = float(len(result["rounds"]))
     privacy = result.get("privacy") or {}
-    for key in ("epsilon", "epsilon_opacus", "delta", "noise_multiplier", "clipping_norm"):
+    for key in (
+        "epsilon",
+        "epsilon_opacus",
+        "delta",
+        "noise_multiplier",
+        "clipping_norm",
+        "local_epsilon_total",
+    ):
         if key in privacy:
             metrics[f"dp_{key}"] = float(privacy[key])
     return {k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)}
@@ -44,9 +51,12 @@ def run_metrics(result: dict) -> dict[str, float]:
 def privacy_tags(result: dict) -> dict[str, str]:
     """The tags that state a version's privacy: epsilon and delta, or `none`."""
     privacy = result.get("privacy") or {}
-    if not privacy:
-        return {"dp_epsilon": "none (no differential privacy)"}
-    return {"dp_epsilon": f"{privacy['epsilon']:.4f}", "dp_delta": f"{privacy['delta']:.3g}"}
+    tags = {"dp_epsilon": "none (no central differential privacy)"}
+    if "epsilon" in privacy:
+        tags = {"dp_epsilon": f"{privacy['epsilon']:.4f}", "dp_delta": f"{privacy['delta']:.3g}"}
+    if "local_epsilon_total" in privacy:
+        tags["local_dp_epsilon"] = f"{privacy['local_epsilon_total']:.4f}"
+    return tags
 
 
 def register_federated(tracking_uri: str, folder: Path, val: Task, lineage: Lineage, experiment: str):
