@@ -20,6 +20,7 @@ help:
 	@echo "make lint  - ruff check, ruff format --check and the import contracts (make test runs it first)"
 	@echo "make pipelines - recompile pipelines/compiled/*.yaml after changing pipelines/ or components/"
 	@echo "make generate  - rewrite the deployment files that list experts after changing aiprime/moe/experts.py"
+	@echo "make federated - build .venv-federated (Flower, Ray, Opacus) for federated training (make test does)"
 
 run: setup
 	$(BIN)/aiprime run
