@@ -12,7 +12,7 @@ lexname) and measures, whether the gate passes or not:
 - p95 per request over HTTP: one text per v1 request, sent one after another from core 1 to the server on
   core 0 (target <= 15 ms);
 - the same texts in this process, pinned to core 0 with one thread each, through the edge runtime
-  (`EdgeModel.predict`) and through the fp32 torch path (sentence-transformers + the torch gate and experts,
+  (`EdgeModel.predict`, and its encoder alone) and through the fp32 torch path (sentence-transformers + the torch gate and experts,
   `MoESystem.predict`), taking turns per text; fp32 time / edge time (target >= 3x).
 
 Run: `python bench/edge.py [--home /tmp/fr/.aiprime] [--root /tmp/fr] [--limit 30] [--requests 300]
@@ -118,7 +118,11 @@ def side_by_side(bundle: Path, folders: Champions, texts: list[str]) -> dict[str
     torch.set_num_threads(1)
     edge = EdgeModel(bundle, threads=1)
     fp32 = MoESystem.from_folders(folders.gate.folder, [s.folder for s in folders.experts.values()])
-    paths = {"edge": lambda t: edge.predict([t]), "fp32 torch": lambda t: fp32.predict([t])}
+    paths = {
+        "edge": lambda t: edge.predict([t]),
+        "edge, its encoder alone": lambda t: edge.encoder.embed([t]),
+        "fp32 torch": lambda t: fp32.predict([t]),
+    }
     for run in paths.values():  # warm: sessions, the sentence-transformers model, allocators
         for text in texts[:20]:
             run(text)
