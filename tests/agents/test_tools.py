@@ -87,3 +87,17 @@ def test_python_runs_in_the_gateways_sandbox_audited_and_only_with_its_permissio
     _, roleless = tools_for(gateway, app_db_url)
     refused = roleless.call("python", "print(1)")
     assert refused.status == "forbidden" and "python" in refused.message
+
+
+def test_the_local_stacks_gateway_forwards_search_to_the_retriever(tmp_path: Path) -> None:
+    from aiprime.serving import launcher
+    from aiprime.settings import Settings
+
+    servers = [
+        launcher.Server(name, 1, (), f"http://127.0.0.1:1/v1/models/{name}:predict", "")
+        for name in ("gate", "retriever")
+    ] + [launcher.Server(launcher.ROUTER, 2, (), "http://127.0.0.1:2/", "")]
+    argv = launcher._gateway(3, servers, Settings(home=tmp_path, _env_file=None)).argv
+    assert argv[argv.index("--search-url") + 1] == "http://127.0.0.1:1/v1/models/retriever:predict"
+    without_rag = launcher._gateway(3, [servers[0], servers[2]], Settings(home=tmp_path, _env_file=None)).argv
+    assert "--search-url" not in without_rag

@@ -22,6 +22,9 @@ def gateway(
     explain_url: str = typer.Option(
         None, help="The explainer for /v1/explain (default: AIPRIME_GATEWAY_EXPLAIN_URL)."
     ),
+    search_url: str = typer.Option(
+        None, help="The retriever for /v1/search (default: AIPRIME_GATEWAY_SEARCH_URL)."
+    ),
 ) -> None:
     """Serve the gateway (OAuth2 tokens, RBAC, audit log, limits) until Ctrl-C."""
     from aiprime.agents import api as agents_api
@@ -30,7 +33,7 @@ def gateway(
     from aiprime.services import stack
 
     settings = Settings()
-    given = {"ask_url": ask_url, "explain_url": explain_url}
+    given = {"ask_url": ask_url, "explain_url": explain_url, "search_url": search_url}
     gateway_settings = GatewaySettings().model_copy(update={k: v for k, v in given.items() if v})
     stack.prepare_app_db(settings)  # users, roles and the audit log live in PostgreSQL: start and migrate it
     serve_gateway(

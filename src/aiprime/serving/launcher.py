@@ -268,11 +268,14 @@ def _router(port: int, options: ServeOptions, settings: Settings) -> Server:
 
 
 def _gateway(port: int, servers: list[Server], settings: Settings) -> Server:
-    """`aiprime gateway` forwarding predict and ask to the router and explain to the gate's `:explain`."""
+    """`aiprime gateway` forwarding predict and ask to the router, explain to the gate's `:explain` and, with
+    the retriever, search to it (the agents' search and lookups)."""
     urls = {s.name: s.url for s in servers}
     explain = urls["gate"].replace(":predict", ":explain")
     argv = [_aiprime_command(), GATEWAY, "--upstream", urls[ROUTER], "--host", settings.host, "--port", str(port),
             "--ask-url", urls[ROUTER], "--explain-url", explain]  # fmt: skip
+    if "retriever" in urls:
+        argv += ["--search-url", urls["retriever"]]
     base = f"http://{settings.host}:{port}"
     return Server(GATEWAY, port, tuple(argv), f"{base}/", f"{base}/readyz", _settings_environment(settings))
 
