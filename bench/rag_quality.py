@@ -24,24 +24,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
 SPLITS = Path("data/splits")
 METRICS = ("recall_at_1", "recall_at_10", "mrr", "ndcg_at_10")
 SHOWN = ("dense", "bm25", "ts_rank_cd", "hybrid_rrf60", "hybrid", "hybrid+rerank")
-
-
-def queries_of(splits: Path, kind: str, split: str, n: int, seed: int, stored: set[str]) -> pd.DataFrame:
-    """`n` queries of `kind` in `split` whose relevant document is stored."""
-    from aiprime.rag.evaluate import sample_queries
-    from aiprime.rag.query_kinds import built_queries
-
-    if kind != "sense":
-        return built_queries(splits, kind, split, n, seed, stored)
-    frame = sample_queries(splits, 4 * n, seed, split=split)  # then keep the first n that are stored
-    return frame[frame.relevant.isin(stored)].head(n).reset_index(drop=True)
 
 
 def quality_table(results: dict[str, dict[str, float]], counts: dict[str, int]) -> Table:
@@ -90,7 +78,7 @@ def main() -> None:
 def run(args: argparse.Namespace, console: Console) -> None:
     from aiprime.rag import lexical, store
     from aiprime.rag.embed import make_embedder
-    from aiprime.rag.evaluate_kinds import ARMS, evaluate_kind, rank_arms, stored_doc_ids
+    from aiprime.rag.evaluate_kinds import ARMS, evaluate_kind, queries_of, rank_arms, stored_doc_ids
     from aiprime.rag.ingest import ingest_splits
     from aiprime.rag.rerank import resolve_reranker
     from aiprime.services import stack

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,8 @@ from aiprime.rag.rerank_train import (
     RerankerTrainConfig,
     Senses,
     Trained,
+    blended_mrr,
+    choose_blend,
     fit,
     group_loss,
     mine,
@@ -101,6 +104,26 @@ def test_rerank_orders_the_given_hits_by_probability(untrained) -> None:
     assert all(0.0 < h.score < 1.0 for h in ranked)
 
 
+def test_a_kind_whose_share_is_zero_keeps_the_retrieval_order_and_a_share_mixes_both(untrained) -> None:
+    probabilities = untrained.score(QUESTION, list(TEXTS))
+    kept = rerank(QUESTION, hits(), replace(untrained, blend={"sense": 0.0}), top_n=3)
+    mixed = rerank(QUESTION, hits(), replace(untrained, blend={"sense": 0.5, "code": 0.0}), top_n=3)
+
+    assert [h.chunk_id for h in kept] == [100, 101, 102]  # retrieval scores 10, 9, 8: scaled 1, 0.5, 0
+    expected = 0.5 * probabilities + 0.5 * np.array([1.0, 0.5, 0.0])
+    assert sorted(h.score for h in mixed) == pytest.approx(sorted(expected))
+    assert [h.chunk_id for h in mixed] == [100 + i for i in np.argsort(-expected, kind="stable")]
+
+
+def test_the_blend_chosen_on_val_never_ranks_worse_than_the_fused_order(untrained, mined) -> None:
+    val = mined["val"]
+    blend = choose_blend(untrained, val)  # an untrained head: re-ranking alone is near chance
+
+    assert set(blend) == {"sense"} and 0.0 <= blend["sense"] <= 1.0
+    assert blended_mrr(replace(untrained, blend=blend), val) >= reranked_mrr(None, val)
+    assert blended_mrr(replace(untrained, blend={"sense": 0.0}), val) == reranked_mrr(None, val)
+
+
 def test_scores_do_not_depend_on_the_other_candidates_in_the_batch(untrained) -> None:
     alone = untrained.score(QUESTION, [TEXTS[0]])
     together = untrained.score(QUESTION, [TEXTS[0], TEXTS[1] * 5])  # padding to a longer pair
@@ -138,6 +161,24 @@ def test_groups_hold_the_positive_first_then_hybrid_and_sense_negatives(tmp_path
     assert group.texts[0] == "bank\nriver side"
     assert set(group.texts[1:3]) == {"cat\nfeline", "x\na term"}  # every hybrid hit but the positive
     assert group.texts[3] in {"bank, depository\nmoney", "bank, cant\ntilt"}  # another sense of "bank"
+
+
+def test_a_target_outside_wordnet_is_the_positive_through_its_retrieved_chunk(tmp_path: Path) -> None:
+    import pandas as pd
+
+    pd.DataFrame({"doc_id": ["wn:1"], "source": ["wordnet"], "title": ["a"], "text": ["b"]}).to_parquet(
+        tmp_path / "documents.parquet"
+    )
+    found = Candidates(
+        "os.path.join",
+        "pydoc:os.path",
+        ("wn:1", "pydoc:os.path", "pydoc:os"),
+        ("a\nb", "os.path\njoin one or more path segments", "os\nmiscellaneous interfaces"),
+    )
+
+    (group,) = training_groups([found], Senses.from_splits(tmp_path), RerankerTrainConfig(negatives=2))
+
+    assert group.texts == ("os.path\njoin one or more path segments", "a\nb", "os\nmiscellaneous interfaces")
 
 
 def test_a_question_without_enough_negatives_is_refused_with_the_fix(tmp_path: Path) -> None:
@@ -185,8 +226,9 @@ def test_a_saved_reranker_loads_with_the_same_scores(untrained, tmp_path: Path) 
     save_reranker(untrained, tmp_path / "rr", {"note": "test"})
 
     loaded = load_reranker(tmp_path / "rr")
+    blended = load_reranker(save_reranker(replace(untrained, blend={"code": 0.2}), tmp_path / "blended"))
 
-    assert loaded.module.config == SMALL
+    assert loaded.module.config == SMALL and loaded.blend == {} and blended.blend == {"code": 0.2}
     np.testing.assert_allclose(loaded.score(QUESTION, TEXTS), untrained.score(QUESTION, TEXTS), atol=1e-6)
 
 
@@ -204,8 +246,8 @@ def test_registered_reranker_becomes_champion_and_a_worse_one_does_not(
     untrained, mined, mlflow_url, tmp_path: Path
 ) -> None:
     folder = save_reranker(untrained, tmp_path / "v1")
-    first = Trained(untrained, folder, mined["val"], {"val/reranked_mrr": 0.9, "val/hybrid_mrr": 0.5})
-    worse = Trained(untrained, folder, mined["val"], {"val/reranked_mrr": 0.0, "val/hybrid_mrr": 0.5})
+    first = Trained(untrained, folder, mined["val"], {"val/blended_mrr": 0.9, "val/hybrid_mrr": 0.5})
+    worse = Trained(untrained, folder, mined["val"], {"val/blended_mrr": 0.0, "val/hybrid_mrr": 0.5})
 
     promoted = register_reranker(mlflow_url, first, {"max_len": 48})
     kept = register_reranker(mlflow_url, worse, {"max_len": 48})
@@ -237,7 +279,7 @@ def test_a_calibrated_folder_loads_with_its_min_score_and_a_bad_file_says_the_fi
 
 def test_a_calibration_is_tagged_on_the_registered_version(untrained, mined, mlflow_url, tmp_path) -> None:
     folder = save_reranker(untrained, tmp_path / "tagged")
-    register_reranker(mlflow_url, Trained(untrained, folder, mined["val"], {"val/reranked_mrr": 0.1}), {})
+    register_reranker(mlflow_url, Trained(untrained, folder, mined["val"], {"val/blended_mrr": 0.1}), {})
 
     where = save_calibration(mlflow_url, {"min_score": 0.25}, alias="challenger")
 

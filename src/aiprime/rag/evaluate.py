@@ -28,7 +28,7 @@ from sqlalchemy.engine import Connection, Engine
 from aiprime.errors import DataSourceMissing, InvalidInput
 from aiprime.rag import questions, store
 from aiprime.rag.embed import Embedder
-from aiprime.rag.fusion import for_kind
+from aiprime.rag.fusion import Ranking, for_kind
 from aiprime.rag.ingest import DEFAULT_COLLECTION
 from aiprime.rag.query_kinds import query_kind
 from aiprime.rag.search import DEPTH, Filters, dense_ranking, hydrate, lexical_ranking, ranking
@@ -190,10 +190,11 @@ def evaluate_quality(
     for query, vector in zip(queries.itertuples(index=False), vectors, strict=True):
         with engine.begin() as conn:
             store.set_search_params(conn, ef_search, iterative=True)
-            lists = _rankings(conn, cid, query.question, vector, depth, query.domain)
+            ranked = _rankings(conn, cid, query.question, vector, depth, query.domain)
+            lists = {method: [item for item, _ in found] for method, found in ranked.items()}
             if reranker is not None:
                 lists[RERANK_METHOD], ms = reranked(
-                    conn, query.question, lists["hybrid"], reranker, rerank_depth
+                    conn, query.question, ranked["hybrid"], reranker, rerank_depth
                 )
                 latencies.append(ms)
         for method, chunk_ids in lists.items():
@@ -211,12 +212,13 @@ def evaluate_quality(
 
 
 def reranked(
-    conn: Connection, question: str, hybrid: Sequence[int], reranker: Reranker, depth: int
+    conn: Connection, question: str, hybrid: Ranking, reranker: Reranker, depth: int
 ) -> tuple[list[int], float]:
-    """The top `depth` chunk ids of `hybrid` re-ordered by `reranker`, and the milliseconds re-ranking took."""
+    """The top `depth` chunk ids of `hybrid` (with its fused scores, which a blend weighs) re-ordered by
+    `reranker`, and the milliseconds re-ranking took."""
     from aiprime.rag.rerank import rerank  # torch and transformers: imported only when a re-ranker is used
 
-    hits = hydrate(conn, [(item, 0.0) for item in hybrid[:depth]])
+    hits = hydrate(conn, list(hybrid[:depth]))
     if not hits:
         return [], 0.0
     start = time.perf_counter()
@@ -237,8 +239,8 @@ def latency_figures(latencies: Sequence[float], depth: int) -> dict[str, float]:
 
 def _rankings(
     conn: Connection, cid: int, text: str, vector: np.ndarray, depth: int, domain: str
-) -> dict[str, list[int]]:
-    """Chunk ids ranked by each method; hybrid fuses the dense and BM25 lists, as `search` would."""
+) -> dict[str, Ranking]:
+    """Chunks ranked by each method, with their scores; hybrid fuses the dense and BM25 lists, as `search` would."""
     dense = dense_ranking(conn, cid, vector, depth)
     bm25 = lexical_ranking(conn, cid, text, depth)  # the quoted word (match `key`)
     lists = {
@@ -251,7 +253,7 @@ def _rankings(
             conn, cid, text, vector, "hybrid", depth, Filters(), prefer_domain=domain
         ),
     }
-    return {method: [item for item, _ in ranked] for method, ranked in lists.items()}
+    return lists
 
 
 def load_vectors(engine: Engine, cid: int) -> tuple[np.ndarray, np.ndarray]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -26,8 +27,10 @@ from aiprime.rag.evaluate import (
     mean_metrics,
     rank_metrics,
     reranked,
+    sample_queries,
 )
 from aiprime.rag.fusion import Fusion, Ranking
+from aiprime.rag.query_kinds import built_queries
 from aiprime.rag.search import DEPTH, dense_ranking, lexical_ranking, ranking
 
 if TYPE_CHECKING:
@@ -45,6 +48,14 @@ class Ranked:
     relevant: str
     vector: np.ndarray  # (dim,)
     arms: dict[str, Ranking]
+
+
+def queries_of(splits: Path, kind: str, split: str, n: int, seed: int, stored: set[str]) -> pd.DataFrame:
+    """`n` queries (`question`, `relevant`) of `kind` in `split` whose relevant document is in `stored`."""
+    if kind != "sense":
+        return built_queries(splits, kind, split, n, seed, stored)
+    frame = sample_queries(splits, 4 * n, seed, split=split)  # then keep the first n that are stored
+    return frame[frame.relevant.isin(stored)].head(n).reset_index(drop=True)
 
 
 def rank_arms(
@@ -138,7 +149,7 @@ def rerank_figures(
     rows, latencies = [], []
     for query, fused in zip(test, hybrid, strict=True):
         with engine.connect() as conn:
-            ids, ms = reranked(conn, query.question, [item for item, _ in fused], reranker, RERANK_DEPTH)
+            ids, ms = reranked(conn, query.question, fused, reranker, RERANK_DEPTH)
         rows.append(rank_metrics(distinct_docs(ids, doc_of), {query.relevant}))
         latencies.append(ms)
     means = {f"hybrid+rerank/{name}": value for name, value in mean_metrics(rows).items()}

@@ -15,6 +15,12 @@ Its probabilities get a calibrated abstention threshold, `min_score` (`aiprime r
 hit's score that separates val questions whose relevant document was retrieved from those whose was not. It
 is stored with the re-ranker (`calibration.json` in its folder, or tags on its MLflow version), because it
 belongs to this model's score scale; the retriever server passes it on to the generator.
+
+Blending: a re-ranker trained on a few minutes of CPU helps some query kinds and hurts others (the
+fused ranking of keyword and code queries is already strong). Its `blend` holds, per query kind
+(`aiprime.rag.query_kinds`), the re-ranker's share w chosen on val questions of that kind: a hit scores
+w * probability + (1 - w) * its retrieval score min-max scaled within the candidates. w = 0 keeps the
+fused order, so on val re-ranking never loses to its input; a kind without a weight is re-ranked alone.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import json
 import math
 import tempfile
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -86,6 +92,13 @@ class Reranker:
     tokenizer: PreTrainedTokenizerBase
     source: str  # where it was loaded from, for logs and errors
     min_score: float | None = None  # calibrated: answers abstain below this top-hit score; None: uncalibrated
+    blend: dict[str, float] = field(default_factory=dict)  # query kind -> the re-ranker's share (0..1)
+
+    def share(self, question: str) -> float:
+        """The re-ranker's share of a hit's score for `question`'s kind (1.0: the re-ranker alone)."""
+        from aiprime.rag.query_kinds import query_kind
+
+        return self.blend.get(query_kind(question), 1.0) if self.blend else 1.0
 
     def encode(self, questions: Sequence[str], texts: Sequence[str]) -> dict[str, torch.Tensor]:
         """Token ids, attention mask and segment ids of the pairs, each (B, L), padded to the longest pair."""
@@ -107,8 +120,19 @@ class Reranker:
         return torch.sigmoid(logits).numpy().astype(np.float64)
 
 
+def blended(probabilities: np.ndarray, retrieval: Sequence[float], share: float) -> np.ndarray:
+    """`share` * each probability + (1 - `share`) * its retrieval score min-max scaled to 0..1, (N,)."""
+    if share >= 1.0:
+        return probabilities
+    scores = np.asarray(retrieval, dtype=np.float64)  # (N,)
+    span = float(scores.max() - scores.min()) if len(scores) else 0.0
+    scaled = (scores - scores.min()) / span if span > 0 else np.ones_like(scores)
+    return share * probabilities + (1.0 - share) * scaled
+
+
 def rerank(question: str, hits: Sequence[Hit], reranker: Reranker, top_n: int) -> list[Hit]:
-    """The best `top_n` of `hits` by the re-ranker, each `score` replaced by its probability (0 to 1).
+    """The best `top_n` of `hits` by the re-ranker, each `score` replaced by its probability (0 to 1),
+    blended with the retrieval score as `reranker.blend` says for the question's kind.
 
     Raises:
         InvalidInput: no hits, or top_n below 1.
@@ -117,8 +141,11 @@ def rerank(question: str, hits: Sequence[Hit], reranker: Reranker, top_n: int) -
         raise InvalidInput("No hits to re-rank. Retrieve candidates first, e.g. `search(..., k=30)`.")
     if top_n < 1:
         raise InvalidInput(f"top_n={top_n}; ask for at least 1 re-ranked hit.")
-    probabilities = reranker.score(question, [hit.content for hit in hits])  # (N,)
-    scored = [replace(hit, score=float(p)) for hit, p in zip(hits, probabilities, strict=True)]
+    share = reranker.share(question)  # 0: the retrieval order, and no encoder pass to pay for
+    texts = [hit.content for hit in hits]
+    probabilities = reranker.score(question, texts) if share > 0 else np.zeros(len(hits))  # (N,)
+    scores = blended(probabilities, [hit.score for hit in hits], share)  # (N,)
+    scored = [replace(hit, score=float(p)) for hit, p in zip(hits, scores, strict=True)]
     return sorted(scored, key=lambda hit: -hit.score)[:top_n]  # stable: ties keep retrieval order
 
 
@@ -147,7 +174,8 @@ def save_reranker(reranker: Reranker, folder: Path, metadata: dict[str, Any] | N
     """Write the re-ranker into `folder` (created): weights with config and metadata, encoder shape, tokenizer."""
     folder.mkdir(parents=True, exist_ok=True)
     module = reranker.module
-    state = {"config": asdict(module.config), "state_dict": module.state_dict(), "metadata": metadata or {}}
+    metadata = (metadata or {}) | {"blend": dict(reranker.blend)}
+    state = {"config": asdict(module.config), "state_dict": module.state_dict(), "metadata": metadata}
     torch.save(state, folder / RERANKER_FILE)
     module.encoder.config.to_json_file(str(folder / ENCODER_CONFIG))
     reranker.tokenizer.save_pretrained(str(folder / TOKENIZER_DIR))
@@ -229,7 +257,8 @@ def read_folder(folder: Path, source: str) -> Reranker:
         raise DataCorrupt(
             f"Cannot load the re-ranker in {folder}: {e}. Retrain it: `aiprime rag train-reranker`."
         ) from e
-    return Reranker(module.eval(), tokenizer, source, read_min_score(folder))
+    blend = {str(kind): float(w) for kind, w in state.get("metadata", {}).get("blend", {}).items()}
+    return Reranker(module.eval(), tokenizer, source, read_min_score(folder), blend)
 
 
 def read_min_score(folder: Path) -> float | None:

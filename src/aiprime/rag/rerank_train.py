@@ -1,14 +1,18 @@
 """Fine-tuning the cross-encoder re-ranker on the retrieval task, and registering it in MLflow.
 
-Data: train-split questions (`aiprime.rag.evaluate.sample_queries`), each a group of its relevant WordNet
-gloss and hard negatives: chunks that the real hybrid retriever ranks in its top `depth` for the question
+Data: questions of every query kind (`aiprime.rag.query_kinds`): train-split sense questions
+(`aiprime.rag.evaluate.sample_queries`), and for the built kinds, which have only val and test splits by
+target document, val-split queries whose targets are not among the val queries held out for selection (the
+test split is never seen). Each question gives a group of its relevant chunk and hard negatives: chunks that the real hybrid retriever ranks in its top `depth` for the question
 (what the re-ranker meets at test time, mined from the database), and other senses of the same word (glosses
 whose title lemmas share a lemma with the relevant one's), which a dictionary question must tell apart.
 The loss is listwise (softmax cross-entropy of the positive within its group) plus pointwise binary
 cross-entropy, which keeps the sigmoid a usable probability.
 
-Selection: after each epoch the re-ranker re-orders the mined hybrid candidates of val-split questions; the
-epoch of best val MRR@10 is kept. The test split is left to `aiprime rag eval`. The trained folder is logged
+Selection: after each epoch the re-ranker re-orders the mined hybrid candidates of held-out val questions
+of every kind; the epoch of best val MRR@10 is kept. Then, per query kind, the share of the re-ranker's
+probability in a blend with the fused score (`aiprime.rag.rerank.blended`, from 0: the fused order, to 1:
+the re-ranker alone) is chosen on the same val candidates and saved with the model. The test split is left to `aiprime rag eval`. The trained folder is logged
 to the `aiprime-rag` experiment, registered as `aiprime-reranker` (alias `challenger`) and promoted to
 `champion` when its val MRR beats the current champion's on the same val candidates.
 """
@@ -21,7 +25,7 @@ import math
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,15 +38,17 @@ from sqlalchemy.engine import Engine
 from aiprime.errors import DataSourceMissing, InvalidInput
 from aiprime.rag import store
 from aiprime.rag.embed import Embedder
-from aiprime.rag.evaluate import rank_metrics, sample_queries
+from aiprime.rag.evaluate import doc_ids_by_chunk, rank_metrics, sample_queries
 from aiprime.rag.ingest import DEFAULT_COLLECTION
-from aiprime.rag.rerank import ROLE, Reranker, RerankerConfig, new_reranker, save_reranker
+from aiprime.rag.query_kinds import KINDS, built_queries, query_kind
+from aiprime.rag.rerank import ROLE, Reranker, RerankerConfig, blended, new_reranker, save_reranker
 from aiprime.rag.search import DEPTH, hydrate, ranking
 
 if TYPE_CHECKING:
     from aiprime.registry.mlflow_registry import Promotion
 
 EXPERIMENT = "aiprime-rag"  # MLflow experiment of the re-ranker's training runs
+BLEND_SHARES = tuple(round(0.1 * i, 1) for i in range(11))  # the re-ranker's share, chosen per kind on val
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
 
@@ -50,8 +56,11 @@ Progress = Callable[[str, int, int], None]  # (stage, done, total)
 class RerankerTrainConfig:
     """How a re-ranker is fine-tuned; logged as the MLflow run's parameters."""
 
-    train_queries: int = 1500  # train-split questions sampled; each gives one group
-    val_queries: int = 150  # val-split questions for epoch selection and the champion gate
+    train_queries: int = 1500  # train-split sense questions sampled; each gives one group
+    kind_queries: int = 0  # val-split queries of each built kind trained on (targets disjoint from val's)
+    val_queries: int = (
+        150  # held-out val queries per kind for epoch and blend selection and the champion gate
+    )
     depth: int = 30  # hybrid candidates mined per question (negatives at training, re-ranked at validation)
     negatives: int = 5  # negatives per group, next to its one positive
     sense_negatives: int = 2  # of which up to this many are other senses of the word, the rest hybrid hits
@@ -74,6 +83,12 @@ class Candidates:
     relevant: str  # doc_id of the one relevant document
     doc_ids: tuple[str, ...]  # document of each candidate chunk
     contents: tuple[str, ...]  # each candidate chunk's stored content (title line, newline, body)
+    scores: tuple[float, ...] = ()  # each candidate's fused retrieval score (empty: scored alike)
+
+    @property
+    def kind(self) -> str:
+        """The question's kind by its form, as serving tells it (`query_kinds.query_kind`)."""
+        return query_kind(self.question)
 
 
 @dataclass(frozen=True)
@@ -150,7 +165,13 @@ def mine(
             store.set_search_params(conn, ef_search, iterative=True)
             hits = hydrate(conn, ranking(conn, cid, question, vector, "hybrid", max(DEPTH, depth))[:depth])
         mined.append(
-            Candidates(question, relevant, tuple(h.doc_id for h in hits), tuple(h.content for h in hits))
+            Candidates(
+                question,
+                relevant,
+                tuple(h.doc_id for h in hits),
+                tuple(h.content for h in hits),
+                tuple(h.score for h in hits),
+            )
         )
         on_progress("mining", i + 1, len(queries))
     return mined
@@ -159,14 +180,17 @@ def mine(
 def training_group(
     found: Candidates, senses: Senses, config: RerankerTrainConfig, rng: np.random.Generator
 ) -> Group | None:
-    """The question's relevant gloss and `config.negatives` negatives, or None when too few negatives exist."""
-    if found.relevant not in senses.content:
+    """The question's relevant chunk (its first retrieved one, else its WordNet gloss) and `config.negatives`
+    negatives, or None when the relevant text is unknown or too few negatives exist."""
+    positive = relevant_text(found, senses)
+    if positive is None:
         return None
     hard = list(
         dict.fromkeys(c for d, c in zip(found.doc_ids, found.contents, strict=True) if d != found.relevant)
     )
     retrieved = set(hard)
-    other = [c for c in senses.others(found.relevant) if c not in retrieved]
+    wordnet = found.relevant in senses.content
+    other = [c for c in senses.others(found.relevant) if c not in retrieved] if wordnet else []
     n_other = min(config.sense_negatives, len(other), config.negatives)
     n_hard = min(config.negatives - n_other, len(hard))
     n_other = min(config.negatives - n_hard, len(other))  # fill up with senses when the hybrid list is short
@@ -174,7 +198,15 @@ def training_group(
         return None
     picked = [hard[i] for i in rng.choice(len(hard), n_hard, replace=False)]
     picked += [other[i] for i in rng.choice(len(other), n_other, replace=False)]
-    return Group(found.question, (senses.content[found.relevant], *picked))
+    return Group(found.question, (positive, *picked))
+
+
+def relevant_text(found: Candidates, senses: Senses) -> str | None:
+    """The relevant document's first chunk among the candidates, else its WordNet gloss, else None."""
+    for doc_id, content in zip(found.doc_ids, found.contents, strict=True):
+        if doc_id == found.relevant:
+            return content
+    return senses.content.get(found.relevant)
 
 
 def training_groups(mined: Sequence[Candidates], senses: Senses, config: RerankerTrainConfig) -> list[Group]:
@@ -191,17 +223,71 @@ def training_groups(mined: Sequence[Candidates], senses: Senses, config: Reranke
 
 
 def reranked_mrr(reranker: Reranker | None, val: Sequence[Candidates], k: int = 10) -> float:
-    """Mean MRR@k over distinct documents of the candidates re-ordered by `reranker` (None: hybrid's order)."""
-    per_query = []
+    """Mean MRR@k over distinct documents of the candidates re-ordered by `reranker` alone (None: hybrid's
+    order)."""
+    probabilities = [probabilities_of(reranker, found) for found in val]
+    return mean_mrr(val, probabilities, 1.0 if reranker is not None else 0.0, k)
+
+
+def blended_mrr(reranker: Reranker, val: Sequence[Candidates], k: int = 10) -> float:
+    """Mean MRR@k of the candidates ordered as serving orders them: blended by `reranker.blend` per kind."""
+    per_kind = defaultdict(list)
     for found in val:
-        order = np.arange(len(found.contents))
-        if reranker is not None and found.contents:
-            order = np.argsort(-reranker.score(found.question, found.contents), kind="stable")
+        per_kind[reranker.share(found.question)].append(found)
+    total = sum(
+        mean_mrr(group, [probabilities_of(reranker, f) for f in group], share, k) * len(group)
+        for share, group in per_kind.items()
+    )
+    return total / max(len(val), 1)
+
+
+def probabilities_of(reranker: Reranker | None, found: Candidates) -> np.ndarray:
+    """The re-ranker's probability of each candidate (N,); zeros without a re-ranker."""
+    if reranker is None or not found.contents:
+        return np.zeros(len(found.contents))
+    return reranker.score(found.question, found.contents)
+
+
+def mean_mrr(val: Sequence[Candidates], probabilities: Sequence[np.ndarray], share: float, k: int) -> float:
+    """Mean MRR@k of `val`'s candidates ordered by `share` * probability + (1 - share) * scaled fused score."""
+    if not val:
+        raise InvalidInput("No val questions to score; sample at least one (--val-queries).")
+    per_query = []
+    for found, p in zip(val, probabilities, strict=True):
+        fused = found.scores or tuple(-float(i) for i in range(len(found.contents)))  # unscored: kept order
+        order = np.argsort(-blended(p, fused, share), kind="stable") if found.contents else []
         docs = list(dict.fromkeys(found.doc_ids[i] for i in order))
         per_query.append(rank_metrics(docs, {found.relevant}, k)["mrr"])
-    if not per_query:
-        raise InvalidInput("No val questions to score; sample at least one (--val-queries).")
     return float(np.mean(per_query))
+
+
+def choose_blend(reranker: Reranker, val: Sequence[Candidates], k: int = 10) -> dict[str, float]:
+    """Per query kind of `val`, the re-ranker's share of BLEND_SHARES with the best val MRR@k (ties: the
+    smaller share, so a kind the re-ranker does not help keeps its fused order)."""
+    by_kind = defaultdict(list)
+    for found in val:
+        by_kind[found.kind].append(found)
+    chosen = {}
+    for kind, group in sorted(by_kind.items()):
+        probabilities = [probabilities_of(reranker, found) for found in group]
+        scores = [mean_mrr(group, probabilities, share, k) for share in BLEND_SHARES]
+        chosen[kind] = BLEND_SHARES[int(np.argmax(np.asarray(scores) - 1e-9 * np.arange(len(scores))))]
+    return chosen
+
+
+def kind_figures(reranker: Reranker, val: Sequence[Candidates], k: int = 10) -> dict[str, float]:
+    """`val/<kind>/hybrid_mrr`, `.../reranked_mrr` (the re-ranker alone), `.../blended_mrr` and `.../share`."""
+    figures = {}
+    for kind in sorted({found.kind for found in val}):
+        group = [found for found in val if found.kind == kind]
+        figures |= {
+            f"val/{kind}/queries": float(len(group)),
+            f"val/{kind}/hybrid_mrr": reranked_mrr(None, group, k),
+            f"val/{kind}/reranked_mrr": reranked_mrr(reranker, group, k),
+            f"val/{kind}/blended_mrr": blended_mrr(reranker, group, k),
+            f"val/{kind}/share": reranker.share(group[0].question),
+        }
+    return figures
 
 
 def freeze(reranker: Reranker, frozen_layers: int) -> list[torch.nn.Parameter]:
@@ -311,15 +397,38 @@ def mine_splits(
     collection: str,
     on_progress: Progress = quiet,
 ) -> tuple[list[Candidates], list[Candidates]]:
-    """Hybrid candidates of seeded samples of train and val questions."""
+    """Hybrid candidates of the training questions and the held-out val questions (`kind_queries`)."""
     mined = []
-    for split, n in (("train", config.train_queries), ("val", config.val_queries)):
-        queries = sample_queries(splits_dir, n, config.seed, split)
+    for split, queries in zip(
+        ("train", "val"), kind_queries(engine, splits_dir, config, collection), strict=True
+    ):
         report = functools.partial(
             lambda split, stage, done, total: on_progress(f"{stage} {split}", done, total), split
         )
         mined.append(mine(engine, embedder, queries, config.depth, collection, on_progress=report))
     return mined[0], mined[1]
+
+
+def kind_queries(
+    engine: Engine, splits_dir: Path, config: RerankerTrainConfig, collection: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Training and held-out val questions: sense questions of the train and val splits, and with
+    `config.kind_queries`, val-split queries of each built kind, those trained on sharing no target with the
+    held-out ones. Without them (`kind_queries=0`) only sense questions, as before."""
+    train = [sample_queries(splits_dir, config.train_queries, config.seed, "train")]
+    val = [sample_queries(splits_dir, config.val_queries, config.seed, "val")]
+    if config.kind_queries:
+        with engine.connect() as conn:
+            stored = set(doc_ids_by_chunk(conn, store.collection_id(conn, collection)).values())
+        for kind in KINDS[1:]:
+            n = config.val_queries + config.kind_queries
+            pool = built_queries(splits_dir, kind, "val", n, config.seed, stored)  # builds all: once per kind
+            held = pool.head(config.val_queries)
+            rest = pool.iloc[config.val_queries :]
+            train.append(rest[~rest.relevant.isin(held.relevant)])
+            val.append(held)
+    columns = ["question", "relevant"]
+    return tuple(pd.concat([f[columns] for f in frames], ignore_index=True) for frames in (train, val))
 
 
 def train_reranker(
@@ -340,10 +449,13 @@ def train_reranker(
     torch.manual_seed(config.seed)  # the head's initial weights
     reranker = new_reranker(model_config or RerankerConfig())
     history = fit(reranker, groups, val, config, on_progress)
+    reranker = replace(reranker, blend=choose_blend(reranker, val))
     fitted_at = time.perf_counter()
     metrics = {
         "val/hybrid_mrr": reranked_mrr(None, val),
         "val/reranked_mrr": max(row["val_mrr"] for row in history),
+        "val/blended_mrr": blended_mrr(reranker, val),
+        **kind_figures(reranker, val),
         "train/groups": float(len(groups)),
         "train/pairs_per_epoch": float(len(groups) * (1 + config.negatives)),
         "train/loss_first": history[0]["loss_first"],
@@ -359,7 +471,8 @@ def train_reranker(
 def register_reranker(
     tracking_uri: str, trained: Trained, params: dict[str, object], tags: dict[str, str] | None = None
 ) -> Promotion:
-    """Log the run to `aiprime-rag`, register the folder as `aiprime-reranker` and promote it on val MRR.
+    """Log the run to `aiprime-rag`, register the folder as `aiprime-reranker` and promote it on val MRR
+    (blended per kind, as it serves).
 
     The current champion (if any) is scored on the same val candidates, so both scores are comparable.
     """
@@ -373,14 +486,14 @@ def register_reranker(
     found = client.get_experiment_by_name(EXPERIMENT)
     experiment = found.experiment_id if found else client.create_experiment(EXPERIMENT)
     run = client.create_run(experiment, run_name="reranker", tags={"role": ROLE} | (tags or {}))
-    now, score = int(time.time() * 1000), trained.metrics["val/reranked_mrr"]
+    now, score = int(time.time() * 1000), trained.metrics["val/blended_mrr"]
     client.log_batch(
         run.info.run_id,
         metrics=[Metric(k, v, now, 0) for k, v in trained.metrics.items()],
         params=[Param(k, str(v)) for k, v in params.items()],
     )
     has_champion = registry.version_for(tracking_uri, name, registry.CHAMPION) is not None
-    before = reranked_mrr(load_reranker(tracking_uri), trained.val) if has_champion else None
+    before = blended_mrr(load_reranker(tracking_uri), trained.val) if has_champion else None
     registry.register(
         tracking_uri,
         name,
