@@ -37,6 +37,7 @@ def test_an_upcycled_expert_computes_what_the_dense_model_computes(top_k: int) -
     torch.testing.assert_close(expert(x).logits, dense(x).logits, atol=1e-5, rtol=1e-5)
 
 
+@torch.no_grad()
 def test_a_fresh_router_starts_near_uniform_so_top1_stays_close_to_the_dense_model() -> None:
     dense, x = dense_model(), torch.randn(256, 384)
     expert = upcycle(dense, MOE, seed=1).eval()
