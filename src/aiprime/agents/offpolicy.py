@@ -107,3 +107,12 @@ def greedy(actions: np.ndarray, n_plans: int) -> np.ndarray:
     target = np.zeros((len(actions), n_plans))
     target[np.arange(len(actions)), actions] = 1.0
     return target
+
+
+def simulated_log(pmf: np.ndarray, x: np.ndarray, rewards: np.ndarray, n: int, seed: int = 0) -> Logged:
+    """`n` interactions on random rows of a reward matrix (N, P), each plan drawn from `pmf` (N, P) and its
+    reward revealed: a logging policy's traffic, simulated."""
+    rng = np.random.default_rng(seed)
+    rows = rng.integers(len(x), size=n)
+    actions = np.array([rng.choice(pmf.shape[1], p=pmf[row] / pmf[row].sum()) for row in rows])
+    return Logged(x[rows], actions, pmf[rows, actions], rewards[rows, actions])
