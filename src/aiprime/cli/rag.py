@@ -163,17 +163,21 @@ def eval_command(
         console.print(rerank_latency(result))
     console.print(hnsw_table(result))
     if answers:
-        figures = grounded_answers(settings, splits, answers, seed, collection, model, generator)
-        console.print(answers_table({k: v for k, v in figures.items() if not k.startswith("curve/")}))
-        console.print(curve_table(figures))
+        for kind, figures in grounded_answers(
+            settings, splits, answers, seed, collection, model, generator
+        ).items():
+            shown = {k: v for k, v in figures.items() if not k.startswith("curve/")}
+            console.print(answers_table(shown, kind))
+            console.print(curve_table(figures))
 
 
 def grounded_answers(
     settings: Settings, splits: Path, n: int, seed: int, collection: str, reranker: Reranker | None,
     generator: str = "model",
-) -> dict[str, float]:  # fmt: skip
-    """Answer and check `n` test questions end to end, abstaining below the re-ranker's stored min_score
-    (as the served stack does), or below one calibrated now on `n` val questions when it has none."""
+) -> dict[str, dict[str, float]]:  # fmt: skip
+    """Answer and check `n` test questions of each query kind end to end (kind -> figures), abstaining below
+    the re-ranker's stored min_score (as the served stack does), or below one calibrated now on `n` val sense
+    questions when it has none."""
     from aiprime.rag import answer_eval
     from aiprime.rag.rerank import rerank
 
@@ -186,11 +190,11 @@ def grounded_answers(
         min_score, figures = answer_eval.calibrate(
             engine, embedder, val, k=4, rerank=bound, collection=collection
         )
-    test = rag_eval.sample_queries(splits, n, seed)
-    drafts = drafting_model(settings, generator)
-    return figures | answer_eval.evaluate_answers(
-        engine, embedder, test, drafts, rerank=bound, min_score=min_score, collection=collection
-    )
+    by_kind = answer_eval.answers_by_kind(
+        engine, embedder, splits, n, drafting_model(settings, generator), seed=seed, rerank=bound,
+        min_score=min_score, collection=collection,
+    )  # fmt: skip
+    return {kind: figures | found for kind, found in by_kind.items()}
 
 
 def drafting_model(settings: Settings, choice: str) -> Generator | None:
@@ -254,9 +258,10 @@ def figures_table(title: str, figures: dict[str, float]) -> Table:
     return table
 
 
-def answers_table(figures: dict[str, float]) -> Table:
-    """The `calibration/*` and `answers/*` figures of `grounded_answers`, one row each."""
-    return figures_table(f"Grounded answers ({int(figures['answers/questions'])} test questions)", figures)
+def answers_table(figures: dict[str, float], kind: str = "sense") -> Table:
+    """The `calibration/*` and `answers/*` figures of `grounded_answers` for one query kind, one row each."""
+    questions = int(figures["answers/questions"])
+    return figures_table(f"Grounded answers ({questions} test {kind} questions)", figures)
 
 
 def curve_table(figures: dict[str, float]) -> Table:

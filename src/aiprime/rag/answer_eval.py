@@ -22,11 +22,14 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.engine import Engine
 
+from aiprime.rag import store
 from aiprime.rag.embed import Embedder
-from aiprime.rag.evaluate import sample_queries
+from aiprime.rag.evaluate import doc_ids_by_chunk, sample_queries
+from aiprime.rag.evaluate_kinds import queries_of
 from aiprime.rag.generate import answer
 from aiprime.rag.generators import Generator
 from aiprime.rag.grounding import calibrate_min_score, groundedness, is_echo, support
+from aiprime.rag.query_kinds import KINDS
 from aiprime.rag.search import RERANK_CANDIDATES, Hit, search
 
 COVERAGE_POINTS = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1)  # shares of answered questions kept
@@ -91,6 +94,37 @@ def evaluate_answers(
         seconds = time.perf_counter() - start
         rows.append(answer_row(given, hits, row.relevant) | {"seconds": seconds})
     return answer_figures(rows) | precision_coverage(rows)
+
+
+def answers_by_kind(
+    engine: Engine,
+    embedder: Embedder,
+    splits_dir: Path,
+    n: int,
+    generator: Generator | None,
+    *,
+    seed: int = 0,
+    kinds: tuple[str, ...] = KINDS,
+    rerank: Rerank | None = None,
+    min_score: float = 0.0,
+    collection: str,
+) -> dict[str, dict[str, float]]:
+    """`evaluate_answers` of `n` test questions of each query kind (`aiprime.rag.query_kinds`) whose relevant
+    document is stored: kind -> its figures."""
+    with engine.connect() as conn:
+        stored = set(doc_ids_by_chunk(conn, store.collection_id(conn, collection)).values())
+    return {
+        kind: evaluate_answers(
+            engine,
+            embedder,
+            queries_of(splits_dir, kind, "test", n, seed, stored),
+            generator,
+            rerank=rerank,
+            min_score=min_score,
+            collection=collection,
+        )
+        for kind in kinds
+    }
 
 
 def answer_row(given: Any, hits: list[Hit], relevant: str) -> dict[str, Any]:
