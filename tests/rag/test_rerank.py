@@ -117,7 +117,8 @@ def test_a_kind_whose_share_is_zero_keeps_the_retrieval_order_and_a_share_mixes_
 
 def test_the_blend_chosen_on_val_never_ranks_worse_than_the_fused_order(untrained, mined) -> None:
     val = mined["val"]
-    blend = choose_blend(untrained, val)  # an untrained head: re-ranking alone is near chance
+    scored = [untrained.score(found.question, found.contents) for found in val]
+    blend = choose_blend(val, scored)  # an untrained head: re-ranking alone is near chance
 
     assert set(blend) == {"sense"} and 0.0 <= blend["sense"] <= 1.0
     assert blended_mrr(replace(untrained, blend=blend), val) >= reranked_mrr(None, val)

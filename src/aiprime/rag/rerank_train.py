@@ -229,14 +229,21 @@ def reranked_mrr(reranker: Reranker | None, val: Sequence[Candidates], k: int = 
     return mean_mrr(val, probabilities, 1.0 if reranker is not None else 0.0, k)
 
 
-def blended_mrr(reranker: Reranker, val: Sequence[Candidates], k: int = 10) -> float:
-    """Mean MRR@k of the candidates ordered as serving orders them: blended by `reranker.blend` per kind."""
-    per_kind = defaultdict(list)
-    for found in val:
-        per_kind[reranker.share(found.question)].append(found)
+def blended_mrr(
+    reranker: Reranker,
+    val: Sequence[Candidates],
+    k: int = 10,
+    probabilities: Sequence[np.ndarray] | None = None,
+) -> float:
+    """Mean MRR@k of the candidates ordered as serving orders them: blended by `reranker.blend` per kind
+    (`probabilities`: the re-ranker's of each candidate, when already scored)."""
+    scored = probabilities or [probabilities_of(reranker, found) for found in val]
+    per_share = defaultdict(list)
+    for found, p in zip(val, scored, strict=True):
+        per_share[reranker.share(found.question)].append((found, p))
     total = sum(
-        mean_mrr(group, [probabilities_of(reranker, f) for f in group], share, k) * len(group)
-        for share, group in per_kind.items()
+        mean_mrr([f for f, _ in pairs], [p for _, p in pairs], share, k) * len(pairs)
+        for share, pairs in per_share.items()
     )
     return total / max(len(val), 1)
 
@@ -261,31 +268,39 @@ def mean_mrr(val: Sequence[Candidates], probabilities: Sequence[np.ndarray], sha
     return float(np.mean(per_query))
 
 
-def choose_blend(reranker: Reranker, val: Sequence[Candidates], k: int = 10) -> dict[str, float]:
-    """Per query kind of `val`, the re-ranker's share of BLEND_SHARES with the best val MRR@k (ties: the
-    smaller share, so a kind the re-ranker does not help keeps its fused order)."""
+def choose_blend(
+    val: Sequence[Candidates], probabilities: Sequence[np.ndarray], k: int = 10
+) -> dict[str, float]:
+    """Per query kind of `val`, the re-ranker's share of BLEND_SHARES with the best val MRR@k given its
+    `probabilities` of each candidate (ties: the smaller share, so a kind the re-ranker does not help keeps
+    its fused order)."""
     by_kind = defaultdict(list)
-    for found in val:
-        by_kind[found.kind].append(found)
+    for found, p in zip(val, probabilities, strict=True):
+        by_kind[found.kind].append((found, p))
     chosen = {}
-    for kind, group in sorted(by_kind.items()):
-        probabilities = [probabilities_of(reranker, found) for found in group]
-        scores = [mean_mrr(group, probabilities, share, k) for share in BLEND_SHARES]
+    for kind, pairs in sorted(by_kind.items()):
+        group, scored = [f for f, _ in pairs], [p for _, p in pairs]
+        scores = [mean_mrr(group, scored, share, k) for share in BLEND_SHARES]
         chosen[kind] = BLEND_SHARES[int(np.argmax(np.asarray(scores) - 1e-9 * np.arange(len(scores))))]
     return chosen
 
 
-def kind_figures(reranker: Reranker, val: Sequence[Candidates], k: int = 10) -> dict[str, float]:
-    """`val/<kind>/hybrid_mrr`, `.../reranked_mrr` (the re-ranker alone), `.../blended_mrr` and `.../share`."""
+def kind_figures(
+    reranker: Reranker, val: Sequence[Candidates], probabilities: Sequence[np.ndarray], k: int = 10
+) -> dict[str, float]:
+    """`val/<kind>/hybrid_mrr`, `.../reranked_mrr` (the re-ranker alone), `.../blended_mrr` and `.../share`,
+    from the re-ranker's `probabilities` of each val candidate."""
     figures = {}
     for kind in sorted({found.kind for found in val}):
-        group = [found for found in val if found.kind == kind]
+        rows = [i for i, found in enumerate(val) if found.kind == kind]
+        group, scored = [val[i] for i in rows], [probabilities[i] for i in rows]
+        share = reranker.share(group[0].question)
         figures |= {
             f"val/{kind}/queries": float(len(group)),
-            f"val/{kind}/hybrid_mrr": reranked_mrr(None, group, k),
-            f"val/{kind}/reranked_mrr": reranked_mrr(reranker, group, k),
-            f"val/{kind}/blended_mrr": blended_mrr(reranker, group, k),
-            f"val/{kind}/share": reranker.share(group[0].question),
+            f"val/{kind}/hybrid_mrr": mean_mrr(group, scored, 0.0, k),
+            f"val/{kind}/reranked_mrr": mean_mrr(group, scored, 1.0, k),
+            f"val/{kind}/blended_mrr": mean_mrr(group, scored, share, k),
+            f"val/{kind}/share": share,
         }
     return figures
 
@@ -449,13 +464,14 @@ def train_reranker(
     torch.manual_seed(config.seed)  # the head's initial weights
     reranker = new_reranker(model_config or RerankerConfig())
     history = fit(reranker, groups, val, config, on_progress)
-    reranker = replace(reranker, blend=choose_blend(reranker, val))
+    probabilities = [probabilities_of(reranker, found) for found in val]  # scored once, blended below
+    reranker = replace(reranker, blend=choose_blend(val, probabilities))
     fitted_at = time.perf_counter()
     metrics = {
         "val/hybrid_mrr": reranked_mrr(None, val),
         "val/reranked_mrr": max(row["val_mrr"] for row in history),
-        "val/blended_mrr": blended_mrr(reranker, val),
-        **kind_figures(reranker, val),
+        "val/blended_mrr": blended_mrr(reranker, val, probabilities=probabilities),
+        **kind_figures(reranker, val, probabilities),
         "train/groups": float(len(groups)),
         "train/pairs_per_epoch": float(len(groups) * (1 + config.negatives)),
         "train/loss_first": history[0]["loss_first"],
