@@ -103,12 +103,11 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def peak_rss_mb(pid: int) -> float:
-    """VmHWM of the process (or its only child: prlimit and taskset exec, so it is the same pid)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmHWM for pid {pid}")
+def rss_mb(pid: int) -> tuple[float, float]:
+    """Peak (VmHWM) and current (VmRSS) resident memory of the process, in MB (prlimit and taskset exec,
+    so the server has the pid they started with)."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+    return int(fields["VmHWM"].split()[0]) / 1024, int(fields["VmRSS"].split()[0]) / 1024
 
 
 def side_by_side(bundle: Path, folders: Champions, texts: list[str]) -> dict[str, np.ndarray]:
@@ -155,7 +154,7 @@ def main() -> None:
             cpu_before = cpu_s(process.pid)
             http = http_latencies(port, texts)
             cold.append((cpu_s(process.pid) - cpu_before) / len(texts))  # server CPU per request
-            rss = peak_rss_mb(process.pid)
+            rss = rss_mb(process.pid)
         finally:
             process.terminate()
             process.wait(timeout=30)
@@ -177,7 +176,9 @@ def report(out, args, manifest, quality, built_s, size, cold, rss, http, local) 
     table.add_row("bundle size", f"{size:.1f} MB", "<= 40 MB")
     table.add_row("cold start: wall to ready / to first answer; CPU to ready",
                   f"{cold[0]:.2f} s / {cold[1]:.2f} s; {cold[2]:.2f} s", "<= 1 s")  # fmt: skip
-    table.add_row("peak RSS under prlimit --as=512M", f"{rss:.0f} MB", "<= 250 MB")
+    table.add_row(
+        "RSS under prlimit --as=512M: peak; after the requests", f"{rss[0]:.0f}; {rss[1]:.0f} MB", "<= 250 MB"
+    )
     table.add_row(f"HTTP p50 / p95 per request ({len(http)}, server on core 0); server CPU per request",
                   f"{1000 * np.median(http):.1f} / {1000 * np.percentile(http, 95):.1f} ms; {1000 * cold[3]:.1f} ms",
                   "p95 <= 15 ms")  # fmt: skip

@@ -83,6 +83,9 @@ class EdgeHandler(BaseHTTPRequestHandler):
     """Routes of one served bundle; `server.model` and `server.name` are set by `make_server`."""
 
     protocol_version = "HTTP/1.1"  # keep-alive: a device's client reuses its connection
+    # Headers and body go out in two writes; with Nagle's algorithm the body then waits for the client's
+    # delayed ACK (bench/edge.py: about 60 ms per request instead of the 6.5 ms of CPU it takes).
+    disable_nagle_algorithm = True
 
     def do_GET(self) -> None:
         self.answer(self.get)
