@@ -7,7 +7,7 @@ questions per split (`aiprime.moe.dataset.read_questions`; the test sample's fir
 `bench/rag_routing.py --seed 11`), embedded with all-MiniLM-L6-v2 and cached under AIPRIME_HOME/embeddings.
 `--baseline` is a gate folder trained on glosses only (e.g. the registered champion's); without it one is
 trained here. The new gate is trained on glosses joined with the train questions and calibrated on the val
-glosses and questions (`aiprime.moe.fitting.train_gate`). Prints, on test glosses and test questions: route
+glosses and questions, its threshold chosen on the val questions (`aiprime.moe.fitting.train_gate`). Prints, on test glosses and test questions: route
 accuracy, the expected calibration error (15 bins) before and after temperature scaling, and the accuracy and
 coverage above the threshold chosen on val.
 """
@@ -120,10 +120,11 @@ def main() -> None:
         baseline = args.baseline or fitting.train_gate(glosses["train"], glosses["val"], out / "glosses", run)
         report(f"glosses only ({baseline})", baseline, test)
         served = fitting.train_gate(
-            glosses["train"].join(questions["train"]),
-            glosses["val"].join(questions["val"]),
+            glosses["train"],
+            glosses["val"],
             out / "both",
             run,
+            questions=(questions["train"], questions["val"]),
         )
         report("glosses + questions, calibrated on val", served, test)
 

@@ -62,6 +62,17 @@ def test_the_calibration_reports_the_accuracy_above_its_threshold() -> None:
     assert found.ece_after < found.ece_before and found.val_rows == len(labels)
 
 
+def test_the_threshold_is_chosen_on_the_rows_of_the_served_form() -> None:
+    confidence = np.array([0.95, 0.9, 0.8, 0.7, 0.95, 0.9, 0.8, 0.7])
+    logits = np.log(np.stack([confidence, 1 - confidence], axis=1))
+    labels = np.array([0, 0, 0, 0, 0, 0, 1, 1])  # glosses right; the two least sure questions wrong
+    everywhere = calibrate(logits, labels, precision=0.75)
+    on_questions = calibrate(logits, labels, precision=0.75, served=np.arange(8) >= 4)
+    calibrated = softmax(logits, on_questions.temperature).max(axis=1)
+    assert everywhere.threshold == pytest.approx(calibrated[3])  # 6 of the 8 rows at or above 0.7 are right
+    assert on_questions.threshold == pytest.approx(calibrated[5])  # of the questions, those at 0.95 and 0.9
+
+
 def test_calibrating_nothing_names_what_to_pass() -> None:
     with pytest.raises(InvalidInput, match="validation split"):
         fit_temperature(np.zeros((0, 6)), np.zeros(0, dtype=int))
@@ -72,9 +83,12 @@ def test_calibrating_nothing_names_what_to_pass() -> None:
 def test_a_trained_gate_carries_its_temperature_and_threshold(
     tmp_path: Path, tiny_splits: dict, tiny_run
 ) -> None:
-    gate = fitting.train_gate(tiny_splits["train"], tiny_splits["val"], tmp_path / "gate", tiny_run)
+    questions = (tiny_splits["test"], tiny_splits["test"])  # stand-ins: any labelled rows
+    gate = fitting.train_gate(
+        tiny_splits["train"], tiny_splits["val"], tmp_path / "gate", tiny_run, questions=questions
+    )
     metadata = load_metadata(gate / fitting.MODEL_FILE)
     calibration = metadata["calibration"]
     assert metadata["temperature"] == calibration["temperature"] > 0
-    assert 0 < metadata["threshold"] <= 1 and calibration["val_rows"] == len(tiny_splits["val"])
+    assert 0 < metadata["threshold"] <= 1 and calibration["val_rows"] == 2 * len(tiny_splits["val"])
     assert calibration["ece_after"] <= calibration["ece_before"] + 1e-9

@@ -4,8 +4,10 @@ Temperature scaling (Guo et al., "On Calibration of Modern Neural Networks", ICM
 one scalar T > 0 fitted to minimise the negative log-likelihood on the validation split; it changes the
 probabilities, never the ranking. Calibrated, a probability of 0.8 is right about 8 times in 10, so a
 threshold on it means something: `choose_threshold` picks, on val, the lowest confidence above which the
-gate's first choice is right at least `TARGET_PRECISION` of the time. Below it the serving graph does not
-trust the route (`aiprime.serving`: the gate's record says `confident: false`).
+gate's first choice is right at least `TARGET_PRECISION` of the time, on the rows of the form it serves (the
+sense questions, when the gate trains on them: on glosses it is right more often at a given confidence).
+Below it the serving graph does not trust the route (`aiprime.serving`: the gate's record says
+`confident: false`).
 
 Both are stored with the gate (`calibrate_folder` writes them into `model.pt`'s metadata: `temperature`,
 `threshold`, `calibration`), registered with it in MLflow, and applied wherever the gate's probabilities
@@ -104,11 +106,18 @@ def choose_threshold(
     return float(confidence[order][reached[-1]]) if len(reached) else 1.0
 
 
-def calibrate(logits: np.ndarray, labels: np.ndarray, precision: float = TARGET_PRECISION) -> Calibration:
-    """Fit the temperature and choose the threshold on one (validation) set of logits (N, C) and labels (N,)."""
+def calibrate(
+    logits: np.ndarray,
+    labels: np.ndarray,
+    precision: float = TARGET_PRECISION,
+    served: np.ndarray | None = None,
+) -> Calibration:
+    """Fit the temperature on one (validation) set of logits (N, C) and labels (N,), and choose the threshold
+    on its rows of the form the gate serves (`served`, a boolean mask (N,); None: every row)."""
     temperature = fit_temperature(logits, labels)
     before, after = softmax(logits), softmax(logits, temperature)
-    threshold = choose_threshold(after, labels, precision)
+    chosen_on = np.ones(len(labels), dtype=bool) if served is None else np.asarray(served, dtype=bool)
+    threshold = choose_threshold(after[chosen_on], labels[chosen_on], precision)
     above = after.max(axis=1) >= threshold
     right = after.argmax(axis=1) == labels
     return Calibration(
@@ -130,12 +139,17 @@ def logits_of(module: torch.nn.Module, x: np.ndarray) -> np.ndarray:
 
 
 def calibrate_folder(
-    folder: Path, x_val: np.ndarray, y_val: np.ndarray, model_file: str = "model.pt"
+    folder: Path,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    model_file: str = "model.pt",
+    served: np.ndarray | None = None,
 ) -> Calibration:
-    """Calibrate the gate saved in `folder` on (x_val, y_val) and write the result into its metadata."""
+    """Calibrate the gate saved in `folder` on (x_val, y_val), its threshold on the `served` rows (see
+    `calibrate`), and write the result into its metadata."""
     path = Path(folder) / model_file
     module, metadata = load_model(path), load_metadata(path)
-    found = calibrate(logits_of(module, x_val), y_val)
+    found = calibrate(logits_of(module, x_val), y_val, served=served)
     save_model(module, path, {**metadata, **found.to_metadata()})
     return found
 

@@ -101,15 +101,22 @@ def train_gate(
     run: RunConfig | None = None,
     specs: Sequence[ExpertSpec] = EXPERTS,
     fingerprint: str = "",
+    questions: tuple[TaskSplit, TaskSplit] | None = None,
 ) -> Path:
     """Fit the gate (embedding -> domain, with the balance loss) on every row whose domain has an expert.
 
-    Its learning rate is `run.train.lr * run.gate_lr_scale` (`RunConfig.for_gate`). The splits are what the gate
-    serves: glosses joined with sense questions (`dataset.build_question_splits`). Once fitted, it is calibrated
-    on `val` (`calibration.calibrate_folder`: its temperature and confidence threshold go into its metadata).
+    Its learning rate is `run.train.lr * run.gate_lr_scale` (`RunConfig.for_gate`). `questions` (train, val)
+    are what the gate serves besides glosses, sense questions (`dataset.build_question_splits`): joined to
+    the glosses. Once fitted, the gate is calibrated on `val` (`calibration.calibrate_folder`: its temperature,
+    and its confidence threshold chosen on the val questions when given, go into its metadata).
     """
     run = run or RunConfig()
     labels = domains(specs)
+    served = np.zeros(len(val), dtype=bool)  # the val rows that are questions
+    if questions is not None:
+        served = np.arange(len(val) + len(questions[1])) >= len(val)
+        train, val = train.join(questions[0]), val.join(questions[1])
+    served = served[np.isin(val.domain, labels)]
     train, val = (s.where(np.isin(s.domain, labels)) for s in (train, val))
     arrays = (
         train.x,
@@ -124,7 +131,7 @@ def train_gate(
         "fingerprint": fingerprint,
     }
     folder = fit_to_folder(arrays, gate_config(specs), run.seed, run.for_gate(), out_dir, metadata)
-    calibrate_folder(folder, arrays[2], arrays[3], MODEL_FILE)
+    calibrate_folder(folder, arrays[2], arrays[3], MODEL_FILE, served if served.any() else None)
     return folder
 
 
