@@ -10,7 +10,9 @@ from _helpers.image_pairs import write_stamp
 from aiprime.orchestration.media_assets import (
     MANIFEST,
     fold_overlaps,
+    image_link,
     stamp_dataset,
+    stamp_embeddings,
     stamp_folds_caption_disjoint,
 )
 from aiprime.orchestration.resources import Workspace
@@ -46,3 +48,20 @@ def test_a_caption_in_two_folds_is_reported():
         {"caption": "A cat.", "fold": 0},
     ]
     assert fold_overlaps(rows) == ["a frog."]
+
+
+def test_media_assets_train_and_register_the_link(tmp_path, mlflow_url, embedding_cache):
+    stamps = tmp_path / "stamps"
+    for n in range(30):
+        write_stamp(stamps / "set", f"stamp{n:02d}", f"Stamp number {n}.")
+    settings = Settings(
+        home=tmp_path / "home", stamps_dir=stamps, mlflow_tracking_uri=mlflow_url, _env_file=None
+    )
+    settings.home.mkdir()
+    (settings.home / "embeddings").symlink_to(embedding_cache)  # the glosses' embeddings, kept across runs
+    assets = [stamp_dataset, stamp_folds_caption_disjoint, stamp_embeddings, image_link]
+    result = dg.materialize(assets, resources={"workspace": Workspace(tmp_path, settings)})
+    assert result.success
+    (link,) = result.asset_materializations_for_node("image_link")
+    assert link.metadata["promoted"].value is True
+    assert link.tags["dagster/data_version"] == "aiprime-image-link@1"

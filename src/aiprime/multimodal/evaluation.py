@@ -16,7 +16,9 @@ from aiprime.multimodal.link import (
     unit,
 )
 
-FLOOR_WEIGHTS = tuple(round(w, 2) for w in np.linspace(0.0, 1.0, 11))  # the grid searched on validation
+FLOOR_WEIGHTS = tuple(
+    round(float(w), 2) for w in np.linspace(0.0, 1.0, 11)
+)  # the grid searched on validation
 
 
 @dataclass(frozen=True)

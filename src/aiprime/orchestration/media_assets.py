@@ -102,7 +102,11 @@ def image_link(
     promotion = register_link(settings.mlflow_url, trained, synsets)
     context.log.info(promotion.reason)
     return dg.MaterializeResult(
-        metadata={**trained.metrics, "promoted": promotion.promoted, "reason": promotion.reason},
+        metadata={
+            **{k: float(v) for k, v in trained.metrics.items()},
+            "promoted": promotion.promoted,
+            "reason": promotion.reason,
+        },
         data_version=dg.DataVersion(f"{promotion.name}@{promotion.challenger}"),
     )
 
