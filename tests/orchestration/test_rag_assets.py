@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import dagster as dg
@@ -73,3 +74,32 @@ def test_the_recall_check_fails_below_the_target_and_says_what_to_change() -> No
     assert not low.passed and low.severity == dg.AssetCheckSeverity.ERROR
     assert "raise ef_search" in low.description
     assert recall_result(figures | {"hnsw/ef40/recall_at_10": RECALL_TARGET}, 40).passed
+
+
+TINY_RERANKER = {
+    "ops": {"reranker": {"config": {"train_queries": 16, "kind_queries": 8, "val_queries": 8, "max_len": 32}}}
+}
+
+
+@pytest.mark.slow
+def test_the_reranker_is_trained_registered_calibrated_then_kept_when_nothing_changed(
+    materialised, mlflow_url
+) -> None:
+    from aiprime.rag.rerank import load_reranker
+
+    root, settings, _ = materialised
+    settings = settings.model_copy(update={"mlflow_tracking_uri": mlflow_url})
+
+    first = materialize_everything(settings, root, groups=("reranking",), run_config=TINY_RERANKER)
+    again = materialize_everything(settings, root, groups=("reranking",), run_config=TINY_RERANKER)
+
+    trained, calibrated = _metadata(first, "reranker"), _metadata(first, "reranker_calibration")
+    assert trained["kept"] is False and trained["champion_version"] is not None
+    assert set(json.loads(trained["blend"])) >= {"sense"}
+    assert 0.0 <= trained["val/blended_mrr"] <= 1.0
+    champion = load_reranker(mlflow_url)
+    assert champion.min_score == pytest.approx(calibrated["min_score"], rel=1e-5)
+    assert champion.blend == json.loads(trained["blend"])
+    kept = _metadata(again, "reranker")
+    assert kept["kept"] is True and kept["champion_version"] == trained["champion_version"]
+    assert _metadata(again, "reranker_calibration")["kept"] is True

@@ -38,6 +38,8 @@ from aiprime.orchestration.rag_assets import (
     build_embeddings_asset,
     embedding_code_version,
     index_recall,
+    reranker,
+    reranker_calibration,
     vector_index,
 )
 from aiprime.orchestration.resources import Workspace, trainer_for
@@ -61,6 +63,8 @@ def build_definitions(settings: Settings, repo_root: Path) -> dg.Definitions:
             document_features,
             build_embeddings_asset(embedding_code_version()),
             vector_index,
+            reranker,
+            reranker_calibration,
             moe_models,
             traffic_drift,
             gate_feedback,

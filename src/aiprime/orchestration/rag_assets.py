@@ -6,11 +6,21 @@ documents' DVC md5 and the embedding model, so Dagster marks it stale exactly wh
 `vector_index` builds the cosine HNSW index with the configured m and ef_construction (kept when one with
 those parameters exists; pgvector maintains it as rows change). The check `index_recall` compares the
 index's top 10 with exact search on test-split questions at the ef_search the servers use.
+
+`reranker` fine-tunes the cross-encoder on every query kind (`aiprime.rag.rerank_train`), registers it as
+`aiprime-reranker` and promotes it to champion when its val MRR beats the champion's; it is kept (no
+training) when the last materialisation had the same `training_key` (its config, the documents and
+questions, the embedding model, the retrieval code) and its champion is still the champion.
+`reranker_calibration` then stores the champion's `min_score` (`aiprime rag calibrate`) unless that version
+already carries one. The served retriever loads that champion with its threshold.
 """
 
 import hashlib
+import json
+import tempfile
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 from pydantic import Field
@@ -21,9 +31,12 @@ from aiprime.orchestration.resources import Workspace
 from aiprime.rag import store
 
 GROUP = "retrieval"
+RERANKING = "reranking"  # the re-ranker's own group: materialising retrieval alone trains nothing
 RECALL_TARGET = 0.95  # the issue's bar for HNSW recall@10 against exact search
 RECALL_QUERIES = 200  # test-split questions the check embeds (about 3 s of MiniLM here)
 PROGRESS_EVERY = 20  # log one line per this many batches
+RERANKER_CODE = ("rerank", "rerank_train", "query_kinds", "fusion", "search", "lexical", "evaluate", "embed")
+CALIBRATION_QUESTIONS = 100  # val sense questions `reranker_calibration` retrieves and re-ranks
 
 
 def embedding_code_version() -> str:
@@ -154,3 +167,150 @@ def recall_result(result: dict[str, float], ef_search: int) -> dg.AssetCheckResu
             "p95_ms": result[f"hnsw/ef{ef_search}/p95_ms"],
         },
     )
+
+
+class RerankerTraining(dg.Config):
+    """How `reranker` fine-tunes the cross-encoder: sized to a few minutes on 2 CPU cores."""
+
+    train_queries: int = Field(300, description="Train-split sense questions, one group each.")
+    kind_queries: int = Field(300, description="Val-split queries of each other kind, targets not held out.")
+    val_queries: int = Field(100, description="Held-out val queries per kind: epoch, blend and champion.")
+    epochs: int = Field(1, description="Passes over the groups.")
+    max_len: int = Field(64, description="Word pieces of a question-chunk pair.")
+    retrain: bool = Field(False, description="Train even when nothing changed since the last run.")
+
+    def train_config(self) -> Any:
+        """The `RerankerTrainConfig` these settings describe."""
+        from aiprime.rag.rerank_train import RerankerTrainConfig
+
+        return RerankerTrainConfig(
+            train_queries=self.train_queries,
+            kind_queries=self.kind_queries,
+            val_queries=self.val_queries,
+            epochs=self.epochs,
+        )
+
+
+def reranker_key(workspace: Workspace, config: RerankerTraining, embedder_name: str) -> str:
+    """A hash of what decides a trained re-ranker: its settings, the documents and questions, the embedding
+    model and the retrieval code."""
+    rag, splits = Path(__file__).resolve().parents[1] / "rag", workspace.root / "data" / "splits"
+    data = [splits / name for name in ("documents.parquet", "queries.parquet")]
+    code = [rag / f"{name}.py" for name in RERANKER_CODE]
+    settings = json.dumps(config.model_dump(exclude={"retrain"}), sort_keys=True)
+    described = (
+        f"{settings}\x00{embedder_name}\x00{versioning.fingerprint(data)}\x00{versioning.fingerprint(code)}"
+    )
+    return hashlib.sha256(described.encode()).hexdigest()[:16]
+
+
+def champion_reranker(tracking_uri: str) -> str | None:
+    """The version of `aiprime-reranker` that is champion, or None."""
+    from aiprime.rag.rerank import ROLE
+    from aiprime.registry import mlflow_registry as registry  # MLflow: imported on use
+
+    return registry.version_for(tracking_uri, registry.registered_name(ROLE), registry.CHAMPION)
+
+
+def kept_reranker(instance: dg.DagsterInstance, key: str, tracking_uri: str) -> dict[str, Any] | None:
+    """The last `reranker` materialisation's metadata when it had `key` and its champion still is; else None."""
+    event = instance.get_latest_materialization_event(dg.AssetKey("reranker"))
+    if event is None or event.asset_materialization is None:
+        return None
+    last = {k: v.value for k, v in event.asset_materialization.metadata.items()}
+    if last.get("training_key") != key or last.get("champion_version") is None:
+        return None
+    return last if champion_reranker(tracking_uri) == last["champion_version"] else None
+
+
+@dg.asset(group_name=RERANKING, deps=[vector_index], kinds={"pytorch", "mlflow"})
+def reranker(
+    context: dg.AssetExecutionContext, config: RerankerTraining, workspace: dg.ResourceParam[Workspace]
+) -> dg.MaterializeResult:
+    """The cross-encoder re-ranker, fine-tuned on every query kind with a per-kind blend chosen on val, and
+    registered in MLflow (champion when it beats the champion on val)."""
+    from aiprime.rag.embed import make_embedder
+
+    settings = workspace.settings
+    embedder = make_embedder(settings)
+    key = reranker_key(workspace, config, embedder.name)
+    kept = None if config.retrain else kept_reranker(context.instance, key, settings.mlflow_url)
+    if kept is not None:
+        context.log.info(f"nothing changed: aiprime-reranker v{kept['champion_version']} is kept")
+        return dg.MaterializeResult(
+            metadata=kept | {"kept": True}, data_version=dg.DataVersion(f"v{kept['champion_version']}")
+        )
+    with progress.stage("training the re-ranker"):
+        figures = train_and_register(workspace, config, embedder, key)
+    context.log.info(f"re-ranker: {figures}")
+    return dg.MaterializeResult(
+        metadata=figures | {"kept": False}, data_version=dg.DataVersion(f"v{figures['champion_version']}")
+    )
+
+
+def train_and_register(
+    workspace: Workspace, config: RerankerTraining, embedder: Any, key: str
+) -> dict[str, Any]:
+    """Train a re-ranker, register it and gate it; its figures, `training_key` and the champion's version."""
+    from aiprime.rag.rerank import RerankerConfig
+    from aiprime.rag.rerank_train import register_reranker, train_reranker
+
+    settings, tracking_uri = workspace.settings, workspace.settings.mlflow_url
+    train_config = config.train_config()
+    with tempfile.TemporaryDirectory(prefix="aiprime-reranker-") as tmp:
+        trained = train_reranker(
+            workspace.app_db(),
+            embedder,
+            workspace.root / "data" / "splits",
+            Path(tmp),
+            train_config,
+            RerankerConfig(max_len=config.max_len),
+            collection=settings.rag_collection,
+        )
+        params = asdict(train_config) | {"max_len": config.max_len, "collection": settings.rag_collection}
+        promotion = register_reranker(tracking_uri, trained, params, {"training_key": key})
+    return {
+        **{name: round(value, 4) for name, value in trained.metrics.items()},
+        "blend": json.dumps(trained.reranker.blend, sort_keys=True),
+        "training_key": key,
+        "registered_version": promotion.challenger,
+        "promoted": promotion.promoted,
+        "champion_version": champion_reranker(tracking_uri),
+    }
+
+
+@dg.asset(group_name=RERANKING, deps=[dg.AssetKey("reranker")], kinds={"mlflow"})
+def reranker_calibration(workspace: dg.ResourceParam[Workspace]) -> dg.MaterializeResult:
+    """The champion re-ranker's abstention threshold `min_score`, chosen on val sense questions and tagged on
+    its MLflow version (kept when that version already carries one)."""
+    from aiprime.rag.rerank import load_reranker
+
+    tracking_uri = workspace.settings.mlflow_url
+    version = champion_reranker(tracking_uri)
+    if version is None:
+        return dg.MaterializeResult(metadata={"calibrated": "no champion re-ranker: nothing to calibrate"})
+    model = load_reranker(tracking_uri)
+    figures = {"min_score": model.min_score} if model.min_score is not None else calibrate(workspace, model)
+    kept = model.min_score is not None
+    return dg.MaterializeResult(
+        metadata={**figures, "reranker_version": version, "kept": kept},
+        data_version=dg.DataVersion(f"v{version}-{figures['min_score']:.6g}"),
+    )
+
+
+def calibrate(workspace: Workspace, model: Any) -> dict[str, float]:
+    """Choose `min_score` on CALIBRATION_QUESTIONS val questions and tag it on the champion's version."""
+    from aiprime.rag import answer_eval
+    from aiprime.rag.embed import make_embedder
+    from aiprime.rag.evaluate import sample_queries
+    from aiprime.rag.rerank import MIN_SCORE, rerank, save_calibration
+
+    settings = workspace.settings
+    val = sample_queries(workspace.root / "data" / "splits", CALIBRATION_QUESTIONS, seed=0, split="val")
+    with progress.stage("calibrating the re-ranker"):
+        min_score, figures = answer_eval.calibrate(
+            workspace.app_db(), make_embedder(settings), val, k=4, collection=settings.rag_collection,
+            rerank=lambda q, hits, top_n: rerank(q, hits, model, top_n),
+        )  # fmt: skip
+    save_calibration(settings.mlflow_url, {MIN_SCORE: min_score, **figures})
+    return {MIN_SCORE: min_score, **{k.replace("/", "_"): v for k, v in figures.items()}}

@@ -35,7 +35,11 @@ class DeploymentConfig(dg.Config):
     )
 
 
-@dg.asset(group_name=GROUP, deps=[dg.AssetKey("moe_models"), dg.AssetKey("vector_index")], kinds={"kserve"})
+@dg.asset(
+    group_name=GROUP,
+    deps=[dg.AssetKey("moe_models"), dg.AssetKey("vector_index"), dg.AssetKey("reranker_calibration")],
+    kinds={"kserve"},
+)
 def deployment(
     context: dg.AssetExecutionContext, config: DeploymentConfig, workspace: dg.ResourceParam[Workspace]
 ) -> dg.MaterializeResult:
