@@ -45,8 +45,7 @@ def parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="Boost the domain of the expert the gate routed to (--no-prefer_route_domain: search all alike). "
-        "On sense questions the gate picks the right domain 1 time in 4 and the boost costs recall; see "
-        "kserve/graphs/README.md.",
+        "A calibrated gate's unsure routes are never boosted; see kserve/graphs/README.md.",
     )
     parser.set_defaults(**base_server.DEFAULTS, model_name="retriever")
     return parser
