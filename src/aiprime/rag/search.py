@@ -52,11 +52,13 @@ class Filters:
 
     source: str | None = None  # wordnet, foldoc, pydocs
     domain: str | None = None  # a gate domain, or computing
+    modality: str | None = None  # text, image or audio: what the chunk's vector was made from (0011)
 
     def clauses(self) -> list[sa.ColumnElement[bool]]:
         """SQL conditions on `rag_chunks`."""
         c = store.chunks.c
-        return [col == value for col, value in ((c.source, self.source), (c.domain, self.domain)) if value]
+        wanted = ((c.source, self.source), (c.domain, self.domain), (c.modality, self.modality))
+        return [col == value for col, value in wanted if value]
 
 
 @dataclass(frozen=True)

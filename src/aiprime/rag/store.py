@@ -1,4 +1,4 @@
-"""The retrieval store in PostgreSQL: the tables of migrations 0002 and 0007, the HNSW index, per-query settings.
+"""The retrieval store in PostgreSQL: the tables of migrations 0002, 0007 and 0011, the HNSW index, per-query settings.
 
 The tables are declared here as SQLAlchemy Core objects for queries only; Alembic owns the schema. Search
 settings are set with `SET LOCAL`, so they last one transaction and never leak into a pooled connection.
@@ -20,6 +20,7 @@ from aiprime.errors import ConfigError, InvalidInput, NotFound
 EMBED_DIM = 384  # the column width of migration 0002
 TERM_SPACE = 1 << 29  # the sparsevec width of migration 0007: hashed term ids
 HNSW_INDEX = "ix_rag_chunks_embedding_hnsw"
+MODALITIES = ("text", "image", "audio")  # migration 0011: what a chunk's vector was made from
 
 metadata = sa.MetaData()
 collections = sa.Table(
@@ -57,6 +58,7 @@ chunks = sa.Table(
     sa.Column("content", sa.Text),
     sa.Column("embedding", Vector(EMBED_DIM)),
     sa.Column("tsv", TSVECTOR),
+    sa.Column("modality", sa.Text),  # migration 0011
 )
 chunk_bm25 = sa.Table(  # migration 0007, filled by aiprime.rag.lexical.refresh
     "rag_chunk_bm25",
@@ -122,6 +124,13 @@ def check_model(conn: Connection, cid: int, model: str) -> None:
             "Set AIPRIME_RAG_EMBEDDER to the collection's model (minilm: all-MiniLM-L6-v2, minilm-int8: "
             f"all-MiniLM-L6-v2-onnx-int8), or re-ingest it with this one: `aiprime rag ingest --collection {name}`."
         )
+
+
+def check_modality(modality: str | None) -> str | None:
+    """`modality` if it is None or one of MODALITIES, else InvalidInput naming the choices."""
+    if modality is not None and modality not in MODALITIES:
+        raise InvalidInput(f"modality={modality!r} is not one of {', '.join(MODALITIES)}.")
+    return modality
 
 
 def collection_id(conn: Connection, name: str) -> int:
