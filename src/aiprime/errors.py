@@ -36,6 +36,12 @@ class UnknownLabel(InvalidInput):
     http_status = 422
 
 
+class NotSpeech(InvalidInput):
+    """Well-formed audio that holds no speech (music, an animal, noise). HTTP servers should return HTTP_422."""
+
+    http_status = 422
+
+
 class DuplicateFeedback(AIPrimeError):
     """This principal already labelled this request. HTTP servers should return HTTP_409 (Conflict)."""
 
