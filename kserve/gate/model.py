@@ -5,7 +5,8 @@ Contract (kserve/graphs/README.md): one v1 record per request, `{"instances": [.
 gate's softmax (at its calibrated temperature) averaged over the request's instances; a calibrated gate adds
 `"confident"`, whether the first choice's probability reached the threshold stored with it. v2 answers per
 text: `probabilities` [N, D] and `expert` [N]. `:explain` attributes the first choice (or
-`parameters.target`) to the words of each text.
+`parameters.target`) to the words of each text; `parameters.counterfactual: true` adds to each record the
+fewest words (at most 3) whose deletion changes the route, or null.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from opentelemetry import trace
 
 from aiprime.drift.requests import LoggedRequest
 from aiprime.explain import TextExplainer
+from aiprime.explain.measures import explanation_record
 from aiprime.observability.logs import current_request_id
 from aiprime.serving import served_models
 from aiprime.serving.base_server import ServingModel
@@ -135,4 +137,6 @@ class GateModel(ServingModel):
             target = route_name(target)  # a domain name is accepted too
         index = self.classifier.index(target)
         method = request.parameters.get("method")
-        return {"explanations": [self.explainer.explain(t, index, method).to_dict() for t in request.texts]}
+        counterfactual = request.parameters.get("counterfactual", False)
+        why = [self.explainer.explain(t, index, method) for t in request.texts]
+        return {"explanations": [explanation_record(self.classifier, e, counterfactual) for e in why]}

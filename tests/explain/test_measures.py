@@ -1,0 +1,113 @@
+"""Explanations measured on the model they explain: faithfulness, stability, the minimal counterfactual."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import random
+import uuid
+from pathlib import Path
+
+import pytest
+import torch
+from _helpers.gates import train_gate
+from torch import nn
+
+from aiprime.errors import InvalidInput
+from aiprime.explain import TextExplainer
+from aiprime.explain.measures import (
+    deletion_drops,
+    faithfulness_ratio,
+    minimal_counterfactual,
+    ranked_positions,
+    stability,
+    synonym_swap,
+)
+from aiprime.moe.networks import ModelOutput
+from aiprime.serving.protocol import parse_gate
+from aiprime.serving.served_models import ModelSource
+from aiprime.serving.text import TextClassifier, TextEncoder
+
+REPO = Path(__file__).resolve().parents[2]
+SNAKE = "a python is a large snake that kills its prey by squeezing it to death"
+KNOWN = "python"
+DOG = "a domestic animal that barks and is kept as a pet"
+
+
+class KeywordHead(nn.Module):
+    """Class 0 when an embedding is close to the known word's (the text names it), class 1 otherwise."""
+
+    def __init__(self, direction: torch.Tensor, threshold: float, scale: float) -> None:
+        super().__init__()
+        self.direction, self.threshold, self.scale = direction, threshold, scale
+
+    def forward(self, x: torch.Tensor) -> ModelOutput:
+        score = self.scale * (x @ self.direction - self.threshold)  # (N,)
+        return ModelOutput(torch.stack([score, -score], dim=1), torch.zeros(()))  # (N, 2)
+
+
+@pytest.fixture(scope="module")
+def keyword_model() -> TextExplainer:
+    """An explainer of the real encoder under a head whose answer depends on one known word."""
+    encoder = TextEncoder.load()
+    direction, with_word, without_word = encoder.embed([KNOWN, SNAKE, SNAKE.replace(f"{KNOWN} ", "")])
+    near, far = float(with_word @ direction), float(without_word @ direction)
+    head = KeywordHead(direction, (near + far) / 2, 4 / (near - far))  # logits of about +-2 at either text
+    return TextExplainer(TextClassifier(encoder, head, ("names-it", "does-not")))
+
+
+def test_deleting_the_top_words_lowers_the_class_more_than_deleting_random_ones(keyword_model) -> None:
+    why = keyword_model.explain(SNAKE, target=0)
+    assert why.words[ranked_positions(why)[0]].word == KNOWN, why.top_words()
+    top, at_random = deletion_drops(keyword_model.classifier, why, random.Random(0))
+    assert top > 0.5 and faithfulness_ratio([(top, at_random)]) >= 2, (top, at_random)
+
+
+def test_identical_inputs_are_perfectly_stable_and_a_swap_keeps_the_word_count(keyword_model) -> None:
+    why = keyword_model.explain(SNAKE, target=0)
+    assert stability(why, keyword_model.explain(SNAKE, target=0)) == 1.0
+    words = [w.word for w in why.words]
+    swapped = synonym_swap(words, {"large": ["big"], "the": ["a"]}, random.Random(0))
+    assert swapped == [("big" if w == "large" else w) for w in words]  # stopwords are never swapped
+    assert synonym_swap(["the", "of"], {"the": ["a"]}, random.Random(0)) is None
+
+
+def test_the_minimal_counterfactual_deletes_the_known_word(keyword_model) -> None:
+    why = keyword_model.explain(SNAKE, target=0)
+    found = minimal_counterfactual(keyword_model.classifier, why)
+    assert found is not None and found.deleted == (KNOWN,)
+    assert (found.before, found.after) == ("names-it", "does-not")
+    assert keyword_model.classifier.predict_texts([found.text])[0].argmax() == 1  # the text it names flips
+
+
+@pytest.fixture(scope="module")
+def gate(subset_splits: Path, embedding_cache: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The gate server's model object, loaded from a tiny gate trained on real glosses."""
+    folder = train_gate(
+        subset_splits / "classification.parquet", embedding_cache, tmp_path_factory.mktemp("gate")
+    )
+    spec = importlib.util.spec_from_file_location("aiprime_gate_model", REPO / "kserve" / "gate" / "model.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    model = module.GateModel(f"gate-{uuid.uuid4().hex[:8]}", ModelSource(model_dir=folder))
+    model.load()
+    return model
+
+
+def _explain(gate, parameters: dict) -> dict:
+    return asyncio.run(gate.explain(parse_gate({"instances": [DOG], "parameters": parameters})))[
+        "explanations"
+    ][0]
+
+
+@pytest.mark.slow
+def test_the_gate_serves_the_minimal_counterfactual_when_asked(gate) -> None:
+    assert "counterfactual" not in _explain(gate, {})
+    why = _explain(gate, {"counterfactual": True})
+    found = why["counterfactual"]
+    assert found is not None, why["words"]  # a gloss of a few words: deleting <= 3 of them moves a tiny gate
+    assert 1 <= len(found["deleted"]) <= 3 and found["before"] == why["target"] != found["after"]
+    routed = asyncio.run(gate.predict(parse_gate({"instances": [found["text"]]})))["predictions"][0]
+    assert routed["expert"] == found["after"]  # the served route of what is left is the one it names
+    with pytest.raises(InvalidInput, match="parameters.counterfactual"):
+        _explain(gate, {"counterfactual": "yes"})
