@@ -107,7 +107,7 @@ async function run(question) {
   let explanation = null;
   let explainError = null;
   try {
-    const explained = await call("POST", "/v1/explain", { instances: [question] });
+    const explained = await call("POST", "/v1/explain", { instances: [question], parameters: { counterfactual: true } });
     explanation = (explained.body.explanations || [])[0] || null;
   } catch (e) {
     explainError = e.message;
@@ -344,11 +344,18 @@ function diffRows(before, after) {
 
 function counterfactual(before, after) {
   const offered = after.explanation && after.explanation.counterfactual;
-  if (offered) return `The explainer's minimal counterfactual: ${JSON.stringify(offered)}`;
+  if (offered) {
+    const words = offered.deleted.map((w) => `"${w}"`).join(", ");
+    return `Deleting ${words} from the edited question moves the route from "${offered.before}" to ` +
+      `"${offered.after}" (${(offered.probability * 100).toFixed(1)}%), the fewest deletions the explainer found.`;
+  }
+  if (after.explanation && "counterfactual" in after.explanation) {
+    return "No deletion of up to 3 words changes the route of the edited question.";
+  }
   const moved = (routeOf(before).bars[0] || [])[0] !== (routeOf(after).bars[0] || [])[0];
   const words = topWords(before.explanation).map((w) => `"${w.word}"`).join(", ");
   return (moved ? "Your edit changed the expert. " : "Your edit kept the same expert. ") +
-    "No explainer served here computes a minimal counterfactual, so none is shown. " +
+    "The explainer that answered computes no minimal counterfactual, so none is shown. " +
     (words ? `The words that weighed most in the first question were ${words}: changing those is the likeliest way to move the route.` : "");
 }
 
