@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from aiprime.cli.render import console
-from aiprime.errors import ServiceUnavailable
+from aiprime.errors import InvalidInput, ServiceUnavailable
 from aiprime.settings import Settings
 
 MODES = {  # how the generator answered, as `aiprime ask` says it
@@ -149,7 +149,9 @@ def router(
 
 
 def ask(
-    text: Annotated[str, typer.Argument(help="The question, e.g. 'a small dog that barks'.")],
+    text: Annotated[
+        str | None, typer.Argument(help="The question, e.g. 'a small dog that barks'; or give --audio.")
+    ] = None,
     router_url: Annotated[
         str | None, typer.Option("--router", help="The router's URL (default: the running stack's).")
     ] = None,
@@ -158,11 +160,15 @@ def ask(
     ] = None,
     explain: Annotated[bool, typer.Option(help="Also ask the gate and the expert why.")] = True,
     top: Annotated[int, typer.Option(help="Labels and words to show.")] = 5,
+    audio: Annotated[
+        Path | None, typer.Option(help="A spoken question (WAV, Ogg, FLAC, MP3): transcribed, then asked.")
+    ] = None,
 ) -> None:
-    """Send a text through the router and show the route, the prediction and the words behind them."""
+    """Send a text (or a spoken question's transcript) through the router; show the route, prediction, words."""
     from aiprime.serving import client, launcher
     from aiprime.serving.graph import load_services
 
+    text = _question_text(text, audio)
     stack = launcher.running(Settings())
     if stack is None and (router_url is None or services is None):
         raise ServiceUnavailable("No serving stack is running; start one with `aiprime serve --detach` "
@@ -170,6 +176,21 @@ def ask(
     mapping = load_services(services) if services else stack.services()
     answer = client.ask(text, router_url or stack.router_url, mapping, explain=explain)
     _render_answer(answer, top)
+
+
+def _question_text(text: str | None, audio: Path | None) -> str:
+    """The question: `text`, or the transcript of the `audio` file (printed so the user sees what was heard)."""
+    if (text is None) == (audio is None):
+        raise InvalidInput("Give the question as text or as --audio PATH, not both and not neither.")
+    if audio is None:
+        return text
+    from aiprime.multimodal.speech import transcribe
+
+    if not audio.is_file():
+        raise InvalidInput(f"--audio: no file at {audio}. Give the path of a recording.")
+    transcript = transcribe(audio.read_bytes(), field="--audio")
+    console.print(f"Heard ({transcript.seconds:.1f} s): [bold]{escape(transcript.text)}[/]")
+    return transcript.text
 
 
 def _stack_table(stack) -> Table:
