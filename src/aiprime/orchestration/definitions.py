@@ -32,6 +32,7 @@ from aiprime.orchestration.media_assets import (
     stamp_dataset,
     stamp_embeddings,
     stamp_folds_caption_disjoint,
+    stamp_search_vectors,
 )
 from aiprime.orchestration.model_assets import moe_models
 from aiprime.orchestration.rag_assets import (
@@ -74,6 +75,7 @@ def build_definitions(settings: Settings, repo_root: Path) -> dg.Definitions:
             stamp_dataset,
             stamp_embeddings,
             image_link,
+            stamp_search_vectors,
         ],
         asset_checks=[*DATA_CHECKS, index_recall, stamp_folds_caption_disjoint],
         jobs=[everything_job, federated_job, agent_policy_job, media_job, *DRIFT_JOBS],

@@ -3,7 +3,9 @@
 Group "media", kept out of `everything` (the first run embeds ~950 images: minutes on 2 cores); `media` runs
 them. `stamp_dataset` writes a manifest (name, caption, fold, image sha256) to `<AIPRIME_HOME>/media/` whose
 hash is its data version; the images stay where Debian installed them (GPL-2, never copied). `image_link`
-trains the projection on the training folds and registers it in MLflow (`aiprime-image-link`).
+trains the projection on the training folds and registers it in MLflow (`aiprime-image-link`);
+`stamp_search_vectors` stores every stamp's image vector through the champion link as an `image` chunk of
+the `stamps` collection, beside the text chunks in pgvector, for cross-modal search.
 """
 
 import hashlib
@@ -15,8 +17,9 @@ import dagster as dg
 from aiprime.multimodal.image_tower import tower_id
 from aiprime.multimodal.link import synset_vectors
 from aiprime.multimodal.stamps import FOLDS, Stamp, read_stamps
-from aiprime.multimodal.training import register_link, stamp_pairs, train_link
+from aiprime.multimodal.training import load_link, register_link, stamp_pairs, train_link
 from aiprime.orchestration.resources import Workspace
+from aiprime.serving.media_search import ingest_stamps
 
 GROUP = "media"
 MANIFEST = "stamps.json"  # under <AIPRIME_HOME>/media/
@@ -109,6 +112,16 @@ def image_link(
         },
         data_version=dg.DataVersion(f"{promotion.name}@{promotion.challenger}"),
     )
+
+
+@dg.asset(group_name=GROUP, deps=[image_link], kinds={"postgres"})
+def stamp_search_vectors(workspace: dg.ResourceParam[Workspace]) -> dg.MaterializeResult:
+    """Every stamp's image vector through the champion link, stored as an `image` chunk (`stamp:<path>`) of
+    the `stamps` collection in pgvector, under the same HNSW index as the text chunks."""
+    settings = workspace.settings
+    stamps = read_stamps(settings.stamps_dir)
+    written = ingest_stamps(workspace.app_db(), stamps, load_link(settings.mlflow_url), settings)
+    return dg.MaterializeResult(metadata={"stamps": len(stamps), "written": written})
 
 
 media_job = dg.define_asset_job(

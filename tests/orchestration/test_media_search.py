@@ -1,0 +1,100 @@
+"""Cross-modal search end to end: the media assets store the stamps' image vectors in pgvector, then text and
+image queries find them (and the text chunks) through the one HNSW index."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import pytest
+from _helpers.bow_embedder import bow_embedder
+from PIL import Image
+from sqlalchemy.engine import Engine
+
+from aiprime.db.engine import connect
+from aiprime.errors import InvalidInput, PayloadTooLarge
+from aiprime.orchestration.media_assets import (
+    image_link,
+    stamp_dataset,
+    stamp_embeddings,
+    stamp_folds_caption_disjoint,
+    stamp_search_vectors,
+)
+from aiprime.orchestration.resources import Workspace
+from aiprime.rag.corpus import Document
+from aiprime.rag.ingest import ingest
+from aiprime.serving.media_search import search_image, search_text
+from aiprime.settings import Settings
+
+STAMPS = 30
+
+
+def write_noise_stamp(folder: Path, name: str, caption: str, seed: int) -> None:
+    """A stamp whose PNG is seeded noise, so every stamp's image (and vector) differs."""
+    folder.mkdir(parents=True, exist_ok=True)
+    pixels = np.random.default_rng(seed).integers(0, 256, size=(32, 32, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(folder / f"{name}.png")
+    (folder / f"{name}.txt").write_text(f"\n{caption}\nfr.utf8=...\n")
+
+
+@pytest.fixture(scope="module")
+def stamp_store(tmp_path_factory, mlflow_url, pg_server_url, embedding_cache) -> Settings:
+    """The media assets materialised on 30 noise stamps, and a small text collection beside them."""
+    root = tmp_path_factory.mktemp("media-search")
+    for n in range(STAMPS):
+        write_noise_stamp(root / "stamps" / "set", f"stamp{n:02d}", f"Stamp number {n}.", seed=n)
+    settings = Settings(home=root / "home", stamps_dir=root / "stamps", mlflow_tracking_uri=mlflow_url,
+                        database_url=pg_server_url, rag_collection="media-search-text", _env_file=None)  # fmt: skip
+    settings.home.mkdir()
+    (settings.home / "embeddings").symlink_to(embedding_cache)
+    assets = [stamp_dataset, stamp_folds_caption_disjoint, stamp_embeddings, image_link, stamp_search_vectors]
+    result = dg.materialize(assets, resources={"workspace": Workspace(root, settings)})
+    assert result.success
+    (stored,) = result.asset_materializations_for_node("stamp_search_vectors")
+    assert stored.metadata["stamps"].value == STAMPS and stored.metadata["written"].value == STAMPS
+    docs = [
+        Document(f"wn:{i}", "wordnet", "living", f"frog {i}", f"a small frog number {i}") for i in range(4)
+    ]
+    ingest(Workspace(root, settings).app_db(), docs, bow_embedder(), collection=settings.rag_collection)
+    return settings
+
+
+@pytest.fixture(scope="module")
+def engine(app_db_url: str) -> Engine:
+    return connect(app_db_url)
+
+
+def png_bytes(path: Path) -> bytes:
+    return path.read_bytes()
+
+
+def test_an_image_finds_itself_first_among_the_stamps(stamp_store, engine):
+    query = png_bytes(stamp_store.stamps_dir / "set" / "stamp07.png")
+    hits = search_image(engine, query, "image", stamp_store, k=5)
+    assert hits[0].doc_id == "stamp:set/stamp07" and hits[0].score == pytest.approx(1.0, abs=1e-4)
+    assert hits[0].title == "Stamp number 7." and len(hits) == 5
+
+
+def test_an_image_searches_the_text_chunks_only_when_asked_for_text(stamp_store, engine):
+    query = png_bytes(stamp_store.stamps_dir / "set" / "stamp03.png")
+    hits = search_image(engine, query, "text", stamp_store, k=10)
+    assert sorted(h.doc_id for h in hits) == [f"wn:{i}" for i in range(4)]
+
+
+def test_text_finds_only_image_chunks_when_asked_for_images(stamp_store, engine):
+    hits = search_text(engine, "a stamp with a number", "image", stamp_store, k=STAMPS + 5)
+    assert len(hits) == STAMPS and all(h.doc_id.startswith("stamp:set/") for h in hits)
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def test_bad_images_are_refused_naming_the_field(stamp_store, engine):
+    with pytest.raises(InvalidInput, match=r"images\[0\]"):
+        search_image(engine, b"RIFF\x00\x00\x00\x00WAVEfmt ", "image", stamp_store)
+    with pytest.raises(PayloadTooLarge):
+        search_image(engine, b"\x89PNG\r\n\x1a\n" + bytes(21_000_000), "image", stamp_store)
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(out, format="JPEG")
+    with pytest.raises(InvalidInput, match=r"images\[0\]"):
+        search_image(engine, out.getvalue()[:20], "image", stamp_store)
