@@ -40,7 +40,8 @@ def build(
     with tempfile.TemporaryDirectory(prefix="aiprime-edge-") as tmp, console.status("building the bundle"):
         champions = bundle.Champions.from_registry(settings.mlflow_url, Path(tmp), alias)
         val = bundle.ValRows.from_checkout(root, settings.home / "embeddings", limit)
-        manifest = bundle.build(out, champions, val, quantization)
+        distillation = bundle.Distillation.from_checkout(root, settings.home / "embeddings")
+        manifest = bundle.build(out, champions, val, quantization, distillation=distillation)
     quality = manifest["quality"]
     console.print(
         f"Published {out}: macro-F1 {quality['macro_f1_edge']:.4f} (fp32 {quality['macro_f1_fp32']:.4f}), "

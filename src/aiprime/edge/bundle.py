@@ -14,14 +14,16 @@ import os
 import shutil
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from torch import nn
 
-from aiprime.edge import export
+from aiprime.edge import distil, export
+from aiprime.edge.distil import Adapted, Paired
 from aiprime.edge.export import Quantization
 from aiprime.edge.quality import Quality
 from aiprime.edge.runtime import FORMAT_VERSION, MANIFEST, EdgeModel, Encoder, sha256_of
@@ -34,6 +36,7 @@ from aiprime.moe.system import MoESystem
 from aiprime.rag import onnx_embed
 
 CALIBRATION_ROWS = 512  # val rows static quantisation calibrates on
+GATE = ""  # the gate's key among the heads by expert name
 CHECK_ROWS = 64  # val rows each exported file must reproduce its module on
 
 
@@ -95,12 +98,26 @@ class ValRows:
     x_fp32: np.ndarray  # (N, 384) float32
 
     @classmethod
-    def from_checkout(cls, root: Path, cache_dir: Path, limit: int = 0) -> ValRows:
-        """The val rows of the checkout's classification table (at most `limit` per lexname; 0: all)."""
+    def from_checkout(cls, root: Path, cache_dir: Path, limit: int = 0, split: str = "val") -> ValRows:
+        """The `split` rows of the checkout's classification table (at most `limit` per lexname; 0: all)."""
         table, _ = dataset.read_table(root)
-        val = dataset.sample(table[table.split == "val"], limit)
-        texts = val.text.tolist()
-        return cls(texts, val.lexname.to_numpy(str), dataset.embed(texts, cache_dir))
+        rows = table[table.split == split]
+        kept = rows[rows.index.isin(dataset.sample(rows, limit).index)]  # in the split's order, as embed_rows
+        return cls(kept.text.tolist(), kept.lexname.to_numpy(str), dataset.embed_rows(rows, kept, cache_dir))
+
+
+@dataclass(frozen=True)
+class Distillation:
+    """What the heads are distilled onto the int8 encoder with (`aiprime.edge.distil`)."""
+
+    train: ValRows  # train rows (texts and fp32 embeddings) the heads are fine-tuned on
+    cache_dir: Path  # where their int8 embeddings are cached
+    config: distil.DistilConfig = field(default_factory=distil.DistilConfig)
+
+    @classmethod
+    def from_checkout(cls, root: Path, cache_dir: Path, limit: int = distil.TRAIN_LIMIT) -> Distillation:
+        """The checkout's train rows, at most `limit` per lexname (0: all)."""
+        return cls(ValRows.from_checkout(root, cache_dir, limit, "train"), Path(cache_dir))
 
 
 def build(
@@ -109,12 +126,15 @@ def build(
     val: ValRows,
     quantization: Quantization = "static",
     calibration: np.ndarray | None = None,
+    distillation: Distillation | None = None,
 ) -> dict[str, Any]:
     """Build, check and publish a bundle at `out` (replacing one there); its manifest.
 
     Args:
         quantization: how the heads are quantised ("static", "dynamic" or "none").
         calibration: (N, 384) rows to calibrate static quantisation on instead of the val split's.
+        distillation: distil each head onto the int8 encoder's embeddings first (None: the champions as
+            they are).
 
     Raises:
         QualityGateFailed: the bundle is worse than the fp32 champion beyond the gate; nothing is published.
@@ -123,7 +143,7 @@ def build(
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
-        manifest, x_edge = assemble(work, champions, val, quantization, calibration)
+        manifest, x_edge = assemble(work, champions, val, quantization, calibration, distillation)
         quality = score(work, champions, val, x_edge)
         manifest["quality"] = quality.as_dict()
         quality.check()
@@ -140,6 +160,7 @@ def assemble(
     val: ValRows,
     how: Quantization = "static",
     calibration: np.ndarray | None = None,
+    distillation: Distillation | None = None,
 ) -> tuple[dict[str, Any], np.ndarray]:
     """Write every file of a bundle and its manifest into `work` (unscored); the manifest and the val rows'
     embeddings by the bundle's encoder (N, 384)."""
@@ -148,10 +169,16 @@ def assemble(
     encoder = Encoder(work / manifest["encoder"]["file"], work / manifest["tokenizer"]["file"], threads=0)
     x_edge = encoder.embed(val.texts)  # (N, 384)
     rows = x_edge[:: max(1, len(x_edge) // CALIBRATION_ROWS)] if calibration is None else calibration
+    heads = adapted_heads(champions, Paired(val.x_fp32, x_edge), encoder, distillation)
+    if distillation is not None:
+        manifest["distillation"] = {
+            "train_rows": len(distillation.train.texts),
+            **asdict(distillation.config),
+        }
     stage = {"sample": val.x_fp32[:CHECK_ROWS], "calibration": rows, "how": how}
-    manifest["gate"] = stage_head(work, "gate.onnx", champions.gate, **stage)
+    manifest["gate"] = stage_head(work, "gate.onnx", champions.gate, heads[GATE], **stage)
     manifest["experts"] = {
-        name: stage_head(work, f"experts/{name}.onnx", source, **stage)
+        name: stage_head(work, f"experts/{name}.onnx", source, heads[name], **stage)
         for name, source in champions.experts.items()
     }
     write_manifest(work, manifest)
@@ -174,19 +201,59 @@ def stage_encoder(work: Path) -> dict[str, Any]:
     }
 
 
+def adapted_heads(
+    champions: Champions, val: Paired, encoder: Encoder, distillation: Distillation | None
+) -> dict[str, Adapted | nn.Module]:
+    """Each head to export, by expert name (GATE for the gate): the champion's module, or with `distillation`
+    its copy distilled on the train rows the fp32 champion routes to it (`aiprime.edge.distil.adapt`)."""
+    sources = {GATE: champions.gate, **champions.experts}
+    modules = {name: load_model(source.folder / MODEL_FILE) for name, source in sources.items()}
+    if distillation is None:
+        return modules
+    train = distillation.train
+    pairs = Paired(train.x_fp32, distil.int8_embeddings(train.texts, distillation.cache_dir, encoder.embed))
+    champion = MoESystem.from_folders(champions.gate.folder, [s.folder for s in champions.experts.values()])
+    routed = {
+        "train": champion.route(pairs.x_fp32).argmax(axis=1),
+        "val": champion.route(val.x_fp32).argmax(1),
+    }
+    adapted = {GATE: distil.adapt(modules[GATE], pairs, val, distillation.config)}
+    for name in champions.experts:
+        e = champion.expert_names.index(name)
+        rows = {split: chosen == e for split, chosen in routed.items()}
+        adapted[name] = distil.adapt(
+            modules[name], pairs.where(rows["train"]), val.where(rows["val"]), distillation.config
+        )
+    return adapted
+
+
 def stage_head(
-    work: Path, file: str, source: HeadSource, sample: np.ndarray, calibration: np.ndarray, how: Quantization
+    work: Path,
+    file: str,
+    source: HeadSource,
+    head: Adapted | nn.Module,
+    sample: np.ndarray,
+    calibration: np.ndarray,
+    how: Quantization,
 ) -> dict[str, Any]:
-    """Export one head to `work/file`, quantised; its manifest entry."""
+    """Export one head (the champion's module, or its distillation) to `work/file`, quantised; its manifest
+    entry."""
     target = work / file
     target.parent.mkdir(parents=True, exist_ok=True)
     fp32 = target.with_suffix(".fp32.onnx")
-    batch = export.export_head(load_model(source.folder / MODEL_FILE), fp32, sample)
+    module = head.module if isinstance(head, Adapted) else head
+    batch = export.export_head(module, fp32, sample)
     export.quantize_head(fp32, target, how, calibration, batch)
     fp32.unlink()
     metadata = load_metadata(source.folder / MODEL_FILE)
     entry = {"file": file, "sha256": sha256_of(target), "classes": metadata["classes"], "batch": batch}
     entry.update(registered=source.registered, version=source.version, quantization=how)
+    if isinstance(head, Adapted):
+        entry["distilled"] = {
+            "kept": head.distilled,  # false: the champion's own weights, distillation agreed no better
+            "val_agreement_before": head.agreement_before,
+            "val_agreement_after": head.agreement_after,
+        }
     if "experts" in metadata:
         entry["experts"] = metadata["experts"]
     return entry
