@@ -2,8 +2,9 @@
 
 Builds a bundle of the champions in `--models` (folders `aiprime-gate@champion/model`,
 `aiprime-expert-<domain>@champion/model`, as `aiprime run` leaves them under `<AIPRIME_HOME>/models`) with
-`aiprime.edge.bundle.assemble`, scores it with the quality gate on the val split (at most `--limit` rows per
-lexname) and measures, whether the gate passes or not:
+`aiprime.edge.bundle.assemble` (each head distilled onto the int8 encoder's embeddings of at most
+`--distil-limit` train rows per lexname, and kept only when its val agreement improves), scores it with the quality gate on the val split (at most `--limit` rows per
+lexname; the test split's too, which the build never sees) and measures, whether the gate passes or not:
 - bundle size: every file of the bundle (target <= 40 MB);
 - cold start: from starting `python -m aiprime.edge.notorch aiprime.edge.server` (torch refused) under
   `prlimit --as=512M` and `taskset -c 0` to its first 200 on /v2/health/ready, and to its first answer
@@ -16,7 +17,7 @@ lexname) and measures, whether the gate passes or not:
   `MoESystem.predict`), taking turns per text; fp32 time / edge time (target >= 3x).
 
 Run: `python bench/edge.py [--home /tmp/fr/.aiprime] [--root /tmp/fr] [--limit 30] [--requests 300]
-[--quantization static]` (from the repository root).
+[--quantization static] [--distil-limit 200] [--cache DIR]` (from the repository root).
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ from _loopback import free_port
 from rich.console import Console
 from rich.table import Table
 
-from aiprime.edge.bundle import Champions, ValRows, assemble, score
+from aiprime.edge.bundle import Champions, Distillation, ValRows, assemble, score
+from aiprime.edge.distil import TRAIN_LIMIT
 from aiprime.edge.export import QUANTIZATIONS
 from aiprime.edge.runtime import EdgeModel
 from aiprime.moe.system import MoESystem
@@ -52,6 +54,10 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--limit", type=int, default=30, help="Val rows per lexname (0: all).")
     parser.add_argument("--requests", type=int, default=300, help="Texts sent, one per request.")
     parser.add_argument("--quantization", choices=QUANTIZATIONS, default="static")
+    parser.add_argument(
+        "--distil-limit", type=int, default=TRAIN_LIMIT, help="Train rows per lexname (-1: none)."
+    )
+    parser.add_argument("--cache", type=Path, help="Cache of the int8 embeddings (default: HOME/embeddings).")
     return parser.parse_args()
 
 
@@ -137,13 +143,20 @@ def side_by_side(bundle: Path, folders: Champions, texts: list[str]) -> dict[str
 def main() -> None:
     args, out = arguments(), Console()
     folders = champions(args.models or args.home / "models")
-    val = ValRows.from_checkout(args.root, args.home / "embeddings", args.limit)
+    val, test = (
+        ValRows.from_checkout(args.root, args.home / "embeddings", args.limit, s) for s in ("val", "test")
+    )
+    distillation = None
+    if args.distil_limit >= 0:
+        train = ValRows.from_checkout(args.root, args.home / "embeddings", args.distil_limit, "train")
+        distillation = Distillation(train, args.cache or args.home / "embeddings")
     with tempfile.TemporaryDirectory(prefix="edge-bench-") as tmp:
         bundle = Path(tmp) / "bundle"
         bundle.mkdir()
         start = time.perf_counter()
-        manifest, x_edge = assemble(bundle, folders, val, args.quantization)
+        manifest, x_edge = assemble(bundle, folders, val, args.quantization, distillation=distillation)
         quality = score(bundle, folders, val, x_edge)
+        tested = score(bundle, folders, test, EdgeModel(bundle, threads=0).encoder.embed(test.texts))
         built_s = time.perf_counter() - start
         size = sum(p.stat().st_size for p in bundle.rglob("*") if p.is_file()) / MB
         texts = [val.texts[i] for i in np.random.default_rng(0).permutation(len(val.texts))[: args.requests]]
@@ -159,19 +172,25 @@ def main() -> None:
             process.terminate()
             process.wait(timeout=30)
         local = side_by_side(bundle, folders, texts)
-    report(out, args, manifest, quality, built_s, size, cold, rss, http, local)
+    report(out, args, manifest, (quality, tested), built_s, size, cold, rss, http, local)
 
 
-def report(out, args, manifest, quality, built_s, size, cold, rss, http, local) -> None:
+def report(out, args, manifest, qualities, built_s, size, cold, rss, http, local) -> None:
     """The figures, each beside its target; wall times, and CPU times that a busy machine inflates less."""
     ms = {name: 1000 * t for name, t in local.items()}  # (N, 2): wall, CPU
     wall, cpu = (ms["fp32 torch"][:, i].mean() / ms["edge"][:, i].mean() for i in (0, 1))
     heads = sorted({e["batch"] for e in [manifest["gate"], *manifest["experts"].values()]})
     out.print(f"{args.quantization} quantisation, {len(manifest['experts'])} experts, head batches {heads}; "
               f"built in {built_s:.1f} s; load average {os.getloadavg()[0]:.1f}")  # fmt: skip
-    verdict = "passes" if not quality.failures else "REFUSED: " + "; ".join(quality.failures)
-    out.print(f"quality on {quality.rows} val rows: macro-F1 {quality.macro_f1_edge:.4f} vs fp32 "
-              f"{quality.macro_f1_fp32:.4f}, top-1 agreement {100 * quality.agreement:.2f}%: {verdict}")  # fmt: skip
+    for head, entry in [("gate", manifest["gate"]), *manifest["experts"].items()]:
+        if "distilled" in entry:
+            d = entry["distilled"]
+            out.print(f"distilled {head}: val agreement {100 * d['val_agreement_before']:.2f}% -> "
+                      f"{100 * d['val_agreement_after']:.2f}%, {'kept' if d['kept'] else 'champion kept'}")  # fmt: skip
+    for split, quality in zip(("val", "test"), qualities, strict=True):
+        verdict = "passes" if not quality.failures else "REFUSED: " + "; ".join(quality.failures)
+        out.print(f"quality on {quality.rows} {split} rows: macro-F1 {quality.macro_f1_edge:.4f} vs fp32 "
+                  f"{quality.macro_f1_fp32:.4f}, top-1 agreement {100 * quality.agreement:.2f}%: {verdict}")  # fmt: skip
     table = Table("measure", "value", "target")
     table.add_row("bundle size", f"{size:.1f} MB", "<= 40 MB")
     table.add_row("cold start: wall to ready / to first answer; CPU to ready",
