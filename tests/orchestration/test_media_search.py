@@ -4,6 +4,7 @@ image queries find them (and the text chunks) through the one HNSW index."""
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import dagster as dg
@@ -12,7 +13,9 @@ import pytest
 from _helpers.bow_embedder import bow_embedder
 from PIL import Image
 from sqlalchemy.engine import Engine
+from typer.testing import CliRunner
 
+from aiprime.cli import app
 from aiprime.db.engine import connect
 from aiprime.errors import InvalidInput, PayloadTooLarge
 from aiprime.orchestration.media_assets import (
@@ -98,3 +101,22 @@ def test_bad_images_are_refused_naming_the_field(stamp_store, engine):
     Image.new("RGB", (8, 8)).save(out, format="JPEG")
     with pytest.raises(InvalidInput, match=r"images\[0\]"):
         search_image(engine, out.getvalue()[:20], "image", stamp_store)
+
+
+def test_the_search_command_prints_ranked_ids_and_scores_as_json(stamp_store, monkeypatch):
+    for name, value in [("HOME", stamp_store.home), ("DATABASE_URL", stamp_store.database_url),
+                        ("MLFLOW_TRACKING_URI", stamp_store.mlflow_tracking_uri),
+                        ("STAMPS_DIR", stamp_store.stamps_dir), ("RAG_COLLECTION", stamp_store.rag_collection)]:  # fmt: skip
+        monkeypatch.setenv(f"AIPRIME_{name}", str(value))
+    image = stamp_store.stamps_dir / "set" / "stamp11.png"
+    result = CliRunner().invoke(
+        app, ["search", "--image", str(image), "--modality", "image", "--k", "3", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.stdout)
+    assert found["modality"] == "image" and [r["rank"] for r in found["results"]] == [1, 2, 3]
+    assert found["results"][0]["doc_id"] == "stamp:set/stamp11" and found["results"][0]["score"] > 0.9999
+
+    by_text = CliRunner().invoke(app, ["search", "a stamp", "--modality", "image", "--json"])
+    assert by_text.exit_code == 0, by_text.output
+    assert all(r["doc_id"].startswith("stamp:") for r in json.loads(by_text.stdout)["results"])

@@ -8,6 +8,7 @@ from typer.core import TyperGroup
 
 from aiprime.cli import agents, audit, backup, data, gateway, platform, rag, roles, serve, services, users
 from aiprime.cli import edge as edge_cli
+from aiprime.cli import search as search_cli
 from aiprime.cli.lineage import lineage
 from aiprime.cli.logs import logs
 from aiprime.cli.render import err_console
@@ -54,3 +55,4 @@ app.command("console")(gateway.console_login)
 app.command("logs")(logs)
 app.command("lineage")(lineage)
 app.command("trace")(trace)
+app.command("search")(search_cli.search)
