@@ -42,7 +42,9 @@ def federated(
     experiment: str = "aiprime-federated",
 ) -> str:
     """The pipeline's output is `register_federated`'s JSON summary (version, champion decision, epsilon)."""
-    data = prepare_data(repo_root=repo_root, limit=limit, embedding_cache=embedding_cache, threads=threads)
+    data = prepare_data(  # no sense questions: they train the gate, which this pipeline does not
+        repo_root=repo_root, limit=limit, embedding_cache=embedding_cache, threads=threads, questions=0
+    )
     trained = train_federated(
         train=data.outputs["train"],
         val=data.outputs["val"],
@@ -62,7 +64,7 @@ def federated(
         val=data.outputs["val"],
         mlflow_uri=mlflow_uri,
         experiment=experiment,
-        data_version=data.outputs["Output"],
+        data_version=data.outputs["data_version"],
         code_version=code_version,
         pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )

@@ -59,16 +59,29 @@ def moe_training(
     retrain: bool = False,
     embedding_cache: str = "/tmp/aiprime/embeddings",
     experiment: str = "aiprime-moe",
+    questions: int = 8192,
 ) -> str:
-    """The pipeline's output is `register`'s JSON summary (metrics, promotions, reused models)."""
+    """The pipeline's output is `register`'s JSON summary (metrics, promotions, reused models).
+
+    `questions`: train sense questions the gate trains on besides the glosses (val: a quarter as many), drawn
+    with `seed`; 0: glosses only.
+    """
     data = trainer(
-        prepare_data(repo_root=repo_root, limit=limit, embedding_cache=embedding_cache, threads=threads)
+        prepare_data(
+            repo_root=repo_root,
+            limit=limit,
+            embedding_cache=embedding_cache,
+            threads=threads,
+            questions=questions,
+            seed=seed,
+        )
     )
     splits = {"train": data.outputs["train"], "val": data.outputs["val"]}
     plan = client(
         plan_training(
             **splits,
-            data_version=data.outputs["Output"],
+            data_version=data.outputs["data_version"],
+            questions_version=data.outputs["questions_version"],
             mlflow_uri=mlflow_uri,
             limit=limit,
             max_epochs=max_epochs,
@@ -88,7 +101,16 @@ def moe_training(
             )
         )
         expert.set_display_name("train-expert")
-    gate = trainer(train_model(name=GATE, **splits, plan=decided, mlflow_uri=mlflow_uri))
+    gate = trainer(
+        train_model(
+            name=GATE,
+            **splits,
+            plan=decided,
+            mlflow_uri=mlflow_uri,
+            train_questions=data.outputs["train_questions"],
+            val_questions=data.outputs["val_questions"],
+        )
+    )
     gate.set_display_name("train-gate")
     scored = client(
         evaluate(

@@ -19,10 +19,12 @@ def plan_training(
     threads: int,
     retrain: bool,
     plan: Output[Artifact],
+    questions_version: str = "",
 ) -> list[str]:
     """Compare this run's fingerprints with the champions' in MLflow (`aiprime.training.planning.plan_run`).
 
     New or changed models are trained; the others reuse their champion; `retrain` trains everything.
+    `questions_version` (prepare_data's) is part of the gate's fingerprint: new sense questions retrain it.
     Writes the plan (JSON) to `plan`, which every later step reads.
 
     Returns:
@@ -42,6 +44,7 @@ def plan_training(
         run,
         limit=limit,
         retrain=retrain,
+        questions_version=questions_version,
     )
     Path(plan.path).write_text(decided.to_json())
     plan.metadata.update(describe(decided))

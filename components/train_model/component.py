@@ -15,10 +15,14 @@ def train_model(
     mlflow_uri: str,
     model: Output[Model],
     dense: Input[Model] = None,
+    train_questions: Input[Dataset] = None,
+    val_questions: Input[Dataset] = None,
 ) -> None:
     """Train model `name` ("gate", "dense" or an expert's name), or copy its champion when the plan reuses it.
 
     `dense` is this run's dense model, which an upcycled expert starts from (the gate and dense steps omit it).
+    `train_questions` and `val_questions` are the sense questions the gate trains on besides the glosses
+    (only the gate's step passes them).
     `model` is a folder holding `model.pt`; its metadata says the registry role and whether this run trained it.
     """
     from pathlib import Path
@@ -27,8 +31,18 @@ def train_model(
 
     decided = RunPlan.from_json(Path(plan.path).read_text())
     source = Path(dense.path) if dense is not None else None
+    asked = None
+    if train_questions is not None and val_questions is not None:
+        asked = (Path(train_questions.path), Path(val_questions.path))
     model.metadata.update(
         train_or_reuse(
-            decided, name, Path(train.path), Path(val.path), mlflow_uri, Path(model.path), dense=source
+            decided,
+            name,
+            Path(train.path),
+            Path(val.path),
+            mlflow_uri,
+            Path(model.path),
+            dense=source,
+            questions=asked,
         )
     )

@@ -121,6 +121,15 @@ def test_the_first_run_makes_champions_of_the_gate_the_experts_and_dense(
 
 
 @pytest.mark.slow
+def test_the_pipeline_trains_the_gate_on_sense_questions_too(first_run: dict, mlflow_url: str) -> None:
+    client, name = MlflowClient(mlflow_url), registry.registered_name("gate")
+    version = client.get_model_version(name, registry.version_for(mlflow_url, name, "champion"))
+    params = client.get_run(version.run_id).data.params
+    assert int(params["questions.train"]) > 0 and int(params["questions.val"]) > 0, params
+    assert params["questions.version"].endswith("|train=8192|val=2048|seed=0"), params
+
+
+@pytest.mark.slow
 def test_the_run_logs_its_test_metrics_and_plots_to_kfp_and_mlflow(first_run: dict, mlflow_url: str) -> None:
     metrics = first_run["metrics"]  # what the evaluate step logged as KFP Metrics
     for key in (

@@ -16,19 +16,10 @@ from aiprime.moe.networks import GateNet, save_model
 from aiprime.moe.system import Member, MoESystem
 from aiprime.registry import mlflow_registry as registry
 from aiprime.training import planning
-from aiprime.training.kubeflow import EXPERIMENT
 from aiprime.training.registration import Lineage, log_evaluation, register_candidate
 
 pytestmark = pytest.mark.slow
 LINEAGE = Lineage(data_version="md5-x", code_version="abc123", pipeline_run_id="run-1")
-
-
-@pytest.fixture
-def tracking_uri(tmp_path: Path) -> str:
-    """A fresh MLflow store of this test's own (registry names are global to a store)."""
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
-    MlflowClient(uri).create_experiment(EXPERIMENT, artifact_location=str(tmp_path / "mlflow-artifacts"))
-    return uri
 
 
 def retagged(folder: Path, dst: Path, **metadata: object) -> Path:

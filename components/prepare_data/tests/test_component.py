@@ -12,6 +12,7 @@ from kfp import dsl
 from aiprime.errors import DataCorrupt
 from aiprime.moe.dataset import TABLE, TaskSplit, file_md5
 
+OUTPUTS = ("train", "val", "test", "train_questions", "val_questions")
 GLOSSES = ["a domesticated carnivorous mammal", "a motor vehicle with four wheels", "feel happiness"]
 
 
@@ -32,15 +33,17 @@ def test_writes_three_embedded_splits_and_returns_the_dvc_md5(
     component, artifact, make_checkout, tmp_path: Path
 ) -> None:
     root = make_checkout(tmp_path / "repo", table())
-    outs = {name: artifact(dsl.Dataset, name) for name in ("train", "val", "test")}
-    version = component("prepare_data")(
-        repo_root=str(root), limit=2, embedding_cache=str(tmp_path / "cache"), threads=1, **outs
+    outs = {name: artifact(dsl.Dataset, name) for name in OUTPUTS}
+    versions = component("prepare_data")(
+        repo_root=str(root), limit=2, embedding_cache=str(tmp_path / "cache"), threads=1, questions=0, **outs
     )
-    assert version == file_md5(root / "data" / TABLE)
+    version = versions.data_version
+    assert version == file_md5(root / "data" / TABLE) and versions.questions_version == ""
     train = TaskSplit.load(Path(outs["train"].path))
     assert len(train) == 4 and train.x.shape == (4, 384)  # two lexnames, at most two rows each
     np.testing.assert_allclose(np.linalg.norm(train.x, axis=1), 1.0, atol=1e-5)
     assert outs["val"].metadata == {"rows": 4, "data_version": version, "limit": 2}
+    assert len(TaskSplit.load(Path(outs["train_questions"].path))) == 0  # questions=0: the gate's are empty
 
 
 def test_a_table_that_differs_from_its_dvc_lock_is_refused(
@@ -48,7 +51,7 @@ def test_a_table_that_differs_from_its_dvc_lock_is_refused(
 ) -> None:
     root = make_checkout(tmp_path / "repo", table())
     table().head(2).to_parquet(root / "data" / TABLE)  # edited behind DVC's back
-    outs = {name: artifact(dsl.Dataset, name) for name in ("train", "val", "test")}
+    outs = {name: artifact(dsl.Dataset, name) for name in OUTPUTS}
     with pytest.raises(DataCorrupt, match="dvc checkout"):
         component("prepare_data")(
             repo_root=str(root), limit=0, embedding_cache=str(tmp_path / "cache"), threads=1, **outs

@@ -32,6 +32,9 @@ TABLE = "splits/classification.parquet"  # under data/, as data/dvc.lock names i
 QUERIES = "splits/queries.parquet"  # the retrieval task's queries, one per example sentence
 SYNSETS = "processed/synsets.parquet"  # the unmasked example sentences the questions quote
 CHUNK = 4096  # texts per cached embedding file
+QUESTIONS = 8192  # train sense questions the gate trains on by default (`sample_questions`)
+VAL_SHARE = 4  # val questions: a quarter as many as train's
+QUESTION_COLUMNS = ["synset_id", "text", "lexname", "domain", "split"]  # a labelled text table's
 
 
 @dataclass(frozen=True)
@@ -163,16 +166,29 @@ def read_questions(root: Path, pull: bool = True) -> tuple[pd.DataFrame, str]:
         Rows `synset_id`, `text` (the question), `lexname`, `domain`, `split` (the synset's), in query order;
         and the data version: the DVC md5s of the queries and the classification table, joined by `+`.
     """
+    labelled, version = read_labelled_queries(root, pull)
+    return asked(root, labelled, pull), version
+
+
+def read_labelled_queries(root: Path, pull: bool = True) -> tuple[pd.DataFrame, str]:
+    """The checkout's queries (`query_id`, `synset_id`, `split`) with their synset's `lexname` and `domain`, and
+    the questions' data version (`read_questions`)."""
     queries_path, queries_md5 = checked_file(root, QUERIES, pull=pull)
-    synsets_path, _ = checked_file(root, SYNSETS, "processed", pull=pull)
     labels, table_md5 = read_table(root, pull)
     queries = pd.read_parquet(queries_path, columns=["query_id", "synset_id", "split"])
+    labelled = queries.merge(labels[["synset_id", "lexname", "domain"]], on="synset_id", how="inner")
+    return labelled, f"{queries_md5}+{table_md5}"
+
+
+def asked(root: Path, queries: pd.DataFrame, pull: bool = True) -> pd.DataFrame:
+    """`queries` (from `read_labelled_queries`) as sense questions: `synset_id`, `text`, `lexname`, `domain`,
+    `split`, in the same order."""
+    synsets_path, _ = checked_file(root, SYNSETS, "processed", pull=pull)
     synsets = pd.read_parquet(synsets_path, columns=["synset_id", "lemmas", "examples"]).set_index(
         "synset_id"
     )
-    asked = queries.assign(text=questions_of(queries, synsets)).drop(columns="query_id")
-    labelled = asked.merge(labels[["synset_id", "lexname", "domain"]], on="synset_id", how="inner")
-    return labelled[["synset_id", "text", "lexname", "domain", "split"]], f"{queries_md5}+{table_md5}"
+    text = questions_of(queries, synsets)
+    return queries.assign(text=text)[QUESTION_COLUMNS]
 
 
 def sample(table: pd.DataFrame, limit: int) -> pd.DataFrame:
@@ -234,6 +250,34 @@ def build_question_splits(root: Path, cache_dir: Path, limit: int = 0) -> tuple[
     """
     table, version = read_questions(root)
     return embed_splits(table, cache_dir, limit), version
+
+
+def sample_questions(
+    root: Path, cache_dir: Path, train_rows: int, seed: int = 0
+) -> tuple[dict[str, TaskSplit], str]:
+    """The gate's sense questions, bounded: `train_rows` train and a quarter as many val questions, embedded.
+
+    A seeded random sample of each split (all of a split smaller than its bound); test's are left out (bench/
+    scores them). `train_rows` 0 gives empty splits and version "".
+
+    Returns:
+        The splits, and their version: `read_questions`' with the bounds and the seed, so that a change to
+        any of them changes the gate's fingerprint (`aiprime.training.planning`).
+    """
+    if train_rows <= 0:
+        return embed_splits(pd.DataFrame(columns=QUESTION_COLUMNS), cache_dir, 0), ""
+    queries, version = read_labelled_queries(root)
+    bounds = {"train": train_rows, "val": max(1, train_rows // VAL_SHARE)}
+    rng = np.random.default_rng(seed)
+    kept = [rows_of(queries[queries.split == name], n, rng) for name, n in bounds.items()]
+    chosen = asked(root, queries.loc[np.sort(np.concatenate(kept))])  # only the sample is put as questions
+    bounded = f"{version}|train={bounds['train']}|val={bounds['val']}|seed={seed}"
+    return embed_splits(chosen, cache_dir, 0), bounded
+
+
+def rows_of(split: pd.DataFrame, n: int, rng: np.random.Generator) -> np.ndarray:
+    """The index of `n` rows of `split` drawn by `rng` without replacement (all of them when it has fewer)."""
+    return split.index.to_numpy() if len(split) <= n else rng.choice(split.index.to_numpy(), n, replace=False)
 
 
 def embed_splits(table: pd.DataFrame, cache_dir: Path, limit: int) -> dict[str, TaskSplit]:

@@ -23,7 +23,7 @@ from aiprime.moe.config import RunConfig, TrainConfig
 from aiprime.moe.dataset import TaskSplit, all_classes, fine_classes
 from aiprime.moe.experts import EXPERTS, GATE, ExpertSpec
 from aiprime.moe.fitting import DENSE_ROLE, GATE_ROLE, dense_config, expert_role, spec_named, why_untrainable
-from aiprime.moe.networks import config_from_dict
+from aiprime.moe.networks import config_from_dict, load_metadata, load_model, save_model
 
 DENSE = "dense"  # key of the dense baseline in a run's fingerprints (beside GATE and the expert names)
 
@@ -41,6 +41,7 @@ class RunPlan:
     train: tuple[str, ...]  # experts to train
     keep: tuple[str, ...]  # experts whose champion is reused
     skip: dict[str, str] = field(default_factory=dict)  # expert -> why it is left out of this run
+    questions_version: str = ""  # the gate's sense questions (`dataset.sample_questions`); "": none
 
     def trains(self, name: str) -> bool:
         """Whether this run trains model `name` (GATE, DENSE or an expert's name) rather than reusing it."""
@@ -134,11 +135,13 @@ def plan_run(
     limit: int = 0,
     retrain: bool = False,
     specs: Sequence[ExpertSpec] = EXPERTS,
+    questions_version: str = "",
 ) -> RunPlan:
     """Plan a run: train what is new or changed (everything with `retrain`), reuse the other champions.
 
     "Changed" means no version of the model was yet trained on this data with these settings
-    (`settled_fingerprints`).
+    (`settled_fingerprints`). The gate's fingerprint also holds `questions_version`, the version of the sense
+    questions it trains on besides the glosses: new questions retrain the gate only.
 
     Experts whose domain has no train or val rows in this data are left out (`skip`).
 
@@ -146,7 +149,7 @@ def plan_run(
         InvalidInput: no expert can be trained or reused.
     """
     run = run or RunConfig()
-    wanted = run_fingerprints(specs, f"{data_version}|limit={limit}", run)
+    wanted = with_questions(run_fingerprints(specs, f"{data_version}|limit={limit}", run), questions_version)
     settled = {} if retrain else settled_fingerprints(tracking_uri, list(wanted), specs)
     classes = spec_classes(specs)
     base = registry_of_experts.manifest(specs, classes, wanted[DENSE])
@@ -167,7 +170,16 @@ def plan_run(
         train=tuple(n for n in plan.train if n not in skip),
         keep=tuple(n for n in plan.keep if n not in skip),
         skip=skip,
+        questions_version=questions_version,
     )
+
+
+def with_questions(fingerprints: dict[str, str], questions_version: str) -> dict[str, str]:
+    """`fingerprints` with the gate's salted by the version of its sense questions (unchanged without any)."""
+    if not questions_version:
+        return fingerprints
+    salted = hashlib.sha256(f"{fingerprints[GATE]}|questions={questions_version}".encode()).hexdigest()
+    return fingerprints | {GATE: salted}
 
 
 # The pipeline trains the experts this many at a time (its ParallelFor's parallelism).
@@ -204,6 +216,7 @@ def describe(plan: RunPlan) -> dict[str, str]:
         "trained": ",".join(trained),
         "reused": ",".join(reused),
         "skipped": ",".join(plan.skip),
+        "questions_version": plan.questions_version,
     }
     return {k: str(v) for k, v in values.items()}
 
@@ -217,6 +230,7 @@ def train_or_reuse(
     out_dir: Path,
     specs: Sequence[ExpertSpec] = EXPERTS,
     dense: Path | None = None,
+    questions: tuple[Path, Path] | None = None,
 ) -> dict[str, Any]:
     """Train model `name` (GATE, DENSE or an expert's name) into `out_dir`, or copy its champion there.
 
@@ -225,9 +239,11 @@ def train_or_reuse(
         train, val: the split files prepare_data wrote.
         tracking_uri: the MLflow server holding the champions the plan reuses.
         dense: the folder of this run's dense model (trained or reused), which upcycled experts start from.
+        questions: the gate's train and val sense questions prepare_data wrote (`dataset.sample_questions`).
 
     Returns:
-        The model artifact's metadata: its registry `role`, `trained`, and `expert` for an expert.
+        The model artifact's metadata: its registry `role`, `trained`, `expert` for an expert, and for a
+        trained gate `questions`: how many train and val questions it saw and their version.
     """
     role = role_of(name, specs)
     trained = plan.trains(name)
@@ -237,10 +253,40 @@ def train_or_reuse(
         splits = (TaskSplit.load(train), TaskSplit.load(val))
         run, fingerprint = plan.run_config(), plan.fingerprints[name]
         if name == GATE:
-            fitting.train_gate(*splits, out_dir, run, specs, fingerprint=fingerprint)
+            return {"role": role, "trained": True} | train_gate_on_questions(
+                plan, splits, out_dir, specs, questions
+            )
         elif name == DENSE:
             fitting.train_dense(*splits, out_dir, run, fingerprint=fingerprint)
         else:
             spec = spec_named(name, specs)
             fitting.train_expert(spec, *splits, out_dir, run, fingerprint=fingerprint, dense=dense)
     return {"role": role, "trained": trained} | ({} if name in (GATE, DENSE) else {"expert": name})
+
+
+def train_gate_on_questions(
+    plan: RunPlan,
+    splits: tuple[TaskSplit, TaskSplit],
+    out_dir: Path,
+    specs: Sequence[ExpertSpec],
+    questions: tuple[Path, Path] | None,
+) -> dict[str, Any]:
+    """Train the gate on the glosses and the sense questions (when there are any); record them in its metadata.
+
+    Returns:
+        `{"questions": {"train": rows, "val": rows, "version": ...}}`, also written into the gate's
+        `model.pt` metadata, which registration logs as the MLflow run's `questions.*` params.
+    """
+    asked = tuple(TaskSplit.load(path) for path in questions) if questions else ()
+    used = asked if asked and all(len(split) for split in asked) else None
+    fitting.train_gate(
+        *splits, out_dir, plan.run_config(), specs, fingerprint=plan.fingerprints[GATE], questions=used
+    )
+    record = {
+        "train": len(used[0]) if used else 0,
+        "val": len(used[1]) if used else 0,
+        "version": plan.questions_version if used else "",
+    }
+    path = out_dir / fitting.MODEL_FILE
+    save_model(load_model(path), path, load_metadata(path) | {"questions": record})
+    return {"questions": record}

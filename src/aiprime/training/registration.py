@@ -110,7 +110,7 @@ def register_candidate(
     client.log_batch(
         run.info.run_id,
         metrics=[Metric(f"val.{PROMOTION_METRIC}", score, int(time.time() * 1000), 0)],
-        params=[Param(k, str(v)) for k, v in (history | calibration_params(member.metadata)).items()],
+        params=[Param(k, str(v)) for k, v in (history | gate_params(member.metadata)).items()],
     )
     tags = (
         lineage.tags()
@@ -130,6 +130,13 @@ def calibration_params(metadata: Mapping[str, object]) -> dict[str, object]:
     """A calibrated gate's calibration (`aiprime.moe.calibration`) as run params `calibration.<field>`."""
     calibration = metadata.get("calibration") or {}
     return {f"calibration.{k}": v for k, v in calibration.items()}  # type: ignore[union-attr]
+
+
+def gate_params(metadata: Mapping[str, object]) -> dict[str, object]:
+    """`calibration_params`, and the sense questions a gate trained on (`planning.train_gate_on_questions`) as
+    run params `questions.train`, `questions.val`, `questions.version`."""
+    questions = metadata.get("questions") or {}
+    return calibration_params(metadata) | {f"questions.{k}": v for k, v in questions.items()}  # type: ignore[union-attr]
 
 
 def promotion_record(promotion: registry.Promotion) -> dict[str, object]:
