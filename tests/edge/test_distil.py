@@ -60,7 +60,7 @@ def test_distilled_gate_matches_the_champion_on_int8_rows_better(edge_champions,
 
 def test_a_copy_that_agrees_less_is_not_kept(edge_champions, int8_pairs):
     teacher = load_model(edge_champions.gate.folder / MODEL_FILE)
-    wrecked = distil.DistilConfig(epochs=3, lr=1.0)  # steps so large the copy forgets the champion
+    wrecked = distil.DistilConfig(epochs=3, lrs=(1.0,))  # steps so large the copy forgets the champion
     adapted = distil.adapt(teacher, int8_pairs["train"], int8_pairs["val"], wrecked)
     assert adapted.agreement_after < adapted.agreement_before
     assert adapted.module is teacher and not adapted.distilled

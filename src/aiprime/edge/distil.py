@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +36,7 @@ class DistilConfig:
 
     epochs: int = 8  # passes over the train rows
     lr: float = 3e-4  # AdamW learning rate: small, the copy starts at the champion
+    lrs: tuple[float, ...] = (3e-4, 1e-4, 3e-5)  # `adapt` tries each and keeps the copy that agrees most
     temperature: float = 2.0  # softens both sides' logits in the KL
     batch_size: int = 128  # rows per step
     seed: int = 0  # of the row order
@@ -107,11 +108,12 @@ class Adapted:
 
 
 def adapt(teacher: nn.Module, train: Paired, val: Paired, config: DistilConfig = DistilConfig()) -> Adapted:
-    """Distil `teacher` on `train`; keep the copy only if its val agreement with `teacher` improves."""
+    """Distil `teacher` on `train` at each of `config.lrs`; keep the copy whose val agreement with `teacher` is
+    highest, only if it is higher than the teacher's own (fed int8 embeddings)."""
     want = logits_of(teacher, val.x_fp32).argmax(dim=1)  # (N,)
     before = agreement(teacher, val.x_int8, want)
     if len(train.x_fp32) == 0:
         return Adapted(teacher, False, before, before)
-    student = distil_head(teacher, train, config)
-    after = agreement(student, val.x_int8, want)
+    students = [distil_head(teacher, train, replace(config, lr=lr)) for lr in config.lrs]
+    after, student = max(((agreement(s, val.x_int8, want), s) for s in students), key=lambda pair: pair[0])
     return Adapted(student if after > before else teacher, after > before, before, after)
