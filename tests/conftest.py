@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from _helpers import free_port
 from _helpers.leftovers import leftovers, mark_session
+from prometheus_client import REGISTRY
 
 from aiprime.db import embedded
 
@@ -69,6 +70,35 @@ def mlflow_url(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> 
     stack.up(settings)
     yield settings.mlflow_url
     stack.down(settings)
+
+
+@pytest.fixture(scope="module")
+def default_metrics_registry() -> Iterator[None]:
+    """A module that uses it leaves prometheus_client's default registry as it found it: a model server's object built
+    in-process (`kserve/gate/model.py`: tests/serving, tests/explain) registers its metrics there under fixed names, once per process, so a
+    second module building one would find them taken."""
+    before = set(REGISTRY._collector_to_names)
+    yield
+    for collector in set(REGISTRY._collector_to_names) - before:
+        REGISTRY.unregister(collector)
+
+
+@pytest.fixture(scope="module")
+def fresh_mlflow_url() -> Iterator[str]:
+    """A registry with no champions yet, whatever ran before: MLflow on an embedded PostgreSQL of its own,
+    for a module whose tests assert what a first registration promotes.
+
+    Its folder is outside pytest's temp tree, which pytest resets to mode 0700 while the server, running as
+    the `pgserver` user, still needs to reach it.
+    """
+    from aiprime.services import stack
+
+    settings = Settings(home=Path(tempfile.mkdtemp(prefix="aiprime-test-mlflow-")), mlflow_port=free_port(),
+                        _env_file=None)  # fmt: skip
+    stack.up(settings)
+    yield settings.mlflow_url
+    stack.down(settings)
+    shutil.rmtree(settings.home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

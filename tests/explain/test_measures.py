@@ -28,6 +28,8 @@ from aiprime.serving.protocol import parse_gate
 from aiprime.serving.served_models import ModelSource
 from aiprime.serving.text import TextClassifier, TextEncoder
 
+pytestmark = pytest.mark.usefixtures("default_metrics_registry")  # it builds the gate's server object
+
 REPO = Path(__file__).resolve().parents[2]
 SNAKE = "a python is a large snake that kills its prey by squeezing it to death"
 KNOWN = "python"

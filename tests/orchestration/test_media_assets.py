@@ -50,12 +50,12 @@ def test_a_caption_in_two_folds_is_reported():
     assert fold_overlaps(rows) == ["a frog."]
 
 
-def test_media_assets_train_and_register_the_link(tmp_path, mlflow_url, embedding_cache):
+def test_media_assets_train_and_register_the_link(tmp_path, fresh_mlflow_url, embedding_cache):
     stamps = tmp_path / "stamps"
     for n in range(30):
         write_stamp(stamps / "set", f"stamp{n:02d}", f"Stamp number {n}.")
     settings = Settings(
-        home=tmp_path / "home", stamps_dir=stamps, mlflow_tracking_uri=mlflow_url, _env_file=None
+        home=tmp_path / "home", stamps_dir=stamps, mlflow_tracking_uri=fresh_mlflow_url, _env_file=None
     )
     settings.home.mkdir()
     (settings.home / "embeddings").symlink_to(embedding_cache)  # the glosses' embeddings, kept across runs

@@ -138,7 +138,7 @@ def test_eval_with_answers_prints_how_grounded_the_generators_answers_are(ingest
 
     assert result.exit_code == 0, result.output
     assert "Grounded answers (3 test sense questions)" in result.output
-    assert re.search(r"Grounded answers \(\d test definition questions\)", result.output), result.output
+    assert re.search(r"Grounded answers \(\d test definition\s+questions\)", result.output), result.output
     assert re.search(r"Grounded answers \(\d test keyword questions\)", result.output), result.output
     for figure in ("calibration/min_score", "answers/abstained", "answers/grounded", "answers/seconds_p50"):
         assert re.search(rf"│ {figure}\s+│\s+\d+\.\d{{4}} │", result.output), result.output

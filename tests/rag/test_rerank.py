@@ -244,15 +244,15 @@ def test_no_reranker_when_asked_for_none_or_when_mlflow_does_not_answer() -> Non
 
 
 def test_registered_reranker_becomes_champion_and_a_worse_one_does_not(
-    untrained, mined, mlflow_url, tmp_path: Path
+    untrained, mined, fresh_mlflow_url, tmp_path: Path
 ) -> None:
     folder = save_reranker(untrained, tmp_path / "v1")
     first = Trained(untrained, folder, mined["val"], {"val/blended_mrr": 0.9, "val/hybrid_mrr": 0.5})
     worse = Trained(untrained, folder, mined["val"], {"val/blended_mrr": 0.0, "val/hybrid_mrr": 0.5})
 
-    promoted = register_reranker(mlflow_url, first, {"max_len": 48})
-    kept = register_reranker(mlflow_url, worse, {"max_len": 48})
-    champion = load_reranker(mlflow_url)
+    promoted = register_reranker(fresh_mlflow_url, first, {"max_len": 48})
+    kept = register_reranker(fresh_mlflow_url, worse, {"max_len": 48})
+    champion = load_reranker(fresh_mlflow_url)
 
     assert promoted.promoted and promoted.champion_before is None
     assert not kept.promoted and kept.champion_before == promoted.challenger

@@ -20,6 +20,8 @@ from aiprime.serving.protocol import parse_gate
 from aiprime.serving.retriever import parse_request
 from aiprime.serving.served_models import ModelSource, load_served
 
+pytestmark = pytest.mark.usefixtures("default_metrics_registry")  # it builds the gate's server object
+
 __all__ = ["one_torch_thread", "tiny_run", "tiny_splits"]
 REPO = Path(__file__).resolve().parents[2]
 TEXT = "a domestic animal that barks and is kept as a pet"

@@ -23,6 +23,8 @@ from aiprime.serving.metrics import RequestLogMetrics
 from aiprime.serving.request_log import RequestLog, request_log
 from aiprime.serving.served_models import ModelSource
 
+pytestmark = pytest.mark.usefixtures("default_metrics_registry")  # it builds the gate's server object
+
 REPO = Path(__file__).resolve().parents[2]
 DOG = "a domestic animal that barks and is kept as a pet"
 RUN = "move fast by using one's feet"

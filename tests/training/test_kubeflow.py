@@ -9,13 +9,9 @@ the champion gate refuses.
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _helpers import free_port
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
@@ -23,8 +19,6 @@ from aiprime import versioning
 from aiprime.cli import app
 from aiprime.moe.dataset import TABLE
 from aiprime.registry import mlflow_registry as registry
-from aiprime.services import stack
-from aiprime.settings import Settings
 from aiprime.training import kubeflow
 
 REPO = Path(__file__).resolve().parents[2]
@@ -64,18 +58,9 @@ def checkout(tmp_path_factory: pytest.TempPathFactory, subset_checkout) -> Path:
 
 
 @pytest.fixture(scope="module")
-def mlflow_url() -> Iterator[str]:
-    """A registry with no champions yet, whatever ran before: MLflow on an embedded PostgreSQL of its own.
-
-    Its folder is outside pytest's temp tree, which pytest resets to mode 0700 while the server, running as
-    the `pgserver` user, still needs to reach it.
-    """
-    settings = Settings(home=Path(tempfile.mkdtemp(prefix="aiprime-test-kfp-")), mlflow_port=free_port(),
-                        _env_file=None)  # fmt: skip
-    stack.up(settings)
-    yield settings.mlflow_url
-    stack.down(settings)
-    shutil.rmtree(settings.home, ignore_errors=True)
+def mlflow_url(fresh_mlflow_url: str) -> str:
+    """A registry with no champions yet, whatever ran before (tests/conftest.py)."""
+    return fresh_mlflow_url
 
 
 @pytest.fixture(scope="module")
