@@ -106,7 +106,11 @@ def serving_process(
         yield process
     finally:
         process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # a loaded machine: stop it anyway, as a second Ctrl-C would
+            process.kill()
+            process.wait(timeout=30)
 
 
 def _answers(url: str) -> bool:
