@@ -65,8 +65,9 @@ def test_nothing_poisons_the_model(faulty_run: FederatedRun, small_task: Task) -
 def test_without_secure_aggregation_the_server_sees_each_update(faulty_run: FederatedRun) -> None:
     record = faulty_run.work.parent / "record"
     updates = sent(record, 2)
-    assert len(updates) == 10
-    assert all(best_correlation(u, received(record)) > 0.999 for u in updates.values())
+    accepted = faulty_run.result["rounds"][1]["accepted"]  # on a loaded machine a late one is left out
+    assert len(updates) == 10 and len(accepted) >= 8, accepted
+    assert all(best_correlation(updates[p], received(record)) > 0.999 for p in accepted)
 
 
 @pytest.fixture(scope="module")
