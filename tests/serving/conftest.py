@@ -120,6 +120,7 @@ def served(
     finally:
         aware.stop()
         aiprime("serve", "stop", env=env)
+        aiprime("services", "down", env=env)  # the PostgreSQL the deployment tests' gateway started here
 
 
 def _aware_gate(home: Path, env: dict[str, str]) -> ModelServerProcess:
