@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
+import uuid
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import torch
@@ -10,7 +13,10 @@ import torch
 from aiprime.moe.embeddings import embed_texts
 from aiprime.moe.experts import domains
 from aiprime.moe.networks import GateConfig, GateNet, save_model
+from aiprime.serving.served_models import ModelSource
 from aiprime.serving.smoke import fit
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def train_gate(table: Path, cache_dir: Path, out: Path, steps: int = 150) -> Path:
@@ -23,3 +29,14 @@ def train_gate(table: Path, cache_dir: Path, out: Path, steps: int = 150) -> Pat
     gate = fit(GateNet(GateConfig(n_domains=len(names), d_hidden=64, dropout=0.0)), x, y, steps)
     save_model(gate, out / "model.pt", {"classes": names, "role": "gate"})
     return out
+
+
+def served_gate(folder: Path) -> Any:
+    """The gate server's model object (kserve/gate/model.py), loaded in-process from `folder`, under a fresh
+    name; its metrics go to prometheus' default registry (see the `default_metrics_registry` fixture)."""
+    spec = importlib.util.spec_from_file_location("aiprime_gate_model", REPO / "kserve" / "gate" / "model.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    model = module.GateModel(f"gate-{uuid.uuid4().hex[:8]}", ModelSource(model_dir=folder))
+    model.load()
+    return model

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import random
-import uuid
 from pathlib import Path
 
 import pytest
 import torch
-from _helpers.gates import train_gate
+from _helpers.gates import served_gate, train_gate
 from torch import nn
 
 from aiprime.errors import InvalidInput
@@ -25,7 +23,6 @@ from aiprime.explain.measures import (
 )
 from aiprime.moe.networks import ModelOutput
 from aiprime.serving.protocol import parse_gate
-from aiprime.serving.served_models import ModelSource
 from aiprime.serving.text import TextClassifier, TextEncoder
 
 pytestmark = pytest.mark.usefixtures("default_metrics_registry")  # it builds the gate's server object
@@ -88,12 +85,7 @@ def gate(subset_splits: Path, embedding_cache: Path, tmp_path_factory: pytest.Te
     folder = train_gate(
         subset_splits / "classification.parquet", embedding_cache, tmp_path_factory.mktemp("gate")
     )
-    spec = importlib.util.spec_from_file_location("aiprime_gate_model", REPO / "kserve" / "gate" / "model.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    model = module.GateModel(f"gate-{uuid.uuid4().hex[:8]}", ModelSource(model_dir=folder))
-    model.load()
-    return model
+    return served_gate(folder)
 
 
 def _explain(gate, parameters: dict) -> dict:

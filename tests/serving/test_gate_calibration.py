@@ -4,13 +4,12 @@ retriever not preferring a domain the gate was unsure of."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import uuid
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from _helpers.gates import served_gate
 from _helpers.tiny_moe import one_torch_thread, tiny_run, tiny_splits
 
 from aiprime.errors import DataCorrupt
@@ -18,7 +17,7 @@ from aiprime.moe import fitting
 from aiprime.moe.networks import load_metadata, load_model, save_model
 from aiprime.serving.protocol import parse_gate
 from aiprime.serving.retriever import parse_request
-from aiprime.serving.served_models import ModelSource, load_served
+from aiprime.serving.served_models import load_served
 
 pytestmark = pytest.mark.usefixtures("default_metrics_registry")  # it builds the gate's server object
 
@@ -39,16 +38,6 @@ def with_metadata(folder: Path, out: Path, **changes) -> Path:
     path = folder / fitting.MODEL_FILE
     save_model(load_model(path), out / fitting.MODEL_FILE, {**load_metadata(path), **changes})
     return out
-
-
-def served_gate(folder: Path):
-    """The gate server's model object (kserve/gate/model.py), loaded from `folder`."""
-    spec = importlib.util.spec_from_file_location("aiprime_gate_model", REPO / "kserve" / "gate" / "model.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    model = module.GateModel(f"gate-{uuid.uuid4().hex[:8]}", ModelSource(model_dir=folder))
-    model.load()
-    return model
 
 
 def record(model, text: str = TEXT) -> dict:

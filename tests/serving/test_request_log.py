@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import logging
 import time
 import uuid
@@ -12,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from _helpers import free_port
-from _helpers.gates import train_gate
+from _helpers.gates import served_gate, train_gate
 from prometheus_client import CollectorRegistry
 
 from aiprime.db.engine import connect
@@ -21,7 +20,6 @@ from aiprime.drift.requests import LoggedRequest, recent_requests
 from aiprime.provenance.facts import gate_decisions
 from aiprime.serving.metrics import RequestLogMetrics
 from aiprime.serving.request_log import RequestLog, request_log
-from aiprime.serving.served_models import ModelSource
 
 pytestmark = pytest.mark.usefixtures("default_metrics_registry")  # it builds the gate's server object
 
@@ -30,22 +28,13 @@ DOG = "a domestic animal that barks and is kept as a pet"
 RUN = "move fast by using one's feet"
 
 
-def _gate_class() -> type:
-    spec = importlib.util.spec_from_file_location("aiprime_gate_model", REPO / "kserve" / "gate" / "model.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.GateModel
-
-
 @pytest.fixture(scope="module")
 def gate(subset_splits: Path, embedding_cache: Path, tmp_path_factory: pytest.TempPathFactory):
     """The gate server's model object, loaded from a tiny real gate (one per process: it registers metrics)."""
     folder = train_gate(
         subset_splits / "classification.parquet", embedding_cache, tmp_path_factory.mktemp("gate")
     )
-    model = _gate_class()(f"gate-{uuid.uuid4().hex[:8]}", ModelSource(model_dir=folder))
-    model.load()
-    return model
+    return served_gate(folder)
 
 
 def _writer(url: str, model: str, **kwargs) -> tuple[RequestLog, RequestLogMetrics]:
