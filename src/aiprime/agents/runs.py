@@ -134,6 +134,17 @@ class RunStore:
             ).mappings()
             return [_run(row) for row in rows]
 
+    def recent_tasks(self, limit: int, agent: str | None = None) -> list[str]:
+        """The tasks of the latest `limit` runs (of `agent`: every agent's if None), oldest first: the
+        traffic the agents' drift check compares with the policy's training tasks."""
+        where = "WHERE agent = :a" if agent else ""
+        with self.engine.connect() as conn:
+            tasks = conn.execute(
+                sa.text(f"SELECT task FROM {SCHEMA}.runs {where} ORDER BY created_at DESC LIMIT :n"),
+                {"a": agent, "n": limit},
+            ).scalars()
+            return list(tasks)[::-1]
+
     def get(self, run_id: str) -> Run:
         """The run with its steps; NotFound names the command that lists them."""
         with self.engine.connect() as conn:

@@ -11,7 +11,14 @@ import dagster as dg
 
 from aiprime import versioning
 from aiprime.orchestration.agent_assets import GROUP as AGENTS
-from aiprime.orchestration.agent_assets import agent_policy, agent_policy_job
+from aiprime.orchestration.agent_assets import (
+    agent_drift_check_job,
+    agent_drift_sensor,
+    agent_policy,
+    agent_policy_job,
+    agent_traffic_drift,
+    hourly_agent_drift_check,
+)
 from aiprime.orchestration.data_assets import build_data_assets, data_code_version, debian_sources
 from aiprime.orchestration.data_checks import DATA_CHECKS
 from aiprime.orchestration.drift_assets import (
@@ -36,6 +43,7 @@ from aiprime.orchestration.media_assets import (
 )
 from aiprime.orchestration.model_assets import moe_models
 from aiprime.orchestration.rag_assets import (
+    build_early_embeddings_asset,
     build_embeddings_asset,
     embedding_code_version,
     index_recall,
@@ -44,7 +52,7 @@ from aiprime.orchestration.rag_assets import (
     vector_index,
 )
 from aiprime.orchestration.resources import Workspace, trainer_for
-from aiprime.orchestration.serving_assets import deployment
+from aiprime.orchestration.serving_assets import deployment, first_answer
 from aiprime.settings import Settings
 
 everything_job = dg.define_asset_job(
@@ -62,6 +70,7 @@ def build_definitions(settings: Settings, repo_root: Path) -> dg.Definitions:
             *build_data_assets(data_code_version()),
             feature_store,
             document_features,
+            build_early_embeddings_asset(embedding_code_version()),
             build_embeddings_asset(embedding_code_version()),
             vector_index,
             reranker,
@@ -69,18 +78,20 @@ def build_definitions(settings: Settings, repo_root: Path) -> dg.Definitions:
             moe_models,
             traffic_drift,
             gate_feedback,
+            first_answer,
             deployment,
             federated_heads,
             agent_policy,
+            agent_traffic_drift,
             stamp_dataset,
             stamp_embeddings,
             image_link,
             stamp_search_vectors,
         ],
         asset_checks=[*DATA_CHECKS, index_recall, stamp_folds_caption_disjoint],
-        jobs=[everything_job, federated_job, agent_policy_job, media_job, *DRIFT_JOBS],
-        schedules=DRIFT_SCHEDULES,
-        sensors=[drift_sensor, *lineage_sensors(settings)],
+        jobs=[everything_job, federated_job, agent_policy_job, agent_drift_check_job, media_job, *DRIFT_JOBS],
+        schedules=[*DRIFT_SCHEDULES, hourly_agent_drift_check],
+        sensors=[drift_sensor, agent_drift_sensor, *lineage_sensors(settings)],
         resources={"workspace": Workspace(repo_root, settings), "trainer": trainer_for(settings)},
     )
 

@@ -14,6 +14,7 @@
   model versions it trains with the feedback's md5.
 """
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -121,7 +122,7 @@ def _compare(
             "report": dg.MetadataValue.path(str(path)),
             "reference_data_version": reference.data_version,
             "route_shares": dg.MetadataValue.json(
-                {"reference": _shares(reference.routes), "current": _shares(routes)}
+                {"reference": route_shares(reference.routes), "current": route_shares(routes)}
             ),
         }
     )
@@ -164,7 +165,8 @@ def _gate(config: DriftConfig, settings: Settings) -> Any:
     return served_models.load(source, "gate")
 
 
-def _shares(routes: list[str]) -> dict[str, float]:
+def route_shares(routes: list[str]) -> dict[str, float]:
+    """Each route's share of `routes`, rounded to 4 places."""
     return {route: round(routes.count(route) / len(routes), 4) for route in sorted(set(routes))}
 
 
@@ -198,24 +200,52 @@ weekly_retrain = dg.ScheduleDefinition(
 @dg.sensor(job=retrain_job, minimum_interval_seconds=300, default_status=dg.DefaultSensorStatus.RUNNING)
 def drift_sensor(context: dg.SensorEvaluationContext) -> dg.RunRequest | dg.SkipReason:
     """Start `retrain` when the latest `traffic_drift` materialisation found significant drift."""
-    records = context.instance.fetch_materializations(TRAFFIC_DRIFT, limit=1).records
+    return judge_latest_check(context, TRAFFIC_DRIFT, hourly_drift_check.name, retrain_decision)
+
+
+Decide = Callable[[dict[str, Any], int], dg.RunRequest | dg.SkipReason]  # (metadata, event id) -> verdict
+
+
+def judge_latest_check(
+    context: dg.SensorEvaluationContext, check: dg.AssetKey, schedule: str, decide: Decide
+) -> dg.RunRequest | dg.SkipReason:
+    """`decide` on the latest materialisation of the drift check `check` not judged yet (the cursor), once."""
+    records = context.instance.fetch_materializations(check, limit=1).records
     if not records:
-        return dg.SkipReason("traffic_drift was never materialised; the hourly_drift_check schedule runs it.")
+        return dg.SkipReason(
+            f"{check.to_user_string()} was never materialised; the {schedule} schedule runs it."
+        )
     record = records[0]
     if context.cursor is not None and record.storage_id <= int(context.cursor):
         return dg.SkipReason(
-            f"No traffic_drift materialisation since the one judged (event {context.cursor})."
+            f"No {check.to_user_string()} materialisation since the one judged (event {context.cursor})."
         )
     context.update_cursor(str(record.storage_id))
-    return retrain_decision(record.asset_materialization.metadata, record.storage_id)
+    return decide(record.asset_materialization.metadata, record.storage_id)
 
 
 def retrain_decision(metadata: dict[str, Any], event_id: int) -> dg.RunRequest | dg.SkipReason:
     """A `retrain` run for a drift check that found drift; otherwise why not, with the tests' p-values."""
+    return drift_decision(
+        metadata,
+        lambda tests, report: dg.RunRequest(
+            run_key=f"drift-{event_id}",
+            job_name=retrain_job.name,
+            run_config=RETRAIN_CONFIG,
+            tags={"aiprime/trigger": "drift", "aiprime/drift_tests": tests, "aiprime/drift_report": report},
+        ),
+    )
+
+
+def drift_decision(
+    metadata: dict[str, Any], run_request: Callable[[str, str], dg.RunRequest]
+) -> dg.RunRequest | dg.SkipReason:
+    """`run_request(tests, report)` for a drift check's metadata that found drift; otherwise a skip that says
+    why, with the tests' p-values."""
     values = {key: getattr(value, "value", value) for key, value in metadata.items()}
     if values.get("status") != CHECKED:
         return dg.SkipReason(
-            f"traffic_drift had not enough traffic ({values.get('requests')} requests, "
+            f"The drift check had not enough traffic ({values.get('requests')} requests, "
             f"{values.get('min_requests')} needed)."
         )
     tests = (
@@ -224,16 +254,7 @@ def retrain_decision(metadata: dict[str, Any], event_id: int) -> dg.RunRequest |
     )
     if not values["drifted"]:
         return dg.SkipReason(f"No significant drift in {values['requests']} requests: {tests}.")
-    return dg.RunRequest(
-        run_key=f"drift-{event_id}",
-        job_name=retrain_job.name,
-        run_config=RETRAIN_CONFIG,
-        tags={
-            "aiprime/trigger": "drift",
-            "aiprime/drift_tests": tests,
-            "aiprime/drift_report": str(values.get("report", "")),
-        },
-    )
+    return run_request(tests, str(values.get("report", "")))
 
 
 DRIFT_SCHEDULES = [hourly_drift_check, weekly_retrain]
