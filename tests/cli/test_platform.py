@@ -57,3 +57,18 @@ def test_the_sample_table_says_how_each_answer_was_made() -> None:
 
     assert "answer (mode) [citations]" in captured.get()
     assert "(extractive) From WordNet [wn:n02084071]: dog: a canine [wn:n02084071]" in captured.get()
+
+
+def test_the_summary_says_when_the_first_answer_came_and_what_was_still_filling_in() -> None:
+    from aiprime.cli.platform import first_answer_line
+
+    early = {"answered_at": 1_000_725.0, "chunks_served": 117_659, "stack": "started on what was ready",
+             "answer": {"text": "a small dog that barks", "label": "noun.animal", "mode": "extractive"},
+             "still_filling": ["FOLDOC and Python docs in the store", "the re-ranker"]}  # fmt: skip
+    line = first_answer_line(early, started=1_000_000.0)
+
+    assert "12 min 05 s after `aiprime run` started" in line
+    assert "'a small dog that barks' -> noun.animal (extractive)" in line and "117,659 chunks" in line
+    assert "Still filling in while it served: FOLDOC and Python docs in the store, the re-ranker" in line
+    kept = first_answer_line(early | {"still_filling": [], "stack": "kept from the last run"}, 1_000_700.0)
+    assert "25.0 s after" in kept and "kept from the last run" in kept and "Still filling" not in kept

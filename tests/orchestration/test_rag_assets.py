@@ -44,9 +44,11 @@ def _metadata(result: dg.ExecuteInProcessResult, node: str) -> dict:
 def test_every_document_is_embedded_indexed_and_the_index_recalls_exact_search(materialised) -> None:
     root, settings, result = materialised
     documents = pd.read_parquet(root / "data" / "splits" / "documents.parquet")
-    embeddings = _metadata(result, "document_embeddings")
-    assert embeddings["inserted"] == len(documents) and embeddings["unchanged"] == 0
-    assert embeddings["collection"] == settings.rag_collection
+    wordnet = int((documents.source == "wordnet").sum())
+    early, embeddings = _metadata(result, "wordnet_embeddings"), _metadata(result, "document_embeddings")
+    assert early["inserted"] == wordnet and early["deleted"] == 0  # WordNet first, the rest left alone
+    assert embeddings["inserted"] == len(documents) - wordnet and embeddings["unchanged"] == wordnet
+    assert embeddings["collection"] == early["collection"] == settings.rag_collection
     assert _metadata(result, "vector_index")["build"].startswith("built in")
     [check] = [c for c in result.get_asset_check_evaluations() if c.check_name == "index_recall"]
     assert check.passed, check.description
@@ -57,9 +59,10 @@ def test_every_document_is_embedded_indexed_and_the_index_recalls_exact_search(m
 def test_a_rerun_with_nothing_changed_writes_nothing_and_keeps_the_index(materialised) -> None:
     root, settings, _ = materialised
     again = materialize_everything(settings, root, groups=("retrieval",))
-    embeddings = _metadata(again, "document_embeddings")
-    assert embeddings["inserted"] == embeddings["replaced"] == embeddings["chunks_written"] == 0
-    assert embeddings["unchanged"] > 0
+    for node in ("wordnet_embeddings", "document_embeddings"):
+        embeddings = _metadata(again, node)
+        assert embeddings["inserted"] == embeddings["replaced"] == embeddings["chunks_written"] == 0
+        assert embeddings["unchanged"] > 0
     assert _metadata(again, "vector_index")["build"] == "kept (same parameters)"
 
 

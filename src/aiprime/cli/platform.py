@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,14 @@ from rich.table import Table
 from aiprime import versioning
 from aiprime.cli.gateway import print_console_login
 from aiprime.cli.logfile import run_log, warnings_to_log
-from aiprime.cli.render import StageDisplay, console, datasets_table, services_table, stage_times_table
+from aiprime.cli.render import (
+    StageDisplay,
+    console,
+    datasets_table,
+    duration,
+    services_table,
+    stage_times_table,
+)
 from aiprime.cli.train import print_summary
 from aiprime.observability import progress
 from aiprime.services import processes, stack
@@ -36,11 +44,14 @@ def run() -> None:
 
 def main_job(settings: Settings) -> None:
     """The main job, showing each stage's progress on the console, then the results and the time per stage."""
-    root = versioning.find_repo_root(Path.cwd())
+    root, started = versioning.find_repo_root(Path.cwd()), time.time()
     display = StageDisplay(Console(file=sys.stdout))  # the terminal: not where the run sends stray prints
     with display, progress.reporting_to(display):
         statuses, result = run_stages(settings, root)
     print_results(settings, root, statuses, result)
+    early = metadata_of(result, "first_answer")
+    if early:
+        console.print(first_answer_line(early, started), highlight=False)
     console.print(stage_times_table(display.done_stages))
 
 
@@ -52,8 +63,10 @@ def run_stages(settings: Settings, root: Path) -> tuple[list[ServiceStatus], Any
         statuses = stack.up(settings)
     console.print(
         "Materialising every Dagster asset: data (DVC raw -> processed -> splits), features, models "
-        f"(the moe-training pipeline; task logs in {settings.log_dir}/train-*.log), drift, and the "
-        "deployment (the serving stack on the champions, answering sample queries). Dagster's lines "
+        f"(the moe-training pipeline; task logs in {settings.log_dir}/train-*.log), WordNet in the store, "
+        "then a first answer through the graph: the stack serves from there (`aiprime ask`) while FOLDOC, "
+        "the Python docs, the index and the re-ranker fill in; drift; and the deployment (the stack "
+        "restarted on everything, answering sample queries). Dagster's lines "
         f"and warnings go to {run_log(settings)}.",
         highlight=False,
     )
@@ -95,6 +108,23 @@ def print_results(settings: Settings, root: Path, statuses: list[ServiceStatus],
     console.print(
         f"state (database, MLflow artifacts, DVC remote, logs): {settings.home}; warnings: {run_log(settings)}"
     )
+
+
+def first_answer_line(early: dict[str, Any], started: float) -> str:
+    """When the first question was answered through the graph, on what, and what was still to come then."""
+    at = time.strftime("%H:%M:%S", time.localtime(early["answered_at"]))
+    answer = early["answer"]
+    said = f"{answer['text']!r} -> {answer['label']}" + (f" ({answer['mode']})" if answer.get("mode") else "")
+    line = (
+        f"First answer through the graph at {at}, {duration(early['answered_at'] - started)} after "
+        f"`aiprime run` started: {said}; {early['stack']}, {early['chunks_served']:,} chunks in the store."
+    )
+    if early["still_filling"]:
+        line += (
+            f" Still filling in while it served: {', '.join(early['still_filling'])}; "
+            "the stack was restarted on all of them above."
+        )
+    return line
 
 
 def answers_table(answers: list[dict], graph: str, versions: dict[str, str | None]) -> Table:

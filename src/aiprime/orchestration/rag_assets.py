@@ -3,6 +3,9 @@
 `document_embeddings` chunks and embeds `documents.parquet` into the collection `settings.rag_collection`,
 writing only documents whose content hash changed (`aiprime.rag.ingest`). Its data version names the
 documents' DVC md5 and the embedding model, so Dagster marks it stale exactly when either changes.
+`wordnet_embeddings` fills the WordNet part first (EARLY_SOURCES): it is all the first answer needs
+(`serving_assets.first_answer`), so the stack serves while `document_embeddings` adds FOLDOC and the Python
+docs, a step Dagster runs only once nothing else can run (FILL_LATER); the retriever reads the live table.
 `vector_index` builds the cosine HNSW index with the configured m and ef_construction (kept when one with
 those parameters exists; pgvector maintains it as rows change). The check `index_recall` compares the
 index's top 10 with exact search on test-split questions at the ef_search the servers use.
@@ -37,6 +40,10 @@ RECALL_QUERIES = 200  # test-split questions the check embeds (about 3 s of Mini
 PROGRESS_EVERY = 20  # log one line per this many batches
 RERANKER_CODE = ("rerank", "rerank_train", "query_kinds", "fusion", "search", "lexical", "evaluate", "embed")
 CALIBRATION_QUESTIONS = 100  # val sense questions `reranker_calibration` retrieves and re-ranks
+EARLY_SOURCES = ("wordnet",)  # the store's part the first answer needs; FOLDOC and Python docs fill in later
+# Dagster's in-process executor runs, among the steps it can run, the highest priority first (default 0): a step
+# tagged so waits until the first answer's steps (the models, the WordNet part of the store) are done.
+FILL_LATER = {"dagster/priority": "-1"}
 
 
 def embedding_code_version() -> str:
@@ -55,7 +62,28 @@ class IndexConfig(dg.Config):
 
 
 def build_embeddings_asset(code_version: str) -> dg.AssetsDefinition:
-    """The `document_embeddings` asset with `code_version` (see `embedding_code_version`)."""
+    """The `document_embeddings` asset with `code_version` (see `embedding_code_version`): every source,
+    after the first answer."""
+
+    @dg.asset(
+        group_name=GROUP,
+        deps=[dg.AssetKey("documents"), dg.AssetKey("classification"), dg.AssetKey("wordnet_embeddings")],
+        kinds={"pgvector", "postgres"},
+        code_version=code_version,
+        op_tags=FILL_LATER,
+    )
+    def document_embeddings(
+        context: dg.AssetExecutionContext, workspace: dg.ResourceParam[Workspace]
+    ) -> dg.MaterializeResult:
+        """Every document chunked and embedded (all-MiniLM-L6-v2, fp32 or int8 by AIPRIME_RAG_EMBEDDER) into
+        pgvector; only what changed is written, and documents no longer in the data are deleted."""
+        return embed_documents(context, workspace, sources=None)
+
+    return document_embeddings
+
+
+def build_early_embeddings_asset(code_version: str) -> dg.AssetsDefinition:
+    """The `wordnet_embeddings` asset with `code_version`: the EARLY_SOURCES part of the store, first."""
 
     @dg.asset(
         group_name=GROUP,
@@ -63,46 +91,50 @@ def build_embeddings_asset(code_version: str) -> dg.AssetsDefinition:
         kinds={"pgvector", "postgres"},
         code_version=code_version,
     )
-    def document_embeddings(
+    def wordnet_embeddings(
         context: dg.AssetExecutionContext, workspace: dg.ResourceParam[Workspace]
     ) -> dg.MaterializeResult:
-        """Every document chunked and embedded (all-MiniLM-L6-v2, fp32 or int8 by AIPRIME_RAG_EMBEDDER) into
-        pgvector; only what changed is written."""
-        from aiprime.rag.corpus import data_version, load_corpus
-        from aiprime.rag.embed import make_embedder
-        from aiprime.rag.ingest import ingest
+        """The WordNet documents chunked and embedded into pgvector before anything else of the store, so the
+        stack can answer while `document_embeddings` adds FOLDOC and the Python docs; deletes nothing."""
+        return embed_documents(context, workspace, sources=EARLY_SOURCES)
 
-        settings, splits = workspace.settings, workspace.root / "data" / "splits"
-        embedder, version = make_embedder(settings), data_version(splits)
+    return wordnet_embeddings
 
-        embedding = progress.stage("embedding changed documents")
+
+def embed_documents(
+    context: dg.AssetExecutionContext, workspace: Workspace, sources: tuple[str, ...] | None
+) -> dg.MaterializeResult:
+    """Ingest the documents of `sources` (None: all, pruning the rest) into the collection, with progress."""
+    from aiprime.rag.corpus import data_version, load_corpus
+    from aiprime.rag.embed import make_embedder
+    from aiprime.rag.ingest import ingest
+
+    settings, splits = workspace.settings, workspace.root / "data" / "splits"
+    embedder, version = make_embedder(settings), data_version(splits)
+    docs = [doc for doc in load_corpus(splits) if sources is None or doc.source in sources]
+    what = "changed documents" if sources is None else f"changed {' and '.join(sources)} documents"
+    with progress.stage(f"embedding {what}") as embedding:
 
         def on_batch(done: int, total: int) -> None:
             embedding.update(done, total)
             if done == total or done // 256 % PROGRESS_EVERY == 0:
-                context.log.info(f"embedded {done:,} of {total:,} changed documents")
+                context.log.info(f"embedded {done:,} of {total:,} {what}")
 
-        with embedding:
-            report = ingest(
-                workspace.app_db(),
-                load_corpus(splits),
-                embedder,
-                collection=settings.rag_collection,
-                data_version=version,
-                on_batch=on_batch,
-            )
-        fingerprint = hashlib.sha256(f"{version}\x00{embedder.name}".encode()).hexdigest()[:16]
-        return dg.MaterializeResult(
-            metadata={
-                **asdict(report),
-                "collection": settings.rag_collection,
-                "embedding_model": embedder.name,
-                "documents_md5": version or "unknown",
-            },
-            data_version=dg.DataVersion(fingerprint),
-        )
-
-    return document_embeddings
+        report = ingest(
+            workspace.app_db(), docs, embedder, collection=settings.rag_collection,
+            data_version=version, prune=sources is None, on_batch=on_batch,
+        )  # fmt: skip
+    described = f"{version}\x00{embedder.name}" + (f"\x00{','.join(sources)}" if sources else "")
+    return dg.MaterializeResult(
+        metadata={
+            **asdict(report),
+            "collection": settings.rag_collection,
+            "sources": ", ".join(sources or ("all",)),
+            "embedding_model": embedder.name,
+            "documents_md5": version or "unknown",
+        },
+        data_version=dg.DataVersion(hashlib.sha256(described.encode()).hexdigest()[:16]),
+    )
 
 
 @dg.asset(group_name=GROUP, deps=[dg.AssetKey("document_embeddings")], kinds={"pgvector"})

@@ -7,10 +7,16 @@ it serves `top1.yaml` without the retriever and generator. The gateway (`aiprime
 runs in front of the router unless `gateway: false`. The stack keeps running afterwards (`aiprime serve stop` stops it).
 A second run that changed nothing the stack serves (champions, graph, settings, code) keeps it and only asks.
 On a cluster the same versions go out through the InferenceServices in `kustomize/`.
+
+`first_answer` serves early: as soon as the models are trained and the WordNet part of the store is filled, it
+starts the same stack on what is ready (exact search over WordNet, no re-ranker yet) and answers a first
+question through the graph, recording when. The stack then serves while FOLDOC, the Python docs, the HNSW index
+and the re-ranker fill in (the retriever reads the live table); `deployment` restarts it on all of them.
 """
 
 import hashlib
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +24,14 @@ import dagster as dg
 from pydantic import Field
 
 from aiprime import versioning
+from aiprime.observability import progress
 from aiprime.orchestration.resources import Workspace
 from aiprime.settings import Settings
 
 GROUP = "serving"
+DEPLOYMENT = dg.AssetKey("deployment")
+# What the early stack does not serve yet, in the order the job fills it in (the steps after `first_answer`).
+STILL_FILLING = ("FOLDOC and Python docs in the store", "the HNSW index", "the re-ranker")
 
 
 class DeploymentConfig(dg.Config):
@@ -48,13 +58,12 @@ def deployment(
     A stack that still runs what the last materialisation started (the same champions, graph, settings
     and code) is kept rather than restarted.
     """
-    from aiprime.serving import launcher, samples  # the router and the KServe client: imported on use
+    from aiprime.serving import samples  # the router and the KServe client: imported on use
 
     settings = workspace.settings
-    graph = launcher.RAG_GRAPH if config.rag else launcher.ServeOptions.graph
-    options = launcher.ServeOptions(router_port=0, rag=config.rag, graph=graph, gateway=config.gateway)
+    options = serve_options(config)
     serving_key = serving_fingerprint(workspace, options)
-    served = current_stack(context, settings, serving_key)
+    served = current_stack(context.instance, settings, serving_key)
     if served is not None:
         answers = samples.ask_samples(served)
         context.log.info(f"kept the running stack behind {served.router_url}: nothing it serves changed")
@@ -76,6 +85,65 @@ def deployment(
     )
 
 
+@dg.asset(
+    group_name=GROUP,
+    deps=[dg.AssetKey("moe_models"), dg.AssetKey("wordnet_embeddings")],
+    kinds={"kserve"},
+)
+def first_answer(
+    context: dg.AssetExecutionContext, workspace: dg.ResourceParam[Workspace]
+) -> dg.MaterializeResult:
+    """The first question answered through the RAG graph, as soon as the models and the WordNet part of the
+    store are ready: the stack serves from then on while the rest of the store and the re-ranker fill in.
+
+    A stack the last `deployment` left running on the same champions, settings and code answers instead.
+    """
+    from aiprime.serving import samples
+
+    settings, query = workspace.settings, samples.SAMPLE_QUERIES[:1]
+    with progress.stage("serving early: the first answer through the graph"):
+        options = serve_options(DeploymentConfig())
+        served = current_stack(context.instance, settings, serving_fingerprint(workspace, options))
+        reused = served is not None
+        if served is None:
+            served, answers = samples.serve_and_ask(settings, query, options=options)
+        else:
+            answers = samples.ask_samples(served, query)
+    context.log.info(f"first answer at {time.strftime('%H:%M:%S')}: {answers[0]}")
+    return dg.MaterializeResult(
+        metadata={
+            "answered_at": time.time(),
+            "answer": dg.MetadataValue.json(samples.as_records(answers)[0]),
+            "router": served.router_url,
+            "stack": "kept from the last run" if reused else "started on what was ready",
+            "chunks_served": stored_chunks(workspace),
+            "still_filling": dg.MetadataValue.json([] if reused else list(STILL_FILLING)),
+        }
+    )
+
+
+def stored_chunks(workspace: Workspace) -> int:
+    """The chunks of the collection the retriever searches, as stored now."""
+    import sqlalchemy as sa
+
+    from aiprime.rag import store
+
+    with workspace.app_db().connect() as conn:
+        cid = store.collection_id(conn, workspace.settings.rag_collection)
+        query = (
+            sa.select(sa.func.count()).select_from(store.chunks).where(store.chunks.c.collection_id == cid)
+        )
+        return int(conn.execute(query).scalar_one())
+
+
+def serve_options(config: DeploymentConfig) -> Any:
+    """The `launcher.ServeOptions` of `config`: the RAG graph or top1.yaml, the gateway or not."""
+    from aiprime.serving import launcher
+
+    graph = launcher.RAG_GRAPH if config.rag else launcher.ServeOptions.graph
+    return launcher.ServeOptions(router_port=0, rag=config.rag, graph=graph, gateway=config.gateway)
+
+
 def serving_fingerprint(workspace: Workspace, options: Any) -> str:
     """A hash of what a started stack depends on besides the champions: options, settings and code."""
     root = workspace.root
@@ -85,13 +153,13 @@ def serving_fingerprint(workspace: Workspace, options: Any) -> str:
     return hashlib.sha256(described.encode()).hexdigest()[:16]
 
 
-def current_stack(context: dg.AssetExecutionContext, settings: Settings, serving_key: str) -> Any | None:
-    """The running stack when the last materialisation started it with `serving_key` and it still serves
+def current_stack(instance: dg.DagsterInstance, settings: Settings, serving_key: str) -> Any | None:
+    """The running stack when the last `deployment` started it with `serving_key` and it still serves
     those champions with every server alive; else None (the stack is restarted)."""
     from aiprime.serving import launcher, samples
 
     stack = launcher.running(settings)
-    event = context.instance.get_latest_materialization_event(context.asset_key)
+    event = instance.get_latest_materialization_event(DEPLOYMENT)
     if stack is None or event is None or launcher.dead(settings):
         return None
     last = {key: value.value for key, value in event.asset_materialization.metadata.items()}
