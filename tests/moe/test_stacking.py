@@ -14,7 +14,7 @@ from aiprime.moe.experts import EXPERTS
 from aiprime.moe.layers import MoEConfig
 from aiprime.moe.networks import ExpertConfig, ExpertNet
 from aiprime.moe.reference import reference_expert
-from aiprime.moe.stacking import StackedExperts, can_stack, grouped_linear
+from aiprime.moe.stacking import StackedExperts, aligned, can_stack, grouped_matmul, offsets
 from aiprime.moe.system import Member, MoESystem
 
 
@@ -42,12 +42,21 @@ def test_the_stacked_pass_matches_the_per_token_reference() -> None:
     torch.testing.assert_close(StackedExperts(nets)(x, group), reference, atol=1e-5, rtol=1e-5)
 
 
-def test_grouped_linear_is_each_rows_own_matmul_with_groups_left_empty() -> None:
-    weight, bias = torch.randn(4, 6, 3), torch.randn(4, 3)
-    x, group = torch.randn(9, 6), torch.tensor([3, 0, 3, 3, 0, 3, 0, 3, 3])  # groups 1 and 2 get no row
-    expected = torch.stack([x[i] @ weight[g] + bias[g] for i, g in enumerate(group.tolist())])
-    torch.testing.assert_close(grouped_linear(x, group, weight, bias), expected)
-    assert grouped_linear(x[:0], group[:0], weight, bias).shape == (0, 3)
+def test_grouped_matmul_is_each_rows_own_matmul_with_groups_left_empty() -> None:
+    weight = torch.randn(4, 6, 3)
+    x, group = torch.randn(9, 6), torch.tensor([0, 0, 0, 3, 3, 3, 3, 3, 3])  # groups 1 and 2 get no row
+    expected = torch.stack([x[i] @ weight[g] for i, g in enumerate(group.tolist())])
+    padded = aligned(weight)  # (4, 8, 4): grouped_mm wants 16-byte strides
+    torch.testing.assert_close(grouped_matmul(x, offsets(group, 4), padded, 3), expected)
+    assert grouped_matmul(x[:0], offsets(group[:0], 4), padded, 3).shape == (0, 3)
+
+
+def test_inputs_of_one_expert_or_none_of_some_experts_keep_their_order() -> None:
+    nets = experts(3)
+    x, group = torch.randn(10, 384), torch.full((10,), 2)
+    alone = nets[2](x).logits
+    torch.testing.assert_close(StackedExperts(nets)(x, group), alone, atol=1e-5, rtol=1e-5)
+    assert StackedExperts(nets)(x[:0], group[:0]).shape == (0, 5)
 
 
 def test_experts_of_different_shapes_or_batch_dependent_outputs_are_not_stacked() -> None:

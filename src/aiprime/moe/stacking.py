@@ -1,16 +1,17 @@
 """Experts of one shape run as one network: their weights stacked, each input through the expert it names.
 
 `StackedExperts` holds G `ExpertNet`s of the same config as stacked tensors. Its forward takes the inputs
-and, for each, the index of its expert, and runs every layer as one batched call: the input projection and
-the head as one `bmm` over per-expert buffers (`grouped_linear`), and every block's SwitchMoE as one layer of
-G*E experts whose router scores only the E experts of the input's own expert (`merged_switch`). Evaluation
-and serving thus cost one pass, not one pass per expert. It reproduces each expert's eval forward (capacity
-not enforced), which `tests/moe/test_stacking.py` checks against the experts and `aiprime.moe.reference`.
+and, for each, the index of its expert, sorts the rows once by expert, and runs every layer over contiguous
+slices: the input projection and the head as one grouped matmul over the G experts (`grouped_matmul`,
+`torch.nn.functional.grouped_mm` with the slices' offsets), and every block's SwitchMoE as one grouped
+matmul over the G*E inner experts, its rows sorted again by (expert, inner expert) (`StackedSwitch`).
+No buffer is padded to the busiest expert and no Python runs per row, so a batch costs what its active
+parameters cost plus one sort per layer. It reproduces each expert's eval forward (capacity not enforced),
+which `tests/moe/test_stacking.py` checks against the experts and `aiprime.moe.reference`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 
 import torch
@@ -18,8 +19,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from aiprime.errors import InvalidInput
-from aiprime.moe.layers import SwitchMoE, claim_slots
+from aiprime.moe.layers import SwitchMoE
 from aiprime.moe.networks import ExpertNet
+
+ALIGN = 4  # float32 elements in 16 bytes: grouped_mm's stride unit on CPU
 
 
 def can_stack(experts: Sequence[nn.Module]) -> bool:
@@ -30,40 +33,73 @@ def can_stack(experts: Sequence[nn.Module]) -> bool:
     return all(e.config == config for e in experts) and not config.moe.capacity_in_eval
 
 
-def grouped_linear(x: Tensor, group: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
-    """Row i times weight[group[i]] plus bias[group[i]], as one bmm over per-group buffers.
+def offsets(group: Tensor, n_groups: int) -> Tensor:
+    """int32 end offset of each group's slice in rows sorted by `group` (N,): what grouped_mm takes."""
+    return torch.bincount(group, minlength=n_groups).cumsum(0).to(torch.int32)  # (G,)
 
-    Args:
-        x: (N, i) rows; group: (N,) long in [0, G).
-        weight: (G, i, o); bias: (G, o).
 
-    Returns:
-        (N, o).
+def grouped_matmul(x: Tensor, offs: Tensor, weight: Tensor, width: int | None = None) -> Tensor:
+    """Rows of `x` (N, i), sorted by group and sliced by `offs` (G,), each times its group's weight (G, i', o).
+
+    `weight` may be `aligned` (zero rows and columns added): `x` is padded to its i' columns, and the output
+    keeps its first `width` columns (default: all o).
     """
-    n_groups = weight.shape[0]
-    slot, _ = claim_slots(group, group.new_zeros(n_groups), len(x))  # (N,) row within its group's buffer
-    n_slots = int(slot.max()) + 1 if len(x) else 0  # S
-    row = group * n_slots + slot  # (N,) row in the flat (G*S, i) buffer
-    n_in, n_out = weight.shape[1:]
-    buf = x.new_zeros(n_groups * n_slots, n_in).index_copy(0, row, x)  # (G*S, i)
-    y = torch.baddbmm(bias[:, None, :], buf.view(n_groups, n_slots, n_in), weight)  # (G, S, o)
-    return y.view(n_groups * n_slots, n_out)[row]  # (N, o)
+    width = weight.shape[2] if width is None else width
+    if len(x) == 0:
+        return x.new_zeros(0, width)
+    if x.shape[1] != weight.shape[1]:
+        x = F.pad(x, (0, weight.shape[1] - x.shape[1]))  # (N, i')
+    return F.grouped_mm(x, weight, offs=offs)[:, :width]  # (N, width)
 
 
-def merged_switch(layers: Sequence[SwitchMoE]) -> SwitchMoE:
-    """One SwitchMoE holding the E experts of each of the G `layers` (G*E experts) and all their routers."""
-    config = layers[0].config
-    merged = SwitchMoE(dataclasses.replace(config, n_experts=config.n_experts * len(layers)))
-    with torch.no_grad():
-        merged.router.weight.copy_(torch.cat([layer.router.weight for layer in layers]))  # (G*E, d)
-        merged.w1.copy_(torch.cat([layer.w1 for layer in layers]))  # (G*E, d, h)
-        merged.w2.copy_(torch.cat([layer.w2 for layer in layers]))  # (G*E, h, d)
-    return merged.eval()
+def aligned(weight: Tensor) -> Tensor:
+    """(G, i, o) padded with zeros to multiples of ALIGN in i and o: grouped_mm needs 16-byte row strides."""
+    pad_in, pad_out = (-weight.shape[1]) % ALIGN, (-weight.shape[2]) % ALIGN
+    return F.pad(weight, (0, pad_out, 0, pad_in)).contiguous()
 
 
 def stacked(tensors: Sequence[Tensor]) -> nn.Parameter:
     """The tensors stacked along a new first dimension, as a frozen parameter."""
     return nn.Parameter(torch.stack([t.detach() for t in tensors]), requires_grad=False)
+
+
+def stacked_weights(tensors: Sequence[Tensor]) -> nn.Parameter:
+    """(i, o) matrices stacked and `aligned`: (G, i', o'), a frozen parameter."""
+    return nn.Parameter(aligned(torch.stack([t.detach() for t in tensors])), requires_grad=False)
+
+
+class StackedSwitch(nn.Module):
+    """The SwitchMoE layers of one block of G experts: G*E inner experts, each row routed among its own E."""
+
+    def __init__(self, layers: Sequence[SwitchMoE]) -> None:
+        super().__init__()
+        self.config = layers[0].config
+        self.router = nn.Parameter(
+            torch.cat([layer.router.weight.detach() for layer in layers]).T.contiguous(), requires_grad=False
+        )  # (d, G*E)
+        self.w1 = stacked_weights([w for layer in layers for w in layer.w1])  # (G*E, d', h')
+        self.w2 = stacked_weights([w for layer in layers for w in layer.w2])  # (G*E, h', d')
+
+    def forward(self, z: Tensor, group: Tensor) -> Tensor:
+        """SwitchMoE of each row's own expert on z (N, d), rows given with their expert group (N,)."""
+        n, e, k = len(z), self.config.n_experts, self.config.top_k
+        scores = (z @ self.router).view(n, len(self.w1) // e, e)  # (N, G, E) every router; one matmul
+        own = scores[torch.arange(n), group].float()  # (N, E) the row's own expert's router logits
+        probs = own.softmax(dim=-1)  # (N, E)
+        weight, inner = probs.topk(k, dim=-1)  # (N, k) each, best first
+        if k > 1:
+            weight = weight / weight.sum(dim=1, keepdim=True)  # Mixtral: renormalised over the k
+        key = (group[:, None] * e + inner).reshape(-1)  # (N*k,) inner expert of each assignment
+        order = torch.argsort(key, stable=True)  # (N*k,) assignments sorted by inner expert
+        row = order // k  # (N*k,) the row of each sorted assignment
+        offs = offsets(key[order], len(self.w1))
+        hidden = F.gelu(grouped_matmul(z[row], offs, self.w1))  # (N*k, h')
+        y = grouped_matmul(hidden, offs, self.w2, z.shape[1]) * weight.reshape(-1)[order, None].to(
+            z.dtype
+        )  # (N*k, d)
+        if k == 1:
+            return torch.empty_like(z).index_copy_(0, row, y)  # (N, d) back in the rows' order
+        return z.new_zeros(z.shape).index_add_(0, row, y)  # (N, d) each row's k outputs summed
 
 
 class StackedExperts(nn.Module):
@@ -78,14 +114,14 @@ class StackedExperts(nn.Module):
             )
         self.config = experts[0].config
         self.n_groups = len(experts)
-        self.proj_w = stacked([e.proj.weight.T for e in experts])  # (G, d_in, d)
+        self.proj_w = stacked_weights([e.proj.weight.T for e in experts])  # (G, d_in', d')
         self.proj_b = stacked([e.proj.bias for e in experts])  # (G, d)
-        self.head_w = stacked([e.head.weight.T for e in experts])  # (G, d, C)
+        self.head_w = stacked_weights([e.head.weight.T for e in experts])  # (G, d', C')
         self.head_b = stacked([e.head.bias for e in experts])  # (G, C)
         self.ln_f = self.norms([e.ln_f for e in experts])
         layers = range(self.config.n_layers)
         self.ln = nn.ParameterList(p for i in layers for p in self.norms([e.blocks[i].ln for e in experts]))
-        self.moe = nn.ModuleList(merged_switch([e.blocks[i].moe for e in experts]) for i in layers)
+        self.moe = nn.ModuleList(StackedSwitch([e.blocks[i].moe for e in experts]) for i in layers)
         self.eval()
 
     @staticmethod
@@ -96,29 +132,20 @@ class StackedExperts(nn.Module):
     @staticmethod
     def norm(h: Tensor, group: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
         """LayerNorm of each row with the affine of its group: (N, d) -> (N, d)."""
-        return F.layer_norm(h, h.shape[1:]) * weight[group] + bias[group]
-
-    def own_experts(self, group: Tensor) -> Tensor:
-        """(N, G*E) additive mask: 0 on the E inner experts of each row's group, -inf elsewhere."""
-        e = self.config.moe.n_experts
-        owner = torch.arange(self.n_groups * e, device=group.device) // e  # (G*E,)
-        return torch.where(owner[None, :] == group[:, None], 0.0, float("-inf"))  # (N, G*E)
-
-    def switch(self, moe: SwitchMoE, z: Tensor, mask: Tensor) -> Tensor:
-        """The merged SwitchMoE on rows z (N, d), each routed among its own group's experts only."""
-        n, k = len(z), self.config.moe.top_k
-        probs = (moe.router(z).float() + mask).softmax(dim=-1)  # (N, G*E), zero outside the row's group
-        ranked = torch.sort(probs, dim=-1, descending=True, stable=True).indices  # (N, G*E)
-        routing = moe.route(ranked, capacity=n * k)
-        weight = moe.gates(probs, ranked)[routing.token, routing.expert]  # (A,)
-        return moe.run_experts(z, routing, weight.to(z.dtype))  # (N, d)
+        return torch.addcmul(bias[group], F.layer_norm(h, h.shape[1:]), weight[group])
 
     @torch.no_grad()
     def forward(self, x: Tensor, group: Tensor) -> Tensor:
         """Logits (N, C) of expert group[i] for each row x[i] of (N, d_in)."""
         assert x.dim() == 2 and len(x) == len(group), f"x {tuple(x.shape)} vs group {tuple(group.shape)}"
-        h = grouped_linear(x, group, self.proj_w, self.proj_b)  # (N, d)
-        mask = self.own_experts(group)  # (N, G*E)
+        order = torch.argsort(group, stable=True)  # (N,) the one sort by expert
+        group = group[order]  # (N,) non-decreasing
+        offs = offsets(group, self.n_groups)  # (G,) each expert's slice of the sorted rows
+        h = (
+            grouped_matmul(x[order], offs, self.proj_w, self.config.moe.d_model) + self.proj_b[group]
+        )  # (N, d)
         for i, moe in enumerate(self.moe):
-            h = h + self.switch(moe, self.norm(h, group, self.ln[2 * i], self.ln[2 * i + 1]), mask)
-        return grouped_linear(self.norm(h, group, *self.ln_f), group, self.head_w, self.head_b)  # (N, C)
+            h = h + moe(self.norm(h, group, self.ln[2 * i], self.ln[2 * i + 1]), group)
+        h = self.norm(h, group, *self.ln_f)  # (N, d)
+        logits = grouped_matmul(h, offs, self.head_w, self.config.n_classes) + self.head_b[group]  # (N, C)
+        return torch.empty_like(logits).index_copy_(0, order, logits)  # (N, C) back in input order
