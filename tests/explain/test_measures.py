@@ -7,12 +7,10 @@ import random
 from pathlib import Path
 
 import pytest
-import torch
 from _helpers.gates import served_gate, train_gate
-from torch import nn
+from _helpers.keyword_model import KNOWN, SNAKE
 
 from aiprime.errors import InvalidInput
-from aiprime.explain import TextExplainer
 from aiprime.explain.measures import (
     deletion_drops,
     faithfulness_ratio,
@@ -21,38 +19,11 @@ from aiprime.explain.measures import (
     stability,
     synonym_swap,
 )
-from aiprime.moe.networks import ModelOutput
 from aiprime.serving.protocol import parse_gate
-from aiprime.serving.text import TextClassifier, TextEncoder
 
 pytestmark = pytest.mark.usefixtures("default_metrics_registry")  # it builds the gate's server object
 
-REPO = Path(__file__).resolve().parents[2]
-SNAKE = "a python is a large snake that kills its prey by squeezing it to death"
-KNOWN = "python"
 DOG = "a domestic animal that barks and is kept as a pet"
-
-
-class KeywordHead(nn.Module):
-    """Class 0 when an embedding is close to the known word's (the text names it), class 1 otherwise."""
-
-    def __init__(self, direction: torch.Tensor, threshold: float, scale: float) -> None:
-        super().__init__()
-        self.direction, self.threshold, self.scale = direction, threshold, scale
-
-    def forward(self, x: torch.Tensor) -> ModelOutput:
-        score = self.scale * (x @ self.direction - self.threshold)  # (N,)
-        return ModelOutput(torch.stack([score, -score], dim=1), torch.zeros(()))  # (N, 2)
-
-
-@pytest.fixture(scope="module")
-def keyword_model() -> TextExplainer:
-    """An explainer of the real encoder under a head whose answer depends on one known word."""
-    encoder = TextEncoder.load()
-    direction, with_word, without_word = encoder.embed([KNOWN, SNAKE, SNAKE.replace(f"{KNOWN} ", "")])
-    near, far = float(with_word @ direction), float(without_word @ direction)
-    head = KeywordHead(direction, (near + far) / 2, 4 / (near - far))  # logits of about +-2 at either text
-    return TextExplainer(TextClassifier(encoder, head, ("names-it", "does-not")))
 
 
 def test_deleting_the_top_words_lowers_the_class_more_than_deleting_random_ones(keyword_model) -> None:

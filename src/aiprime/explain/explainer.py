@@ -6,17 +6,18 @@ import threading
 
 from aiprime.errors import InvalidInput
 from aiprime.explain.attribution import DEFAULT_TOLERANCE, Explanation
-from aiprime.explain.sampling import shap_tokens
+from aiprime.explain.sampling import kernel_shap, shapley_sampling
 from aiprime.serving.text import TextClassifier
 
-METHODS = ("ig", "shap", "auto")  # auto: integrated gradients, then SHAP when they do not add up
+METHODS = ("ig", "shap", "sampling", "auto")  # auto: integrated gradients, then SHAP when they do not add up
 
 
 class TextExplainer:
     """Explains predictions of a served `TextClassifier`, one explanation at a time.
 
     Integrated gradients hook the word-embedding layer, so they run on a private copy of the classifier
-    (made on first use) and predictions served meanwhile are untouched; SHAP only evaluates the model.
+    (made on first use) and predictions served meanwhile are untouched; SHAP and Shapley value sampling
+    only evaluate the model.
     """
 
     def __init__(self, classifier: TextClassifier, method: str = "ig", tolerance: float = DEFAULT_TOLERANCE):
@@ -38,12 +39,14 @@ class TextExplainer:
         method = check_method(method or self.method)
         with self._lock:
             if method == "shap":
-                return shap_tokens(self.classifier, text, target, tolerance=self.tolerance)
+                return kernel_shap(self.classifier, text, target, tolerance=self.tolerance)
+            if method == "sampling":
+                return shapley_sampling(self.classifier, text, target, tolerance=self.tolerance)
             from aiprime.explain.gradients import integrated_gradients  # captum: 2 s to import, on first use
 
             answer = integrated_gradients(self._hookable(), text, target, tolerance=self.tolerance)
             if method == "auto" and not answer.complete:
-                return shap_tokens(self.classifier, text, target, tolerance=self.tolerance)
+                return kernel_shap(self.classifier, text, target, tolerance=self.tolerance)
             return answer
 
     def _hookable(self) -> TextClassifier:

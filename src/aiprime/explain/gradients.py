@@ -5,9 +5,12 @@ the tokens, the six transformer layers, mean pooling, normalisation and the head
 baseline keeps `[CLS]`, `[SEP]` and the attention mask and replaces every other token with `[PAD]`, so the
 attributions of the special tokens are zero and the words share f(x) - f(baseline) between them.
 
-Integration uses Gauss-Legendre nodes; when the sum misses f(x) - f(baseline) by more than the tolerance,
-the step count doubles (up to `max_steps`). A function with jumps (an expert whose SwitchMoE router switches
-sub-expert along the path) can stay incomplete at any step count: the answer then says `complete: false`.
+Integration uses 32 Gauss-Legendre nodes in one batched pass. The path from `[PAD]`s to the words is steep
+where the prediction switches, and fewer nodes miss f(x) - f(baseline) badly (README "Explanations": the
+share of test glosses within the tolerance per step count, `bench/explanations.py --ig-steps`). A caller
+may allow more: when the sum misses by more than the tolerance the step count doubles, up to `max_steps`.
+A function with jumps (an expert whose SwitchMoE router switches sub-expert along the path) can stay
+incomplete at any step count: the answer then says `complete: false`.
 """
 
 from __future__ import annotations
@@ -40,8 +43,8 @@ def integrated_gradients(
     target: int,
     *,
     tolerance: float = DEFAULT_TOLERANCE,
-    min_steps: int = 16,
-    max_steps: int = 64,
+    min_steps: int = 32,
+    max_steps: int = 32,
     internal_batch_size: int = 64,
 ) -> Explanation:
     """Attribute the probability of class `target` for `text` to its word pieces.

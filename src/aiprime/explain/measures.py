@@ -175,9 +175,11 @@ class TextMeasures:
     """One text's measures under one explanation method."""
 
     seconds: float  # the explanation's wall time
+    cpu_seconds: float  # the CPU time this process spent on it (every thread), which load does not stretch
     drops: tuple[float, float]  # `deletion_drops`: top words, random words
     spearman: float | None  # `stability` after one synonym swap; None when no word has a synonym
     deletions: int | None  # words in the minimal counterfactual; None when not found in MAX_DELETIONS
+    delta: float  # the explanation's completeness error (`Explanation.delta`)
 
 
 def measure_text(
@@ -186,9 +188,9 @@ def measure_text(
     """Explain `text`'s predicted class with `method` and measure the explanation on the explained model."""
     classifier = explainer.classifier
     target = int(classifier.predict_texts([text])[0].argmax())
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     explanation = explainer.explain(text, target, method)
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     swapped = synonym_swap([w.word for w in explanation.words], synonyms, rng)
     spearman = None
     if swapped is not None:
@@ -196,9 +198,11 @@ def measure_text(
     found = minimal_counterfactual(classifier, explanation)
     return TextMeasures(
         seconds,
+        cpu_seconds,
         deletion_drops(classifier, explanation, rng),
         spearman,
         None if found is None else len(found.deleted),
+        explanation.delta,
     )
 
 
