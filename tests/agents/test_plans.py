@@ -21,7 +21,18 @@ from aiprime.errors import InvalidInput
 
 
 def test_plans_use_the_runtime_tool_names() -> None:
-    assert TOOLS == ("classify", "search", "ask", "wordnet", "foldoc", "explain", "python")
+    assert TOOLS == (
+        "classify",
+        "search",
+        "ask",
+        "wordnet",
+        "foldoc",
+        "explain",
+        "python",
+        "transcribe",
+        "image_search",
+    )
+    assert {tool for plan in PLANS for tool in plan} <= set(TOOLS) - {"transcribe", "image_search"}
     assert all(parse_plan(plan_name(plan)) == plan for plan in PLANS)
     with pytest.raises(InvalidInput, match="tools are"):
         parse_plan("search+shell")

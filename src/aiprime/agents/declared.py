@@ -48,17 +48,27 @@ class Agent:
 
 
 LEARNED_POLICY = "models:/aiprime-agent-policy@champion"  # aiprime.agents.policy.REGISTERED_NAME
-READ_TOOLS = ("classify", "explain", "ask", "search", "wordnet", "foldoc", "python")
+READ_TOOLS = (
+    "classify",
+    "explain",
+    "ask",
+    "search",
+    "wordnet",
+    "foldoc",
+    "python",
+    "transcribe",
+    "image_search",
+)
 AGENTS = {
     agent.name: agent
     for agent in (
-        Agent("assistant", 2, "answers from the platform's models, retrieval and the sandbox", READ_TOOLS,
+        Agent("assistant", 3, "answers from the platform's models, retrieval and the sandbox", READ_TOOLS,
               LEARNED_POLICY, fallback="rules"),
         Agent("operator", 1, "trains and deploys, each after a person approves", ("train", "deploy"), "rules"),
     )
 }  # fmt: skip
 #: The declaration each version stands for (Agent.digest); a changed declaration needs a new version.
-DIGESTS = {("assistant", 2): "80a09e1d1eb799af", ("operator", 1): "a0137b44e1f84d05"}
+DIGESTS = {("assistant", 3): "e65a0dbc1fa1680e", ("operator", 1): "a0137b44e1f84d05"}
 
 
 def agent_named(name: str) -> Agent:

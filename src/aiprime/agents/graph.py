@@ -87,9 +87,13 @@ class AgentGraph:
         return graph.compile(checkpointer=checkpointer)
 
     def plan(self, state: RunState) -> dict[str, Any]:
-        """Ask the policy for the plan."""
-        policy, name = self.policy()
-        chosen = policy(state["task"])
+        """Ask the policy for the plan; a request about a media file gets its media tool's (plans.media_plan)."""
+        media = plans.media_plan(state["task"])
+        if media:
+            chosen, name = Plan(media, 1.0), f"media: {media[0]} reads the file"
+        else:
+            policy, name = self.policy()
+            chosen = policy(state["task"])
         self.store.update(self.run_id, plan=list(chosen.tools), policy=name, propensity=chosen.propensity)
         return {"plan": list(chosen.tools), "propensity": chosen.propensity, "position": 0,
                 "text": state["task"], "tokens": 0, "status": "running"} | _fresh_budget()  # fmt: skip
@@ -264,6 +268,8 @@ def _summary(result: ToolResult) -> dict[str, str]:
         return {}
     if result.tool == "python":
         return {"value": output["stdout"].strip()}
+    if result.tool == "transcribe":  # the words go on as the next step's subject
+        return {"value": str(output.get("transcript", ""))}
     if isinstance(output, list):  # a lookup's hits
         return _hit_fields(output[0]) if output else {}
     records = output.get("predictions") if isinstance(output, dict) else None
@@ -301,6 +307,7 @@ class Runtime:
     tracer: trace.Tracer | None = None
     policy: Policy | None = None  # overrides the agent's declared policy (tests, benches)
     tracking_uri: str | None = None  # the MLflow of a `models:/` policy; None: the settings'
+    read_files: bool = True  # media tools may read the files a task names (False in the gateway's process)
 
 
 def start_run(agent: Agent, task: str, caller: Caller, runtime: Runtime, run_id: str | None = None) -> Run:
@@ -335,7 +342,7 @@ def resume_run(agent: Agent, run_id: str, decision: str, caller: Caller, runtime
 def _drive(agent: Agent, run_id: str, command: Any, caller: Caller, runtime: Runtime) -> Run:
     limits = agent.limits
     tools = GatewayTools(caller.gateway_url, caller.token, run_id, timeout_s=limits.tool_timeout_s,
-                         max_output_bytes=limits.max_output_bytes)  # fmt: skip
+                         max_output_bytes=limits.max_output_bytes, read_files=runtime.read_files)  # fmt: skip
 
     def policy() -> tuple[Policy, str]:
         return (runtime.policy, "given") if runtime.policy else declared_policy(agent, runtime.tracking_uri)

@@ -8,7 +8,9 @@ rules, so a policy trained on the simulator chooses plans the runtime can run:
 - in a two-tool plan the second tool gets the request with that span replaced by the first tool's answer
   (its `word`, else its `value`);
 - `python` runs the program `python_program` writes from the request's quoted spans: the value of an integer
-  expression, the weekday of one ISO date, or the days between two.
+  expression, the weekday of one ISO date, or the days between two;
+- `transcribe` and `image_search` read the file the quoted span names (an audio clip, an image): a request
+  about a media file gets that tool's plan (`media_plan`) whatever chooses the others.
 """
 
 from __future__ import annotations
@@ -22,13 +24,21 @@ from dataclasses import dataclass
 
 from aiprime.errors import InvalidInput
 
-TOOLS = ("classify", "search", "ask", "wordnet", "foldoc", "explain", "python")  # the runtime's tool names
-PLANS: tuple[tuple[str, ...], ...] = (
-    *((tool,) for tool in TOOLS),
+TEXT_TOOLS = ("classify", "search", "ask", "wordnet", "foldoc", "explain", "python")
+MEDIA_TOOLS = ("transcribe", "image_search")  # take a file: an audio clip, an image
+TOOLS = TEXT_TOOLS + MEDIA_TOOLS  # the runtime's tool names
+PLANS: tuple[tuple[str, ...], ...] = (  # what the learned policy chooses among, for text requests
+    *((tool,) for tool in TEXT_TOOLS),
     ("search", "wordnet"),
     ("search", "foldoc"),
     ("foldoc", "search"),
 )
+#: A request whose subject is a media file (by its suffix) is the media tool's: the policy reads requests with
+#: their subject blanked, so it cannot see a file's type, and the type alone decides which tool reads it.
+MEDIA_SUFFIXES = {
+    **dict.fromkeys((".wav", ".ogg", ".flac", ".mp3"), "transcribe"),
+    **dict.fromkeys((".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg"), "image_search"),
+}
 QUOTED = re.compile(r'"([^"]+)"')
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 OPERATORS = {
@@ -72,6 +82,14 @@ def parse_plan(name: str) -> tuple[str, ...]:
 def arguments(text: str) -> list[str]:
     """The request's double-quoted spans, in order: the tools' arguments."""
     return [span.strip() for span in QUOTED.findall(text)]
+
+
+def media_plan(text: str) -> tuple[str, ...] | None:
+    """The media tool's plan for a request whose first quoted span names an audio or image file, else None."""
+    spans = arguments(text)
+    suffix = spans[0].lower().rpartition(".")[2] if spans and "." in spans[0] else ""
+    tool = MEDIA_SUFFIXES.get(f".{suffix}")
+    return (tool,) if tool else None
 
 
 def argument(text: str, tool: str) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from aiprime.agents.plans import Plan, arguments, iso_dates
+from aiprime.agents.plans import Plan, arguments, iso_dates, media_plan
 
 _ARITHMETIC = re.compile(r"^[\d\s+\-*/%()]+$")
 RULES: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = (
@@ -23,7 +23,10 @@ RULES: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = (
 
 
 def choose_plan(text: str) -> Plan:
-    """The plan the rule picks for `text`: python for quoted arithmetic or dates, else by keyword, else ask."""
+    """The plan the rule picks for `text`: the media tool for a quoted audio or image file, python for quoted
+    arithmetic or dates, else by keyword, else ask."""
+    if media := media_plan(text):
+        return Plan(media, 1.0)
     spans = arguments(text)
     if spans and (iso_dates(spans) or _ARITHMETIC.match(spans[0])):
         return Plan(("python",), 1.0)

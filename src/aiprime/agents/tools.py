@@ -6,11 +6,14 @@ the audit log apply to an agent exactly as to the person who runs it. What the g
 step's status (`forbidden` for a 403, with the gateway's message), never an exception. `python` too goes
 through the gateway (`POST /v1/agents/python`, permission `python`), which runs the code in the bubblewrap
 sandbox (`aiprime.agents.sandbox`); the sandbox's status is the step's. Tools that change state (`train`,
-`deploy`) are marked: the graph asks a person before it calls them.
+`deploy`) are marked: the graph asks a person before it calls them. `transcribe` and `image_search` send the
+file the task names (read here, base64) to `POST /v1/transcribe` and `POST /v1/search/image`; a file that
+cannot be read is the step's `bad_input`.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,6 +44,29 @@ class Tool:
     changes_state: bool = False  # needs a person's approval first
 
 
+MEDIA_FIELDS = {"transcribe": "audio", "image_search": "image"}  # the body field each media tool fills
+MAX_MEDIA_BYTES = 20_000_000  # read of a named file at most (the gateway bounds each modality further)
+
+
+def read_media(path: str, field: str, limit: int = MAX_MEDIA_BYTES) -> bytes:
+    """At most `limit + 1` bytes of the file a task names (a larger one is refused by the gateway, 413).
+
+    Raises:
+        InvalidInput: not a readable regular file; the message names the path and what the tool takes.
+    """
+    try:
+        with open(path, "rb") as file:
+            return file.read(limit + 1)
+    except OSError as e:
+        raise InvalidInput(
+            f"{field} {path!r}: cannot read it ({e.strerror}); quote the path of an {field} file on this machine."
+        ) from e
+
+
+def _media_body(field: str) -> Callable[[str], dict[str, Any]]:
+    return lambda path: {field: base64.b64encode(read_media(path, field)).decode()}
+
+
 def _deploy_body(text: str) -> dict[str, Any]:
     model, _, version = text.strip().partition("@")
     return {"model": model, "version": version or "champion"}
@@ -56,6 +82,8 @@ TOOLS = {
         Tool("wordnet", "WordNet senses of a word", "/v1/search", lambda t: {"query": t, "top_k": 20}, "wordnet"),
         Tool("foldoc", "a FOLDOC entry", "/v1/search", lambda t: {"query": t, "top_k": 20}, "foldoc"),
         Tool("python", "run Python in the sandbox", "/v1/agents/python", lambda t: {"code": t}),
+        Tool("transcribe", "the words spoken in an audio file", "/v1/transcribe", _media_body("audio")),
+        Tool("image_search", "the stamps nearest to an image file", "/v1/search/image", _media_body("image")),
         Tool("train", "start a training pipeline", "/v1/train", lambda t: {"pipeline": t.strip() or "moe"}, None, True),
         Tool("deploy", "serve a model version (NAME@VERSION)", "/v1/deploy", _deploy_body, None, True),
     )
@@ -94,14 +122,16 @@ class GatewayTools:
         *,
         timeout_s: float = 30.0,
         max_output_bytes: int = 64 * 1024,
+        read_files: bool = True,
     ) -> None:
         """Args: timeout_s bounds one call (the run's time left bounds it further); max_output_bytes cuts
-        a larger answer (status too_large)."""
+        a larger answer (status too_large); read_files lets the media tools read the file a task names
+        (False where this process's files are not the caller's, as in the gateway)."""
         self.client = httpx.Client(
             base_url=gateway_url,
             headers={"authorization": f"Bearer {token}", AGENT_RUN_HEADER: run_id},
         )
-        self.timeout_s, self.max_output_bytes = timeout_s, max_output_bytes
+        self.timeout_s, self.max_output_bytes, self.read_files = timeout_s, max_output_bytes, read_files
 
     def close(self) -> None:
         """Close the pooled connections."""
@@ -111,7 +141,10 @@ class GatewayTools:
         """Call the tool `name` on `text`; what goes wrong is the result's status, not an exception."""
         tool = tool_named(name)
         timeout = min(self.timeout_s, time_left_s) if time_left_s is not None else self.timeout_s
-        body = tool.body(text)
+        try:
+            body = self._body(tool, text)
+        except InvalidInput as e:
+            return ToolResult(name, "bad_input", None, str(e))
         if name == "python":  # the sandbox stops first, so its own status comes back
             body["timeout_s"] = min(max(timeout - SANDBOX_MARGIN_S, 0.1), 60.0)
         headers: dict[str, str] = {}
@@ -123,6 +156,14 @@ class GatewayTools:
         except httpx.HTTPError as e:
             message = f"The gateway could not be reached ({type(e).__name__}: {e}); check the gateway URL."
             return ToolResult(name, "unavailable", None, message)
+
+    def _body(self, tool: Tool, text: str) -> dict[str, Any]:
+        if tool.name in MEDIA_FIELDS and not self.read_files:
+            raise InvalidInput(
+                f"{tool.name} reads the file the task names, and this process does not read the caller's "
+                "files; run or resume the agent with `aiprime agents` on the machine that holds the file."
+            )
+        return tool.body(text)
 
     def _post(self, tool: Tool, body: dict[str, Any], headers: dict[str, str], timeout: float) -> ToolResult:
         with self.client.stream("POST", tool.path, json=body, headers=headers, timeout=timeout) as answer:

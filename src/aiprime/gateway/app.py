@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from aiprime.errors import AIPrimeError, InvalidInput
-from aiprime.gateway import admin_routes, console_routes, feedback_routes, routes
+from aiprime.gateway import admin_routes, console_routes, feedback_routes, media_routes, routes
 from aiprime.gateway.config import GatewaySettings, audit_heads, secret_store
 from aiprime.gateway.middleware import GatewayHooks, GatewayMiddleware
 from aiprime.gateway.requestchecks import nul_free_schema
@@ -113,6 +113,7 @@ def create_app(
     app.include_router(admin_routes.router)
     app.include_router(feedback_routes.router)
     console_routes.install(app, settings)
+    media_routes.install(app, settings)
     app.add_middleware(GatewayMiddleware, hooks=hooks)
     app.openapi = lambda: app.openapi_schema or nul_free_schema(FastAPI.openapi(app))  # what it refuses
     _install_error_handlers(app)
