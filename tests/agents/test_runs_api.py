@@ -3,11 +3,14 @@ that resumes it from its checkpoint with the deciding person's token."""
 
 from __future__ import annotations
 
+import json
+
 from _helpers.agent_gateway import service_account
 from _helpers.gateways import Gateway
 
 from aiprime.agents.declared import AGENTS
 from aiprime.agents.graph import Caller, Runtime, start_run
+from aiprime.agents.policy import curve_path
 from aiprime.agents.runs import RunStore
 from aiprime.db.engine import connect
 from aiprime.security import audit
@@ -27,7 +30,7 @@ def test_the_declared_agents_are_listed(gateway: Gateway, app_db_url: str) -> No
     name, key = service_account(app_db_url, "viewer")
     with gateway.client(gateway.token(name, key)) as client:
         listed = client.get("/v1/agents").json()
-    assert {a["name"]: a["version"] for a in listed} == {"assistant": 2, "operator": 1}
+    assert {a["name"]: a["version"] for a in listed} == {"assistant": 3, "operator": 1}
 
 
 def test_a_principal_sees_its_own_runs_only(gateway: Gateway, app_db_url: str) -> None:
@@ -64,3 +67,21 @@ def test_the_routes_need_the_console_permission(gateway: Gateway, app_db_url: st
     name, key = service_account(app_db_url, "auditor")
     with gateway.client(gateway.token(name, key)) as client:
         assert client.get("/v1/agents/runs").status_code == 403
+
+
+def test_the_policys_learning_curve_is_served_once_a_retraining_wrote_it(
+    gateway: Gateway, app_db_url: str
+) -> None:
+    name, key = service_account(app_db_url, "viewer")
+    path = curve_path(gateway.app.state.console_settings.home)
+    with gateway.client(gateway.token(name, key)) as client:
+        before = client.get("/v1/agents/policy")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("not json")
+        corrupt = client.get("/v1/agents/policy")
+        point = {"interactions": 250, "mean_reward": 0.5, "cumulative_regret": 40.0, "test_success": 0.7}
+        path.write_text(json.dumps({"learner": "vw", "oracle": 0.9, "curve": [point]}))
+        after = client.get("/v1/agents/policy")
+    assert before.status_code == 404 and "job `agents`" in before.json()["error"]["message"]
+    assert corrupt.status_code == 422 and "not a learning curve" in corrupt.json()["error"]["message"]
+    assert after.status_code == 200 and after.json()["curve"] == [point]

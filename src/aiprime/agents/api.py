@@ -17,9 +17,10 @@ from starlette.concurrency import run_in_threadpool
 
 from aiprime.agents import graph
 from aiprime.agents.declared import AGENTS, agent_named
+from aiprime.agents.policy import curve_path
 from aiprime.agents.runs import Run, RunStore
 from aiprime.agents.sandbox import MAX_CODE_BYTES, SandboxLimits, run_python
-from aiprime.errors import NotFound
+from aiprime.errors import DataCorrupt, NotFound
 from aiprime.gateway.auth import Caller
 from aiprime.gateway.routes import ERRORS, require
 
@@ -111,6 +112,35 @@ async def agents(_: User) -> list[AgentOut]:
     ]
 
 
+class CurvePoint(BaseModel):
+    """The policy after some simulated interactions."""
+
+    interactions: int
+    mean_reward: float = Field(description="Mean reward of the plans it chose so far.")
+    cumulative_regret: float = Field(description="Reward lost so far against the best plan of each task.")
+    test_success: float = Field(description="Its greedy choice's success on held-out templates.")
+
+
+class PolicyCurve(BaseModel):
+    """The tool policy's learning curve from its latest retraining (the Dagster asset `agent_policy`)."""
+
+    learner: str
+    oracle: float = Field(description="Held-out success of the best plan per task.")
+    curve: list[CurvePoint]
+
+
+@router.get("/policy", summary="The tool policy's learning curve")
+async def policy_curve(request: Request, _: User) -> PolicyCurve:
+    """Reward and regret over the interactions of the latest retraining; 404 before the first one."""
+    path = curve_path(request.app.state.console_settings.home)
+    if not path.is_file():
+        raise NotFound(f"No learning curve at {path} yet; retrain the policy with the Dagster job `agents`.")
+    try:
+        return PolicyCurve.model_validate_json(path.read_bytes())
+    except ValueError as e:
+        raise DataCorrupt(f"{path} is not a learning curve ({e}); retrain the policy (job `agents`).") from e
+
+
 @router.get("/runs", summary="The latest agent runs")
 async def runs(request: Request, caller: User, limit: int = 50) -> list[RunOut]:
     """The caller's latest runs, newest first (an admin's: everyone's)."""
@@ -133,7 +163,7 @@ async def decide(request: Request, caller: User, run_id: RunId, body: Decision) 
     who = graph.Caller(str(request.base_url).rstrip("/"), token, caller.name)
     store = _store(request)
     db_url = store.engine.url.render_as_string(hide_password=False)
-    runtime = graph.Runtime(store, db_url)
+    runtime = graph.Runtime(store, db_url, read_files=False)  # the gateway's host files are not the caller's
     decided = await run_in_threadpool(
         graph.resume_run, agent_named(found.agent), run_id, body.decision, who, runtime
     )

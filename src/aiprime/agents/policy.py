@@ -267,6 +267,15 @@ def read_meta(folder: Path) -> dict:
         raise DataCorrupt(f"{path} is not a tool policy's description: {e}. Retrain the policy.") from e
 
 
+CURVE_FILE = "learning_curve.json"
+
+
+def curve_path(home: Path) -> Path:
+    """Where the latest retraining wrote the policy's learning curve (`<AIPRIME_HOME>/agents/`), which the
+    console draws."""
+    return home / "agents" / CURVE_FILE
+
+
 REGISTERED_NAME = "aiprime-agent-policy"
 MODELS_URI = re.compile(r"^models:/(?P<name>[\w.-]+)@(?P<alias>[\w-]+)$")
 

@@ -25,7 +25,7 @@ from pydantic import Field
 
 from aiprime.agents.offpolicy import estimate, greedy, simulated_log
 from aiprime.agents.plans import PLANS
-from aiprime.agents.policy import ToolPolicy, contexts, register_policy, registered_champion
+from aiprime.agents.policy import ToolPolicy, contexts, curve_path, register_policy, registered_champion
 from aiprime.agents.simulate import Classify, Toolbox, moe_classifier, reward_matrix, train
 from aiprime.agents.tasks import Sources, build_suite
 from aiprime.drift.detect import MIN_SAMPLES
@@ -42,7 +42,6 @@ from aiprime.orchestration.resources import Workspace
 from aiprime.settings import Settings
 
 GROUP = "agents"
-CURVE_FILE = "learning_curve.json"  # under <AIPRIME_HOME>/agents/
 
 
 class AgentPolicyConfig(dg.Config):
@@ -102,7 +101,7 @@ def retrain_policy(settings: Settings, data_dir: Path, config: AgentPolicyConfig
 def write_curve(settings: Settings, report: dict) -> Path:
     """The learning curve as JSON for the console: `{"learner", "oracle", "curve": [{"interactions",
     "mean_reward", "cumulative_regret", "test_success"}, ...]}` (regret against the best plan per task)."""
-    path = settings.home / "agents" / CURVE_FILE
+    path = curve_path(settings.home)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2) + "\n")
     return path
@@ -133,7 +132,7 @@ def agent_policy(
             "champion_doubly_robust": summary["champion_dr"],
             "promoted": promotion.promoted,
             "reason": promotion.reason,
-            "learning_curve": dg.MetadataValue.path(str(workspace.settings.home / "agents" / CURVE_FILE)),
+            "learning_curve": dg.MetadataValue.path(str(curve_path(workspace.settings.home))),
         },
         data_version=dg.DataVersion(f"{promotion.name}@{promotion.challenger}"),
     )

@@ -115,11 +115,16 @@ async function run(question) {
   return { question, record, explanation, explainError, requestId: asked.requestId };
 }
 
+// The gate's probability for every expert: from the answer when it carries the gate's ranking, else from the
+// gate's explanation of the same question (its `probabilities`), which a RAG answer's later steps leave out.
 function routeOf(result) {
   const r = result.record;
-  if (Array.isArray(r.experts) && Array.isArray(r.probabilities)) {
-    return { bars: r.experts.map((e, i) => [e, r.probabilities[i]]), complete: true };
-  }
+  const ranked = Array.isArray(r.experts) && Array.isArray(r.probabilities)
+    ? r.experts.map((e, i) => [e, r.probabilities[i]]) : [];
+  const explained = Object.entries((result.explanation && result.explanation.probabilities) || {})
+    .sort((a, b) => b[1] - a[1]);
+  const bars = explained.length > ranked.length ? explained : ranked;
+  if (bars.length > 1) return { bars, complete: true };
   if (r.expert !== undefined) return { bars: [[r.expert, r.probability ?? 0]], complete: false };
   return { bars: [], complete: false };
 }
@@ -182,7 +187,7 @@ function showResult(result) {
   const route = routeOf(result);
   chart($("route-chart"), route.bars, "The gate's probability for each expert");
   $("route-note").textContent = route.complete
-    ? "The gate sends the question to the expert with the highest probability."
+    ? "The gate's probability for every expert: it sends the question to the most probable one."
     : "The answer carries only the chosen expert's probability, not the gate's full distribution.";
   if (result.explanation) {
     $("explain-sentence").textContent = sentence(result.explanation);
@@ -450,11 +455,11 @@ function decisionButtons(run) {
 }
 
 function showRun(run) {
-  const steps = run.steps.map((s) => [s.index, s.tool, s.input, s.status, s.output === null ? s.message : JSON.stringify(s.output).slice(0, 300), s.request_id]);
+  const steps = run.steps.map((s) => [s.index, s.tool, s.input, s.status, s.output === null ? s.message : JSON.stringify(s.output).slice(0, 300), s.reward ?? "not scored", s.request_id]);
   const details = [
     el("h3", { text: `Run of ${run.agent} v${run.agent_version}: ${run.status}` }),
     el("p", { id: "run-status", text: `${run.task} (plan ${run.plan.join(" + ") || "none"}, chosen by ${run.policy || "nothing yet"})${run.reason ? `: ${run.reason}` : ""}` }),
-    simpleTable("Steps", ["#", "Tool", "Input", "Status", "Output", "Request id (audit)"], steps),
+    simpleTable("Steps", ["#", "Tool", "Input", "Status", "Output", "Reward", "Request id (audit)"], steps),
   ];
   if (run.answer) details.push(el("p", { id: "run-answer", text: run.answer }));
   const buttons = decisionButtons(run);
@@ -490,12 +495,45 @@ async function loadRuns() {
   $("runs-table").replaceChildren(rows.length ? simpleTable("Your runs, newest first", ["Task", "Agent", "Status", "Waiting for", "Started", "Steps"], rows) : el("p", { text: "No agent run yet: `aiprime agents run` starts one." }));
 }
 
+function curveChart(points, key, label) {
+  // One line over the interactions, scaled to the chart; the table below holds the numbers.
+  const svgNS = "http://www.w3.org/2000/svg", width = 320, height = 120;
+  const svg = document.createElementNS(svgNS, "svg");
+  Object.entries({ width, height, role: "img", "aria-label": label, class: "curve", "data-series": key }).forEach(([k, v]) => svg.setAttribute(k, v));
+  const xs = points.map((p) => p.interactions), ys = points.map((p) => p[key]);
+  const [xMax, yMax] = [Math.max(...xs, 1), Math.max(...ys, 1e-9)];
+  const line = document.createElementNS(svgNS, "polyline");
+  line.setAttribute("points", points.map((p) => `${(p.interactions / xMax) * (width - 10) + 5},${height - 5 - (p[key] / yMax) * (height - 10)}`).join(" "));
+  line.setAttribute("fill", "none");
+  line.setAttribute("stroke", "currentColor");
+  svg.append(line);
+  return el("figure", {}, svg, el("figcaption", { text: `${label} (up to ${yMax.toFixed(key === "mean_reward" ? 3 : 0)})` }));
+}
+
+async function loadCurve() {
+  try {
+    const { body } = await call("GET", "/v1/agents/policy");
+    const last = body.curve[body.curve.length - 1];
+    const rows = body.curve.map((p) => [p.interactions, p.mean_reward.toFixed(3), p.cumulative_regret.toFixed(0), p.test_success.toFixed(3)]);
+    $("policy-curve").replaceChildren(
+      el("h3", { text: `The tool policy's learning curve (${body.learner})` }),
+      el("p", { id: "curve-summary", text: `After ${last.interactions} interactions: mean reward ${last.mean_reward.toFixed(3)}, cumulative regret ${last.cumulative_regret.toFixed(0)}, held-out success ${last.test_success.toFixed(3)} (the oracle's ${body.oracle.toFixed(3)}).` }),
+      curveChart(body.curve, "mean_reward", "Mean reward"),
+      curveChart(body.curve, "cumulative_regret", "Cumulative regret against the best plan"),
+      simpleTable("Learning curve", ["Interactions", "Mean reward", "Cumulative regret", "Held-out success"], rows),
+    );
+  } catch (e) {
+    $("policy-curve").replaceChildren(el("p", { class: e.status === 404 ? "meta" : "error", text: e.message }));
+  }
+}
+
 async function loadAgents() {
   $("agents-table").replaceChildren(el("p", { text: "Reading the agents…" }));
   try {
     const { body } = await call("GET", "/v1/agents");
     const rows = body.map((a) => [a.name, a.version, a.tools.join(", "), a.policy, `${a.limits.max_steps} steps, ${a.limits.max_time_s} s`]);
     $("agents-table").replaceChildren(simpleTable("Declared agents", ["Agent", "Version", "Tools", "Policy", "Limits"], rows));
+    await loadCurve();
     await loadRuns();
   } catch (e) {
     $("agents-table").replaceChildren(el("p", { class: "error", text: e.status === 404 ? "This gateway serves no agents (`aiprime gateway` does)." : e.message }));
