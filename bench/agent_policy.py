@@ -82,11 +82,14 @@ def off_policy(policy: ToolPolicy, x: np.ndarray, r: np.ndarray, n: int, seed: i
 
 
 def smollm2(tasks, r: np.ndarray, policy_actions: np.ndarray) -> dict[str, float]:
-    """SmolLM2 choosing from a prompt on these tasks, and the policy on the same ones."""
-    from aiprime.rag.generators import LlamaCppGenerator
+    """The generator setting's LLM (SmolLM2 here; the OpenAI-compatible model of AIPRIME_GENERATOR_URL when
+    set, so a larger model is measured on the same tasks) choosing from a prompt, and the policy on them."""
+    from aiprime.rag.generators import generator_from_settings
+    from aiprime.settings import Settings
 
+    settings = Settings()
     chooser, actions, named, started = (
-        PromptChooser(LlamaCppGenerator(n_threads=1)),
+        PromptChooser(generator_from_settings(settings, n_threads=1)),
         [],
         0,
         time.perf_counter(),
@@ -95,8 +98,9 @@ def smollm2(tasks, r: np.ndarray, policy_actions: np.ndarray) -> dict[str, float
         plan, ok = chooser.choose(task.text)
         actions.append(PLANS.index(plan))
         named += ok
-    chooser.generator.close()
+    getattr(chooser.generator, "close", lambda: None)()
     return {
+        "generator": settings.generator_model if settings.generator_url else "SmolLM2-135M (llama.cpp)",
         "tasks": len(tasks),
         "smollm2": success(r, np.array(actions)),
         "policy": success(r, policy_actions),
