@@ -105,9 +105,16 @@ class Console(Gateway):
         return answer.json()["access_token"]
 
 
-def start_console(app_db_url: str, home: Path, upstream: str, mlflow: str) -> Console:
-    """A console on `app_db_url` whose ask and explain go to the stand-in at `upstream`, reading `mlflow`."""
+def start_console(
+    app_db_url: str, home: Path, upstream: str, mlflow: str, *, explain_url: str | None = None
+) -> Console:
+    """A console on `app_db_url` whose ask goes to `upstream` + `/ask` (the stand-in) or, with `explain_url`,
+    to `upstream` itself (a real router) and explain to `explain_url` (a real gate's `:explain`); it reads
+    `mlflow`."""
     settings = Settings(home=home, mlflow_tracking_uri=mlflow, _env_file=None)
-    gateway = GatewaySettings(_env_file=None, ask_url=f"{upstream}/ask", explain_url=f"{upstream}/explain")
+    ask_url, explain_url = (
+        (f"{upstream}/ask", f"{upstream}/explain") if explain_url is None else (upstream, explain_url)
+    )
+    gateway = GatewaySettings(_env_file=None, ask_url=ask_url, explain_url=explain_url)
     app = create_app(settings, gateway, db_url=app_db_url)
     return Console(app, AsgiServer(app, **server_options(gateway)).__enter__(), settings, gateway)

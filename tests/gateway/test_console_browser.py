@@ -1,19 +1,30 @@
-"""The console in a real browser (headless Chromium over the DevTools protocol): a person signs in with the
-keyboard, asks, reads the explanation and the lineage, edits and re-runs, and opens the Models view;
+"""The console in a real browser (headless Chromium over the DevTools protocol) on real upstream servers: a
+tiny gate trained on real glosses, served by `kserve/gate`, and the retriever on a few real glosses, behind
+the local InferenceGraph router (gate, then retriever). A person signs in with the keyboard, asks, reads the
+route over every domain, the explanation and the lineage, edits and re-runs, and opens the Models view;
 axe-core finds no serious or critical accessibility violation. Screenshots go to `test-artifacts/`.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _helpers import free_port
+from _helpers import AsgiServer, free_port
 from _helpers.cdp import Page, browser, chromium_or_skip
-from _helpers.console import PASSWORD, Console, console_upstream, start_console
+from _helpers.console import PASSWORD, Console, start_console
+from _helpers.gates import train_gate
+from _helpers.graphs import write_graph
+from _helpers.processes import ModelServerProcess
+from _helpers.rag import DOG_GLOSS, ingested_collection
+
+from aiprime.moe.experts import domains
+from aiprime.rag.corpus import Document
+from aiprime.serving.graph import create_app, load_graph
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
@@ -22,8 +33,20 @@ AXE_VERSION = (
 )
 AXE_CACHE = Path.home() / ".cache" / "aiprime" / f"axe-core-{AXE_VERSION}"
 MAX_PAGE_BYTES = 1_000_000
-QUESTION = "what does a python function return?"  # the stand-in routes it to `computing`
-EDITED = "what does a dog eat?"  # and this to `living`
+QUESTION = "a domestic animal that barks and is kept as a pet"
+EDITS = (  # glosses of the other domains: the test edits the question into the first one routed elsewhere
+    "a hand tool with a heavy head for driving nails",
+    "a person who teaches children at a school",
+    "a feeling of deep sadness and regret",
+    "move fast on foot across a field",
+    "having the bright colour of blood",
+)
+DOCS = [
+    DOG_GLOSS,
+    Document("wn:hammer.n.02", "wordnet", "artifacts", "hammer", "hammer: a hand tool for driving nails"),
+    Document("wn:teacher.n.01", "wordnet", "people_society", "teacher", "teacher: a person who teaches"),
+]
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1"}
 CONTROLS = "a[href], button, input, textarea, select"
 VISIBLE = "(e => e.offsetParent !== null || getComputedStyle(e).position === 'fixed')"
 SERIOUS = """axe.run(document, {resultTypes: ['violations']}).then(r => r.violations
@@ -37,10 +60,56 @@ def chromium() -> str:
 
 
 @pytest.fixture(scope="module")
-def console(app_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
-    with console_upstream() as upstream:
+def gate(subset_splits: Path, embedding_cache: Path, tmp_path_factory) -> Iterator[ModelServerProcess]:
+    """The gate server on a tiny gate trained on real glosses."""
+    folder = train_gate(
+        subset_splits / "classification.parquet", embedding_cache, tmp_path_factory.mktemp("gate")
+    )
+    log = tmp_path_factory.mktemp("gate-log") / "gate.log"
+    with ModelServerProcess(
+        "gate", ["--model_dir", str(folder)], log, env=ENV, ready_timeout_s=600
+    ) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def retriever(pg_server_url: str, app_db_url: str, embedding_cache: Path, tmp_path_factory):
+    """The retriever server on a collection of a few real glosses."""
+    collection = ingested_collection(app_db_url, DOCS, embedding_cache, "console-browser")
+    args = ["--database_url", pg_server_url, "--collection", collection, "--reranker", "none",
+            "--enable_latency_logging", "false"]  # fmt: skip
+    log = tmp_path_factory.mktemp("retriever-log") / "retriever.log"
+    with ModelServerProcess("retriever", args, log, env=ENV, ready_timeout_s=600) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def routes(gate: ModelServerProcess) -> dict[str, dict]:
+    """The gate's own record for the question and for the first edit it routes elsewhere."""
+
+    def record(text: str) -> dict:
+        return gate.predict({"instances": [text]}).json()["predictions"][0]
+
+    first = record(QUESTION)
+    edited = next((text for text in EDITS if record(text)["expert"] != first["expert"]), None)
+    assert edited is not None, f"the tiny gate routes every edit to {first['expert']}"
+    return {QUESTION: first, edited: record(edited)}
+
+
+@pytest.fixture(scope="module")
+def console(app_db_url: str, gate, retriever, tmp_path_factory) -> Iterator[Console]:
+    """The console whose ask goes to the router (gate, then retriever) and explain to the gate."""
+    steps = [{"name": "gate", "serviceName": "gate"},
+             {"name": "retriever", "serviceName": "retriever", "data": "$response"}]  # fmt: skip
+    graph = write_graph(
+        tmp_path_factory.mktemp("graph"), "console-ask", {"routerType": "Sequence", "steps": steps}
+    )
+    services = {"gate": gate.predict_url, "retriever": retriever.predict_url}
+    with AsgiServer(create_app(load_graph(graph), services)) as router:
         home = tmp_path_factory.mktemp("console-browser")
-        started = start_console(app_db_url, home, upstream, f"http://127.0.0.1:{free_port()}")
+        explain = gate.predict_url.replace(":predict", ":explain")
+        started = start_console(app_db_url, home, f"{router.url}/", f"http://127.0.0.1:{free_port()}",
+                                explain_url=explain)  # fmt: skip
         yield started
         started.stop()
 
@@ -111,7 +180,7 @@ def reachable_by_tab(page: Page) -> tuple[set[str], set[str], list[str]]:
 
 @pytest.mark.slow
 def test_a_person_asks_reads_why_and_where_from_edits_and_reruns(
-    chromium, console, principals, tmp_path
+    chromium, console, routes, principals, tmp_path
 ) -> None:
     user = principals.user(PASSWORD, "viewer")
     with browser(chromium, tmp_path / "profile") as page:
@@ -120,17 +189,26 @@ def test_a_person_asks_reads_why_and_where_from_edits_and_reruns(
         assert focused[:2] == ["username", "password"]
         assert page.evaluate("document.getElementById('who').textContent") == f"Signed in as {user}"
 
+        question, edited = routes
         tab_to(page, "#question")
         page.type(QUESTION)
         tab_to(page, "#ask-form button")
         page.press("Enter")
         page.wait_for("!document.getElementById('ask-result').hidden")
-        assert "computing" in page.evaluate("document.getElementById('answer').textContent")
-        assert page.evaluate("document.querySelector('#route-chart li').textContent") == "computing: 81%"
+        chart = page.evaluate("[...document.querySelectorAll('#route-chart li')].map(li => li.textContent)")
+        gate_says = routes[question]
+        assert [line.split(":")[0] for line in chart] == gate_says[
+            "experts"
+        ]  # every domain, most probable first
+        assert len(chart) == len(domains())
+        shown = [float(line.split(": ")[1].rstrip("%")) for line in chart]
+        assert shown == pytest.approx([100 * p for p in gate_says["probabilities"]], abs=0.06)
         sentence = page.evaluate("document.getElementById('explain-sentence').textContent")
-        assert sentence.startswith('The words "python", "function"') and '"computing"' in sentence
-        assert page.evaluate("document.querySelectorAll('#highlights mark.for').length") >= 2
-        assert page.evaluate("document.querySelectorAll('#evidence li').length") == 2
+        assert f'"{gate_says["expert"]}"' in sentence, sentence
+        assert page.evaluate("document.querySelectorAll('#highlights mark').length") == len(QUESTION.split())
+        assert "dog" in page.evaluate(
+            "document.querySelector('#evidence li').textContent"
+        )  # the retriever's hit
         page.screenshot(ARTIFACTS / "console-ask.png")
 
         tab_to(page, "#lineage-button")
@@ -149,20 +227,17 @@ def test_a_person_asks_reads_why_and_where_from_edits_and_reruns(
         page.press("Enter")
         tab_to(page, "#edited")
         page.evaluate("document.getElementById('edited').select()")
-        page.type(EDITED)
+        page.type(edited)
         tab_to(page, "#rerun-form button")
         page.press("Enter")
         page.wait_for("!document.getElementById('rerun-result').hidden")
         rows = page.evaluate(
             "[...document.querySelectorAll('#diff tbody tr')].map(r => r.innerText.split('\\t'))"
         )
-        assert ["Expert", "computing", "living"] in rows
+        assert ["Expert", gate_says["expert"], routes[edited]["expert"]] in rows
         assert page.evaluate("document.querySelectorAll('#diff tr.changed').length") >= 3
         counterfactual = page.evaluate("document.getElementById('counterfactual').textContent")
-        assert (
-            "changed the expert" in counterfactual and "computes no minimal counterfactual" in counterfactual
-        )
-        assert '"python"' in counterfactual
+        assert counterfactual.startswith(("Deleting ", "No deletion of up to 3 words")), counterfactual
         page.screenshot(ARTIFACTS / "console-rerun.png")
 
         controls, reached, unmarked = reachable_by_tab(page)
@@ -184,7 +259,7 @@ def test_a_person_asks_reads_why_and_where_from_edits_and_reruns(
 
 @pytest.mark.slow
 def test_axe_finds_no_serious_or_critical_violation_in_any_view(
-    chromium, console, principals, axe_source: str, tmp_path
+    chromium, console, routes, principals, axe_source: str, tmp_path
 ) -> None:
     user = principals.user(PASSWORD, "viewer")
     found = {}
@@ -201,7 +276,8 @@ def test_axe_finds_no_serious_or_critical_violation_in_any_view(
         page.evaluate("document.querySelector('#ask-lineage .node').click()")
         found["ask"] = page.evaluate(SERIOUS)
         page.evaluate("document.querySelector('[data-view=rerun]').click()")
-        page.evaluate(f"document.getElementById('edited').value = {EDITED!r}")
+        edited = list(routes)[1]
+        page.evaluate(f"document.getElementById('edited').value = {edited!r}")
         page.evaluate("document.querySelector('#rerun-form button').click()")
         page.wait_for("!document.getElementById('rerun-result').hidden")
         found["rerun"] = page.evaluate(SERIOUS)

@@ -207,8 +207,10 @@ def measure_text(
 
 
 def explanation_record(classifier: TextClassifier, explanation: Explanation, counterfactual: Any) -> dict:
-    """The `:explain` record of an explanation; with `counterfactual` true it adds `counterfactual`: the
-    fewest words (<= MAX_DELETIONS) whose deletion changes the prediction, or null when none does.
+    """The `:explain` record of an explanation, with `probabilities`: the explained model's probability of
+    every class for the text (the gate's: every domain's, which the console's route chart draws). With
+    `counterfactual` true it adds `counterfactual`: the fewest words (<= MAX_DELETIONS) whose deletion
+    changes the prediction, or null when none does.
 
     Raises:
         InvalidInput: `counterfactual` is not a boolean (HTTP 400).
@@ -216,6 +218,10 @@ def explanation_record(classifier: TextClassifier, explanation: Explanation, cou
     if not isinstance(counterfactual, bool):
         raise InvalidInput(f"parameters.counterfactual must be true or false; got {counterfactual!r}.")
     record = explanation.to_dict()
+    probabilities = classifier.predict_texts([explanation.text])[0]  # (C,)
+    record["probabilities"] = {
+        c: round(float(p), 6) for c, p in zip(classifier.classes, probabilities, strict=True)
+    }
     if counterfactual:
         found = minimal_counterfactual(classifier, explanation)
         record["counterfactual"] = None if found is None else found.to_dict()
