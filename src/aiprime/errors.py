@@ -208,6 +208,12 @@ class PayloadTooLarge(AIPrimeError):
     code = "payload_too_large"
 
 
+class UnsupportedMediaType(InvalidInput):
+    """A body of a content type the route does not read. HTTP servers should return HTTP_415."""
+
+    http_status = 415
+
+
 class HeadersTooLarge(AIPrimeError):
     """A request's URL and headers exceed the limit. HTTP servers should return HTTP_431."""
 

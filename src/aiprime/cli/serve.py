@@ -71,6 +71,13 @@ def serve(
         bool, typer.Option(help="Also the gateway in front of the router: the console, tokens, RBAC, audit.")
     ] = False,
     gateway_port: Annotated[int, typer.Option(help="The gateway's port (0: a free one).")] = 8000,
+    media: Annotated[
+        bool,
+        typer.Option(
+            help="Also the modality step and the image expert, and serve the multimodal graph (text, images, "
+            "speech; with --rag, rag-multimodal.yaml)."
+        ),
+    ] = False,
 ) -> None:
     """Start the gate, the six experts, the combiner and the router on AIPRIME_HOST; Ctrl-C stops them all.
 
@@ -82,7 +89,7 @@ def serve(
     from aiprime.serving import launcher  # imports the graph router: only when serving
 
     options = launcher.ServeOptions(
-        graph=graph or (launcher.RAG_GRAPH if rag else launcher.ServeOptions.graph), kserve_dir=kserve_dir,
+        graph=graph or launcher.default_graph(rag, media), kserve_dir=kserve_dir, media=media,
         router_port=port, base_port=base_port, model_dir=models_dir, alias=alias, load_aware=load_aware,
         max_in_flight=max_in_flight, trace=trace, rag=rag, collection=collection, gateway=gateway,
         gateway_port=gateway_port,
@@ -163,11 +170,17 @@ def ask(
     audio: Annotated[
         Path | None, typer.Option(help="A spoken question (WAV, Ogg, FLAC, MP3): transcribed, then asked.")
     ] = None,
+    image: Annotated[
+        Path | None,
+        typer.Option(help="Ask about an image (PNG, JPEG, GIF, WebP, SVG) through the multimodal RAG graph."),
+    ] = None,
 ) -> None:
     """Send a text (or a spoken question's transcript) through the router; show the route, prediction, words."""
     from aiprime.serving import client, launcher
     from aiprime.serving.graph import load_services
 
+    if image is not None:
+        return _ask_image(image, text, audio, router_url)
     text = _question_text(text, audio)
     stack = launcher.running(Settings())
     if stack is None and (router_url is None or services is None):
@@ -176,6 +189,30 @@ def ask(
     mapping = load_services(services) if services else stack.services()
     answer = client.ask(text, router_url or stack.router_url, mapping, explain=explain)
     _render_answer(answer, top)
+
+
+def _ask_image(image: Path, text: str | None, audio: Path | None, router_url: str | None) -> None:
+    """Ask the running multimodal graph (or `router_url`) about an image; show what it saw and the answer."""
+    from aiprime.serving import launcher
+    from aiprime.serving.media_client import ask_image
+
+    if text is not None or audio is not None:
+        raise InvalidInput("Give the question as text, as --audio PATH or as --image PATH: one of them.")
+    stack = launcher.running(Settings())
+    if router_url is None and (stack is None or Path(stack.graph) not in launcher.MEDIA_GRAPHS.values()):
+        raise ServiceUnavailable("No multimodal graph is being served; start one with "
+                                 "`aiprime serve --rag --media --detach`, or pass --router.")  # fmt: skip
+    if not image.is_file():
+        raise InvalidInput(
+            f"--image: no file at {image}. Give the path of a PNG, JPEG, GIF, WebP or SVG file."
+        )
+    answer = ask_image(image.read_bytes(), router_url or stack.router_url)
+    console.print(f"Seen as [bold]{escape(answer.searched_for)}[/] (domain {answer.domain}, "
+                  f"{answer.probability:.3f})", highlight=False)  # fmt: skip
+    for words, p in list(answer.synsets.items())[:5]:
+        console.print(f"  {p:.3f}  {escape(words)}", highlight=False)
+    if answer.reply is not None:
+        _print_reply(answer.reply, answer.citations, answer.mode)
 
 
 def _question_text(text: str | None, audio: Path | None) -> str:
@@ -220,11 +257,13 @@ def _render_answer(answer, top: int) -> None:
         if why:
             _print_words(who, why, top)
     if answer.reply is not None:  # the RAG graph: the generator's answer and what it cites
-        cited = ", ".join(answer.citations) or "nothing"
-        how = f"{MODES.get(answer.mode, answer.mode)}, " if answer.mode else ""
-        console.print(
-            f"\n[bold]Answer[/] ({how}cites {escape(cited)}):\n{escape(answer.reply)}", highlight=False
-        )
+        _print_reply(answer.reply, answer.citations, answer.mode)
+
+
+def _print_reply(reply: str, citations: list[str], mode: str | None) -> None:
+    cited = ", ".join(citations) or "nothing"
+    how = f"{MODES.get(mode, mode)}, " if mode else ""
+    console.print(f"\n[bold]Answer[/] ({how}cites {escape(cited)}):\n{escape(reply)}", highlight=False)
 
 
 def _print_words(who: str, why: dict, top: int) -> None:

@@ -66,6 +66,20 @@ _GRAPHS: Mapping[str, tuple[tuple[str, ...], Callable[[Sequence[ExpertSpec]], di
         ),
         graphs.rag,
     ),
+    "kserve/graphs/multimodal.yaml": (
+        (
+            "Text, speech or an image: the modality step passes text on, transcribes speech and refuses other",
+            "sound (422); an image goes to the image expert (its domain), text and transcripts to top-1.",
+        ),
+        graphs.multimodal,
+    ),
+    "kserve/graphs/rag-multimodal.yaml": (
+        (
+            "The RAG graph for text, speech or an image: an image's top synset's words are retrieved and",
+            "answered with citations, as a typed question is.",
+        ),
+        graphs.rag_multimodal,
+    ),
 }
 
 

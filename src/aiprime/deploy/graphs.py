@@ -20,6 +20,7 @@ from typing import Any
 
 from aiprime.errors import ConfigError
 from aiprime.moe.experts import ExpertSpec
+from aiprime.serving.media_models import IMAGE_CONDITION, IMAGE_EXPERT, MODALITY, TEXT_CONDITION
 from aiprime.serving.names import route_name, service_name
 
 API_VERSION = "serving.kserve.io/v1alpha1"
@@ -33,6 +34,7 @@ CHOICE_CALL_S = 5
 CALL_S = 15
 REQUEST_S = 60
 RAG_CALL_S, RAG_REQUEST_S = 90, 120  # the generator's answer is the slowest call
+MEDIA_CALL_S = 30  # transcribing a 30 s clip is the multimodal graph's slowest call
 
 
 def expert_switch(specs: Sequence[ExpertSpec], field: str, default: str | None = None) -> dict[str, Any]:
@@ -143,6 +145,39 @@ def rag(specs: Sequence[ExpertSpec]) -> dict[str, Any]:
         root["steps"].append({"name": step, "serviceName": step, "data": "$response", "dependency": "Hard"})
     nodes = {"root": root, "top1-expert": expert_switch(specs, "expert")}
     return graph("moe-rag", nodes, RAG_CALL_S, RAG_REQUEST_S)
+
+
+def media_node(after_image: Sequence[str] = ()) -> dict[str, Any]:
+    """The multimodal graphs' first node: the `modality` step on the client's body as sent; for an image,
+    the image expert on that same body (the step's default data), then the services `after_image`."""
+    steps = [
+        {"name": "modality", "serviceName": MODALITY, "dependency": "Hard"},
+        {"name": "image", "serviceName": IMAGE_EXPERT, "condition": IMAGE_CONDITION, "dependency": "Hard"},
+        *({"name": s, "serviceName": s, "data": "$response", "dependency": "Hard"} for s in after_image),
+    ]
+    return {"routerType": "Sequence", "steps": steps}
+
+
+def with_media(text_graph: dict[str, Any], name: str, after_image: Sequence[str] = ()) -> dict[str, Any]:
+    """`text_graph` behind the media node: its root's steps run only on the text (or transcript) that the
+    modality step passes on; an image's answer is the media node's."""
+    nodes = dict(text_graph["spec"]["nodes"])
+    first, *rest = nodes["root"]["steps"]
+    media = {"name": "media", "nodeName": "media", "dependency": "Hard"}
+    text = {**first, "data": "$response", "condition": TEXT_CONDITION}
+    nodes["root"] = {"routerType": "Sequence", "steps": [media, text, *rest]}
+    call_s = max(MEDIA_CALL_S, text_graph["spec"]["routerTimeouts"]["serviceClient"])
+    return graph(name, {**nodes, "media": media_node(after_image)}, call_s, text_graph["spec"]["timeout"])
+
+
+def multimodal(specs: Sequence[ExpertSpec]) -> dict[str, Any]:
+    """`moe-multimodal`: text, speech or an image; speech's transcript and text take the top-1 graph."""
+    return with_media(top1(specs), "moe-multimodal")
+
+
+def rag_multimodal(specs: Sequence[ExpertSpec]) -> dict[str, Any]:
+    """`moe-rag-multimodal`: the RAG graph for text, speech or an image (searched by its top synset's words)."""
+    return with_media(rag(specs), "moe-rag-multimodal", after_image=("retriever", "generator"))
 
 
 def graph_url(name: str) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 
 from aiprime.errors import ConfigError
 from aiprime.moe.experts import ExpertSpec
+from aiprime.serving.media_models import MEDIA_SERVERS
 from aiprime.serving.names import service_name
 
 _DNS_LABEL = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")  # Kubernetes object and Service names
@@ -96,7 +97,7 @@ def expert_objects(specs: Sequence[ExpertSpec]) -> list[dict[str, Any]]:
 
 def local_services(specs: Sequence[ExpertSpec]) -> dict[str, str]:
     """`serviceName` -> the predict URL KServe would resolve it to, on consecutive loopback ports."""
-    names = ["gate", *(service_name("expert", s.domain) for s in specs), *AFTER_EXPERTS]
+    names = ["gate", *(service_name("expert", s.domain) for s in specs), *AFTER_EXPERTS, *MEDIA_SERVERS]
     return {
         name: f"http://127.0.0.1:{GATE_LOCAL_PORT + i}/v1/models/{name}:predict"
         for i, name in enumerate(names)

@@ -33,6 +33,13 @@ class GatewaySettings(BaseSettings):
     search_url: str | None = Field(
         None, description="The retriever's `:predict` (retrieval without an answer); unset answers 503."
     )
+    media_predict_url: str | None = Field(
+        None,
+        description="The multimodal InferenceGraph's router (`POST /v1/predict/media`); unset: predict_url.",
+    )
+    media_ask_url: str | None = Field(
+        None, description="The multimodal RAG InferenceGraph's router (`POST /v1/ask/media`); unset: ask_url."
+    )
     ingest_url: str | None = Field(None, description="The data ingestion service; unset answers 503.")
     train_url: str | None = Field(None, description="The training launcher; unset answers 503.")
     deploy_url: str | None = Field(None, description="The deployment service; unset answers 503.")
@@ -128,8 +135,12 @@ class GatewaySettings(BaseSettings):
         return trusted_networks(self.trusted_proxies.split(","))
 
     def upstream_url(self, name: str) -> str | None:
-        """The URL configured for the upstream `name` (one of UPSTREAMS)."""
-        return getattr(self, f"{name}_url")
+        """The URL configured for the upstream `name` (one of UPSTREAMS, or `media_predict`/`media_ask`, which
+        fall back to the router of predict/ask: `aiprime serve --media` runs the multimodal graph there)."""
+        url = getattr(self, f"{name}_url")
+        return url or (
+            getattr(self, f"{name.removeprefix('media_')}_url") if name.startswith("media_") else None
+        )
 
 
 def audit_heads(settings: Settings, gateway: GatewaySettings) -> str:

@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 from starlette.routing import compile_path
 
-from aiprime.errors import NotFound, ServiceUnavailable
+from aiprime.errors import InvalidInput, NotFound, ServiceUnavailable, UnsupportedMediaType
 from aiprime.gateway import oauth
 from aiprime.gateway.auth import Caller
 from aiprime.gateway.models import (
@@ -154,6 +154,62 @@ async def deploy(
 ) -> Response:
     """Forward to the deployment service."""
     return await _forward(request, "deploy", body, caller)
+
+
+#: The bodies the multimodal graph takes: a v2 binary request, or v1/v2 JSON with base64 files (or text).
+MEDIA_BODY = {
+    "required": True,
+    "content": {
+        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+        "application/json": {"schema": {"type": "object"}},
+    },
+}
+MEDIA_HEADER = {"name": "Inference-Header-Content-Length", "in": "header", "required": False,
+                "schema": {"type": "integer", "minimum": 1},
+                "description": "With a binary body: the length of its JSON header (the binary tensor extension)."}  # fmt: skip
+MEDIA_DOC = {"requestBody": MEDIA_BODY, "parameters": [MEDIA_HEADER]}
+
+
+async def _forward_media(request: Request, name: str, caller: Caller) -> Response:
+    """Forward the body byte for byte to the multimodal graph, with the headers that say how to read it."""
+    body, headers = await _media_body(request)
+    rt = runtime(request)
+    return await rt.upstreams.forward(name, body, request.state.ctx.request_id, caller.name, headers)
+
+
+async def _media_body(request: Request) -> tuple[bytes, dict[str, str]]:
+    """The body and its reading headers. Raises InvalidInput (400) or UnsupportedMediaType (415) naming the fix."""
+    body, kind = await request.body(), request.headers.get("content-type", "").split(";")[0].strip()
+    length = request.headers.get("inference-header-content-length")
+    if kind not in ("application/octet-stream", "application/json"):
+        raise UnsupportedMediaType(
+            f"Content-Type {kind or '(none)'!r}: send application/octet-stream (a v2 binary request) or "
+            "application/json (v1 or v2 JSON, files in base64)."
+        )
+    if (kind == "application/octet-stream") != (length is not None) or not (length or "1").isdigit():
+        raise InvalidInput(
+            "Inference-Header-Content-Length: a binary body needs it (its JSON header's length in bytes), "
+            "and a JSON body must not have it."
+        )
+    if kind == "application/json" and not body.lstrip().startswith(b"{"):
+        raise InvalidInput('The JSON body must be an object: {"instances": [...]} or {"inputs": [...]}.')
+    headers = {"content-type": kind} | ({"inference-header-content-length": length} if length else {})
+    return body, headers
+
+
+@router.post("/v1/predict/media", tags=["inference"], summary="Classify an image, a spoken or a typed text",
+             openapi_extra=MEDIA_DOC)  # fmt: skip
+async def predict_media(request: Request, caller: Annotated[Caller, Depends(require("predict"))]) -> Response:
+    """Forward to the multimodal InferenceGraph (`kserve/graphs/multimodal.yaml`): an image's domain from the
+    image expert, speech's transcript or a text through the gate and its expert; other sound is a 422."""
+    return await _forward_media(request, "media_predict", caller)
+
+
+@router.post("/v1/ask/media", tags=["inference"], summary="Answer an image or a spoken question with citations",
+             openapi_extra=MEDIA_DOC)  # fmt: skip
+async def ask_media(request: Request, caller: Annotated[Caller, Depends(require("ask"))]) -> Response:
+    """Forward to the multimodal RAG InferenceGraph (`kserve/graphs/rag-multimodal.yaml`)."""
+    return await _forward_media(request, "media_ask", caller)
 
 
 router.include_router(oauth.router)  # keeps its OAuthRoute (RFC 6749 answers) for /oauth/token

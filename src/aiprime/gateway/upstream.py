@@ -35,8 +35,11 @@ class Upstreams:
         """Args: client is owned by the app's lifespan."""
         self.settings, self.client, self.metrics, self.tracer = settings, client, metrics, tracer
 
-    async def forward(self, name: str, body: bytes, request_id: str, principal: str) -> Response:
-        """POST `body` to the upstream `name` and return its answer (errors raise, see the module doc)."""
+    async def forward(
+        self, name: str, body: bytes, request_id: str, principal: str, content: dict[str, str] | None = None
+    ) -> Response:
+        """POST `body` to the upstream `name` and return its answer (errors raise, see the module doc);
+        `content` replaces the JSON content type with the headers that say how to read a binary body."""
         url = self.settings.upstream_url(name)
         if not url:
             raise UpstreamUnavailable(
@@ -47,7 +50,7 @@ class Upstreams:
             "content-type": "application/json",
             "x-request-id": request_id,
             "x-aiprime-principal": principal,
-        }
+        } | (content or {})
         start, outcome = time.perf_counter(), "error"
         with self.tracer.start_as_current_span(
             f"POST {name}", kind=trace.SpanKind.CLIENT, attributes={"url.full": url, "aiprime.upstream": name}

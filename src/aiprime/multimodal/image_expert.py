@@ -20,6 +20,7 @@ from aiprime.data.wordnet import lookup_synset
 from aiprime.multimodal.image_tower import imagenet_synsets
 
 MAX_NOUN_WORDS = 3  # longest compound looked up ("ice cream cone")
+TOP_SYNSETS = 5  # ImageNet classes an image's answer lists
 
 
 @functools.cache
@@ -34,6 +35,23 @@ def domain_scores(probabilities: np.ndarray, wordnet_dir: Path) -> np.ndarray:
     scores = np.zeros((len(probabilities), len(DOMAINS)), dtype=np.float32)
     np.add.at(scores.T, class_domains(wordnet_dir), probabilities.T)
     return scores
+
+
+def top_synsets(probabilities: np.ndarray, wordnet_dir: Path, k: int = TOP_SYNSETS) -> list[dict]:
+    """One image's `k` most probable ImageNet classes (from its probabilities (1000,)), most probable first:
+    each its synset id, lemmas, lexicographer class and probability."""
+    synsets = imagenet_synsets()
+    found = []
+    for i in np.argsort(-probabilities, kind="stable")[:k]:
+        entry = lookup_synset(wordnet_dir, synsets[i])
+        found.append({"synset": synsets[i], "lemmas": entry["lemmas"], "lexname": entry["lexname"],
+                      "probability": round(float(probabilities[i]), 6)})  # fmt: skip
+    return found
+
+
+def synset_words(synsets: list[dict]) -> str:
+    """What an image shows, in words a text search understands: its most probable class's lemmas."""
+    return ", ".join(synsets[0]["lemmas"])
 
 
 @functools.cache

@@ -38,11 +38,15 @@ from aiprime.services.processes import (
 )
 from aiprime.services.supervise import GRACE_S, StopRequested, stop_signals
 from aiprime.serving.graph import load_graph
+from aiprime.serving.media_models import MEDIA_SERVERS
 from aiprime.serving.names import domain_of, service_name
 from aiprime.settings import Settings
 
 RAG_GRAPH = Path("kserve/graphs/rag.yaml")  # the graph that `aiprime serve --rag` runs unless told otherwise
 RAG_SERVICES = ("retriever", "generator")  # started only with ServeOptions.rag
+MEDIA_GRAPHS = {False: Path("kserve/graphs/multimodal.yaml"), True: Path("kserve/graphs/rag-multimodal.yaml")}
+# A v2 binary body is the JSON header's length in this header plus raw bytes: the router must forward it
+MEDIA_HEADERS = "Inference-Header-Content-Length,Content-Type"
 STATE_FILE = "stack.json"
 SERVICES_FILE = "services.yaml"
 ROUTER = "router"
@@ -69,6 +73,7 @@ class ServeOptions:
     collection: str | None = None  # the collection the retriever searches; None: AIPRIME_RAG_COLLECTION
     gateway: bool = False  # also `aiprime gateway` in front of the router (predict, ask, the gate's explain)
     gateway_port: int = 0  # its port; 0: a free one
+    media: bool = False  # also the modality step and the image expert (graph: MEDIA_GRAPHS[rag])
 
 
 @dataclass(frozen=True)
@@ -103,6 +108,13 @@ class Stack:
         return self.servers.get(GATEWAY)
 
 
+def default_graph(rag: bool, media: bool) -> Path:
+    """The graph `aiprime serve` runs unless told: top-1, RAG, or their multimodal forms."""
+    if media:
+        return MEDIA_GRAPHS[rag]
+    return RAG_GRAPH if rag else ServeOptions.graph
+
+
 def state_dir(settings: Settings) -> Path:
     """Where the stack keeps its state: `<AIPRIME_HOME>/serving`."""
     return settings.home / "serving"
@@ -118,6 +130,7 @@ def plan(options: ServeOptions, settings: Settings) -> list[Server]:
 
     names = ["gate", *(service_name("expert", d) for d in domains()), "combiner"]
     names += list(RAG_SERVICES) if options.rag else []
+    names += list(MEDIA_SERVERS) if options.media else []
     ports = iter(_ports(settings.host, options.base_port, len(names) + 1))
     models = [_model_server(name, next(ports), options, settings) for name in names]
     _check_graph(options.graph, {m.name for m in models})
@@ -203,7 +216,7 @@ def _ports(host: str, base: int, count: int) -> list[int]:
 
 
 def _model_server(name: str, port: int, options: ServeOptions, settings: Settings) -> Server:
-    role = name.split("-", 1)[0]
+    role = MEDIA_SERVERS.get(name) or name.split("-", 1)[0]
     argv = [sys.executable, str(options.kserve_dir / role), "--model_name", name, "--http_port", str(port),
             "--host", settings.host, "--enable_latency_logging", "false", "--log_dir", str(settings.log_dir)]  # fmt: skip
     if role == "expert":
@@ -247,7 +260,7 @@ def _database(settings: Settings) -> list[str]:
 
 
 def _model_source(name: str, role: str, options: ServeOptions, settings: Settings) -> list[str]:
-    if role in ("combiner", "generator"):  # arithmetic; the generator's gguf comes from its own package
+    if role in ("combiner", "generator", *MEDIA_SERVERS.values()):  # nothing registered: all in packages
         return []
     if role == "retriever" and options.model_dir is not None:  # a reranker/ folder there, or none at all
         folder = options.model_dir / "reranker"
@@ -264,7 +277,8 @@ def _router(port: int, options: ServeOptions, settings: Settings) -> Server:
     if options.trace:
         argv += ["--trace-file", str(state_dir(settings) / "traces" / f"{ROUTER}.jsonl")]
     base = f"http://{settings.host}:{port}"
-    return Server(ROUTER, port, tuple(argv), f"{base}/", f"{base}/readyz")
+    env = {"PROPAGATE_HEADERS": MEDIA_HEADERS} if options.media else {}
+    return Server(ROUTER, port, tuple(argv), f"{base}/", f"{base}/readyz", env)
 
 
 def _gateway(port: int, servers: list[Server], settings: Settings) -> Server:
