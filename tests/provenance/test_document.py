@@ -142,7 +142,9 @@ def test_a_request_names_its_user_and_what_is_not_recorded(where, app_db_url: st
 
 
 def test_an_unknown_request_id_is_a_clear_error(where, app_db_url: str) -> None:
-    with pytest.raises(NotFound, match="No request 'nope' in the gateway's audit log"):
+    with pytest.raises(
+        NotFound, match="No request 'nope' in the gateway's audit log or the gate's request log"
+    ):
         document.request_lineage(where, connect(app_db_url), "nope")
 
 
@@ -191,6 +193,27 @@ def test_a_logged_request_resolves_through_the_gate_version_to_source_files(
         (d["prov:generatedEntity"], d["prov:usedEntity"]) for d in relations(lineage, "wasDerivedFrom")
     }
     assert {(k, model) for k in decisions} <= derived
+    paths = [e.get("aiprime:path", "") for e in relations(lineage, "entity")]
+    assert any(p.startswith("data/raw/wordnet/") for p in paths)
+
+
+def test_a_request_that_bypassed_the_gateway_resolves_through_the_gate_and_lacks_only_its_user(
+    where, app_db_url: str, register, trained_tags
+) -> None:
+    engine = connect(app_db_url)
+    served = f"aiprime-gate@{register('aiprime-gate', trained_tags)}"
+    vector = np.zeros(384, dtype=np.float32)
+    log_requests(engine, [LoggedRequest("gate", vector, "nature", 0.9, None, "req-sample-1", served)])
+
+    lineage = document.request_lineage(where, engine, "req-sample-1")
+
+    assert [m.link for m in lineage.missing] == [
+        "request req-sample-1 -> user",
+        "answer of req-sample-1 -> expert versions",
+        "answer of req-sample-1 -> retrieved chunks",
+    ]
+    associated = [a["prov:activity"] for a in relations(lineage, "wasAssociatedWith")]
+    assert "aiprime:request/req-sample-1" not in associated  # no user is made up
     paths = [e.get("aiprime:path", "") for e in relations(lineage, "entity")]
     assert any(p.startswith("data/raw/wordnet/") for p in paths)
 

@@ -78,25 +78,33 @@ def model_lineage(where: Sources, name: str, version: str) -> Lineage:
 
 
 def request_lineage(where: Sources, engine: Engine, request_id: str) -> Lineage:
-    """The PROV document of one request through the gateway: its audit rows, the gate's logged decisions
-    and the version that made them, with that version's lineage.
+    """The PROV document of one request: its audit rows (the gateway's, naming the user), the gate's logged
+    decisions and the version that made them, with that version's lineage. A request sent to the graph
+    without the gateway (`aiprime ask`, `make run`'s sample queries) has decisions but no audit row: its
+    user is reported missing.
 
     Raises:
-        NotFound: the audit log has no row with this request id.
+        NotFound: neither the audit log nor the gate's request log has this request id.
     """
     rows = facts.audit_rows(engine, request_id)
-    if not rows:
+    decisions = facts.gate_decisions(engine, request_id)
+    if not rows and not decisions:
         raise NotFound(
-            f"No request {request_id!r} in the gateway's audit log. Use the `x-request-id` header of the "
-            "gateway's answer; `aiprime audit tail` lists recent ones."
+            f"No request {request_id!r} in the gateway's audit log or the gate's request log. Use the "
+            "`x-request-id` header of the gateway's answer; `aiprime audit tail` lists recent ones."
         )
     lineage = Lineage(ProvDocument())
-    request = lineage.document.activity(lineage.id("request", request_id), rows[0].entry.at)
+    request = lineage.document.activity(lineage.id("request", request_id), rows[0].entry.at if rows else None)
     for row in rows:
         _add_audit_row(lineage, request, row)
+    if not rows:
+        lineage.lack(
+            f"request {request_id} -> user",
+            "it reached the graph without the gateway, so no audit row names who sent it",
+        )
     answer = lineage.document.entity(lineage.id("answer", request_id), {PROV["type"]: lineage.ns["Answer"]})
     lineage.document.wasGeneratedBy(answer, request)
-    _add_gate_decisions(lineage, where, request, facts.gate_decisions(engine, request_id), request_id)
+    _add_gate_decisions(lineage, where, request, decisions, request_id)
     lineage.lack(
         f"answer of {request_id} -> expert versions",
         "the experts do not log their requests: only the gate's decision and version are stored",

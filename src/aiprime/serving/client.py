@@ -7,6 +7,7 @@ mapping: a graph answers with the last step's output only.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import httpx
 
 from aiprime.errors import InvalidInput, ServiceUnavailable
+from aiprime.observability.logs import REQUEST_ID_HEADER
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class Answer:
     reply: str | None = None  # the generator's answer, when the graph is the RAG graph
     citations: list[str] = field(default_factory=list)  # the retrieved doc ids the reply cites
     mode: str | None = None  # how the generator answered: generated, extractive or abstained (RAG only)
+    request_id: str | None = None  # the X-Request-Id every call carried: `aiprime lineage` takes it
 
     @property
     def label(self) -> str:
@@ -47,8 +50,8 @@ def ask(
     Raises:
         ServiceUnavailable: the router or a server does not answer, or answers an error.
     """
-    body = {"instances": [text]}
-    with httpx.Client(timeout=timeout_s) as client:
+    body, request_id = {"instances": [text]}, uuid.uuid4().hex  # the gate logs its decision under the id
+    with httpx.Client(timeout=timeout_s, headers={REQUEST_ID_HEADER: request_id}) as client:
         record = _post(client, router_url, body, "the router")["predictions"][0]
         route = _post(client, _url(services, "gate"), body, "the gate")["predictions"][0]
         answered_by = list(record.get("experts") or [record["expert"]])
@@ -61,7 +64,7 @@ def ask(
     return Answer(
         text, route["experts"], route["probabilities"], answered_by, record["scores"],
         _first(why_gate), _first(why_expert), record.get("answer"), list(record.get("citations") or []),
-        record.get("mode"),
+        record.get("mode"), request_id,
     )  # fmt: skip
 
 
