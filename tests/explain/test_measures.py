@@ -82,3 +82,10 @@ def test_the_gate_serves_the_minimal_counterfactual_when_asked(gate) -> None:
     assert routed["expert"] == found["after"]  # the served route of what is left is the one it names
     with pytest.raises(InvalidInput, match="parameters.counterfactual"):
         _explain(gate, {"counterfactual": "yes"})
+
+
+@pytest.mark.slow
+def test_the_gate_adds_up_within_one_pass_of_integrated_gradients(gate) -> None:
+    why = _explain(gate, {"method": "ig"})
+    assert why["method"] == "integrated_gradients" and why["evaluations"] == 32
+    assert why["complete"], why["delta"]  # a smooth gate: 32 Gauss-Legendre steps add up within 0.01
