@@ -44,9 +44,20 @@ def test_the_choice_on_validation_is_never_worse_than_either_arm() -> None:
         ranked = [item for item, _ in fused]
         return 1.0 / (ranked.index(relevant[i]) + 1) if relevant[i] in ranked else 0.0
 
-    chosen, best = choose(pairs, reciprocal_rank)
+    chosen, best = choose(pairs, lambda i, fused: {"rr": reciprocal_rank(i, fused)})
     arms = [sum(reciprocal_rank(i, pair[side]) for i, pair in enumerate(pairs)) / 3 for side in (0, 1)]
 
     assert chosen in GRID
     assert best >= max(arms)
     assert best == pytest.approx(sum(reciprocal_rank(i, chosen.fuse(*p)) for i, p in enumerate(pairs)) / 3)
+
+
+def test_a_fusion_that_loses_a_metric_to_the_better_arm_is_not_chosen_for_a_higher_mean() -> None:
+    dense = [(1, 1.0), (2, 0.9), (3, 0.0)]
+    lexical = [(3, 1.0), (2, 0.9), (1, 0.0)]  # an even mix puts 2 first, which neither arm does
+    by_first = {1: {"a": 0.5, "b": 0.5}, 2: {"a": 0.45, "b": 0.9}, 3: {"a": 0.2, "b": 0.4}}
+
+    chosen, best = choose([(dense, lexical)], lambda i, fused: by_first[fused[0][0]])
+
+    assert Fusion("convex", 0.5).fuse(dense, lexical)[0][0] == 2  # mean 0.675, but "a" below dense's 0.5
+    assert chosen.fuse(dense, lexical)[0][0] == 1 and best == pytest.approx(0.5)

@@ -10,7 +10,7 @@ picked per kind (`aiprime.rag.query_kinds`); `search` uses it for hybrid queries
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -82,17 +82,40 @@ def for_kind(kind: str) -> Fusion:
 
 
 def choose(
-    pairs: Sequence[tuple[Ranking, Ranking]], score: Callable[[int, Ranking], float]
+    pairs: Sequence[tuple[Ranking, Ranking]], score: Callable[[int, Ranking], Mapping[str, float]]
 ) -> tuple[Fusion, float]:
-    """The fusion of GRID with the best mean `score` over validation queries, and that mean.
+    """The fusion of GRID chosen on validation queries, and the mean of its metrics there.
+
+    Hybrid must not lose to its better arm on any metric, so a fusion is first judged by its worst ratio to
+    the better arm's mean (capped at 1: every metric at least the better arm's), then by the mean of its
+    metrics; ties go to the earlier fusion (rrf before convex, lower weights first).
 
     Args:
         pairs: Each validation query's dense and lexical rankings.
-        score: (query index, fused ranking) -> the number to maximise, e.g. nDCG@10 of distinct documents.
+        score: (query index, ranking) -> its metrics, e.g. recall@10, MRR@10 and nDCG@10 of distinct documents.
     """
-    best, best_mean = DEFAULT, float("-inf")
-    for fusion in GRID:  # ties go to the earlier fusion: rrf before convex, lower weights first
-        mean = sum(score(i, fusion.fuse(d, lex)) for i, (d, lex) in enumerate(pairs)) / max(len(pairs), 1)
-        if mean > best_mean + 1e-12:
-            best, best_mean = fusion, mean
-    return best, best_mean
+    floor = _arm_floor(pairs, score)
+    best, best_key = DEFAULT, (float("-inf"), float("-inf"))
+    for fusion in GRID:
+        means = _mean_metrics([score(i, fusion.fuse(d, lex)) for i, (d, lex) in enumerate(pairs)])
+        key = (round(_worst_ratio(means, floor), 12), round(sum(means.values()) / max(len(means), 1), 12))
+        if key > best_key:
+            best, best_key = fusion, key
+    return best, best_key[1]
+
+
+def _arm_floor(
+    pairs: Sequence[tuple[Ranking, Ranking]], score: Callable[[int, Ranking], Mapping[str, float]]
+) -> dict[str, float]:
+    """Each metric's mean for the better of the two arms alone."""
+    arms = [_mean_metrics([score(i, pair[side]) for i, pair in enumerate(pairs)]) for side in (0, 1)]
+    return {name: max(arm[name] for arm in arms) for name in arms[0]}
+
+
+def _mean_metrics(rows: Sequence[Mapping[str, float]]) -> dict[str, float]:
+    return {name: sum(row[name] for row in rows) / len(rows) for name in rows[0]} if rows else {}
+
+
+def _worst_ratio(means: Mapping[str, float], floor: Mapping[str, float]) -> float:
+    """min over metrics of mean / floor, capped at 1 (a metric whose floor is 0 counts as 1)."""
+    return min([1.0] + [means[name] / low for name, low in floor.items() if low > 0])
