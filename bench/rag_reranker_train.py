@@ -7,7 +7,7 @@ time of mining and training. Score the saved folder on test with
 `python bench/rag_quality.py --home H --reranker OUT`.
 
 Run: `python bench/rag_reranker_train.py --home PATH --out DIR [--splits data/splits] [--train-queries 300]
-[--kind-queries 300] [--val-queries 100] [--epochs 1] [--max-len 64] [--layers 6]`
+[--kind-queries 300] [--val-queries 100] [--epochs 1] [--max-len 64] [--layers 6] [--frozen-layers 2]`
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--max-len", type=int, default=64)
     parser.add_argument("--layers", type=int, default=6)
+    parser.add_argument("--frozen-layers", type=int, default=2, help="lowest encoder layers kept as MiniLM's")
     args = parser.parse_args()
     if args.home:
         os.environ["AIPRIME_HOME"] = str(args.home.resolve())
@@ -44,6 +45,7 @@ def main() -> None:
         kind_queries=args.kind_queries,
         val_queries=args.val_queries,
         epochs=args.epochs,
+        frozen_layers=args.frozen_layers,
     )
     start, cpu = time.perf_counter(), time.process_time()
     trained = train_reranker(

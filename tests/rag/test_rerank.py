@@ -35,6 +35,7 @@ from aiprime.rag.rerank_train import (
     fit,
     group_loss,
     mine,
+    probabilities_of,
     register_reranker,
     reranked_mrr,
     training_groups,
@@ -213,7 +214,7 @@ def test_fitting_lowers_the_loss_on_the_mined_groups(mined, tiny_splits) -> None
     with torch.no_grad():
         before = float(group_loss(reranker, groups, 1.0))
 
-    history = fit(reranker, groups, mined["val"], config)
+    history, probabilities = fit(reranker, groups, mined["val"], config)
 
     with torch.no_grad():
         after = float(group_loss(reranker, groups, 1.0))
@@ -221,6 +222,10 @@ def test_fitting_lowers_the_loss_on_the_mined_groups(mined, tiny_splits) -> None
     assert after < 0.8 * before, (before, after, history)
     assert [row["epoch"] for row in history] == [1.0, 2.0]
     assert all(0.0 <= row["val_mrr"] <= 1.0 for row in history)
+    # the kept epoch's val scores come back, so the blend is chosen without scoring val again
+    assert len(probabilities) == len(mined["val"])
+    for found, scores in zip(mined["val"], probabilities, strict=True):
+        np.testing.assert_allclose(scores, probabilities_of(reranker, found), atol=1e-6)
 
 
 def test_a_saved_reranker_loads_with_the_same_scores(untrained, tmp_path: Path) -> None:

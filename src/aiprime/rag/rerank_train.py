@@ -349,8 +349,9 @@ def fit(
     val: Sequence[Candidates],
     config: RerankerTrainConfig,
     on_progress: Progress = quiet,
-) -> list[dict[str, float]]:
-    """Train in place and keep the weights of the epoch with the best val MRR; one row of figures per epoch."""
+) -> tuple[list[dict[str, float]], list[np.ndarray]]:
+    """Train in place and keep the weights of the epoch with the best val MRR; one row of figures per epoch,
+    and that epoch's probability of each val candidate (so the blend is chosen without scoring val again)."""
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
     per_epoch = math.ceil(len(groups) / config.batch_queries)
@@ -358,14 +359,15 @@ def fit(
     optimizer, scheduler = optimizer_for(reranker, config, total)
     rng = np.random.default_rng(config.seed)
     history: list[dict[str, float]] = []
-    best_state, best_mrr = None, -1.0
+    best_state, best_mrr, best_probabilities = None, -1.0, []
     for epoch in range(config.epochs):
         shuffled = [groups[i] for i in rng.permutation(len(groups))]
         report = functools.partial(
             lambda done, step: on_progress("training", done + step, total), epoch * per_epoch
         )
         losses = train_epoch(reranker, shuffled, optimizer, scheduler, config, report)
-        mrr = reranked_mrr(reranker, val)
+        probabilities = [probabilities_of(reranker, found) for found in val]
+        mrr = mean_mrr(val, probabilities, 1.0, 10)
         history.append(
             {
                 "epoch": float(epoch + 1),
@@ -377,9 +379,10 @@ def fit(
         )
         if mrr > best_mrr:
             best_state, best_mrr = copy.deepcopy(reranker.module.state_dict()), mrr
+            best_probabilities = probabilities
     reranker.module.load_state_dict(best_state)
     reranker.module.eval()
-    return history
+    return history, best_probabilities
 
 
 def train_epoch(
@@ -463,8 +466,7 @@ def train_reranker(
     mined_at = time.perf_counter()
     torch.manual_seed(config.seed)  # the head's initial weights
     reranker = new_reranker(model_config or RerankerConfig())
-    history = fit(reranker, groups, val, config, on_progress)
-    probabilities = [probabilities_of(reranker, found) for found in val]  # scored once, blended below
+    history, probabilities = fit(reranker, groups, val, config, on_progress)  # val scored once, per epoch
     reranker = replace(reranker, blend=choose_blend(val, probabilities))
     fitted_at = time.perf_counter()
     metrics = {
