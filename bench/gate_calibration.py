@@ -1,15 +1,17 @@
-"""Benchmark: the gate trained on glosses only against the gate trained on glosses and sense questions.
+"""Benchmark: gates of several sizes reading the text's and its word's embeddings, against an older gate.
 
-Run: .venv/bin/python bench/gate_calibration.py [--root .] [--baseline FOLDER] [--train-questions 8192]
-     [--val-questions 2048] [--test-questions 1000] [--seed 11] [--max-epochs 30] [--threads 2]
+Run: .venv/bin/python bench/gate_calibration.py [--root .] [--cache DIR] [--baseline FOLDER]
+     [--hidden 0 16 256] [--train-questions 8192] [--val-questions 2048] [--test-questions 1000] [--seed 11]
+     [--max-epochs 30] [--threads 2]
 Data: the checkout's DVC-versioned classification table (every gloss) and a seeded random sample of its sense
 questions per split (`aiprime.moe.dataset.read_questions`; the test sample's first 150 are the questions of
 `bench/rag_routing.py --seed 11`), embedded with all-MiniLM-L6-v2 and cached under AIPRIME_HOME/embeddings.
-`--baseline` is a gate folder trained on glosses only (e.g. the registered champion's); without it one is
-trained here. The new gate is trained on glosses joined with the train questions and calibrated on the val
-glosses and questions, its threshold chosen on the val questions (`aiprime.moe.fitting.train_gate`). Prints, on test glosses and test questions: route
-accuracy, the expected calibration error (15 bins) before and after temperature scaling, and the accuracy and
-coverage above the threshold chosen on val.
+Every question also has its quoted word embedded (`TaskSplit.word`); a gloss is its own word.
+`--baseline` is an older gate folder (e.g. the registered champion's), scored as it was trained. For each
+`--hidden` width (0: one linear layer) a gate is trained on the glosses joined with the train questions, and calibrated on the val glosses and questions, its threshold chosen
+on the val questions (`aiprime.moe.fitting.train_gate`). Prints, on test glosses, test questions and rag_routing's questions: route accuracy, the
+expected calibration error (15 bins) before and after temperature scaling, and the accuracy and coverage above
+the threshold chosen on val; and each gate's parameters against the dense model's active parameters.
 """
 
 from __future__ import annotations
@@ -26,9 +28,9 @@ import torch
 from aiprime.moe import fitting
 from aiprime.moe.calibration import expected_calibration_error, logits_of, softmax
 from aiprime.moe.config import RunConfig
-from aiprime.moe.dataset import TaskSplit, build_splits, embed, read_questions
-from aiprime.moe.experts import domains
-from aiprime.moe.networks import load_metadata, load_model
+from aiprime.moe.dataset import TaskSplit, all_classes, build_splits, embed, read_questions
+from aiprime.moe.experts import domains, gate_config
+from aiprime.moe.networks import active_parameters, build_model, load_metadata, load_model
 from aiprime.settings import Settings
 
 RAG_ROUTING_QUESTIONS = 150  # bench/rag_routing.py's default sample
@@ -44,20 +46,22 @@ def question_splits(root: Path, cache: Path, sizes: dict[str, int], seed: int) -
 def embedded(split: pd.DataFrame, n: int, seed: int, cache: Path) -> TaskSplit:
     """`n` rows of a labelled text table drawn with `seed` (as `rag.evaluate.sample_queries` draws), embedded."""
     rows = split.sample(min(n, len(split)), random_state=seed)
-    x = embed(rows.text.tolist(), cache)
-    return TaskSplit(x, rows.synset_id.to_numpy(str), rows.lexname.to_numpy(str), rows.domain.to_numpy(str))
+    x, word = embed(rows.text.tolist(), cache), embed(rows.word.tolist(), cache)
+    labels = (rows.synset_id.to_numpy(str), rows.lexname.to_numpy(str), rows.domain.to_numpy(str))
+    return TaskSplit(x, *labels, word)
 
 
 def scores(folder: Path, split: TaskSplit) -> dict[str, float]:
     """Route accuracy and ECE (raw and at the folder's temperature) of a gate on one split, and above its
     threshold (when it has one): accuracy and coverage."""
     path = folder / fitting.MODEL_FILE
-    metadata, labels = load_metadata(path), list(domains())
+    metadata, labels, module = load_metadata(path), list(domains()), load_model(path)
     y = fitting.encode(split.domain, labels, "bench")
-    logits = logits_of(load_model(path), split.x)
+    logits = logits_of(module, split.gate_x if module.config.n_inputs > 1 else split.x)
     raw, tempered = softmax(logits), softmax(logits, metadata.get("temperature", 1.0))
     result = {
         "rows": len(y),
+        "parameters_over_dense": sum(p.numel() for p in module.parameters()) / dense_parameters(),
         "accuracy": float((tempered.argmax(1) == y).mean()),
         "ece_raw": expected_calibration_error(raw, y),
         "ece_calibrated": expected_calibration_error(tempered, y),
@@ -69,6 +73,11 @@ def scores(folder: Path, split: TaskSplit) -> dict[str, float]:
             "accuracy_above": float((tempered.argmax(1) == y)[above].mean()),
         }
     return result
+
+
+def dense_parameters() -> int:
+    """Active parameters of the dense model over the 45 classes (the unit the targets use)."""
+    return active_parameters(build_model(fitting.dense_config(len(all_classes()))))
 
 
 def report(name: str, folder: Path, test: dict[str, TaskSplit]) -> dict[str, dict[str, float]]:
@@ -86,7 +95,11 @@ def report(name: str, folder: Path, test: dict[str, TaskSplit]) -> dict[str, dic
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=Path("."), help="The checkout whose data/ to read.")
-    parser.add_argument("--baseline", type=Path, help="A gate folder trained on glosses only.")
+    parser.add_argument("--baseline", type=Path, help="An older gate's folder, scored as it is.")
+    parser.add_argument("--cache", type=Path, help="Embedding cache (default AIPRIME_HOME/embeddings).")
+    parser.add_argument(
+        "--hidden", type=int, nargs="+", default=[0, 16, 256], help="Gate hidden widths (0: linear)."
+    )
     parser.add_argument("--train-questions", type=int, default=8192)
     parser.add_argument("--val-questions", type=int, default=2048)
     parser.add_argument("--test-questions", type=int, default=1000)
@@ -99,7 +112,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    cache = Settings().home / "embeddings"
+    cache = args.cache or Settings().home / "embeddings"
     sizes = {"train": args.train_questions, "val": args.val_questions, "test": args.test_questions}
     questions = question_splits(args.root, cache, sizes, args.seed)
     glosses, version = build_splits(args.root, cache)
@@ -117,16 +130,18 @@ def main() -> None:
     run = RunConfig(max_epochs=args.max_epochs)
     with tempfile.TemporaryDirectory(prefix="gate-bench-") as tmp:
         out = args.out or Path(tmp)
-        baseline = args.baseline or fitting.train_gate(glosses["train"], glosses["val"], out / "glosses", run)
-        report(f"glosses only ({baseline})", baseline, test)
-        served = fitting.train_gate(
-            glosses["train"],
-            glosses["val"],
-            out / "both",
-            run,
-            questions=(questions["train"], questions["val"]),
-        )
-        report("glosses + questions, calibrated on val", served, test)
+        if args.baseline:
+            report(f"baseline ({args.baseline})", args.baseline, test)
+        for hidden in args.hidden:
+            served = fitting.train_gate(
+                glosses["train"],
+                glosses["val"],
+                out / f"hidden-{hidden}",
+                run,
+                questions=(questions["train"], questions["val"]),
+                config=gate_config(d_hidden=hidden),
+            )
+            report(f"hidden {hidden} (0: linear), text + word", served, test)
 
 
 if __name__ == "__main__":

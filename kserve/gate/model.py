@@ -2,7 +2,8 @@
 
 Contract (kserve/graphs/README.md): one v1 record per request, `{"instances": [...as received...],
 "expert": "<first choice>", "experts": [...ranked...], "probabilities": [...]}`; the probabilities are the
-gate's softmax (at its calibrated temperature) averaged over the request's instances; a calibrated gate adds
+gate's softmax (at its calibrated temperature) averaged over the request's instances, each text read with
+its word (the quoted word of a sense question, `aiprime.serving.gate_text.GateClassifier`); a calibrated gate adds
 `"confident"`, whether the first choice's probability reached the threshold stored with it. v2 answers per
 text: `probabilities` [N, D] and `expert` [N]. `:explain` attributes the first choice (or
 `parameters.target`) to the words of each text; `parameters.counterfactual: true` adds to each record the
@@ -19,15 +20,17 @@ from opentelemetry import trace
 from aiprime.drift.requests import LoggedRequest
 from aiprime.explain import TextExplainer
 from aiprime.explain.measures import explanation_record
+from aiprime.moe.embeddings import EMBED_DIM
 from aiprime.observability.logs import current_request_id
 from aiprime.serving import served_models
 from aiprime.serving.base_server import ServingModel
+from aiprime.serving.gate_text import GateClassifier
 from aiprime.serving.load import LoadWatcher, rerank
 from aiprime.serving.metrics import GateMetrics
 from aiprime.serving.names import route_name
 from aiprime.serving.protocol import Request, gate_record, parse_gate, v2_response
 from aiprime.serving.request_log import RequestLog
-from aiprime.serving.text import TextClassifier, TextEncoder
+from aiprime.serving.text import TextEncoder
 
 RANKS = ("first", "second")  # the choices counted in aiprime_gate_selections_total
 
@@ -47,7 +50,7 @@ class GateModel(ServingModel):
         self.explainer_method = explainer
         self.watcher = watcher
         self.gate_metrics = GateMetrics()
-        self.classifier: TextClassifier | None = None
+        self.classifier: GateClassifier | None = None
         self.threshold: float | None = None
         self.version: str | None = None
         self.explainer: TextExplainer | None = None
@@ -56,7 +59,7 @@ class GateModel(ServingModel):
         """Load the gate and the encoder; the classes are the experts' route names (`people-society`)."""
         served = served_models.load(self.source, "gate")
         routes = tuple(route_name(domain) for domain in served.classes)
-        self.classifier = TextClassifier(TextEncoder.load(), served.module, routes, served.temperature)
+        self.classifier = GateClassifier(TextEncoder.load(), served.module, routes, served.temperature)
         self.threshold = served.threshold  # None: uncalibrated, the record says nothing of confidence
         self.version = served.version  # NAME@VERSION, logged with each request for `aiprime lineage`
         self.explainer = TextExplainer(self.classifier, self.explainer_method)
@@ -90,8 +93,8 @@ class GateModel(ServingModel):
         super().stop()
 
     def _classify(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        embedded = self.classifier.encoder.embed(texts)  # (N, 384)
-        return embedded.numpy(), self.classifier.probabilities(embedded)
+        features = self.classifier.features(texts)  # (N, 768): each text's embedding, then its word's
+        return features[:, :EMBED_DIM].numpy(), self.classifier.probabilities(features)  # drift: the text's
 
     def _log_for_drift(self, embedded: np.ndarray, probabilities: np.ndarray) -> None:
         """Hand each text's embedding and the gate's own first choice to the request log (non-blocking), with

@@ -9,6 +9,7 @@ import torch
 
 from aiprime.data.domains import DOMAINS
 from aiprime.errors import ConfigError
+from aiprime.moe import experts
 from aiprime.moe.experts import (
     EXPERTS,
     GATE,
@@ -86,3 +87,10 @@ def test_two_experts_for_one_domain_are_rejected() -> None:
     twin = dataclasses.replace(EXPERTS[0], name="living-2")
     with pytest.raises(ConfigError, match="one expert per domain"):
         domains((*EXPERTS, twin))
+
+
+def test_a_new_gate_shape_retrains_the_gate_and_no_expert(monkeypatch: pytest.MonkeyPatch) -> None:
+    before = manifest(EXPERTS, CLASSES)
+    monkeypatch.setattr(experts, "GATE_SHAPE", {"n_inputs": 1, "d_hidden": 256})  # the gate before words
+    plan = plan_training(EXPERTS, CLASSES, before)
+    assert plan.gate and plan.train == () and gate_config(EXPERTS).n_inputs == 1

@@ -107,3 +107,11 @@ def test_load_model_of_a_foreign_file_raises_data_corrupt(tmp_path: Path) -> Non
     torch.save({"weights": torch.zeros(2)}, path)
     with pytest.raises(DataCorrupt, match="save_model"):
         load_model(path)
+
+
+def test_a_two_input_gate_reads_a_bare_text_embedding_as_its_own_word() -> None:
+    gate = GateNet(GateConfig(d_in=32, n_inputs=2, d_hidden=0, n_domains=3)).eval()
+    x = torch.randn(5, 32)
+    torch.testing.assert_close(gate(x).logits, gate(torch.cat([x, x], dim=1)).logits)
+    assert not torch.allclose(gate(torch.cat([x, -x], dim=1)).logits, gate(x).logits)
+    assert sum(p.numel() for p in gate.parameters()) == 64 * 3 + 3  # one linear layer over both embeddings

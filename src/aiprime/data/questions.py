@@ -6,15 +6,21 @@ mean in "We were courting for over ten years"?` The sentence and the word are th
 it (`processed/synsets.parquet`), found again from the query id `q:<synset_id>:<example index>`. Retrieval
 asks these questions (`aiprime.rag.evaluate`), and the gate trains on them (`aiprime.moe.dataset`), labelled
 by the synset's lexicographer class and domain.
+
+The gate reads a question together with its word (`word_of`): the quoted word says more about the domain
+than the sentence around it. A text that is not a sense question (a gloss) is its own word.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import pandas as pd
 
 from aiprime.data.masking import lemma_pattern
+
+QUESTION_START = re.compile(r'\s*what does "([^"]+)"', re.IGNORECASE)  # `What does "<word>"` opens a question
 
 
 def sense_question(sentence: str, word: str) -> str:
@@ -27,6 +33,17 @@ def question_for(sentence: str, lemmas: Sequence[str]) -> str:
     pattern = lemma_pattern(lemmas)
     found = pattern.search(sentence) if pattern else None
     return sense_question(sentence, found.group(0) if found else lemmas[0])
+
+
+def quoted_word(text: str) -> str | None:
+    """The word a sense question asks about (`What does "<word>" mean ...`), or None for any other text."""
+    found = QUESTION_START.match(text)
+    return found.group(1) if found else None
+
+
+def word_of(text: str) -> str:
+    """The word the gate reads beside `text`: the quoted word of a sense question, else the text itself."""
+    return quoted_word(text) or text
 
 
 def example_index(query_id: str) -> int:

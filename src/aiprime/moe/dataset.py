@@ -8,6 +8,10 @@ was embedded once is read back from disk, and an interrupted run keeps the chunk
 The gate also serves questions (`What does "courting" mean in "..."?`), so it trains on them too:
 `build_question_splits` turns the retrieval task's queries (`splits/queries.parquet`, split by synset like the
 glosses) into sense questions labelled with their synset's lexname and domain (`aiprime.data.questions`).
+
+A question also carries the embedding of its quoted word (`TaskSplit.word`, `aiprime.data.questions.word_of`),
+which the gate reads beside the question's (`TaskSplit.gate_x`); a gloss is its own word, as it is served
+(a request carries no lemma). The experts read the text's embedding alone.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import pandas as pd
 
 from aiprime import versioning
 from aiprime.data.domains import load_domains
-from aiprime.data.questions import questions_of
+from aiprime.data.questions import questions_of, word_of
 from aiprime.data.splits import SPLITS
 from aiprime.errors import DataCorrupt, NotFound, StageFailed
 from aiprime.moe import feedback_rows
@@ -34,7 +38,7 @@ SYNSETS = "processed/synsets.parquet"  # the unmasked example sentences the ques
 CHUNK = 4096  # texts per cached embedding file
 QUESTIONS = 8192  # train sense questions the gate trains on by default (`sample_questions`)
 VAL_SHARE = 4  # val questions: a quarter as many as train's
-QUESTION_COLUMNS = ["synset_id", "text", "lexname", "domain", "split"]  # a labelled text table's
+QUESTION_COLUMNS = ["synset_id", "text", "word", "lexname", "domain", "split"]  # a labelled text table's
 
 
 @dataclass(frozen=True)
@@ -45,10 +49,14 @@ class TaskSplit:
     synset_id: np.ndarray  # (N,) str
     lexname: np.ndarray  # (N,) str: the fine class (45 in all)
     domain: np.ndarray  # (N,) str: the coarse class, the gate's target (6)
+    word: np.ndarray | None = None  # (N, 384) embedding of each row's word; None: each row is its own word
 
     def __post_init__(self) -> None:
         n = len(self.x)
         assert self.x.shape == (n, EMBED_DIM), f"x is {self.x.shape}, expected ({n}, {EMBED_DIM})"
+        assert self.word is None or self.word.shape == self.x.shape, (
+            f"word {self.word.shape} vs x {self.x.shape}"
+        )
         assert len(self.synset_id) == len(self.lexname) == len(self.domain) == n, (
             f"lengths differ: x {n}, ids {len(self.synset_id)}, lexname {len(self.lexname)}, "
             f"domain {len(self.domain)}"
@@ -57,13 +65,25 @@ class TaskSplit:
     def __len__(self) -> int:
         return len(self.x)
 
+    @property
+    def words(self) -> np.ndarray:
+        """(N, 384) each row's word embedding: `word`, or the row's own embedding where there is none."""
+        return self.x if self.word is None else self.word
+
+    @property
+    def gate_x(self) -> np.ndarray:
+        """(N, 768) the gate's input rows: the text's embedding, then its word's."""
+        return np.concatenate([self.x, self.words], axis=1)
+
     def where(self, mask: np.ndarray) -> TaskSplit:
         """The rows where `mask` is true."""
-        return TaskSplit(self.x[mask], self.synset_id[mask], self.lexname[mask], self.domain[mask])
+        return TaskSplit(*(a[mask] for a in self.arrays()), None if self.word is None else self.word[mask])
 
     def join(self, other: TaskSplit) -> TaskSplit:
         """These rows, then `other`'s: e.g. glosses and questions, as the gate trains on them."""
-        return TaskSplit(*(np.concatenate(pair) for pair in zip(self.arrays(), other.arrays(), strict=True)))
+        pairs = zip(self.arrays(), other.arrays(), strict=True)
+        word = None if self.word is None and other.word is None else np.concatenate([self.words, other.words])
+        return TaskSplit(*(np.concatenate(pair) for pair in pairs), word)
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(x, synset_id, lexname, domain), in the constructor's order."""
@@ -84,6 +104,7 @@ class TaskSplit:
                 synset_id=self.synset_id.astype(str),
                 lexname=self.lexname.astype(str),
                 domain=self.domain.astype(str),
+                **({} if self.word is None else {"word": self.word}),
             )
         return path
 
@@ -92,7 +113,8 @@ class TaskSplit:
         """Read a split written by `save`."""
         try:
             with np.load(Path(path), allow_pickle=False) as data:
-                return cls(data["x"], data["synset_id"], data["lexname"], data["domain"])
+                word = data["word"] if "word" in data.files else None
+                return cls(data["x"], data["synset_id"], data["lexname"], data["domain"], word)
         except (OSError, KeyError, ValueError) as e:
             raise DataCorrupt(f"Cannot read the task split {path}: {e}. Rerun prepare_data.") from e
 
@@ -163,7 +185,8 @@ def read_questions(root: Path, pull: bool = True) -> tuple[pd.DataFrame, str]:
     """The sense questions of the checkout's queries, labelled like the classification table, and their version.
 
     Returns:
-        Rows `synset_id`, `text` (the question), `lexname`, `domain`, `split` (the synset's), in query order;
+        Rows `synset_id`, `text` (the question), `word` (the word it asks about), `lexname`, `domain`, `split`
+        (the synset's), in query order;
         and the data version: the DVC md5s of the queries and the classification table, joined by `+`.
     """
     labelled, version = read_labelled_queries(root, pull)
@@ -181,14 +204,14 @@ def read_labelled_queries(root: Path, pull: bool = True) -> tuple[pd.DataFrame, 
 
 
 def asked(root: Path, queries: pd.DataFrame, pull: bool = True) -> pd.DataFrame:
-    """`queries` (from `read_labelled_queries`) as sense questions: `synset_id`, `text`, `lexname`, `domain`,
-    `split`, in the same order."""
+    """`queries` (from `read_labelled_queries`) as sense questions: `synset_id`, `text`, `word`, `lexname`,
+    `domain`, `split`, in the same order."""
     synsets_path, _ = checked_file(root, SYNSETS, "processed", pull=pull)
     synsets = pd.read_parquet(synsets_path, columns=["synset_id", "lemmas", "examples"]).set_index(
         "synset_id"
     )
     text = questions_of(queries, synsets)
-    return queries.assign(text=text)[QUESTION_COLUMNS]
+    return queries.assign(text=text, word=[word_of(t) for t in text])[QUESTION_COLUMNS]
 
 
 def sample(table: pd.DataFrame, limit: int) -> pd.DataFrame:
@@ -218,14 +241,14 @@ def is_cached(texts: Sequence[str], cache_dir: Path, chunk: int = CHUNK) -> bool
     )
 
 
-def embed_rows(split: pd.DataFrame, kept: pd.DataFrame, cache_dir: Path) -> np.ndarray:
-    """Embeddings of the rows `kept` of one split, in the split's order.
+def embed_rows(split: pd.DataFrame, kept: pd.DataFrame, cache_dir: Path, column: str = "text") -> np.ndarray:
+    """Embeddings of `column` in the rows `kept` of one split, in the split's order.
 
     A sample of a split whose full embedding is cached is cut from it; otherwise only the sample is embedded.
     """
-    if len(kept) < len(split) and is_cached(split.text.tolist(), cache_dir):
-        return embed(split.text.tolist(), cache_dir)[split.index.isin(kept.index)]
-    return embed(kept.text.tolist(), cache_dir)
+    if len(kept) < len(split) and is_cached(split[column].tolist(), cache_dir):
+        return embed(split[column].tolist(), cache_dir)[split.index.isin(kept.index)]
+    return embed(kept[column].tolist(), cache_dir)
 
 
 def build_splits(root: Path, cache_dir: Path, limit: int = 0) -> tuple[dict[str, TaskSplit], str]:
@@ -292,6 +315,7 @@ def embed_splits(table: pd.DataFrame, cache_dir: Path, limit: int) -> dict[str, 
             rows.synset_id.to_numpy(str),
             rows.lexname.to_numpy(str),
             rows.domain.to_numpy(str),
+            embed_rows(split, rows, cache_dir, "word") if "word" in table else None,
         )
     return splits
 

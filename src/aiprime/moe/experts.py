@@ -154,14 +154,21 @@ def domains(specs: Sequence[ExpertSpec] = EXPERTS) -> tuple[str, ...]:
     return tuple(s.domain for s in specs)
 
 
+#: The gate's shape: the text's and its word's embeddings side by side, one linear layer to the domains.
+#: bench/gate_calibration.py measured the sizes; at 768 * 6 + 6 parameters it is 0.025x the dense model.
+GATE_SHAPE: Mapping[str, int] = {"n_inputs": 2, "d_hidden": 0}
+
+
 def gate_config(specs: Sequence[ExpertSpec] = EXPERTS, **overrides: object) -> GateConfig:
-    """The gate's config: one output per registered domain."""
-    return GateConfig(n_domains=len(domains(specs)), **overrides)
+    """The gate's config: one output per registered domain, of `GATE_SHAPE` unless `overrides` say otherwise."""
+    return GateConfig(n_domains=len(domains(specs)), **{**GATE_SHAPE, **overrides})
 
 
 def gate_fingerprint(specs: Sequence[ExpertSpec] = EXPERTS) -> str:
-    """Hash of the gate's classes; it changes when an expert is added, removed or moved."""
-    return hashlib.sha256(json.dumps(domains(specs)).encode()).hexdigest()
+    """Hash of the gate's classes and shape; it changes when an expert is added, removed or moved, or when the
+    gate's input or size changes."""
+    described = {"domains": domains(specs), "config": asdict(gate_config(specs))}
+    return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()
 
 
 def expert_seed(spec: ExpertSpec, seed: int) -> int:

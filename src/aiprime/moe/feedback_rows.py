@@ -28,9 +28,7 @@ def appended(train: Split, root: Path) -> Split:
     if rows.empty:
         return train
     x = np.stack([np.asarray(e, dtype=np.float32) for e in rows.embedding])  # (F, 384)
-    return type(train)(
-        np.concatenate([train.x, x]),
-        np.concatenate([train.synset_id, rows.feedback_id.to_numpy(str)]),
-        np.concatenate([train.lexname, rows.lexname.to_numpy(str)]),
-        np.concatenate([train.domain, rows.domain.to_numpy(str)]),
-    )
+    given = type(train)(
+        x, rows.feedback_id.to_numpy(str), rows.lexname.to_numpy(str), rows.domain.to_numpy(str)
+    )  # the request log keeps the text's embedding alone: each row is its own word
+    return train.join(given)

@@ -23,7 +23,7 @@ from aiprime.moe.calibration import calibrate_folder
 from aiprime.moe.config import RunConfig
 from aiprime.moe.dataset import TaskSplit, all_classes, fine_classes
 from aiprime.moe.experts import EXPERTS, ExpertSpec, domains, expert_seed, gate_config
-from aiprime.moe.networks import DenseConfig, load_metadata, load_model, save_model
+from aiprime.moe.networks import DenseConfig, GateConfig, load_metadata, load_model, save_model
 from aiprime.moe.upcycling import fine_tuning_rows, upcycle
 
 MODEL_FILE = "model.pt"  # the weights file inside every model folder
@@ -102,13 +102,17 @@ def train_gate(
     specs: Sequence[ExpertSpec] = EXPERTS,
     fingerprint: str = "",
     questions: tuple[TaskSplit, TaskSplit] | None = None,
+    config: GateConfig | None = None,
 ) -> Path:
-    """Fit the gate (embedding -> domain, with the balance loss) on every row whose domain has an expert.
+    """Fit the gate (text and word embeddings -> domain, with the balance loss) on every row whose domain has
+    an expert.
 
-    Its learning rate is `run.train.lr * run.gate_lr_scale` (`RunConfig.for_gate`). `questions` (train, val)
-    are what the gate serves besides glosses, sense questions (`dataset.build_question_splits`): joined to
-    the glosses. Once fitted, the gate is calibrated on `val` (`calibration.calibrate_folder`: its temperature,
-    and its confidence threshold chosen on the val questions when given, go into its metadata).
+    Its input is each row's `gate_x`: the text's embedding, then its word's (a question's quoted word; a gloss
+    is its own word). Its learning rate is `run.train.lr * run.gate_lr_scale`
+    (`RunConfig.for_gate`). `questions` (train, val) are what the gate serves besides glosses, sense questions
+    (`dataset.build_question_splits`): joined to the glosses. Once fitted, the gate is calibrated on `val`
+    (`calibration.calibrate_folder`: its temperature, and its confidence threshold chosen on the val
+    questions when given, go into its metadata). `config` defaults to `experts.gate_config(specs)`.
     """
     run = run or RunConfig()
     labels = domains(specs)
@@ -119,9 +123,9 @@ def train_gate(
     served = served[np.isin(val.domain, labels)]
     train, val = (s.where(np.isin(s.domain, labels)) for s in (train, val))
     arrays = (
-        train.x,
+        train.gate_x,
         encode(train.domain, labels, "gate train"),
-        val.x,
+        val.gate_x,
         encode(val.domain, labels, "gate val"),
     )
     metadata = {
@@ -130,7 +134,8 @@ def train_gate(
         "experts": [s.name for s in specs],
         "fingerprint": fingerprint,
     }
-    folder = fit_to_folder(arrays, gate_config(specs), run.seed, run.for_gate(), out_dir, metadata)
+    config = config or gate_config(specs)
+    folder = fit_to_folder(arrays, config, run.seed, run.for_gate(), out_dir, metadata)
     calibrate_folder(folder, arrays[2], arrays[3], MODEL_FILE, served if served.any() else None)
     return folder
 

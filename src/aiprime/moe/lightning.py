@@ -99,11 +99,12 @@ def loader(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int | None) -> D
 
 
 def check_arrays(x: np.ndarray, y: np.ndarray, config: Any, name: str) -> None:
-    """Raise InvalidInput unless x is (N, d_in) and y holds N labels in [0, n_outputs)."""
+    """Raise InvalidInput unless x is (N, width) and y holds N labels in [0, n_outputs)."""
     x, y = np.asarray(x), np.asarray(y)
-    if x.ndim != 2 or x.shape[1] != config.d_in or len(x) != len(y) or len(x) == 0:
+    width = getattr(config, "width", config.d_in)  # a gate's row: its n_inputs embeddings side by side
+    if x.ndim != 2 or x.shape[1] != width or len(x) != len(y) or len(x) == 0:
         raise InvalidInput(
-            f"{name}: expected X (N, {config.d_in}) and y (N,), got {x.shape} and {y.shape}. "
+            f"{name}: expected X (N, {width}) and y (N,), got {x.shape} and {y.shape}. "
             "Embed the texts with aiprime.moe.embeddings.embed_texts."
         )
     if y.min() < 0 or y.max() >= n_outputs(config):

@@ -44,11 +44,19 @@ class ModelOutput:
 class GateConfig:
     """Shape of the request-level gate that picks a domain expert."""
 
-    d_in: int = EMBED_DIM  # input embedding width
-    d_hidden: int = 256  # hidden width of the gate MLP
+    d_in: int = EMBED_DIM  # width of each input embedding
+    # Embeddings side by side (`gate_input`): 2 = the text's and its word's (the quoted word of a sense
+    # question, a gloss's lemma; a text without one is its own word); 1 = the text's alone (gates before it)
+    n_inputs: int = 1
+    d_hidden: int = 256  # hidden width of the gate MLP; 0 = one linear layer
     n_domains: int = 6  # D: domains, one expert each, in registry order
-    dropout: float = 0.1  # dropout on the hidden layer
+    dropout: float = 0.1  # dropout on the hidden layer (or on the input, for a linear gate)
     balance_alpha: float = 1e-2  # weight of the balance loss on the softmax over domains
+
+    @property
+    def width(self) -> int:
+        """Width of the gate's input row: n_inputs embeddings of d_in."""
+        return self.d_in * self.n_inputs
 
 
 @dataclass(frozen=True)
@@ -93,29 +101,38 @@ class DenseConfig:
 
 
 class GateNet(nn.Module):
-    """Embedding -> domain logits; routes a whole request to one domain expert."""
+    """Embeddings -> domain logits; routes a whole request to one domain expert."""
 
     def __init__(self, config: GateConfig) -> None:
         super().__init__()
         self.config = config
-        self.net = nn.Sequential(
-            nn.Linear(config.d_in, config.d_hidden),
-            nn.GELU(),
-            nn.Dropout(config.dropout),
-            nn.Linear(config.d_hidden, config.n_domains),
+        if config.d_hidden:
+            layers = [nn.Linear(config.width, config.d_hidden), nn.GELU(), nn.Dropout(config.dropout)]
+            layers.append(nn.Linear(config.d_hidden, config.n_domains))
+        else:
+            layers = [nn.Dropout(config.dropout), nn.Linear(config.width, config.n_domains)]
+        self.net = nn.Sequential(*layers)
+
+    def inputs(self, x: Tensor) -> Tensor:
+        """The gate's input rows: `x` (N, width), or (N, d_in) text embeddings, each then its own word's."""
+        if x.shape[-1] == self.config.d_in and self.config.n_inputs > 1:
+            return x.repeat(1, self.config.n_inputs)  # (N, width): a text without a word is its own word
+        assert x.shape[-1] == self.config.width, (
+            f"gate input {tuple(x.shape)}, expected (N, {self.config.width})"
         )
+        return x
 
     def forward(self, x: Tensor) -> ModelOutput:
         """Domain logits and the balance loss over the batch's domain choices."""
-        logits = self.net(x)  # (N, D) domain logits
+        logits = self.net(self.inputs(x))  # (N, D) domain logits
         probs = logits.softmax(dim=-1)  # (N, D)
         choices = probs.argmax(dim=-1, keepdim=True)  # (N, 1)
         return ModelOutput(logits, balance_loss(probs, choices, self.config.balance_alpha))
 
     @torch.no_grad()
     def route(self, x: Tensor) -> Tensor:
-        """Index of the domain expert for each input: (N, d_in) -> (N,) long."""
-        return self.net(x).argmax(dim=-1)
+        """Index of the domain expert for each input: (N, width) or (N, d_in) -> (N,) long."""
+        return self.net(self.inputs(x)).argmax(dim=-1)
 
 
 class MoEBlock(nn.Module):

@@ -7,6 +7,10 @@ the gate's first choice; top-2 asks both first choices and sums their class prob
 (then the sum keeps the class with the highest gate-weighted probability). Experts of one shape run as one
 `StackedExperts` pass over all inputs, whichever expert each asks; others run one by one.
 
+The gate reads each input's embedding and its word's (`GateNet.inputs`): texts are given with the quoted
+word of a sense question (`aiprime.data.questions.word_of`), embeddings with `words` when the caller has them
+(a gloss's lemma); without, each input is its own word. The experts read the input's embedding alone.
+
 An expert that the gate knows but that is not loaded (its domain had no data in a small run) is masked:
 the gate's probabilities are renormalised over the experts that are there.
 """
@@ -22,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from aiprime.data.questions import quoted_word
 from aiprime.errors import InvalidInput, ModelNotReady
 from aiprime.moe.embeddings import EMBED_DIM, encode_texts
 from aiprime.moe.fitting import GATE_ROLE, MODEL_FILE, expert_role, fetch_model
@@ -133,19 +138,28 @@ class MoESystem:
             folder / "gate", sorted(p for p in (folder / "experts").iterdir() if p.is_dir())
         )
 
-    def route(self, x: np.ndarray) -> np.ndarray:
-        """Gate probabilities (N, E), zero for experts that are not loaded and renormalised over the rest."""
-        probs = self.gate.probabilities(x)  # (N, E)
+    def route(self, x: np.ndarray, words: np.ndarray | None = None) -> np.ndarray:
+        """Gate probabilities (N, E), zero for experts that are not loaded and renormalised over the rest.
+
+        Args:
+            x: (N, 384) the inputs' embeddings; words: (N, 384) their words' (None: each is its own word).
+        """
+        probs = self.gate.probabilities(x if words is None else np.concatenate([x, words], axis=1))  # (N, E)
         loaded = np.array([name in self.experts for name in self.expert_names])  # (E,)
         probs = probs * loaded
         return probs / probs.sum(axis=1, keepdims=True)
 
-    def predict(self, inputs: Sequence[str] | np.ndarray, top_k: int = 1) -> Prediction:
-        """Route each input (a text, or its 384-dim embedding) and classify it with its expert(s)."""
-        x = self.embed(inputs)
+    def predict(
+        self, inputs: Sequence[str] | np.ndarray, top_k: int = 1, words: np.ndarray | None = None
+    ) -> Prediction:
+        """Route each input (a text, or its 384-dim embedding with, optionally, its word's in `words`) and
+        classify it with its expert(s)."""
         if top_k not in (1, 2):
             raise InvalidInput(f"top_k={top_k}; use 1 (first choice) or 2 (mix the first two).")
-        probs = self.route(x)  # (N, E)
+        x = self.embed(inputs)
+        if words is None and not isinstance(inputs, np.ndarray):
+            words = self.embed_words([str(t) for t in inputs], x)
+        probs = self.route(x, None if words is None else self.embed(words))  # (N, E)
         k = min(top_k, len(self.experts))
         ranked = np.argsort(-probs, axis=1, kind="stable")[:, :k]  # (N, k) expert indices, best first
         weight = np.take_along_axis(probs, ranked, axis=1)  # (N, k)
@@ -183,6 +197,15 @@ class MoESystem:
             member = self.experts[self.expert_names[e]]
             probs[chosen, : len(member.classes)] = member.module(x[chosen]).logits.softmax(dim=-1)
         return probs
+
+    @staticmethod
+    def embed_words(texts: Sequence[str], x: np.ndarray) -> np.ndarray:
+        """(N, 384) the embedding of each text's word (`word_of`): encoded where it is a quoted word, else `x`'s."""
+        words = x.copy()
+        asked = [i for i, text in enumerate(texts) if quoted_word(text) is not None]
+        if asked:
+            words[asked] = encode_texts([quoted_word(texts[i]) for i in asked])
+        return words
 
     @staticmethod
     def embed(inputs: Sequence[str] | np.ndarray) -> np.ndarray:
