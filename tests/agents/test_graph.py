@@ -132,6 +132,30 @@ def test_a_looping_plan_waits_at_the_step_limit_then_resumes_and_can_be_cancelle
         resume_run(agent, run.id, "resume", who, looping)
 
 
+def test_large_outputs_stop_the_run_at_its_token_limit_until_a_person_resumes_it(
+    gateway: Gateway, app_db_url: str, runtime: Runtime
+) -> None:
+    agent = replace(ASSISTANT, limits=Limits(max_tokens=150))  # a search answer is about 100 tokens
+    who = caller(gateway, app_db_url, "viewer")
+    searching = replace(runtime, policy=fixed(*["search"] * 5))
+    run = start_run(agent, 'find "dog"', who, searching)
+    assert (run.status, len(run.steps)) == ("waiting", 2) and run.reason.startswith("token_limit")
+    run = resume_run(agent, run.id, "resume", who, searching)  # a fresh budget: two more steps
+    assert (run.status, len(run.steps)) == ("waiting", 4)
+    assert resume_run(agent, run.id, "cancel", who, searching).status == "cancelled"
+
+
+def test_code_that_prints_a_gigabyte_stops_at_the_sandboxs_output_limit(
+    gateway: Gateway, app_db_url: str, runtime: Runtime
+) -> None:
+    who = caller(gateway, app_db_url, "viewer")
+    task = "run \"while 1: print('x' * 65536)\""
+    run = start_run(ASSISTANT, task, who, replace(runtime, policy=fixed("python")))
+    assert [(s.tool, s.status) for s in run.steps] == [("python", "output_limit")]
+    assert run.status == "failed" and "python output_limit" in run.reason
+    assert len(json.dumps(run.steps[0].output)) < ASSISTANT.limits.max_output_bytes
+
+
 def test_a_hanging_tool_stops_at_the_time_limit_and_the_run_waits(
     app_db_url: str, platform: PlatformUpstream, runtime: Runtime, tmp_path: Path
 ) -> None:

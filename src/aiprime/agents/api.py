@@ -84,6 +84,13 @@ class PythonRequest(BaseModel):
     timeout_s: float = Field(
         10.0, gt=0, le=60, description="Wall-clock limit; the sandbox is killed past it."
     )
+    output_bytes: int = Field(
+        SandboxLimits.output_bytes,
+        ge=1024,
+        le=SandboxLimits.output_bytes,
+        description="stdout and stderr are each cut here (status output_limit): a caller whose answers are "
+        "bounded asks for less, so the sandbox's status still reaches it.",
+    )
 
 
 class PythonResult(BaseModel):
@@ -174,7 +181,7 @@ async def decide(request: Request, caller: User, run_id: RunId, body: Decision) 
 async def python(body: PythonRequest, _: Annotated[Caller, Depends(require("python"))]) -> PythonResult:
     """Run the program under bubblewrap (no network, read-only system, limits): the agents' python tool,
     behind the gateway so that each run is authorized and audited like any tool call."""
-    limits = SandboxLimits(wall_s=body.timeout_s)
+    limits = SandboxLimits(wall_s=body.timeout_s, output_bytes=body.output_bytes)
     result = await run_in_threadpool(run_python, body.code, limits)
     return PythonResult(**result.__dict__)
 

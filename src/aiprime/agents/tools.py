@@ -28,6 +28,15 @@ from aiprime.security.apikeys import parse_key
 
 AGENT_RUN_HEADER = "x-agent-run"
 SANDBOX_MARGIN_S = 0.5  # of a python call's time, left for the gateway's round trip
+SANDBOX_OUTPUT_SHARE = 4  # stdout and stderr are each cut at this share of a tool's answer limit
+
+
+def sandbox_output_bytes(max_output_bytes: int) -> int:
+    """Where the sandbox cuts stdout and stderr (each) so that its answer, JSON and all, stays within the
+    tool's limit and the sandbox's own `output_limit` status comes back (at least 1 KiB, at most 64 KiB)."""
+    return min(max(max_output_bytes // SANDBOX_OUTPUT_SHARE, 1024), 64 * 1024)
+
+
 #: Gateway answers that say who may not do what, as the step statuses they become.
 REFUSALS = {401: "unauthenticated", 403: "forbidden", 429: "rate_limited", 504: "timeout"}
 
@@ -147,6 +156,7 @@ class GatewayTools:
             return ToolResult(name, "bad_input", None, str(e))
         if name == "python":  # the sandbox stops first, so its own status comes back
             body["timeout_s"] = min(max(timeout - SANDBOX_MARGIN_S, 0.1), 60.0)
+            body["output_bytes"] = sandbox_output_bytes(self.max_output_bytes)
         headers: dict[str, str] = {}
         tracing.inject(headers)  # the gateway's span continues the step's trace
         try:
