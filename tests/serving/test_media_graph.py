@@ -10,7 +10,6 @@ synthetic voice; the image and the sound effect are Tux Paint's.
 from __future__ import annotations
 
 import base64
-import json
 import os
 import subprocess
 from collections.abc import Iterator
@@ -174,16 +173,24 @@ def test_the_gateway_passes_binary_bodies_through_with_auth_and_audit(gateway, m
     ]
 
 
-def test_the_gateway_refuses_a_binary_body_without_its_header_length(gateway):
+def test_the_gateway_and_the_graph_refuse_bodies_they_cannot_read_naming_the_fix(gateway):
     gw, key = gateway
     body, _ = encode_media_request("image", IMAGE.read_bytes(), "image/png")
     with gw.client(key) as client:
-        answer = client.post(
+        headerless = client.post(
             "/v1/predict/media", content=body, headers={"content-type": "application/octet-stream"}
         )
+        lying = client.post("/v1/predict/media", content=body, headers={"content-type": "application/octet-stream",
+                                                                         "inference-header-content-length": "x1"})  # fmt: skip
+        text = client.post("/v1/predict/media", content=b"hello", headers={"content-type": "text/plain"})
 
-    assert answer.status_code == 400
-    assert "Inference-Header-Content-Length" in json.dumps(answer.json())
+    assert headerless.status_code == 400  # from the modality step, through the router and the gateway
+    assert "Inference-Header-Content-Length" in headerless.json()["error"]["message"]
+    assert (
+        lying.status_code == 400
+        and "Inference-Header-Content-Length: 'x1'" in lying.json()["error"]["message"]
+    )
+    assert text.status_code == 415 and "application/octet-stream" in text.json()["error"]["message"]
 
 
 def test_ask_image_shows_what_the_graph_saw(media_router):

@@ -178,7 +178,12 @@ async def _forward_media(request: Request, name: str, caller: Caller) -> Respons
 
 
 async def _media_body(request: Request) -> tuple[bytes, dict[str, str]]:
-    """The body and its reading headers. Raises InvalidInput (400) or UnsupportedMediaType (415) naming the fix."""
+    """The body and the headers that say how to read it (the graph's modality step parses it strictly).
+
+    Raises:
+        UnsupportedMediaType: Neither a binary nor a JSON body (415).
+        InvalidInput: A header length that cannot be, or a JSON body that is not an object (400).
+    """
     body, kind = await request.body(), request.headers.get("content-type", "").split(";")[0].strip()
     length = request.headers.get("inference-header-content-length")
     if kind not in ("application/octet-stream", "application/json"):
@@ -186,10 +191,10 @@ async def _media_body(request: Request) -> tuple[bytes, dict[str, str]]:
             f"Content-Type {kind or '(none)'!r}: send application/octet-stream (a v2 binary request) or "
             "application/json (v1 or v2 JSON, files in base64)."
         )
-    if (kind == "application/octet-stream") != (length is not None) or not (length or "1").isdigit():
+    if length is not None and not (length.isdigit() and 0 < int(length) <= len(body)):
         raise InvalidInput(
-            "Inference-Header-Content-Length: a binary body needs it (its JSON header's length in bytes), "
-            "and a JSON body must not have it."
+            f"Inference-Header-Content-Length: {length[:20]!r} must be the JSON header's length in bytes, "
+            f"at most the body's {len(body):,}."
         )
     if kind == "application/json" and not body.lstrip().startswith(b"{"):
         raise InvalidInput('The JSON body must be an object: {"instances": [...]} or {"inputs": [...]}.')
