@@ -22,9 +22,20 @@ def _assert_complete(why: dict) -> None:
 
 
 @pytest.mark.slow
-def test_gate_explains_its_choice_with_integrated_gradients_that_add_up(served, http) -> None:
+def test_gate_explains_its_choice_by_default_with_shap_over_words_that_add_up(served, http) -> None:
     route = http.post(served.services["gate"], json={"instances": [DOG]}).json()["predictions"][0]
     why = _explain(http, served, "gate", {"instances": [DOG]})
+    assert why["target"] == route["expert"] and why["method"] == "shap"
+    assert why["tokens"] == DOG.split() and [w["word"] for w in why["words"]] == DOG.split()
+    assert why["prediction"] == pytest.approx(route["probabilities"][0], abs=1e-3)  # the served function
+    assert why["complete"] and abs(why["delta"]) < 1e-4  # Kernel SHAP is efficient by construction
+    _assert_complete(why)
+
+
+@pytest.mark.slow
+def test_gate_explains_its_choice_with_integrated_gradients_that_add_up(served, http) -> None:
+    route = http.post(served.services["gate"], json={"instances": [DOG]}).json()["predictions"][0]
+    why = _explain(http, served, "gate", {"instances": [DOG], "parameters": {"method": "ig"}})
     assert why["target"] == route["expert"] and why["method"] == "integrated_gradients"
     assert why["tokens"][0] == "[CLS]" and why["tokens"][-1] == "[SEP]"
     assert [w["word"] for w in why["words"]] == DOG.split()
