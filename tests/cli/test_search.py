@@ -14,8 +14,10 @@ runner = CliRunner()
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["search"], "Pass either a text query or --image PATH"),
-        (["search", "a frog", "--image", "x.png"], "Pass either a text query or --image PATH"),
+        (["search"], "Pass one of a text query, --image PATH or --audio PATH"),
+        (["search", "a frog", "--image", "x.png"], "Pass one of a text query, --image PATH or --audio PATH"),
+        (["search", "a frog", "--audio", "x.wav"], "Pass one of a text query, --image PATH or --audio PATH"),
+        (["search", "--audio", "/nonexistent/q.wav"], "--audio /nonexistent/q.wav: cannot read it"),
         (["search", "a frog", "--modality", "video"], "--modality video: use text or image"),
         (["search", "--image", "/nonexistent/frog.png"], "--image /nonexistent/frog.png: cannot read it"),
     ],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
 from pathlib import Path
 
 import dagster as dg
@@ -120,3 +121,32 @@ def test_the_search_command_prints_ranked_ids_and_scores_as_json(stamp_store, mo
     by_text = CliRunner().invoke(app, ["search", "a stamp", "--modality", "image", "--json"])
     assert by_text.exit_code == 0, by_text.output
     assert all(r["doc_id"].startswith("stamp:") for r in json.loads(by_text.stdout)["results"])
+
+
+def test_the_search_command_searches_by_what_a_recording_says(stamp_store, monkeypatch, tmp_path):
+    for name, value in [("HOME", stamp_store.home), ("DATABASE_URL", stamp_store.database_url),
+                        ("MLFLOW_TRACKING_URI", stamp_store.mlflow_tracking_uri)]:  # fmt: skip
+        monkeypatch.setenv(f"AIPRIME_{name}", str(value))
+    spoken = tmp_path / "query.wav"  # espeak-ng: a synthetic voice
+    subprocess.run(["espeak-ng", "-v", "en-us", "-w", str(spoken), "a stamp with a number"], check=True)
+
+    result = CliRunner().invoke(app, ["search", "--audio", str(spoken), "--modality", "image", "--json"])
+
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.stdout)
+    assert "number" in found["transcript"].lower() and found["query"] == found["transcript"]
+    assert found["results"] and all(r["doc_id"].startswith("stamp:set/") for r in found["results"])
+
+
+def test_the_search_command_refuses_a_sound_effect_naming_what_is_supported(stamp_store, monkeypatch):
+    monkeypatch.setenv("AIPRIME_HOME", str(stamp_store.home))
+    rooster = Settings().stamps_dir / "animals/birds/rooster.ogg"
+    if not rooster.is_file():
+        pytest.skip(
+            f"Tux Paint's stamps are not at {rooster.parent}: apt-get install tuxpaint-stamps-default"
+        )
+
+    result = CliRunner().invoke(app, ["search", "--audio", str(rooster)])
+
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "--audio: no speech found" in result.output and "spoken English" in result.output

@@ -1,4 +1,4 @@
-"""`aiprime search`: cross-modal search of the store by text or by an image, printed as a table or JSON."""
+"""`aiprime search`: cross-modal search of the store by text, an image or speech, printed as a table or JSON."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import typer
 
 from aiprime.cli.rag import _hits_table
 from aiprime.cli.render import console
-from aiprime.errors import InvalidInput
+from aiprime.errors import InvalidInput, NotSpeech
 from aiprime.multimodal.preprocess import DEFAULT_CONFIG
 from aiprime.rag.embed import make_embedder
 from aiprime.rag.search import Hit
@@ -31,10 +31,36 @@ def read_image(path: Path, limit: int = DEFAULT_CONFIG.max_bytes) -> bytes:
         ) from e
 
 
+def heard(audio: Path) -> str:
+    """The transcript of a spoken query (silero-vad, then Whisper tiny.en).
+
+    Raises:
+        InvalidInput: The file cannot be read; NotSpeech (422) when it holds no speech.
+    """
+    from aiprime.multimodal.audio_preprocess import DEFAULT_AUDIO
+    from aiprime.multimodal.speech import transcribe
+
+    try:
+        with audio.open("rb") as f:
+            data = f.read(DEFAULT_AUDIO.max_bytes + 1)
+    except OSError as e:
+        raise InvalidInput(
+            f"--audio {audio}: cannot read it ({e.strerror}). Pass a WAV, Ogg, FLAC or MP3 recording."
+        ) from e
+    text = transcribe(data, field="--audio").text
+    if not text:
+        raise NotSpeech(
+            f"--audio {audio}: speech was found but no words recognised; speak closer, or type it."
+        )
+    return text
+
+
 def find(query: str | None, image: Path | None, modality: Modality, k: int, settings: Settings) -> list[Hit]:
-    """Hits for a text query or an image file; text -> text is the store's hybrid search."""
+    """Hits for a text query (a transcript too) or an image file; text -> text is the store's hybrid search."""
     if (query is None) == (image is None):
-        raise InvalidInput('Pass either a text query or --image PATH, e.g. `aiprime search "a red kite"`.')
+        raise InvalidInput(
+            'Pass one of a text query, --image PATH or --audio PATH, e.g. `aiprime search "a red kite"`.'
+        )
     data = read_image(image) if image is not None else None
     engine = stack.ready_app_db(settings)
     if data is not None:
@@ -47,19 +73,27 @@ def find(query: str | None, image: Path | None, modality: Modality, k: int, sett
 def search(
     query: Annotated[str | None, typer.Argument(help='What to look for, e.g. "a frog on a leaf".')] = None,
     image: Annotated[Path | None, typer.Option(help="Search by this image file instead of text.")] = None,
+    audio: Annotated[
+        Path | None, typer.Option(help="Search by what this recording says (spoken English, up to 30 s).")
+    ] = None,
     modality: Annotated[
         str, typer.Option(help="What to find: text (glosses, FOLDOC, Python docs) or image (the stamps).")
     ] = "text",
     k: Annotated[int, typer.Option(help="Number of results.")] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="Print the ranked ids and scores as JSON.")] = False,
 ) -> None:
-    """Search the store across modalities: text -> text or images, an image -> text or similar images."""
+    """Search the store across modalities: text or speech -> text or images, an image -> text or similar images."""
     if modality not in ("text", "image"):
         raise InvalidInput(f"--modality {modality}: use text or image.")
-    hits = find(query, image, modality, k, Settings())
+    if audio is not None and (query is not None or image is not None):
+        raise InvalidInput("Pass one of a text query, --image PATH or --audio PATH, not several.")
+    transcript = heard(audio) if audio is not None else None
+    hits = find(transcript or query, image, modality, k, Settings())
+    shown = transcript or query or str(image)
     if as_json:
         ranked = [{"rank": r, "doc_id": h.doc_id, "score": round(h.score, 6), "title": h.title}
                   for r, h in enumerate(hits, start=1)]  # fmt: skip
-        print(json.dumps({"query": query or str(image), "modality": modality, "results": ranked}))
+        heard_as = {"transcript": transcript} if transcript is not None else {}
+        print(json.dumps({"query": shown, **heard_as, "modality": modality, "results": ranked}))
     else:
-        console.print(_hits_table(query or str(image), hits))
+        console.print(_hits_table(shown, hits))
