@@ -20,6 +20,7 @@ from aiprime.rag.generate import (
     as_hits,
     cited_ids,
     prompt,
+    sense_share,
 )
 from aiprime.rag.generators import (
     LlamaCppCompletionGenerator,
@@ -152,6 +153,36 @@ def test_without_a_generator_the_fitting_sense_is_quoted() -> None:
     result = answer(RIVER, BANK_HITS, None)
     assert (result.mode, result.text, result.citations) == (EXTRACTIVE, RIVER_BANK, ("wn:n09213565",))
     assert result.support == 1.0 and result.draft == ""
+
+
+DOG = {"doc_id": "wn:n02084071", "title": "dog", "score": 0.9,
+       "content": "dog, domestic dog\na member of the genus Canis that has been domesticated by man"}  # fmt: skip
+
+
+def test_a_sense_question_with_no_retrieved_sense_of_the_word_abstains_without_the_model() -> None:
+    result = answer(RIVER, [DOG], RefusingGenerator(), min_share=0.5)
+    assert result.mode == ABSTAINED and result.text == ABSTAIN_TEXT and result.citations == ()
+    assert result.abstained_because == 'no retrieved passage is a sense of "bank"'
+    assert result.confidence == 0.0
+    quoted = answer(RIVER, [DOG], None)  # min_share 0: the dog's gloss quoted as what "bank" means
+    assert quoted.mode == EXTRACTIVE and quoted.citations == ("wn:n02084071",)
+
+
+def test_competing_senses_abstain_below_min_share_and_a_clear_one_answers() -> None:
+    result = answer(RIVER, BANK_HITS, RefusingGenerator(), min_share=0.5)
+    assert result.mode == ABSTAINED and result.confidence == pytest.approx(0.030 / 0.077)
+    assert result.abstained_because.startswith('the senses of "bank" compete: the best fit holds 0.39')
+    clear = [BANK_HITS[1], {**BANK_HITS[2], "score": 0.001}]  # the river sense holds 0.97 of the score
+    shown = answer(RIVER, clear, None, min_share=0.5)
+    assert (shown.mode, shown.text, shown.abstained_because) == (EXTRACTIVE, RIVER_BANK, "")
+    assert shown.confidence == pytest.approx(0.030 / 0.031)
+
+
+def test_sense_share_is_for_sense_questions_only() -> None:
+    hits = as_hits(BANK_HITS)
+    assert sense_share("What is a bank?", hits, hits[0]) is None
+    assert sense_share(RIVER, hits[1:2], hits[1]) == 1.0  # the only sense retrieved
+    assert answer("What is a bank?", BANK_HITS, None, min_share=0.99).confidence == 0.031  # the best score
 
 
 def test_cited_ids_reads_every_source_kind() -> None:

@@ -3,13 +3,15 @@
 `answer` abstains without calling the model when nothing was retrieved or the best hit scores below
 `min_score` (calibrated by `grounding.calibrate_min_score`). Otherwise it chooses the passage the answer
 stands on (`chosen_passage`: the best hit, or for a sense question the sense whose gloss fits the example
-sentence), asks the generator to phrase the answer from that passage alone, shown as `- text [doc id]` (on
+sentence); a sense question also abstains when no hit is a sense of the word, or when the chosen sense
+holds less than `min_share` of the retrieved senses' score (`sense_share`: the word's senses compete).
+Then it asks the generator to phrase the answer from that passage alone, shown as `- text [doc id]` (on
 12 test questions SmolLM2 shown all 4 hits cited another one for 9; shown the chosen one, its draft passed
 the check for 6), and checks the reply (`grounding.check`): it must cite the chosen passage, cite nothing that was not retrieved, claim
 more than the question, and be supported by the cited text. A reply that fails is never shown: the answer
 becomes the chosen passage quoted (`From WordNet [wn:...]: ...`, mode `extractive`), or an abstention when
 even that claims nothing beyond the question. Every `Answer` says its `mode`, whether it is `grounded`, its
-`support`, and why a draft was set aside.
+`support` and `confidence`, why a draft was set aside, and why it abstained.
 
 The prompt was tuned on 10 test questions with SmolLM2-135M (a retrieved id cited / the cited text
 paraphrased, overlap >= 0.5): the format only described, 0-1 / 0; one worked example (a user turn and the
@@ -40,6 +42,11 @@ MIN_SOURCE_CHARS = 200  # no source is cut shorter than this
 MAX_TOKENS = 64
 GENERATED, EXTRACTIVE, ABSTAINED = "generated", "extractive", "abstained"  # an answer's `mode`
 SENSE_QUESTION = re.compile(r'^What does "(?P<word>[^"]+)" mean in "(?P<sentence>.+)"\?$', re.DOTALL)
+# The `sense_share` below which a sense question abstains: a word's two senses retrieved with like scores, or
+# three or more, are not a clear fit. `python bench/rag_answer_confidence.py` chooses it on val questions of
+# the full store (the lowest share at which the chosen sense is the relevant one for 65% of those answered)
+# and checks it on test (README "Retrieval and grounded answers").
+MIN_SENSE_SHARE = 0.5
 SOURCE_NAMES = {"wn": "WordNet", "foldoc": "FOLDOC", "pydoc": "the Python docs"}  # by doc id prefix
 SYSTEM = (
     "Pick the source that answers the question. Reply with its id in brackets, then the meaning in one "
@@ -72,6 +79,8 @@ class Answer:
     support: float | None = None  # `grounding.support` of the text shown by what it cites; None: abstained
     draft: str = ""  # the generator's reply when it was set aside (or the only reply, when shown)
     set_aside: str = ""  # why the draft was not shown; "" when it was, or when the model was not asked
+    confidence: float | None = None  # `sense_share` for a sense question, else the chosen hit's score
+    abstained_because: str = ""  # why it abstained; "" when it answered
 
     def to_dict(self) -> dict[str, Any]:
         """The answer as JSON-ready lists and dicts."""
@@ -144,10 +153,33 @@ def chosen_passage(question: str, hits: Sequence[Hit]) -> Hit:
     asked = SENSE_QUESTION.match(question)
     if not asked:
         return hits[0]
-    word, sentence = asked["word"], asked["sentence"]
-    senses = [hit for hit in hits if _names(hit, word)] or list(hits)
-    context = content_words(sentence) - content_words(word)
+    senses = named_senses(asked["word"], hits) or list(hits)
+    context = content_words(asked["sentence"]) - content_words(asked["word"])
     return max(senses, key=lambda hit: len(context & content_words(hit.content)))  # first of the best
+
+
+def named_senses(word: str, hits: Sequence[Hit]) -> list[Hit]:
+    """The hits naming `word` (WordNet's senses of it, a FOLDOC entry), best first."""
+    return [hit for hit in hits if _names(hit, word)]
+
+
+def sense_share(question: str, hits: Sequence[Hit], chosen: Hit) -> float | None:
+    """How clearly `chosen` wins among the senses of X retrieved for `What does "X" mean in "S"?`: its share of
+    the scores of the hits naming X (1.0 alone; 0.0 when no hit names X, so no retrieved sense is X's).
+    None for any other question.
+
+    The chosen sense is the relevant one far more often when it holds the retrieved senses' score alone
+    than when it shares it (`python bench/rag_answer_confidence.py` prints the precision by the number of
+    senses retrieved), so this share ranks answers by how far to trust them better than the best hit's score.
+    """
+    asked = SENSE_QUESTION.match(question)
+    if not asked:
+        return None
+    senses = named_senses(asked["word"], hits)
+    if chosen not in senses:
+        return 0.0
+    total = sum(max(hit.score, 0.0) for hit in senses)
+    return max(chosen.score, 0.0) / total if total > 0 else 1.0 / len(senses)
 
 
 def _names(hit: Hit, word: str) -> bool:
@@ -174,6 +206,7 @@ def answer(
     generator: Generator | None,
     *,
     min_score: float = 0.0,
+    min_share: float = 0.0,
     max_tokens: int = MAX_TOKENS,
 ) -> Answer:
     """The checked answer to `question` from `hits`: generated, extractive, or an abstention.
@@ -183,6 +216,8 @@ def answer(
         hits: the retrieved chunks, best first (`Hit`s, or dicts with `doc_id` and `content`).
         generator: the model that drafts the answer; None: answer extractively, without a model.
         min_score: abstain, without calling the model, when the best hit scores below this.
+        min_share: abstain from a sense question whose chosen sense's `sense_share` is below this (any
+            value above 0 abstains when no hit names the word); MIN_SENSE_SHARE is calibrated on val.
         max_tokens: the longest answer, in tokens.
 
     Raises:
@@ -193,24 +228,45 @@ def answer(
         raise InvalidInput(f"max_tokens={max_tokens}; ask for at least 1 token (default {MAX_TOKENS}).")
     sources = tuple({"doc_id": h.doc_id, "title": h.title, "score": h.score} for h in hits)
     if not hits or max(h.score for h in hits) < min_score:
-        return Answer(text, ABSTAIN_TEXT, (), sources, abstained=True, mode=ABSTAINED, grounded=True)
+        why = "nothing was retrieved" if not hits else f"the best passage scores below {min_score:.4g}"
+        return abstention(text, sources, why)
     best = chosen_passage(text, hits)
+    share = sense_share(text, hits, best)
+    if share is not None and share < min_share:
+        return abstention(text, sources, unclear_sense(text, share, min_share), confidence=share)
+    confidence = share if share is not None else best.score
     if generator is None:
-        return extractive(text, best, sources)
+        return replace(extractive(text, best, sources), confidence=confidence)
     reply = generator.complete(prompt(text, [best]), max_tokens).strip()  # the model phrases, not picks
     cited = cited_ids(reply)
     verdict = check(reply, text, hits, cited, stands_on=best.doc_id)
     if not verdict.grounded:  # the draft is kept apart, with why; what it cited is not the answer's
-        return replace(extractive(text, best, sources, verdict.reason), draft=reply)
+        return replace(extractive(text, best, sources, verdict.reason), draft=reply, confidence=confidence)
     return Answer(text, reply, tuple(cited), sources, abstained=False, mode=GENERATED, grounded=True,
-                  support=verdict.support, draft=reply)  # fmt: skip
+                  support=verdict.support, draft=reply, confidence=confidence)  # fmt: skip
+
+
+def abstention(
+    question: str, sources: tuple[dict[str, Any], ...], why: str, confidence: float | None = None
+) -> Answer:
+    """The answer that claims nothing: ABSTAIN_TEXT, with why."""
+    return Answer(question, ABSTAIN_TEXT, (), sources, abstained=True, mode=ABSTAINED, grounded=True,
+                  confidence=confidence, abstained_because=why)  # fmt: skip
+
+
+def unclear_sense(question: str, share: float, min_share: float) -> str:
+    """Why a sense question abstains: no retrieved sense of the word, or none that clearly fits."""
+    word = SENSE_QUESTION.match(question)["word"]  # type: ignore[index]  # a sense question
+    if share == 0.0:
+        return f'no retrieved passage is a sense of "{word}"'
+    return f'the senses of "{word}" compete: the best fit holds {share:.2f} of their score, below {min_share:.2f}'
 
 
 def extractive(question: str, best: Hit, sources: tuple[dict[str, Any], ...], set_aside: str = "") -> Answer:
     """`best` quoted with its source and id, or an abstention when the quote claims nothing beyond the question."""
     if is_echo(quoted_text(best), question):
-        return Answer(question, ABSTAIN_TEXT, (), sources, abstained=True, mode=ABSTAINED, grounded=True,
-                      set_aside=set_aside)  # fmt: skip
+        return replace(abstention(question, sources, "the best passage only repeats the question"),
+                       set_aside=set_aside)  # fmt: skip
     score = support(quoted_text(best), question, [f"{best.title} {best.content}"])
     return Answer(question, quote(best), (best.doc_id,), sources, abstained=False, mode=EXTRACTIVE, grounded=True,
                   support=score, set_aside=set_aside)  # fmt: skip
