@@ -6,11 +6,14 @@ venv (`make federated`) on Flower's Ray simulation engine. Measured, all on the 
 routed prediction: the gate's domain, then that domain's expert):
 - centralised: the same heads on the pooled rows, one epoch per round (the same passes over the data);
 - FedAvg and FedProx; SecAgg+ (5 shares, threshold 4, one organisation dropping out in round 1);
-- central DP with fixed clipping at epsilon 1, 3 and 8 (delta 1/N, N the training rows; noise chosen so the
-  20 rounds spend the budget), against FedAvg (epsilon inf);
+- per-record DP (`dp_eps1`, `dp_eps3`, `dp_eps8`): each organisation trains with DP-SGD (Opacus; Poisson
+  batches, each row's gradient clipped to `--dp-clip`, noise chosen so that the 20 rounds spend the budget at
+  delta 1/N, N the training rows), against FedAvg (epsilon inf); a row is the unit of privacy;
+- central DP with fixed clipping at the same budgets (`dp_central_eps1`, ...: an organisation is the unit);
 - a loss-threshold membership-inference attack's AUC (5,000 training rows against 5,000 test rows).
 
-Run: `python bench/federated.py [--root /tmp/fr] [--cache /tmp/fr/.aiprime/embeddings] [--runs fedavg,...]`
+Run: `python bench/federated.py [--root /tmp/fr] [--cache /tmp/fr/.aiprime/embeddings] [--runs fedavg,...]
+[--limit N] [--dp-lr 0.05] [--dp-clip 1.0] [--dp-batch 256]`
 (from the repository root; a checkout whose data is prepared, an embedding cache that holds it). Writes
 `bench/results/federated.json`.
 """
@@ -59,15 +62,17 @@ def central(task: Task, base: FederatedConfig) -> dict:
             "seconds": time.monotonic() - started}  # fmt: skip
 
 
-def configs(base: FederatedConfig, delta: float) -> dict[str, FederatedConfig]:
-    """Every federated run of the bench, by name."""
+def configs(base: FederatedConfig, delta: float, record: FederatedConfig) -> dict[str, FederatedConfig]:
+    """Every federated run of the bench, by name; `record` holds per-record DP-SGD's learning rate, clipping
+    and batch."""
     runs = {
         "fedavg": base,
         "fedprox": replace(base, strategy="fedprox"),
         "secagg": replace(base, secagg=True, faults={"3": "dropout"}),
     }
     for epsilon in EPSILONS:
-        runs[f"dp_eps{epsilon:g}"] = replace(base, dp_epsilon=epsilon, dp_delta=delta)
+        runs[f"dp_eps{epsilon:g}"] = replace(record, dp_unit="record", dp_epsilon=epsilon, dp_delta=delta)
+        runs[f"dp_central_eps{epsilon:g}"] = replace(base, dp_epsilon=epsilon, dp_delta=delta)
     return runs
 
 
@@ -103,11 +108,17 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="rows per (split, lexname); 0: full data")
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--runs", default="central,fedavg,fedprox,secagg,dp_eps1,dp_eps3,dp_eps8")
+    parser.add_argument("--dp-lr", type=float, default=0.05, help="per-record DP-SGD's learning rate")
+    parser.add_argument(
+        "--dp-clip", type=float, default=1.0, help="per-record DP-SGD: each row's gradient bound"
+    )
+    parser.add_argument("--dp-batch", type=int, default=256, help="per-record DP-SGD: expected Poisson batch")
     args = parser.parse_args()
     task, _ = load_task(args.root, args.cache, args.limit)
     base = FederatedConfig(rounds=args.rounds)
     delta = 1.0 / len(task.y["train"])
-    plans = configs(base, delta)
+    record = replace(base, lr=args.dp_lr, dp_clip=args.dp_clip, batch_size=args.dp_batch)
+    plans = configs(base, delta, record)
     results: dict = {}
     with tempfile.TemporaryDirectory(prefix="aiprime-bench-federated-") as work:
         for name in args.runs.split(","):
@@ -116,7 +127,7 @@ def main() -> None:
             )
             print(name, json.dumps(results[name]["test"]), flush=True)
     report(results)
-    out = Path("bench/results/federated.json")
+    out = Path(f"bench/results/federated{'-limit' + str(args.limit) if args.limit else ''}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(
         json.dumps({"delta": delta, "train_rows": len(task.y["train"]), "results": results}, indent=2)

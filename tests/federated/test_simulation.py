@@ -121,3 +121,36 @@ def test_a_budget_one_round_would_pass_is_refused(
     config = FederatedConfig(**{**BASE.__dict__, "dp_noise": 0.3, "dp_epsilon": 0.5, "dp_delta": 1e-5})
     with pytest.raises(InvalidInput, match="raise dp_epsilon or dp_noise"):
         run_federated(small_task, config, tmp_path / "run", venv=federated_venv)
+
+
+@pytest.fixture(scope="module")
+def record_dp_run(
+    tmp_path_factory: pytest.TempPathFactory, small_task: Task, federated_venv: Path
+) -> FederatedRun:
+    """Per-record DP-SGD in each organisation, at a fixed noise that spends the budget before round 5."""
+    work = tmp_path_factory.mktemp("record-dp")
+    config = FederatedConfig(**{**BASE.__dict__, "rounds": 5, "dp_unit": "record", "dp_noise": 1.5,
+                                "dp_epsilon": 3.5, "dp_delta": 1e-3})  # fmt: skip
+    return run_federated(small_task, config, work / "run", venv=federated_venv)
+
+
+def test_record_dp_accounts_each_organisation_and_stops_when_spent(record_dp_run: FederatedRun) -> None:
+    privacy, rounds = record_dp_run.result["privacy"], record_dp_run.result["rounds"]
+    assert privacy["unit"] == "record" and privacy["delta"] == 1e-3
+    organisations = privacy["per_organisation"]
+    assert len(organisations) == 10
+    assert all(o["epsilon"] <= 3.5 for o in organisations.values()), organisations
+    assert privacy["epsilon"] == max(o["epsilon"] for o in organisations.values()) > 0
+    assert abs(privacy["epsilon"] - privacy["epsilon_flower"]) <= 0.02 * privacy["epsilon"]
+    assert "per-record privacy budgets spent" in record_dp_run.result["stop_reason"]
+    assert not any(o["budget_left"] for o in organisations.values())
+    # the smallest organisations spend their budget in round 1 and refuse round 2; the round goes on
+    assert sum(len(r.get("accepted", [])) for r in rounds) < 5 * 10
+    assert rounds[1]["failures"] >= 1 and rounds[1]["accepted"], rounds[1]
+
+
+def test_record_dp_trains_a_finite_model(record_dp_run: FederatedRun, small_task: Task) -> None:
+    assert weights_finite(record_dp_run, small_task)
+    assert record_dp_run.result["test"]["macro_f1"] > 1 / len(small_task.classes), record_dp_run.result[
+        "test"
+    ]

@@ -14,6 +14,7 @@ from pathlib import Path
 from aiprime.errors import InvalidInput
 
 STRATEGIES = ("fedavg", "fedprox")
+DP_UNITS = ("organisation", "record")  # what differential privacy protects: README "Federated"
 FAULTS = ("nan", "shape", "version", "silent", "dropout")  # what a misbehaving client does (tests, bench)
 CONFIG_FILE, TASK_FILE, MODEL_FILE, RESULT_FILE = (
     "config.json",
@@ -44,9 +45,12 @@ class FederatedConfig:
     secagg: bool = False  # Flower's SecAgg+ workflow
     shares: int = 5  # SecAgg+: secret shares per client
     threshold: int = 4  # SecAgg+: shares needed to reconstruct a dropped client's mask
-    dp_epsilon: float = math.inf  # central DP's budget, which ends training; inf is no DP
-    dp_noise: float = 0.0  # central DP noise multiplier; 0: the one that spends dp_epsilon in `rounds` rounds
-    dp_clip: float = 1.0  # central DP: L2 bound on each client's update
+    dp_epsilon: float = math.inf  # the DP budget, which ends training; inf is no DP
+    dp_unit: str = (
+        "organisation"  # central DP over clients' updates, or "record": DP-SGD in each organisation
+    )
+    dp_noise: float = 0.0  # noise multiplier; 0: the one that spends dp_epsilon in `rounds` rounds
+    dp_clip: float = 1.0  # L2 bound on each client's update (organisation) or each row's gradient (record)
     dp_delta: float = 0.0  # 0: 1/N, N the training rows
     local_dp_epsilon: float = 0.0  # > 0: clients add Laplace noise themselves (Flower's LocalDpMod)
     round_timeout: float = 60.0  # seconds the server waits for a round's other replies after the first
@@ -64,6 +68,7 @@ class FederatedConfig:
             "dp_noise": self.dp_noise >= 0 and math.isfinite(self.dp_noise),
             "dp_clip": self.dp_clip > 0,
             "dp_epsilon": self.dp_epsilon > 0,
+            "dp_unit": self.dp_unit in DP_UNITS,
             "faults": set(self.faults.values()) <= set(FAULTS),
         }
         wrong = [name for name, ok in checks.items() if not ok]
@@ -71,13 +76,18 @@ class FederatedConfig:
             raise InvalidInput(
                 f"Federated settings {wrong} are invalid ({ {n: getattr(self, n) for n in wrong} }): need >= 2 "
                 f"clients and >= 1 round, strategy in {STRATEGIES}, alpha > 0, 2 <= threshold <= shares <= "
-                f"clients, dp_noise >= 0, dp_clip > 0, dp_epsilon > 0, faults in {FAULTS}."
+                f"clients, dp_noise >= 0, dp_clip > 0, dp_epsilon > 0, dp_unit in {DP_UNITS}, faults in {FAULTS}."
             )
 
     @property
     def private(self) -> bool:
-        """Whether central DP is on."""
-        return math.isfinite(self.dp_epsilon)
+        """Whether central DP is on (the organisation is the unit of privacy)."""
+        return math.isfinite(self.dp_epsilon) and self.dp_unit == "organisation"
+
+    @property
+    def record_private(self) -> bool:
+        """Whether each organisation trains with per-record DP-SGD (a row is the unit of privacy)."""
+        return math.isfinite(self.dp_epsilon) and self.dp_unit == "record"
 
     def save(self, path: Path) -> Path:
         """Write the settings as JSON (an infinite budget as null)."""

@@ -5,12 +5,14 @@ Torch and numpy only (the federated venv has no scikit-learn), so macro-F1 is co
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
 from aiprime.federated.heads import Heads, Task, new_heads
+from aiprime.federated.privacy import RecordPlan
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,37 @@ def train_local(model: Heads, x: np.ndarray, y: np.ndarray, config: LocalConfig)
             optimiser.step()
             losses.append(loss.item())
     return float(np.mean(losses)) if losses else float("nan")
+
+
+def train_private(model: Heads, x: np.ndarray, y: np.ndarray, config: LocalConfig, plan: RecordPlan) -> float:
+    """Train `model` in place with DP-SGD (Opacus): Poisson batches at `plan.sample_rate`, each row's gradient
+    clipped to `plan.clipping_norm`, Gaussian noise at `plan.noise_multiplier`, `plan.steps_per_round` steps
+    (`config.epochs` passes); the mean loss of the non-empty batches. FedProx's term is not used here."""
+    from opacus import PrivacyEngine
+
+    torch.manual_seed(config.seed)  # Opacus draws its batches and its noise from torch's generator
+    rows = torch.utils.data.TensorDataset(torch.as_tensor(x), torch.as_tensor(y, dtype=torch.long))
+    loader = torch.utils.data.DataLoader(rows, batch_size=min(plan.batch_size, len(rows)))
+    optimiser = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=0.9)
+    with warnings.catch_warnings():  # Opacus warns about its secure RNG and an unstored module state
+        warnings.simplefilter("ignore")
+        private, optimiser, loader = PrivacyEngine(accountant="rdp").make_private(
+            module=model, optimizer=optimiser, data_loader=loader, noise_multiplier=plan.noise_multiplier,
+            max_grad_norm=plan.clipping_norm, poisson_sampling=True,
+        )  # fmt: skip
+        losses = [
+            dp_step(private._module, optimiser, xb, yb) for _ in range(config.epochs) for xb, yb in loader
+        ]
+    return float(np.nanmean(losses)) if losses else float("nan")
+
+
+def dp_step(model: Heads, optimiser: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor) -> float:
+    """One DP-SGD step on a Poisson batch (an empty one still adds the step's noise); its mean loss."""
+    optimiser.zero_grad()
+    loss = model.loss(x, y) if len(x) else model.loss(x, y, reduction="none").sum()  # mean of none: NaN
+    loss.backward()
+    optimiser.step()
+    return loss.item() if len(x) else float("nan")
 
 
 def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> float:

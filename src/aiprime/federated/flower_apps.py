@@ -28,7 +28,7 @@ from aiprime.federated.client import Organisation, dropout_mod
 from aiprime.federated.config import FederatedConfig
 from aiprime.federated.fitting import score
 from aiprime.federated.heads import Task, get_weights, new_heads, set_weights, weight_shapes
-from aiprime.federated.privacy import Accountant, PrivacyBudget, noise_for
+from aiprime.federated.privacy import Accountant, PrivacyBudget, RecordAccountant, RecordPlan, noise_for
 from aiprime.federated.strategy import GuardedStrategy
 
 RAY_CPUS = 2  # this machine's cores; each simulated client takes one
@@ -38,7 +38,7 @@ class FlowerRun:
     """One simulation: builds the strategy and the apps, runs them, keeps the scores of every round."""
 
     def __init__(self, config: FederatedConfig, task: Task, work: Path, delta: float) -> None:
-        self.config, self.task, self.work = config, task, Path(work)
+        self.config, self.task, self.work, self.delta = config, task, Path(work), delta
         self.model = new_heads(task, config.seed)
         self.scores: dict[int, dict[str, float]] = {}
         self.final = get_weights(self.model)
@@ -121,10 +121,10 @@ class FlowerRun:
 
     def client_app(self) -> ClientApp:
         """The ClientApp: an `Organisation` per node, with the mods SecAgg+ and DP need."""
-        config, work = self.config, self.work
+        config, work, delta = self.config, self.work, self.delta
 
         def client_fn(context: Context) -> Any:
-            return Organisation(int(context.node_config["partition-id"]), work, config).to_client()
+            return Organisation(int(context.node_config["partition-id"]), work, config, delta).to_client()
 
         mods = [dropout_mod(config), secaggplus_mod] if config.secagg else []
         if config.private and config.secagg:
@@ -152,10 +152,11 @@ class FlowerRun:
         ]
 
     def privacy(self) -> dict[str, Any]:
-        """The central budget and what was spent, and local DP's epsilon (empty without DP)."""
-        spent: dict[str, Any] = {}
+        """The budget and what was spent (central or per record), and local DP's epsilon (empty without DP)."""
+        spent: dict[str, Any] = self.record_privacy() if self.config.record_private else {}
         if self.budget is not None and self.strategy.accountant is not None:
             spent = {
+                "unit": "organisation",
                 "noise_multiplier": self.budget.noise_multiplier,
                 "clipping_norm": self.budget.clipping_norm,
                 "budget_epsilon": self.budget.epsilon,
@@ -169,6 +170,27 @@ class FlowerRun:
             spent["local_epsilon_per_round"] = self.config.local_dp_epsilon
             spent["local_epsilon_total"] = self.config.local_dp_epsilon * rounds
         return spent
+
+    def record_privacy(self) -> dict[str, Any]:
+        """Per-record DP: the largest epsilon an organisation spent (Opacus's, checked with Flower's
+        accountant), and each organisation's epsilon, noise and steps."""
+        reports = self.strategy.log.record_privacy
+        spent: dict[str, Any] = {"epsilon": 0.0, "delta": self.delta}
+        if reports:
+            worst = max(reports.values(), key=lambda m: m["epsilon"])
+            c = self.config
+            plan = RecordPlan(int(worst["rows"]), c.batch_size, c.dp_clip, float(worst["noise"]), 0)
+            spent = RecordAccountant(plan, c.dp_epsilon, self.delta, int(worst["steps"])).cross_checked()
+        return {
+            "unit": "record",
+            "budget_epsilon": self.config.dp_epsilon,
+            "clipping_norm": self.config.dp_clip,
+            **spent,
+            "per_organisation": {
+                str(p): {k: m[k] for k in ("epsilon", "noise", "steps", "rows", "budget_left")}
+                for p, m in sorted(reports.items())
+            },
+        }
 
 
 def budget(config: FederatedConfig, delta: float) -> PrivacyBudget:

@@ -51,9 +51,10 @@ def run_metrics(result: dict) -> dict[str, float]:
 def privacy_tags(result: dict) -> dict[str, str]:
     """The tags that state a version's privacy: epsilon and delta, or `none`."""
     privacy = result.get("privacy") or {}
-    tags = {"dp_epsilon": "none (no central differential privacy)"}
+    tags = {"dp_epsilon": "none (no differential privacy)"}
     if "epsilon" in privacy:
-        tags = {"dp_epsilon": f"{privacy['epsilon']:.4f}", "dp_delta": f"{privacy['delta']:.3g}"}
+        tags = {"dp_epsilon": f"{privacy['epsilon']:.4f}", "dp_delta": f"{privacy['delta']:.3g}",
+                "dp_unit": privacy.get("unit", "organisation")}  # fmt: skip
     if "local_epsilon_total" in privacy:
         tags["local_dp_epsilon"] = f"{privacy['local_epsilon_total']:.4f}"
     return tags

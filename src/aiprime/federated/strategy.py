@@ -5,8 +5,10 @@ value is finite, and the model version the client says it trained. A reply that 
 (named in the round's record), so the round goes on with the others; when none is left, the model stays as it
 was. Under SecAgg+ the server only ever sees the sum, so the guard checks the aggregate instead and discards
 a round whose aggregate is not finite or holds a refused client's update (a masked update cannot be taken
-out of the sum). With a privacy budget, a round is released only while the accountant
-says it fits, and training stops when it no longer does. Runs inside the federated venv (flwr).
+out of the sum). With a central privacy budget, a round is released only while the accountant
+says it fits, and training stops when it no longer does. With per-record DP each organisation accounts its own
+budget: the guard keeps what each one reports and stops training once none has a round left. Runs inside the
+federated venv (flwr).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class RoundLog:
 
     rounds: list[dict[str, Any]] = field(default_factory=list)
     stop_reason: str = ""
+    record_privacy: dict[int, dict[str, Any]] = field(default_factory=dict)  # partition -> last report
 
     def current(self, server_round: int) -> dict[str, Any]:
         """The record of `server_round`, created on first use."""
@@ -76,6 +79,12 @@ class GuardedStrategy(Strategy):
     def configure_fit(self, server_round: int, parameters: Parameters, client_manager: Any) -> list:
         """The inner strategy's clients and instructions, plus the model version; none once the budget is spent."""
         self.current = parameters
+        if self.records_spent():
+            self.log.stop_reason = self.log.stop_reason or (
+                f"per-record privacy budgets spent: epsilon up to {self.record_epsilon():.3f} in the "
+                f"{len(self.log.record_privacy)} organisations; none has a round left"
+            )
+            return []
         if self.accountant is not None and not self.accountant.can_release():
             spent = self.accountant.spent()
             self.log.stop_reason = self.log.stop_reason or (
@@ -131,7 +140,20 @@ class GuardedStrategy(Strategy):
                 continue
             record["accepted"].append(partition)
             accepted.append((proxy, res))
+            if "epsilon" in res.metrics:  # per-record DP: the organisation's own accountant
+                self.log.record_privacy[partition] = dict(res.metrics)
+        if any("epsilon" in res.metrics for _, res in accepted):
+            record["epsilon"] = self.record_epsilon()
         return accepted
+
+    def record_epsilon(self) -> float:
+        """The largest epsilon an organisation has spent under per-record DP (0 before any report)."""
+        return max((float(m["epsilon"]) for m in self.log.record_privacy.values()), default=0.0)
+
+    def records_spent(self) -> bool:
+        """Whether every organisation that reported a per-record budget has no round left."""
+        reports = self.log.record_privacy.values()
+        return bool(reports) and not any(m["budget_left"] for m in reports)
 
     def configure_evaluate(self, server_round: int, parameters: Parameters, client_manager: Any) -> list:
         """No client-side evaluation: the server scores the model on the validation split."""
