@@ -106,3 +106,45 @@ def test_the_reranker_is_trained_registered_calibrated_then_kept_when_nothing_ch
     kept = _metadata(again, "reranker")
     assert kept["kept"] is True and kept["champion_version"] == trained["champion_version"]
     assert _metadata(again, "reranker_calibration")["kept"] is True
+
+
+class Recorder:
+    """A progress reporter that keeps each (done, total) a stage reported."""
+
+    def __init__(self) -> None:
+        self.updates: list[tuple[int, int | None]] = []
+
+    def started(self, stage) -> None:
+        pass
+
+    def advanced(self, stage) -> None:
+        self.updates.append((stage.done, stage.total))
+
+    def finished(self, stage) -> None:
+        pass
+
+
+@pytest.mark.slow
+def test_an_index_build_reports_the_tuples_loaded_of_the_total(app_db_url) -> None:
+    from aiprime.observability import progress
+    from aiprime.orchestration.rag_assets import index_build_progress
+
+    table, rows = f"probe_{uuid.uuid4().hex[:8]}", 20_000
+    engine = sa.create_engine(app_db_url)
+    random_vector = "(SELECT array_agg(random()) FROM generate_series(1, 384) WHERE i > 0)::vector"  # per row
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"CREATE TABLE {table} (id int, embedding vector(384))"))
+        conn.execute(
+            sa.text(f"INSERT INTO {table} SELECT i, {random_vector} FROM generate_series(1, {rows}) i")
+        )
+        conn.execute(sa.text(f"ANALYZE {table}"))  # the row count pgvector reports as the total
+    recorder = Recorder()
+    try:
+        building = index_build_progress(engine, "index", table, every_s=0.05)
+        with progress.reporting_to(recorder), building, engine.begin() as conn:
+            conn.execute(sa.text(f"CREATE INDEX ON {table} USING hnsw (embedding vector_cosine_ops)"))
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"DROP TABLE {table}"))
+    assert recorder.updates and {total for _, total in recorder.updates} <= {rows, None}
+    assert max(done for done, _ in recorder.updates) > 0 and all(done <= rows for done, _ in recorder.updates)

@@ -18,9 +18,12 @@ questions, the embedding model, the retrieval code) and its champion is still th
 already carries one. The served retriever loads that champion with its threshold.
 """
 
+import contextlib
 import hashlib
 import json
 import tempfile
+import threading
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -144,7 +147,10 @@ def vector_index(config: IndexConfig, workspace: dg.ResourceParam[Workspace]) ->
 
     params = store.HnswParams(config.m, config.ef_construction)
     engine = workspace.app_db()
-    seconds = store.ensure_hnsw_index(engine, params)
+    with engine.connect() as conn:
+        kept = store.hnsw_params(conn) == params
+    with contextlib.nullcontext() if kept else index_build_progress(engine, "building the HNSW index"):
+        seconds = store.ensure_hnsw_index(engine, params)
     built = "kept (same parameters)" if seconds is None else f"built in {seconds:.1f} s"
     return dg.MaterializeResult(
         metadata={
@@ -155,6 +161,38 @@ def vector_index(config: IndexConfig, workspace: dg.ResourceParam[Workspace]) ->
         },
         data_version=dg.DataVersion(f"m{params.m}-ef{params.ef_construction}"),
     )
+
+
+@contextlib.contextmanager
+def index_build_progress(
+    engine: Any, name: str, table: str = "rag_chunks", every_s: float = 2.0
+) -> Iterator[progress.Stage]:
+    """A progress stage named `name`, fed every `every_s` seconds from PostgreSQL's report of the index being
+    built on `table` (`pg_stat_progress_create_index`: pgvector counts the tuples it has loaded) while the
+    block runs the build on another connection."""
+    import sqlalchemy as sa
+
+    query = sa.text(
+        "SELECT tuples_done, tuples_total FROM pg_stat_progress_create_index "
+        "WHERE relid = CAST(:table AS regclass)"
+    )
+    stopped = threading.Event()
+
+    def poll(stage: progress.Stage) -> None:
+        while not stopped.wait(every_s):
+            with engine.connect() as conn:
+                row = conn.execute(query, {"table": table}).first()
+            if row is not None and (row.tuples_done or row.tuples_total):  # total: 0 until pgvector knows it
+                stage.update(int(row.tuples_done), int(row.tuples_total) or None)
+
+    with progress.stage(name) as stage:
+        poller = threading.Thread(target=poll, args=(stage,), name="index-progress", daemon=True)
+        poller.start()
+        try:
+            yield stage
+        finally:
+            stopped.set()
+            poller.join()
 
 
 @dg.asset_check(
