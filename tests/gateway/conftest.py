@@ -38,7 +38,10 @@ class Upstream:
 def _handler(upstream: Upstream) -> type[http.server.BaseHTTPRequestHandler]:
     class Handler(JsonHandler):
         def do_POST(self) -> None:
-            body = self.read_json()
+            if self.headers.get("content-type") == "application/octet-stream":  # media routes
+                body = {"bytes": len(self.rfile.read(int(self.headers.get("content-length", 0))))}
+            else:
+                body = self.read_json()
             upstream.seen.append(
                 {"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body}
             )

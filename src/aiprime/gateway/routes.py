@@ -158,16 +158,17 @@ async def deploy(
 
 #: The bodies the multimodal graph takes: a v2 binary request, or v1/v2 JSON with base64 files (or text).
 MEDIA_BODY = {
+    "description": "A v2 binary request (with Inference-Header-Content-Length: its JSON header's length), or "
+    "v1/v2 JSON with base64 files or text.",
     "required": True,
     "content": {
         "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
         "application/json": {"schema": {"type": "object"}},
     },
 }
-MEDIA_HEADER = {"name": "Inference-Header-Content-Length", "in": "header", "required": False,
-                "schema": {"type": "integer", "minimum": 1},
-                "description": "With a binary body: the length of its JSON header (the binary tensor extension)."}  # fmt: skip
-MEDIA_DOC = {"requestBody": MEDIA_BODY, "parameters": [MEDIA_HEADER]}
+#: A binary body also needs `Inference-Header-Content-Length` (its JSON header's length), forwarded as sent; it is
+#: not declared as a parameter, since its valid values depend on the body.
+MEDIA_DOC = {"requestBody": MEDIA_BODY}
 
 
 async def _forward_media(request: Request, name: str, caller: Caller) -> Response:
