@@ -61,6 +61,7 @@ def test_answers_instances_with_citations(generator: ModelServerProcess) -> None
     assert record["grounded"] is True and record["support"] == 1.0 and record["abstained"] is False
     assert record["mode"] == "generated" and record["set_aside"] == ""
     assert record["sources"] == ["wn:n09213565", "wn:n09213434"]
+    assert record["confidence"] == pytest.approx(0.031 / 0.047) and record["abstained_because"] == ""
 
 
 def test_answers_the_retrievers_response_passing_its_keys_on(
@@ -95,6 +96,28 @@ def test_the_retrievers_calibrated_min_score_is_applied_when_it_is_the_stricter(
     refused, answered = response.json()["predictions"]
     assert refused["abstained"] is True and refused["expert"] == "living" and "min_score" not in refused
     assert answered["abstained"] is False and answered["citations"] == ["wn:n09213565"]
+
+
+def test_a_sense_question_abstains_when_no_hit_is_a_sense_of_the_word_or_its_senses_compete(
+    generator: ModelServerProcess, chat: AsgiServer
+) -> None:
+    asked = len(chat.server.config.app.state.requests)
+    dog = {"doc_id": "wn:n02084071", "title": "dog", "content": "dog\na domesticated canid", "score": 0.9}
+    depository = {"doc_id": "wn:n08420278", "title": "bank", "content": "bank\na financial institution"}
+    even = [HITS[0], {**HITS[1], "score": 0.031}, {**depository, "score": 0.031}]  # three senses: 1/3 each
+
+    response = generator.predict(
+        {"instances": [{"question": QUESTION, "hits": hits} for hits in ([dog], even)]}
+    )
+
+    assert response.status_code == 200, response.text
+    unnamed, competing = response.json()["predictions"]
+    assert unnamed["abstained"] is True and unnamed["confidence"] == 0.0
+    assert unnamed["abstained_because"] == 'no retrieved passage is a sense of "bank"'
+    assert competing["mode"] == "abstained" and competing["abstained_because"].startswith(
+        'the senses of "bank"'
+    )
+    assert len(chat.server.config.app.state.requests) == asked  # neither reached the model
 
 
 @pytest.mark.parametrize(

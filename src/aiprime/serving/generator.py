@@ -4,10 +4,12 @@ Requests carry one record per question, `{"question": "...", "hits": [{"doc_id",
 "score"}, ...]}`, under `instances`, or under `predictions` as the retriever answers them (its records also
 carry `expert`, `domain`, ... which pass through, and `min_score`, its calibrated re-ranker's threshold:
 the record abstains below the stricter of that and the server's `--min_score`). Answers: one record per question,
-`{...the request record's other keys, "question", "answer", "mode", "grounded", "support", "set_aside",
-"citations", "unknown_citations", "abstained", "sources": [doc ids]}`. Every answer is checked before it is
-shown (`aiprime.rag.generate.answer`): `mode` is `generated`, `extractive` (the model's draft failed the
-check, so the best passage is quoted; `set_aside` says why) or `abstained`.
+`{...the request record's other keys, "question", "answer", "mode", "grounded", "support", "confidence",
+"set_aside", "abstained_because", "citations", "unknown_citations", "abstained", "sources": [doc ids]}`.
+Every answer is checked before it is shown (`aiprime.rag.generate.answer`): `mode` is `generated`,
+`extractive` (the model's draft failed the check, so the best passage is quoted; `set_aside` says why) or
+`abstained` (`abstained_because` says why: a low score, or for a sense question no retrieved sense of the
+word or none that clearly fits, `confidence` below the server's `min_share`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiprime.errors import InvalidInput
-from aiprime.rag.generate import Answer, answer, as_hits
+from aiprime.rag.generate import MIN_SENSE_SHARE, Answer, answer, as_hits
 from aiprime.rag.generators import Generator
 from aiprime.rag.search import Hit, check_query
 from aiprime.serving.protocol import upstream_records
@@ -85,7 +87,9 @@ def answer_record(record: GeneratorRecord, generated: Answer) -> dict[str, Any]:
         "mode": generated.mode,
         "grounded": generated.grounded,
         "support": generated.support,
+        "confidence": generated.confidence,
         "set_aside": generated.set_aside,
+        "abstained_because": generated.abstained_because,
         "citations": list(generated.citations),
         "unknown_citations": list(generated.unknown_citations),
         "abstained": generated.abstained,
@@ -94,12 +98,25 @@ def answer_record(record: GeneratorRecord, generated: Answer) -> dict[str, Any]:
 
 
 def answer_all(
-    records: Sequence[GeneratorRecord], generator: Generator, *, min_score: float, max_tokens: int
+    records: Sequence[GeneratorRecord],
+    generator: Generator,
+    *,
+    min_score: float,
+    max_tokens: int,
+    min_share: float = MIN_SENSE_SHARE,
 ) -> dict[str, Any]:
     """`{"predictions": [...]}`: each record answered from its own hits, abstaining below the stricter of
-    `min_score` and the record's own."""
+    `min_score` and the record's own, and from a sense question whose chosen sense holds less than
+    `min_share` of its senses' score."""
     answers = (
-        answer(r.question, r.hits, generator, min_score=max(min_score, r.min_score), max_tokens=max_tokens)
+        answer(
+            r.question,
+            r.hits,
+            generator,
+            min_score=max(min_score, r.min_score),
+            min_share=min_share,
+            max_tokens=max_tokens,
+        )
         for r in records
     )
     return {"predictions": [answer_record(r, a) for r, a in zip(records, answers, strict=True)]}
