@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import mlflow
 import pytest
@@ -13,7 +14,7 @@ from mlflow import MlflowClient
 from aiprime.db.engine import connect, current_revisions, head_revisions
 from aiprime.db.urls import app_db_url
 from aiprime.errors import ConfigError, PortInUse
-from aiprime.services import stack
+from aiprime.services import processes, stack
 from aiprime.settings import Settings
 
 
@@ -31,6 +32,7 @@ def test_up_registers_a_model_in_mlflow_then_down_keeps_the_data(settings) -> No
         version = client.create_model_version("demo", f"runs:/{run.info.run_id}/model", run.info.run_id)
         client.set_registered_model_alias("demo", "champion", version.version)
         assert stack.up(settings)  # idempotent: joins the running services
+        assert _mlflow_job_runners(settings) == []  # AI Prime submits no MLflow jobs: no ~700 MB runner
     finally:
         assert set(stack.down(settings)) == {"mlflow", "postgresql"}
     assert not any(s.running for s in stack.status(settings))
@@ -79,3 +81,18 @@ def test_a_tool_role_that_cannot_log_in_stops_the_stack_with_the_fix(pg_server_u
         with admin.begin() as conn:
             conn.execute(sa.text("ALTER ROLE aiprime_feast LOGIN"))
         admin.dispose()
+
+
+def _mlflow_job_runners(settings: Settings) -> list[int]:
+    """The pids of MLflow job runners whose parent is this stack's MLflow server."""
+    server = processes.read_pid(settings.run_dir / "mlflow.pid")
+    runners = []
+    for proc in Path("/proc").iterdir():
+        try:
+            stat, cmdline = (proc / "stat").read_text(), (proc / "cmdline").read_bytes()
+        except (OSError, ValueError):
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent == server and b"mlflow.server.jobs" in cmdline:
+            runners.append(int(proc.name))
+    return runners

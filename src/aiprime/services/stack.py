@@ -100,8 +100,10 @@ def _start_mlflow(settings: Settings, backend_url: str) -> None:
             "--workers",
             "1",
         ]
-        # MLflow's telemetry thread fails offline and races requests for an environment variable.
-        processes.start_detached(argv, pid_file, log_file, env={"MLFLOW_DISABLE_TELEMETRY": "true"})
+        # MLflow's telemetry thread fails offline and races requests for an environment variable. Its job
+        # runner (one process and three huey consumers, ~700 MB) runs GenAI jobs that AI Prime never submits.
+        env = {"MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+        processes.start_detached(argv, pid_file, log_file, env=env)
     processes.wait_http(f"{settings.mlflow_url}/health", MLFLOW_START_TIMEOUT_S, pid_file, log_file, "MLflow")
 
 
