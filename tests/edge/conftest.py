@@ -15,6 +15,7 @@ from _helpers.servers import free_port
 from _helpers.tiny_moe import one_torch_thread, tiny_run
 
 from aiprime.edge.bundle import Champions, ValRows, build
+from aiprime.edge.encoder import EncoderChoice
 from aiprime.moe import fitting
 from aiprime.moe.dataset import TaskSplit, embed
 from aiprime.moe.experts import EXPERTS
@@ -63,10 +64,18 @@ def fitted_rows(gloss_splits: dict) -> ValRows:
 
 
 @pytest.fixture(scope="session")
-def edge_bundle(tmp_path_factory: pytest.TempPathFactory, edge_champions: Champions, fitted_rows) -> Path:
-    """A published bundle of the tiny champions (static quantisation)."""
+def blockwise(tmp_path_factory: pytest.TempPathFactory) -> EncoderChoice:
+    """The default encoder, quantised once for the session and cached."""
+    return EncoderChoice("blockwise", tmp_path_factory.mktemp("edge-encoder"))
+
+
+@pytest.fixture(scope="session")
+def edge_bundle(
+    tmp_path_factory: pytest.TempPathFactory, edge_champions: Champions, fitted_rows, blockwise
+) -> Path:
+    """A published bundle of the tiny champions (static quantisation, the blockwise int8 encoder)."""
     out = tmp_path_factory.mktemp("edge") / "bundle"
-    build(out, edge_champions, fitted_rows, "static")
+    build(out, edge_champions, fitted_rows, "static", choice=blockwise)
     return out
 
 

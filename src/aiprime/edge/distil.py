@@ -55,10 +55,14 @@ class Paired:
 
 
 def int8_embeddings(
-    texts: Sequence[str], cache_dir: Path, encode: Callable[[list[str]], np.ndarray]
+    texts: Sequence[str],
+    cache_dir: Path,
+    encode: Callable[[list[str]], np.ndarray],
+    model: str | None = None,
 ) -> np.ndarray:
-    """`encode(texts)` by the int8 encoder (N, 384), cached in chunks under `cache_dir` by content."""
-    texts, model = list(texts), onnx_embed.model_id()
+    """`encode(texts)` by the int8 encoder (N, 384), cached in chunks under `cache_dir` by content and by
+    `model`, the encoder's id (default: the shipped int8 file's)."""
+    texts, model = list(texts), model or onnx_embed.model_id()
     parts = [
         cached_embeddings(texts[i : i + CHUNK], cache_dir, model, encode) for i in range(0, len(texts), CHUNK)
     ]

