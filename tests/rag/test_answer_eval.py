@@ -5,18 +5,24 @@ from __future__ import annotations
 
 import uuid
 
+import pandas as pd
 import pytest
 
+from aiprime.errors import ConfigError
 from aiprime.rag.answer_eval import (
     answer_figures,
     calibrate,
+    calibrate_share,
     calibrate_support,
     evaluate_answers,
+    precision_coverage,
     retrieve,
+    sense_choices,
     support_examples,
 )
 from aiprime.rag.evaluate import sample_queries
 from aiprime.rag.generate import answer
+from aiprime.rag.generators import LlamaCppGenerator, smollm2_path
 from aiprime.rag.grounding import MIN_OVERLAP, is_echo, support
 from aiprime.rag.ingest import ingest
 from aiprime.serving.generator import GeneratorRecord, answer_record
@@ -70,7 +76,9 @@ def questions(tiny_splits):
 def test_a_generator_quoting_its_first_source_is_grounded_every_time(
     engine, embedder, indexed, questions
 ) -> None:
-    figures = evaluate_answers(engine, embedder, questions, QuotingGenerator(), collection=indexed)
+    figures = evaluate_answers(
+        engine, embedder, questions, QuotingGenerator(), min_share=0.0, collection=indexed
+    )  # min_share 0: answer even where a word's senses compete
     assert figures["answers/questions"] == len(questions) and figures["answers/abstained"] == 0.0
     assert figures["answers/cited"] == figures["answers/grounded"] == 1.0
     assert figures["answers/overlap"] > 0.5 and figures["answers/shown_unsupported"] == 0.0
@@ -92,6 +100,15 @@ def test_extractive_only_answers_match_the_checked_fallback(engine, embedder, in
     assert quoted["answers/seconds_p50"] < 1.0  # no model: a quote, not a generation
 
 
+def sample_answers(engine, embedder, indexed, generator) -> list[dict]:
+    """The generator server's record for each of the `aiprime run` summary's sample queries."""
+    answers = []
+    for text in SAMPLE_QUERIES:
+        hits = retrieve(engine, embedder, text, 4, None, indexed)
+        answers.append(answer_record(GeneratorRecord(text, tuple(hits)), answer(text, hits, generator)))
+    return answers
+
+
 def test_the_sample_queries_are_answered_grounded_or_extractive_never_echoed(
     engine, embedder, indexed
 ) -> None:
@@ -101,9 +118,8 @@ def test_the_sample_queries_are_answered_grounded_or_extractive_never_echoed(
     from aiprime.cli.platform import answers_table
 
     rows = []
-    for text in SAMPLE_QUERIES:
-        hits = retrieve(engine, embedder, text, 4, None, indexed)
-        record = answer_record(GeneratorRecord(text, tuple(hits)), answer(text, hits, EchoGenerator()))
+    for record in sample_answers(engine, embedder, indexed, EchoGenerator()):
+        text = record["question"]
         assert record["mode"] in ("extractive", "abstained") and record["grounded"] is True, record
         assert not record["answer"].startswith("[") and (
             record["abstained"] or not is_echo(record["answer"], text)
@@ -116,6 +132,26 @@ def test_the_sample_queries_are_answered_grounded_or_extractive_never_echoed(
         console.print(answers_table(rows, "rag.yaml", {}))
     shown = captured.get()
     assert "(extractive) From " in shown and "Here a small dog that barks" not in shown
+
+
+def test_smollm2s_sample_answers_are_grounded_quotes_or_abstentions_never_echoes(
+    engine, embedder, indexed
+) -> None:
+    """The summary's sample answers as SmolLM2 drafts them: each shown one passed the check."""
+    try:
+        smollm2_path()
+    except ConfigError as e:
+        pytest.skip(f"SmolLM2's gguf is not installed here: {e}")
+    smollm2 = LlamaCppGenerator(n_threads=1)
+    try:
+        records = sample_answers(engine, embedder, indexed, smollm2)
+    finally:
+        smollm2.close()
+    for record in records:
+        assert record["grounded"] is True and record["mode"] in ("generated", "extractive", "abstained")
+        assert record["abstained"] or not is_echo(record["answer"], record["question"]), record
+        assert record["mode"] != "generated" or record["support"] >= MIN_OVERLAP, record
+        assert record["abstained"] or record["citations"], record
 
 
 def test_a_min_score_above_every_hit_abstains_without_asking_the_model(
@@ -161,6 +197,29 @@ def test_answer_figures_count_only_answered_questions_for_grounding() -> None:
     assert figures["answers/abstained"] == 0.5 and figures["answers/grounded"] == 0.0
     assert figures["answers/cites_relevant"] == 1.0 and figures["answers/overlap"] == 0.25
     assert figures["answers/seconds_p50"] == 2.0
+
+
+def test_the_share_threshold_is_the_lowest_that_keeps_the_asked_precision() -> None:
+    choices = pd.DataFrame({"share": [1.0, 0.9, 0.8, 0.6, 0.5, 0.4, 0.0],
+                            "correct": [True, True, False, True, False, False, False]})  # fmt: skip
+    threshold, figures = calibrate_share(choices, 0.65)  # kept precision 1, 1, .67, .75, .6, .5, .43
+    assert threshold == 0.6 and figures["share/coverage"] == pytest.approx(4 / 7)
+    assert figures["share/precision"] == 0.75 and calibrate_share(choices, 0.99)[0] == 0.9
+    assert calibrate_share(choices.assign(correct=False), 0.5)[0] == 1.0  # nothing reaches it: never answer
+
+
+def test_sense_choices_on_the_tiny_store(engine, embedder, indexed, questions) -> None:
+    choices = sense_choices(engine, embedder, questions, rerank=None, collection=indexed)
+    assert len(choices) == len(questions) and choices.share.between(0.0, 1.0).all()
+    assert (choices.share[choices.senses == 0] == 0.0).all() and (choices.share[choices.senses > 0] > 0).all()
+
+
+def test_the_curve_ranks_answers_by_their_confidence() -> None:
+    rows = [{"abstained": False, "confidence": c, "cites_relevant": ok}
+            for c, ok in ((0.9, True), (0.2, False), (0.6, True), (0.1, False))]  # fmt: skip
+    curve = precision_coverage(rows + [{"abstained": True, "confidence": 0.0, "cites_relevant": False}])
+    assert curve["curve/coverage 0.40 precision"] == 1.0 and curve["curve/coverage 0.40 threshold"] == 0.6
+    assert curve["curve/coverage 0.80 precision"] == 0.5
 
 
 def test_the_support_threshold_separates_the_labelled_examples(tiny_splits) -> None:

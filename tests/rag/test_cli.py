@@ -157,6 +157,19 @@ def test_eval_of_extractive_answers_counts_unsupported_ones_and_draws_the_curve(
     assert re.search(r"│\s+[01]\.\d\d │\s+-?\d+\.\d{4} │\s+[01]\.\d{4} │", result.output), result.output
 
 
+def test_eval_answers_only_the_kinds_asked_and_names_the_known_ones(ingested: str, tiny_splits) -> None:
+    args = ["rag", "eval", "--splits", str(tiny_splits), "--queries", "5", "--collection", ingested]
+    extractive = ["--reranker", "none", "--answers", "2", "--generator", "extractive"]
+    result = runner.invoke(app, [*args, *extractive, "--kinds", "code"])
+
+    assert result.exit_code == 0, result.output
+    assert re.search(r"Grounded answers \(\d test code questions\)", result.output), result.output
+    assert "sense questions" not in result.output and "keyword questions" not in result.output
+    refused = runner.invoke(app, [*args, *extractive, "--kinds", "sense,riddle"])
+    assert refused.exit_code == 1 and "Traceback" not in refused.output
+    assert "name some of sense, definition, keyword, code" in refused.output
+
+
 def test_calibrate_stores_min_score_with_a_reranker_folder(ingested: str, tiny_splits, tmp_path) -> None:
     from aiprime.rag.rerank import load_reranker, new_reranker, save_reranker
 

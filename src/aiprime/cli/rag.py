@@ -16,6 +16,7 @@ from aiprime.rag import evaluate as rag_eval
 from aiprime.rag import store
 from aiprime.rag.embed import make_embedder
 from aiprime.rag.ingest import DEFAULT_COLLECTION, IngestReport, ingest_splits
+from aiprime.rag.query_kinds import KINDS
 from aiprime.rag.search import EF_SEARCH, Filters, Hit
 from aiprime.rag.search import search as rag_search
 from aiprime.services import stack
@@ -137,11 +138,18 @@ def eval_command(
             "passage quoted, no model), or a base model's .gguf file (plain few-shot completion, e.g. gemma-3-270m)."
         ),
     ] = "model",
+    kinds: Annotated[
+        str,
+        typer.Option(
+            help="The query kinds --answers answers, comma-separated (sense, definition, keyword, code)."
+        ),
+    ] = ",".join(KINDS),
 ) -> None:
     """Recall@1/10, MRR and nDCG@10 of dense, lexical, hybrid and re-ranked hybrid; HNSW recall and latency;
     with --answers, how grounded the generator's answers are."""
     from aiprime.rag.rerank import resolve_reranker  # torch: loaded only when evaluating
 
+    asked_kinds = answer_kinds(kinds)
     settings = Settings()
     model = resolve_reranker(reranker, settings.mlflow_url)
     if model is None and reranker != "none":
@@ -164,16 +172,24 @@ def eval_command(
     console.print(hnsw_table(result))
     if answers:
         for kind, figures in grounded_answers(
-            settings, splits, answers, seed, collection, model, generator
+            settings, splits, answers, seed, collection, model, generator, asked_kinds
         ).items():
             shown = {k: v for k, v in figures.items() if not k.startswith("curve/")}
             console.print(answers_table(shown, kind))
             console.print(curve_table(figures))
 
 
+def answer_kinds(text: str) -> tuple[str, ...]:
+    """The query kinds `--kinds` names; InvalidInput naming the known ones for any other."""
+    chosen = tuple(kind.strip() for kind in text.split(",") if kind.strip())
+    if not chosen or any(kind not in KINDS for kind in chosen):
+        raise InvalidInput(f"--kinds {text!r}: name some of {', '.join(KINDS)}, comma-separated.")
+    return chosen
+
+
 def grounded_answers(
     settings: Settings, splits: Path, n: int, seed: int, collection: str, reranker: Reranker | None,
-    generator: str = "model",
+    generator: str = "model", kinds: tuple[str, ...] = KINDS,
 ) -> dict[str, dict[str, float]]:  # fmt: skip
     """Answer and check `n` test questions of each query kind end to end (kind -> figures), abstaining below
     the re-ranker's stored min_score (as the served stack does), or below one calibrated now on `n` val sense
@@ -191,8 +207,8 @@ def grounded_answers(
             engine, embedder, val, k=4, rerank=bound, collection=collection
         )
     by_kind = answer_eval.answers_by_kind(
-        engine, embedder, splits, n, drafting_model(settings, generator), seed=seed, rerank=bound,
-        min_score=min_score, collection=collection,
+        engine, embedder, splits, n, drafting_model(settings, generator), seed=seed, kinds=kinds,
+        rerank=bound, min_score=min_score, collection=collection,
     )  # fmt: skip
     return {kind: figures | found for kind, found in by_kind.items()}
 
@@ -265,15 +281,16 @@ def answers_table(figures: dict[str, float], kind: str = "sense") -> Table:
 
 
 def curve_table(figures: dict[str, float]) -> Table:
-    """The `curve/*` figures of `grounded_answers`: precision against coverage as min_score rises."""
+    """The `curve/*` figures of `grounded_answers`: precision against coverage as the threshold on the
+    answers' confidence rises (a sense question's sense share, else the best hit's score)."""
     table = Table(
         title="Precision vs coverage", caption="precision: cites the relevant passage; coverage: answered"
     )
-    for column in ("coverage", "min_score", "precision"):
+    for column in ("coverage", "threshold", "precision"):
         table.add_column(column, justify="right")
     for key in (k.removesuffix(" precision") for k in figures if k.endswith(" precision")):
         coverage = key.removeprefix("curve/coverage ")
-        table.add_row(coverage, f"{figures[f'{key} min_score']:.4f}", f"{figures[f'{key} precision']:.4f}")
+        table.add_row(coverage, f"{figures[f'{key} threshold']:.4f}", f"{figures[f'{key} precision']:.4f}")
     return table
 
 

@@ -26,7 +26,7 @@ from aiprime.rag import store
 from aiprime.rag.embed import Embedder
 from aiprime.rag.evaluate import doc_ids_by_chunk, sample_queries
 from aiprime.rag.evaluate_kinds import queries_of
-from aiprime.rag.generate import answer
+from aiprime.rag.generate import MIN_SENSE_SHARE, answer, chosen_passage, named_senses, sense_share
 from aiprime.rag.generators import Generator
 from aiprime.rag.grounding import calibrate_min_score, groundedness, is_echo, support
 from aiprime.rag.query_kinds import KINDS
@@ -82,17 +82,24 @@ def evaluate_answers(
     k: int = 4,
     rerank: Rerank | None = None,
     min_score: float = 0.0,
+    min_share: float = MIN_SENSE_SHARE,
     max_tokens: int = 64,
     collection: str,
 ) -> dict[str, float]:
-    """`answer_figures` of `queries` answered by `generator` (None: extractive only)."""
+    """`answer_figures` of `queries` answered by `generator` (None: extractive only); `seconds` times the
+    answer and its check, `end_to_end_seconds` the retrieval and re-ranking too, each also in this
+    process's CPU time (`cpu_*`: what a busy machine does not inflate, with single-threaded work)."""
     rows: list[dict[str, Any]] = []
     for row in queries.itertuples(index=False):
+        start, start_cpu = time.perf_counter(), time.process_time()
         hits = retrieve(engine, embedder, row.question, k, rerank, collection)
-        start = time.perf_counter()
-        given = answer(row.question, hits, generator, min_score=min_score, max_tokens=max_tokens)
-        seconds = time.perf_counter() - start
-        rows.append(answer_row(given, hits, row.relevant) | {"seconds": seconds})
+        retrieved, retrieved_cpu = time.perf_counter(), time.process_time()
+        given = answer(row.question, hits, generator, min_score=min_score, min_share=min_share,
+                       max_tokens=max_tokens)  # fmt: skip
+        done, done_cpu = time.perf_counter(), time.process_time()
+        timing = {"seconds": done - retrieved, "end_to_end_seconds": done - start,
+                  "cpu_seconds": done_cpu - retrieved_cpu, "end_to_end_cpu_seconds": done_cpu - start_cpu}  # fmt: skip
+        rows.append(answer_row(given, hits, row.relevant) | timing)
     return answer_figures(rows) | precision_coverage(rows)
 
 
@@ -107,6 +114,7 @@ def answers_by_kind(
     kinds: tuple[str, ...] = KINDS,
     rerank: Rerank | None = None,
     min_score: float = 0.0,
+    min_share: float = MIN_SENSE_SHARE,
     collection: str,
 ) -> dict[str, dict[str, float]]:
     """`evaluate_answers` of `n` test questions of each query kind (`aiprime.rag.query_kinds`) whose relevant
@@ -121,6 +129,7 @@ def answers_by_kind(
             generator,
             rerank=rerank,
             min_score=min_score,
+            min_share=min_share,
             collection=collection,
         )
         for kind in kinds
@@ -135,10 +144,17 @@ def answer_row(given: Any, hits: list[Hit], relevant: str) -> dict[str, Any]:
         "mode": given.mode,
         "abstained": given.abstained,
         "echo": shown and is_echo(given.text, given.question),
-        "top": hits[0].score if hits else 0.0,
+        "confidence": confidence_of(given, hits),
         "cites_relevant": relevant in given.citations,
         "retrieved_relevant": relevant in {h.doc_id for h in hits},
     }
+
+
+def confidence_of(given: Any, hits: list[Hit]) -> float:
+    """What a stricter threshold would act on: the answer's `confidence`, else the best hit's score."""
+    if given.confidence is not None:
+        return float(given.confidence)
+    return hits[0].score if hits else 0.0
 
 
 def answer_figures(rows: list[dict[str, Any]]) -> dict[str, float]:
@@ -162,20 +178,79 @@ def answer_figures(rows: list[dict[str, Any]]) -> dict[str, float]:
         "answers/cites_relevant": share(lambda r: r["cites_relevant"], answered),
         "answers/overlap": float(np.mean(overlaps)) if overlaps else 0.0,
         "answers/seconds_p50": float(np.median([r["seconds"] for r in answered])) if answered else 0.0,
+        **timing_p50s(answered),
     }
+
+
+def timing_p50s(answered: list[dict[str, Any]]) -> dict[str, float]:
+    """The median of each timing beyond `seconds` the rows carry (CPU time, end to end), as `answers/*_p50`."""
+    keys = ("cpu_seconds", "end_to_end_seconds", "end_to_end_cpu_seconds")
+    return {f"answers/{key}_p50": float(np.median([r[key] for r in answered]))
+            for key in keys if answered and key in answered[0]}  # fmt: skip
 
 
 def precision_coverage(rows: list[dict[str, Any]]) -> dict[str, float]:
     """Precision (the cited passage is the relevant one) against coverage (the share of questions answered)
-    as `min_score` rises: the top-hit score that keeps each share of COVERAGE_POINTS of the answered ones."""
-    answered = sorted((r for r in rows if not r["abstained"]), key=lambda r: -r["top"])
+    as the threshold on the answers' `confidence` rises (a sense question's `sense_share`, else the best
+    hit's score): the threshold that keeps each share of COVERAGE_POINTS of the answered ones."""
+    answered = sorted((r for r in rows if not r["abstained"]), key=lambda r: -r["confidence"])
     figures: dict[str, float] = {}
     for point in COVERAGE_POINTS:
         kept = answered[: max(1, round(point * len(answered)))] if answered else []
         key = f"curve/coverage {len(kept) / max(len(rows), 1):.2f}"
-        figures[f"{key} min_score"] = kept[-1]["top"] if kept else 0.0
+        figures[f"{key} threshold"] = kept[-1]["confidence"] if kept else 0.0
         figures[f"{key} precision"] = float(np.mean([r["cites_relevant"] for r in kept])) if kept else 0.0
     return figures
+
+
+def sense_choices(
+    engine: Engine,
+    embedder: Embedder,
+    queries: pd.DataFrame,
+    *,
+    k: int = 4,
+    rerank: Rerank | None,
+    min_score: float = 0.0,
+    collection: str,
+) -> pd.DataFrame:
+    """Per sense question (`question`, `relevant`): the chosen passage's `sense_share` (`share`; 0 when the
+    best hit scores below `min_score`, so it abstains whatever the share), whether it is the relevant one
+    (`correct`) and how many of the `k` hits name the word (`senses`)."""
+    rows = []
+    for row in queries.itertuples(index=False):
+        hits = retrieve(engine, embedder, row.question, k, rerank, collection)
+        chosen = chosen_passage(row.question, hits) if hits else None
+        share = sense_share(row.question, hits, chosen) if chosen else 0.0
+        scored = bool(hits) and max(h.score for h in hits) >= min_score
+        senses = len(named_senses(row.question.split('"')[1], hits))
+        rows.append({"share": (share or 0.0) if scored else 0.0, "senses": senses,
+                     "correct": bool(chosen and chosen.doc_id == row.relevant)})  # fmt: skip
+    return pd.DataFrame(rows, columns=["share", "correct", "senses"])
+
+
+def calibrate_share(choices: pd.DataFrame, precision: float) -> tuple[float, dict[str, float]]:
+    """The lowest `sense_share` threshold at which the chosen passages kept (`share` >= it) are the relevant
+    one for at least `precision` of them (answering as many as that allows), and its figures on `choices`.
+    Above 0 (no sense of the word retrieved always abstains); 1.0 when no threshold reaches `precision`."""
+    ranked = choices.sort_values("share", ascending=False, kind="stable")
+    shares, correct = ranked.share.to_numpy(), ranked.correct.to_numpy(dtype=float)
+    kept_precision = np.cumsum(correct) / np.arange(1, len(correct) + 1)
+    ends = [i for i in range(len(shares)) if kept_precision[i] >= precision and shares[i] > 0.0
+            and (i + 1 == len(shares) or shares[i + 1] < shares[i])]  # fmt: skip
+    threshold = float(shares[ends[-1]]) if ends else 1.0
+    return threshold, share_figures(choices, threshold)
+
+
+def share_figures(choices: pd.DataFrame, threshold: float) -> dict[str, float]:
+    """Coverage and precision of the sense questions `choices` answered at `threshold`."""
+    kept = choices[(choices.share >= threshold) & (choices.share > 0.0)]
+    return {
+        "share/questions": float(len(choices)),
+        "share/threshold": threshold,
+        "share/coverage": len(kept) / max(len(choices), 1),
+        "share/precision": float(kept.correct.mean()) if len(kept) else 0.0,
+        "share/precision_all": float(choices.correct.mean()) if len(choices) else 0.0,
+    }
 
 
 def support_examples(splits_dir: Path, n: int, seed: int = 0, split: str = "val") -> pd.DataFrame:
