@@ -11,7 +11,9 @@ import argparse
 from pathlib import Path
 
 from kserve import model_server
-from model import GateModel  # kserve/gate/model.py: `python kserve/gate` puts this folder on sys.path
+
+# kserve/gate/model.py: `python kserve/gate` puts this folder on sys.path
+from model import DEFAULT_EXPLAINER, GateModel
 
 from aiprime.explain import METHODS
 from aiprime.serving import base_server
@@ -32,7 +34,7 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--explainer",
         choices=METHODS,
-        default="shap",
+        default=DEFAULT_EXPLAINER,
         help="Default explanation method (shap: the best measured, README 'Explanations, measured').",
     )
     parser.add_argument("--load_aware", action="store_true", help="Pass over unready or full experts.")
