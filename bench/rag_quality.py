@@ -114,6 +114,8 @@ def run(args: argparse.Namespace, console: Console) -> None:
             f"{kind}: {len(ranked['val'])} val / {counts[kind]} test queries, fusion {chosen[kind]!r} "
             f"({time.perf_counter() - start:.0f} s)"
         )
+        console.print(quality_table({kind: results[kind]}, counts))  # now: a run killed later keeps these
+        console.print(target_lines({kind: results[kind]})[0])
     console.print(quality_table(results, counts))
     console.print("FUSIONS = {" + ", ".join(f"{k!r}: {v!r}" for k, v in chosen.items()) + "}")
     for line in target_lines(results):
