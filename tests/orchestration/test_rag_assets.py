@@ -106,6 +106,18 @@ def test_the_reranker_is_trained_registered_calibrated_then_kept_when_nothing_ch
     kept = _metadata(again, "reranker")
     assert kept["kept"] is True and kept["champion_version"] == trained["champion_version"]
     assert _metadata(again, "reranker_calibration")["kept"] is True
+    _assert_lineage_tags(mlflow_url, root, trained["champion_version"], first.run_id)
+
+
+def _assert_lineage_tags(mlflow_url: str, root, version: str, run_id: str) -> None:
+    """The version names what `aiprime lineage` follows: its questions' DVC md5, the code, the Dagster run."""
+    from mlflow import MlflowClient
+
+    from aiprime.moe.dataset import data_version
+
+    tags = MlflowClient(mlflow_url).get_model_version("aiprime-reranker", version).tags
+    assert tags["data_version"] == data_version(root, "splits/queries.parquet")
+    assert tags["dagster_run_id"] == run_id and tags["code_version"]
 
 
 class Recorder:

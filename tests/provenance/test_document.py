@@ -94,6 +94,17 @@ def test_a_version_without_lineage_tags_names_each_missing_link(where, register)
     assert links == [f"{label} -> KFP run", f"{label} -> training data version", f"{label} -> code version"]
 
 
+def test_a_version_trained_by_a_dagster_run_names_that_run_instead_of_a_kfp_one(
+    where, register, trained_tags
+) -> None:
+    tags = {k: v for k, v in trained_tags.items() if k != "pipeline_run_id"} | {"dagster_run_id": "dg-run-1"}
+
+    lineage = document.model_lineage(where, "aiprime-reranker", register("aiprime-reranker", tags))
+
+    assert not [m.link for m in lineage.missing if "run" in m.link]
+    assert "dg-run-1" in export.serialize(lineage.document, "provn")
+
+
 def test_a_data_version_no_longer_in_dvc_lock_is_missing_not_guessed(where, register, trained_tags) -> None:
     tags = trained_tags | {"data_version": "0" * 32, "code_version": "abc1234-dirty"}
 

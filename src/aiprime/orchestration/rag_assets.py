@@ -311,15 +311,30 @@ def reranker(
             metadata=kept | {"kept": True}, data_version=dg.DataVersion(f"v{kept['champion_version']}")
         )
     with progress.stage("training the re-ranker"):
-        figures = train_and_register(workspace, config, embedder, key)
+        figures = train_and_register(
+            workspace, config, embedder, key, lineage_tags(workspace, context.run_id)
+        )
     context.log.info(f"re-ranker: {figures}")
     return dg.MaterializeResult(
         metadata=figures | {"kept": False}, data_version=dg.DataVersion(f"v{figures['champion_version']}")
     )
 
 
+def lineage_tags(workspace: Workspace, run_id: str) -> dict[str, str]:
+    """What `aiprime lineage` follows from a re-ranker version: the DVC md5 of the questions it trained on,
+    the code's git sha and the Dagster run that trained it."""
+    from aiprime.moe.dataset import data_version
+    from aiprime.training.kubeflow import code_version
+
+    return {
+        "data_version": data_version(workspace.root, "splits/queries.parquet"),
+        "code_version": code_version(workspace.root),
+        "dagster_run_id": run_id,
+    }
+
+
 def train_and_register(
-    workspace: Workspace, config: RerankerTraining, embedder: Any, key: str
+    workspace: Workspace, config: RerankerTraining, embedder: Any, key: str, tags: dict[str, str]
 ) -> dict[str, Any]:
     """Train a re-ranker, register it and gate it; its figures, `training_key` and the champion's version."""
     from aiprime.rag.rerank import RerankerConfig
@@ -338,7 +353,7 @@ def train_and_register(
             collection=settings.rag_collection,
         )
         params = asdict(train_config) | {"max_len": config.max_len, "collection": settings.rag_collection}
-        promotion = register_reranker(tracking_uri, trained, params, {"training_key": key})
+        promotion = register_reranker(tracking_uri, trained, params, {"training_key": key} | tags)
     return {
         **{name: round(value, 4) for name, value in trained.metrics.items()},
         "blend": json.dumps(trained.reranker.blend, sort_keys=True),

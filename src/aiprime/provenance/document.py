@@ -208,8 +208,10 @@ def _add_training_run(lineage: Lineage, found: facts.ModelVersionFacts, label: s
     doc, attributes = lineage.document, {lineage.ns["mlflowRunId"]: found.run_id}
     if kfp_run := found.tags.get("pipeline_run_id"):
         attributes[lineage.ns["kfpRunId"]] = kfp_run
+    elif dagster_run := found.tags.get("dagster_run_id"):  # trained by a Dagster asset (the re-ranker)
+        attributes[lineage.ns["dagsterRunId"]] = dagster_run
     else:
-        lineage.lack(f"{label} -> KFP run", "the version has no `pipeline_run_id` tag")
+        lineage.lack(f"{label} -> KFP run", "the version has no `pipeline_run_id` (or `dagster_run_id`) tag")
     run = doc.activity(lineage.id("mlflow-run", found.run_id), other_attributes=attributes)
     pipeline = doc.agent(lineage.id("pipeline", found.experiment), {PROV["type"]: PROV["SoftwareAgent"]})
     doc.wasAssociatedWith(run, pipeline)
