@@ -165,22 +165,19 @@ def test_feedback_on_drifted_traffic_retrains_a_gate_that_serves_it_better(
     )
     assert after > before + 0.05, (before, after)
 
-    # The champion gate moves only when the retrained gate wins on validation: on the glosses alone it loses
-    # (it traded some gloss accuracy for the traffic's), on a validation split holding the traffic it wins.
-    for name, val in {
-        "glosses": glosses["val"],
-        "glosses-and-traffic": _with_traffic(glosses["val"], traffic),
-    }.items():
-        uri = _registry(tmp_path, name)
-        first = register_candidate(uri, champion, val, LINEAGE, parent_run_id="")
-        second = register_candidate(uri, retrained, val, LINEAGE, parent_run_id="")
-        print(f"feedback loop, validation on {name}: {second.reason}")  # pytest -s shows the figures
-        assert second.promoted == (name != "glosses"), (name, second.reason)
-        assert second.promoted == (second.challenger_score > second.champion_score)
-        gate_name = registry.registered_name("gate")
-        champion_now = registry.version_for(uri, gate_name, "champion")
-        assert champion_now == (second if second.promoted else first).challenger
-        _assert_tagged_with(uri, gate_name, second.challenger, version)
+    # The champion gate moves only when a challenger wins on validation (glosses and the traffic's val
+    # sentences): the same gate registered again ties and leaves it; the retrained gate wins and replaces it.
+    # (Whether the retrained gate also wins on the glosses alone depends on the gate's shape: not asserted.)
+    val, uri = _with_traffic(glosses["val"], traffic), _registry(tmp_path, "loop")
+    gate_name = registry.registered_name("gate")
+    first = register_candidate(uri, champion, val, LINEAGE, parent_run_id="")
+    tie = register_candidate(uri, champion, val, LINEAGE, parent_run_id="")
+    assert not tie.promoted and registry.version_for(uri, gate_name, "champion") == first.challenger
+    second = register_candidate(uri, retrained, val, LINEAGE, parent_run_id="")
+    print(f"feedback loop, validation on glosses and traffic: {second.reason}")  # pytest -s shows the figures
+    assert second.promoted and second.challenger_score > second.champion_score, second.reason
+    assert registry.version_for(uri, gate_name, "champion") == second.challenger
+    _assert_tagged_with(uri, gate_name, second.challenger, version)
 
 
 def _assert_tagged_with(
