@@ -4,6 +4,7 @@ the router and the real KServe servers (gate, expert, retriever, generator), and
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -169,7 +170,10 @@ def test_one_rag_request_is_one_trace_in_mlflow_across_the_processes(
     assert shown.returncode == 0, shown.stderr
     assert found.trace_id in shown.stdout and "from " + mlflow_url in shown.stdout
     assert all(name in shown.stdout for name in ("node root", "retriever", "generator"))
-    assert f"{len(found.spans)} spans in {len(services)} processes" in shown.stdout
+    # The command reads the store later than the test did: a span exported in between (the generator's last
+    # ones) may be counted too, never fewer.
+    counted = re.search(r"(\d+) spans in (\d+) processes", shown.stdout)
+    assert counted and int(counted[1]) >= len(found.spans) and int(counted[2]) >= len(services), shown.stdout
 
 
 def test_an_unknown_request_id_is_one_line_and_exit_status_1(tmp_path: Path) -> None:
