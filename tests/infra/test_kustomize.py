@@ -6,7 +6,6 @@ Standard, selectors select something, and nothing is left pointing at a placehol
 
 from __future__ import annotations
 
-import copy
 import shutil
 import subprocess
 from pathlib import Path
@@ -15,16 +14,19 @@ import jsonschema
 import pytest
 import yaml
 from _helpers import wiring
+from _helpers.crds import strict_validators
 
 from aiprime.deploy import generate
 from aiprime.gateway.config import UPSTREAMS
 from aiprime.moe.experts import EXPERTS, ExpertSpec
 from aiprime.serving.graph import create_app, load_graph, load_services, parse_graph
+from aiprime.serving.media_models import MEDIA_SERVERS
 from aiprime.serving.names import service_name
 
 EXPERT_SERVICES = {service_name("expert", spec.domain): spec for spec in EXPERTS}
-# combiner: kserve/graphs/top2.yaml weights the two experts' answers with it
-MODELS = {"gate", *EXPERT_SERVICES, "retriever", "generator", "combiner"}
+# combiner: the top-1 graph's unsure branch weights the two experts' answers with it; MEDIA_SERVERS: the
+# multimodal graphs' modality step and image expert
+MODELS = {"gate", *EXPERT_SERVICES, "retriever", "generator", "combiner", *MEDIA_SERVERS}
 UNSERVED = {"ingest", "train", "deploy"}  # gateway upstreams with no service on a cluster (Dagster runs them)
 KINDS = {
     "Namespace",
@@ -46,10 +48,6 @@ KINDS = {
 }
 # Which overlays put the generator on GPU nodes (components/gpu).
 GPU_OVERLAYS = {"staging", "prod/common", "prod/us-east-1", "prod/eu-west-1"}
-CRD_FILES = {
-    "InferenceService": "serving.kserve.io_inferenceservices.yaml",
-    "InferenceGraph": "serving.kserve.io_inferencegraphs.yaml",
-}
 
 
 def _name(overlay: Path) -> str:
@@ -85,7 +83,7 @@ def test_overlay_serves_every_model(manifests: list[dict], overlay: Path) -> Non
         args = isvc["spec"]["predictor"]["containers"][0]["args"]
         spec = EXPERT_SERVICES.get(name)
         # kserve/<server>/ runs as a folder (python /app/kserve/gate); an expert's server is its modality's
-        command = ["python", f"/app/kserve/{spec.server if spec else name}"]
+        command = ["python", f"/app/kserve/{spec.server if spec else MEDIA_SERVERS.get(name, name)}"]
         assert args[: len(command)] == command, name
         assert args[len(command) : len(command) + 2] == ["--model_name", name], name
         if spec:  # the domain it loads: expert-people-society serves people_society
@@ -128,43 +126,12 @@ def test_wiring_check_names_the_hop_it_breaks(manifests: list[dict]) -> None:
     assert any("Deployment/gateway (predict upstream)" in p and "ingress" in p for p in problems), problems
 
 
-def _strict(schema: dict) -> dict:
-    """A copy of a CRD schema that rejects unknown fields, which the API server would silently prune."""
-    schema = copy.deepcopy(schema)
-
-    def walk(node: dict) -> None:
-        if (
-            "properties" in node
-            and "additionalProperties" not in node
-            and not node.get("x-kubernetes-preserve-unknown-fields")
-        ):
-            node["additionalProperties"] = False
-        for key in ("properties", "patternProperties"):
-            for child in node.get(key, {}).values():
-                walk(child)
-        for key in ("items", "additionalProperties"):
-            if isinstance(node.get(key), dict):
-                walk(node[key])
-        for key in ("anyOf", "allOf", "oneOf"):
-            for child in node.get(key, []):
-                walk(child)
-
-    walk(schema)
-    return schema
-
-
 @pytest.fixture(scope="session")
 def crd_validators(infra) -> dict[str, jsonschema.Draft7Validator]:
     """A strict validator per KServe kind, from the openAPIV3Schema of ../shared/crds."""
     if not infra.crds.is_dir():
         pytest.skip(f"KServe CRDs not found at {infra.crds}: check out `shared/` beside the repository")
-    validators = {}
-    for kind, filename in CRD_FILES.items():
-        with (infra.crds / filename).open() as f:
-            crd = yaml.load(f, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-        version = next(v for v in crd["spec"]["versions"] if v.get("storage"))
-        validators[kind] = jsonschema.Draft7Validator(_strict(version["schema"]["openAPIV3Schema"]))
-    return validators
+    return strict_validators(infra.crds)
 
 
 def test_kserve_resources_match_their_crd(manifests: list[dict], overlay: Path, crd_validators) -> None:
@@ -334,10 +301,13 @@ def test_adding_an_expert_is_one_spec_and_a_generate(
         shutil.copytree(infra.repo / folder, tmp_path / folder)
     specs = (*EXPERTS, NEW_EXPERT)
     changed = generate.write(tmp_path, specs)
-    # fallback.yaml names only the generalist (its choice graphs list the experts); kustomization.yaml, files
+    # fallback.yaml names only the generalist (its choice graphs list the experts); kustomization.yaml, files;
+    # the media servers and the gateway's upstreams name no expert
     assert set(changed) == set(generate.render(specs)) - {
         "kserve/graphs/fallback.yaml",
         "kserve/graphs/kustomization.yaml",
+        "kustomize/base/inference/media.yaml",
+        "kustomize/base/gateway/upstreams.yaml",
     }
     for path in changed:
         assert "expert-geography" in (tmp_path / path).read_text(), f"{path} lacks the new expert"

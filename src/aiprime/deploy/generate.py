@@ -109,6 +109,14 @@ def render(specs: Sequence[ExpertSpec] = EXPERTS) -> dict[str, str]:
         ),
         manifests.expert_objects(specs),
     )
+    files["kustomize/base/inference/media.yaml"] = _file(
+        (
+            "One KServe InferenceService per media server of the multimodal graphs (aiprime.serving.media_models",
+            ".MEDIA_SERVERS; sizes: aiprime.deploy.manifests.MEDIA_SERVING) and its PodDisruptionBudget.",
+            "Shared predictor settings (security context, probes, service account): predictor-defaults.yaml.",
+        ),
+        manifests.media_objects(),
+    )
     return files | _cluster_files(documents)
 
 
@@ -136,6 +144,13 @@ def _cluster_files(documents: Mapping[str, dict[str, Any]]) -> dict[str, str]:
                 "admits exactly the hops of one served graph, or the gateway's (aiprime.deploy.policies).",
             ),
             policies.network_policies(by_name),
+        ),
+        "kustomize/base/gateway/upstreams.yaml": _file(
+            (
+                "The gateway's upstreams (a patch of deployment.yaml): the Services KServe creates for the graphs",
+                "it serves (aiprime.deploy.policies.GATEWAY_UPSTREAMS) and the gate's predictor for explain.",
+            ),
+            [policies.gateway_upstreams()],
         ),
     }
 

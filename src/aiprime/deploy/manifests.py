@@ -1,20 +1,22 @@
-"""The experts' Kubernetes objects and the local services mapping, built from the expert registry.
+"""The experts' and the media servers' Kubernetes objects and the local services mapping, built from the
+expert registry and `aiprime.serving.media_models.MEDIA_SERVERS`.
 
-Each expert is one KServe InferenceService in Standard deployment mode (Deployment, Service and HPA, no
-Knative) running its modality's model server, plus a PodDisruptionBudget. The settings every predictor
-shares (security context, probes, volumes) are patched onto all of them by
-`kustomize/base/inference/predictor-defaults.yaml`, so only what differs per expert is generated here.
+Each expert and each media server is one KServe InferenceService in Standard deployment mode (Deployment,
+Service and HPA, no Knative) running its model server, plus a PodDisruptionBudget. The settings every
+predictor shares (security context, probes, volumes) are patched onto all of them by
+`kustomize/base/inference/predictor-defaults.yaml`, so only what differs per server is generated here.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from aiprime.errors import ConfigError
-from aiprime.moe.experts import ExpertSpec
-from aiprime.serving.media_models import MEDIA_SERVERS
+from aiprime.moe.experts import ExpertSpec, ServingSpec
+from aiprime.serving.media_models import IMAGE_EXPERT, MEDIA_SERVERS, MODALITY
 from aiprime.serving.names import service_name
 
 _DNS_LABEL = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")  # Kubernetes object and Service names
@@ -23,6 +25,17 @@ HTTP_PORT = 8080  # every model server's port in its pod
 # The servers around the experts, in the order their local ports follow the experts'.
 AFTER_EXPERTS = ("combiner", "retriever", "generator")
 GATE_LOCAL_PORT = 8081  # services.local.yaml: the gate, then each expert, then AFTER_EXPERTS
+# How each media server is sized on a cluster; a server MEDIA_SERVERS adds without an entry gets ServingSpec's
+# defaults. `OMP_NUM_THREADS=1 python bench/media_server_footprint.py --requests 3 --words 75` (2-core machine,
+# load 3 to 6): modality peaked at 745 MB resident and took 8.0 to 9.3 s of CPU on one Whisper thread per
+# 21 s clip (a 30 s clip, the longest it takes, needs about 13 s against the graph's 30 s serviceClient), so
+# it gets two cores for two threads; image-expert peaked at 477 MB and took 0.04 to 0.07 s of CPU per image.
+MEDIA_SERVING: Mapping[str, ServingSpec] = {
+    MODALITY: ServingSpec(min_replicas=1, max_replicas=4, cpu=("2", "4"), memory=("1Gi", "2Gi")),
+    IMAGE_EXPERT: ServingSpec(min_replicas=1, max_replicas=4, cpu=("500m", "1"), memory=("768Mi", "1536Mi")),
+}
+# Arguments beyond the common ones: Whisper's threads, at most the cores the pod requests to itself.
+MEDIA_ARGS: Mapping[str, tuple[str, ...]] = {MODALITY: ("--speech_threads", "2")}
 
 
 def check_names(specs: Sequence[ExpertSpec]) -> None:
@@ -38,12 +51,25 @@ def check_names(specs: Sequence[ExpertSpec]) -> None:
 
 def inference_service(spec: ExpertSpec) -> dict[str, Any]:
     """The expert's InferenceService: its model server, domain, replicas and size."""
-    name, serving = service_name("expert", spec.domain), spec.serving
-    args = ["python", f"/app/kserve/{spec.server}", "--model_name", name, "--domain", spec.domain]
+    name = service_name("expert", spec.domain)
+    isvc = server_service(name, replace(spec.serving, server=spec.server), ("--domain", spec.domain))
+    isvc["metadata"]["labels"]["aiprime.io/modality"] = spec.modality.value
+    return isvc
+
+
+def media_serving(name: str) -> ServingSpec:
+    """How the media server `name` (a key of MEDIA_SERVERS) is deployed: its size and its kserve/ folder."""
+    return replace(MEDIA_SERVING.get(name, ServingSpec()), server=MEDIA_SERVERS[name])
+
+
+def server_service(name: str, serving: ServingSpec, args: Sequence[str] = ()) -> dict[str, Any]:
+    """The InferenceService `name` running `python /app/kserve/<serving.server>` with `args`, sized by
+    `serving` and scaled on CPU by an HPA."""
+    command = ["python", f"/app/kserve/{serving.server}", "--model_name", name, *args]
     container = {
         "name": "kserve-container",
         "image": "aiprime",
-        "args": [*args, "--http_port", str(HTTP_PORT)],
+        "args": [*command, "--http_port", str(HTTP_PORT)],
         "resources": {
             "requests": {"cpu": serving.cpu[0], "memory": serving.memory[0]},
             "limits": {"cpu": serving.cpu[1], "memory": serving.memory[1]},
@@ -62,11 +88,7 @@ def inference_service(spec: ExpertSpec) -> dict[str, Any]:
         "kind": "InferenceService",
         "metadata": {
             "name": name,
-            "labels": {
-                "app.kubernetes.io/name": name,
-                "app.kubernetes.io/component": "inference",
-                "aiprime.io/modality": spec.modality.value,
-            },
+            "labels": {"app.kubernetes.io/name": name, "app.kubernetes.io/component": "inference"},
             "annotations": {
                 "serving.kserve.io/deploymentMode": "Standard",
                 "serving.kserve.io/autoscalerClass": "hpa",
@@ -76,9 +98,8 @@ def inference_service(spec: ExpertSpec) -> dict[str, Any]:
     }
 
 
-def disruption_budget(spec: ExpertSpec) -> dict[str, Any]:
-    """A PodDisruptionBudget that keeps all but one of the expert's replicas through a node drain."""
-    name = service_name("expert", spec.domain)
+def disruption_budget(name: str) -> dict[str, Any]:
+    """A PodDisruptionBudget that keeps all but one of the InferenceService's replicas through a node drain."""
     return {
         "apiVersion": "policy/v1",
         "kind": "PodDisruptionBudget",
@@ -92,7 +113,14 @@ def disruption_budget(spec: ExpertSpec) -> dict[str, Any]:
 
 def expert_objects(specs: Sequence[ExpertSpec]) -> list[dict[str, Any]]:
     """Every expert's InferenceService followed by its PodDisruptionBudget, in registry order."""
-    return [obj for spec in specs for obj in (inference_service(spec), disruption_budget(spec))]
+    isvcs = [inference_service(spec) for spec in specs]
+    return [obj for isvc in isvcs for obj in (isvc, disruption_budget(isvc["metadata"]["name"]))]
+
+
+def media_objects() -> list[dict[str, Any]]:
+    """Every media server's InferenceService followed by its PodDisruptionBudget, in MEDIA_SERVERS order."""
+    isvcs = [server_service(name, media_serving(name), MEDIA_ARGS.get(name, ())) for name in MEDIA_SERVERS]
+    return [obj for isvc in isvcs for obj in (isvc, disruption_budget(isvc["metadata"]["name"]))]
 
 
 def local_services(specs: Sequence[ExpertSpec]) -> dict[str, str]:

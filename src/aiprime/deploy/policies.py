@@ -1,8 +1,8 @@
 """The inference NetworkPolicies, built from the graphs a cluster serves: each admits exactly one graph's hops.
 
-The gateway calls the graphs of GATEWAY_GRAPHS and the InferenceServices of GATEWAY_SERVICES; each graph
-calls the InferenceServices its `serviceName` steps name and the graphs its `serviceUrl: http://<name>` steps
-name. For every hop the caller's pods get an egress rule and the callee's pods an ingress rule, selected by
+The gateway calls the graphs of GATEWAY_UPSTREAMS (`gateway_upstreams` points its settings at them) and the
+InferenceServices of GATEWAY_SERVICES; each graph calls the InferenceServices its `serviceName` steps name and
+the graphs its `serviceUrl: http://<name>` steps name. For every hop the caller's pods get an egress rule and the callee's pods an ingress rule, selected by
 the labels KServe puts on the pods (`serving.kserve.io/inferencegraph`, `serving.kserve.io/inferenceservice`)
 and, for the gateway, `aiprime.io/inference-client`. Nothing else reaches a model server or a router
 (base's default-deny; Prometheus has its own policy in components/monitoring).
@@ -13,14 +13,23 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from aiprime.deploy.graphs import graph_url
 from aiprime.serving.graph.spec import graph_host
 
 GRAPH_LABEL = "serving.kserve.io/inferencegraph"
 ISVC_LABEL = "serving.kserve.io/inferenceservice"
 CLIENT_LABEL = "aiprime.io/inference-client"  # the gateway's pods
 PORT = 8080  # model servers and routers alike
-GATEWAY_GRAPHS = ("moe-top1-fallback", "moe-rag")  # the gateway's predict and ask upstreams
+#: The gateway's upstreams that are graphs (`AIPRIME_GATEWAY_<NAME>_URL`, aiprime.gateway.config), by name.
+GATEWAY_UPSTREAMS = {
+    "predict": "moe-top1-fallback",
+    "ask": "moe-rag",
+    "media_predict": "moe-multimodal",  # POST /v1/predict/media: text, speech or an image
+    "media_ask": "moe-rag-multimodal",  # POST /v1/ask/media
+}
+GATEWAY_GRAPHS = tuple(GATEWAY_UPSTREAMS.values())
 GATEWAY_SERVICES = ("gate",)  # InferenceServices the gateway calls itself (explain)
+EXPLAIN_URL = "http://gate-predictor/v1/models/gate:explain"  # the gate's predictor Service (KServe names it)
 
 Document = dict[str, Any]
 
@@ -97,4 +106,17 @@ def _policy(name: str, pods: Mapping[str, str], direction: str, peers: list[dict
             "policyTypes": [direction],
             rule_key: [{peer_key: peers, "ports": [{"port": PORT, "protocol": "TCP"}]}],
         },
+    }
+
+
+def gateway_upstreams() -> Document:
+    """A strategic-merge patch of the gateway's Deployment: each upstream URL pointed at the Service KServe
+    creates for its graph (named after it, port 80) or, for explain, at the gate's predictor."""
+    urls = {name: graph_url(graph) for name, graph in GATEWAY_UPSTREAMS.items()} | {"explain": EXPLAIN_URL}
+    env = [{"name": f"AIPRIME_GATEWAY_{name.upper()}_URL", "value": url} for name, url in urls.items()]
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "gateway"},
+        "spec": {"template": {"spec": {"containers": [{"name": "gateway", "env": env}]}}},
     }

@@ -12,10 +12,11 @@ from aiprime.gateway.requestchecks import Network, trusted_networks
 from aiprime.security.secrets import EnvSecrets, FileSecrets, SecretStore, VaultSecrets
 from aiprime.settings import Settings
 
-#: The upstream services behind the gateway's data-plane routes, by the permission that guards them, as
-#: wired on a cluster (tests/infra checks kustomize against it). `search` (the retriever alone, `POST
-#: /v1/search`, guarded by `ask`) is not wired there yet: `search_url` is set where the gateway runs locally.
-UPSTREAMS = ("predict", "explain", "ask", "ingest", "train", "deploy")
+#: The upstream services behind the gateway's data-plane routes, by the permission that guards them (the
+#: `media_*` routes, the multimodal graphs, by predict's and ask's), as wired on a cluster (tests/infra checks
+#: kustomize against it). `search` (the retriever alone, `POST /v1/search`, guarded by `ask`) is not wired
+#: there yet: `search_url` is set where the gateway runs locally.
+UPSTREAMS = ("predict", "explain", "ask", "media_predict", "media_ask", "ingest", "train", "deploy")
 
 
 class GatewaySettings(BaseSettings):
