@@ -21,6 +21,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN groupadd --gid 10001 aiprime \
     && useradd --uid 10001 --gid 10001 --no-log-init --create-home --home-dir /home/aiprime aiprime
 
+# WordNet 3.0 (Debian wordnet-base; /usr/share/wordnet is AIPRIME_WORDNET_DIR's default): the image expert
+# maps ImageNet's synsets to lexicographer classes with it as it loads (kustomize/base/inference/media.yaml).
+RUN apt-get update \
+    && apt-get install --yes --no-install-recommends wordnet-base \
+    && rm -rf /var/lib/apt/lists/*
+
 WORKDIR /app
 
 # torch first and pinned: a looser spec, or torch pulled in as a dependency, would fetch the multi-GB

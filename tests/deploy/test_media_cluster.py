@@ -19,6 +19,7 @@ from _helpers.crds import CRDS, crd_errors, strict_validators
 from aiprime.deploy import generate, policies
 from aiprime.gateway.config import UPSTREAMS
 from aiprime.serving.media_models import MEDIA_SERVERS
+from aiprime.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 OVERLAYS = sorted(p.parent for p in (REPO / "kustomize" / "overlays").rglob("kustomization.yaml"))
@@ -48,6 +49,17 @@ def validators() -> dict:
     if not CRDS.is_dir():
         pytest.skip(f"KServe's CRDs are not at {CRDS}: check out `shared/` beside the repository")
     return strict_validators(CRDS)
+
+
+def test_the_image_holds_the_wordnet_the_image_expert_loads() -> None:
+    """The image expert reads WordNet as it loads; the image installs it where the settings look by default."""
+    dockerfile = (REPO / "docker" / "aiprime.Dockerfile").read_text()
+    assert "wordnet-base" in dockerfile, (
+        "the image expert would fail to load: install wordnet-base in the image"
+    )
+    assert Settings.model_fields["wordnet_dir"].default == Path(
+        "/usr/share/wordnet"
+    )  # wordnet-base puts it there
 
 
 def test_gateway_media_upstreams_are_declared_for_the_gateway() -> None:
