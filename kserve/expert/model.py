@@ -36,11 +36,13 @@ class ExpertModel(ServingModel):
         self.explainer_method = explainer
         self.classifier: TextClassifier | None = None
         self.explainer: TextExplainer | None = None
+        self.version: str | None = None  # NAME@VERSION when loaded from the registry: named in each record
 
     def load(self) -> bool:
         """Load the expert of `domain` and the encoder."""
         served = served_models.load(self.source, "expert", self.domain)
         self.classifier = TextClassifier(TextEncoder.load(), served.module, served.classes)
+        self.version = served.version
         self.explainer = TextExplainer(self.classifier, self.explainer_method)
         self.ready = True
         return self.ready
@@ -61,7 +63,7 @@ class ExpertModel(ServingModel):
             scores = probabilities[start : start + len(group.texts)].mean(axis=0)  # (C,)
             start += len(group.texts)
             probability = gate_probability(group.gate, self.route)
-            records.append(expert_record(self.route, probability, classes, scores, group.gate))  # question on
+            records.append(expert_record(self.route, probability, classes, scores, group.gate, self.version))
         return {"predictions": records}
 
     async def explain(self, request: Request, headers: dict[str, str] | None = None) -> dict[str, Any]:

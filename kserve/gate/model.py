@@ -83,7 +83,7 @@ class GateModel(ServingModel):
         mean = probabilities.mean(axis=0)  # (D,) one decision per request
         confident = None if self.threshold is None else bool(mean.max() >= self.threshold)
         experts, ranked = self._rank(mean)
-        return {"predictions": [gate_record(request.instances, experts, ranked, confident)]}
+        return {"predictions": [gate_record(request.instances, experts, ranked, confident, self.version)]}
 
     async def explain(self, request: Request, headers: dict[str, str] | None = None) -> dict[str, Any]:
         """Which words pushed each text towards the first choice (or `parameters.target`)."""

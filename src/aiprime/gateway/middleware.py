@@ -56,6 +56,7 @@ class RequestContext:
     decision: str | None = None  # allow | deny, once authorization ran
     error: str | None = None  # the error code answered, if any
     unaudited: bool = False  # refused for the anonymous share of the audit backlog: counted, not audited
+    served: dict[str, Any] = field(default_factory=dict)  # what served the upstream answer: audited
 
 
 @dataclass
@@ -247,6 +248,7 @@ class GatewayMiddleware:
             detail["path"] = scope["path"][:200]
         if (agent_run := _agent_run(scope)) is not None:
             detail["agent_run"] = agent_run
+        detail.update(ctx.served)  # the model versions and retrieved chunks, for `aiprime lineage`
         return AuditEntry(
             ctx.actor,
             f"{method} {route}",

@@ -33,6 +33,7 @@ from aiprime.gateway.models import (
     TrainRequest,
 )
 from aiprime.gateway.runtime import Runtime
+from aiprime.gateway.upstream import served_by
 
 ERRORS = {
     "4XX": {
@@ -93,7 +94,10 @@ def require(permission: str):
 
 async def _forward(request: Request, name: str, body: BaseModel, caller: Caller) -> Response:
     document = body.model_dump_json(exclude_none=True).encode()
-    return await runtime(request).upstreams.forward(name, document, request.state.ctx.request_id, caller.name)
+    ctx = request.state.ctx
+    answer = await runtime(request).upstreams.forward(name, document, ctx.request_id, caller.name)
+    ctx.served = served_by(answer)  # the versions and chunks that made it: the audit entry keeps them
+    return answer
 
 
 @router.post("/v1/predict", tags=["inference"], summary="Classify texts with the mixture of experts")

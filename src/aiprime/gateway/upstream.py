@@ -4,7 +4,7 @@ Each call is a `POST` of the validated JSON body to the configured URL, with `X-
 principal (`X-Aiprime-Principal`; the caller's own credential never travels on) and the trace context of
 the gateway's client span, with the caller's baggage. A 2xx answer is returned as it is; an error status
 becomes the gateway's error shape with the same status, except that an upstream's 401/403 (it refused the
-gateway) becomes a 502.
+gateway) becomes a 502. `served_by` reads what a JSON answer says served it, for the audit entry.
 """
 
 from __future__ import annotations
@@ -20,6 +20,12 @@ from aiprime.errors import BadGateway, UpstreamError, UpstreamTimeout, UpstreamU
 from aiprime.gateway.config import GatewaySettings
 from aiprime.gateway.telemetry import GatewayMetrics
 from aiprime.observability import tracing
+
+#: What the graph's records say served them (`kserve/graphs/README.md`): the registered model versions
+#: (NAME@VERSION) and the stored chunks retrieved. The audit entry keeps them: `aiprime lineage` reads them.
+SERVED_KEYS = {"model_versions": str, "chunk_ids": int}
+MAX_SERVED = 256  # values kept per key: an answer names a few versions and at most 200 chunks (MAX_K)
+MAX_VERSION_CHARS = 200
 
 
 class Upstreams:
@@ -115,3 +121,22 @@ def _error_text(answer: httpx.Response) -> str:
             return str(error.get("message", error))[:300]
         return "; ".join(str(document[k]) for k in ("error", "cause", "detail") if k in document)[:300] or "?"
     return json.dumps(document)[:300]
+
+
+def served_by(answer: Response) -> dict[str, list]:
+    """What the records of a JSON answer (`{"predictions": [...]}`) say served them: each of `SERVED_KEYS`
+    that some record names, its values in order without repeats; empty for any other answer."""
+    try:
+        records = json.loads(answer.body).get("predictions") if "json" in (answer.media_type or "") else None
+    except (ValueError, AttributeError):
+        return {}
+    if not isinstance(records, list):
+        return {}
+    found = {}
+    for key, kind in SERVED_KEYS.items():
+        named = [r[key] for r in records if isinstance(r, dict) and isinstance(r.get(key), list)]
+        values = [v for values in named for v in values if isinstance(v, kind) and not isinstance(v, bool)]
+        if values:
+            found[key] = [v[:MAX_VERSION_CHARS] if isinstance(v, str) else v for v in dict.fromkeys(values)]
+            found[key] = found[key][:MAX_SERVED]
+    return found

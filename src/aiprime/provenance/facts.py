@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 
 from aiprime.drift.requests import request_log
 from aiprime.errors import AuditChainBroken, NotFound
+from aiprime.rag import store
 from aiprime.registry.mlflow_plugins import skip_unwanted_header_providers
 from aiprime.security import audit
 
@@ -131,3 +132,33 @@ def gate_decisions(engine: Engine, request_id: str) -> list[GateDecision]:
     )
     with engine.connect() as conn:
         return [GateDecision(*row) for row in conn.execute(query.order_by(t.id))]
+
+
+def named_in_audit(rows: list[audit.AuditRow], key: str, kind: type) -> list:
+    """The values of type `kind` that the gateway's audit rows of one request list under `key` of their detail
+    (what the answer said served it: `model_versions`, `chunk_ids`), in order without repeats."""
+    listed = [row.entry.detail.get(key) for row in rows]
+    values = [v for found in listed if isinstance(found, list) for v in found]
+    return list(dict.fromkeys(v for v in values if isinstance(v, kind) and not isinstance(v, bool)))
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    """A chunk of the retrieval store, with the document it was cut from."""
+
+    chunk_id: int
+    content_hash: str
+    doc_id: str
+    data_version: str | None  # the DVC md5 of the documents table the document was ingested from
+
+
+def stored_chunks(engine: Engine, chunk_ids: list[int]) -> dict[int, StoredChunk]:
+    """The chunks of `chunk_ids` that the store still holds, by id (a re-ingested document has new ones)."""
+    c, d = store.chunks.c, store.documents.c
+    query = (
+        sa.select(c.id, c.content_hash, d.doc_id, d.data_version)
+        .join_from(store.chunks, store.documents, c.document_id == d.id)
+        .where(c.id.in_(chunk_ids))
+    )
+    with engine.connect() as conn:
+        return {row.id: StoredChunk(*row) for row in conn.execute(query)}

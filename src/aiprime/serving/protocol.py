@@ -6,6 +6,8 @@ v1 (what the InferenceGraphs send; the contract is `kserve/graphs/README.md`):
   record per gate record, carrying its `instances` on; or a plain request like the gate's -> one record
   per instance.
 An optional `"parameters"` object carries explanation options (`method`, `target`).
+A server that loads a registered version adds it to its record's `model_versions` (NAME@VERSION), after those
+of the step before: the RAG graph's answer names the gate's and the expert's, for the gateway's audit log.
 
 v2: a BYTES input tensor `text` of shape [N]; one output row per text (`probabilities` FP32 [N, C] and
 the top label, `expert` or `label`, BYTES [N]).
@@ -23,6 +25,7 @@ from kserve import InferOutput, InferRequest, InferResponse
 from aiprime.errors import InvalidInput
 
 TEXT_INPUT = "text"  # the v2 input tensor
+MODEL_VERSIONS = "model_versions"  # the registered versions that made a record, carried along the graph
 V1_SHAPE = '{"instances": ["a text", {"text": "another"}]}'
 
 
@@ -87,12 +90,17 @@ def parse_expert(payload: Mapping[str, Any] | InferRequest) -> Request:
 
 
 def gate_record(
-    instances: list, experts: Sequence[str], probabilities: Sequence[float], confident: bool | None = None
+    instances: list,
+    experts: Sequence[str],
+    probabilities: Sequence[float],
+    confident: bool | None = None,
+    version: str | None = None,
 ) -> dict[str, Any]:
     """The gate's v1 record: the request's instances, the top choice, the ranked choices and their probabilities.
 
     A calibrated gate also says whether it is `confident`: its first choice's probability reached the threshold
     chosen on val. The graphs do not trust an unsure route (top-2 instead of top-1, no preferred domain).
+    A gate loaded from the registry names its `version` (NAME@VERSION) in `model_versions`.
     """
     record = {
         "instances": instances,
@@ -100,7 +108,8 @@ def gate_record(
         "experts": list(experts),
         "probabilities": [round(float(p), 6) for p in probabilities],
     }
-    return record if confident is None else record | {"confident": bool(confident)}
+    record = record if confident is None else record | {"confident": bool(confident)}
+    return with_versions(record, None, version)
 
 
 def expert_record(
@@ -109,12 +118,13 @@ def expert_record(
     classes: Sequence[str],
     scores: np.ndarray,
     gate: Mapping[str, Any] | None = None,
+    version: str | None = None,
 ) -> dict[str, Any]:
     """An expert's v1 record: its route name, the gate's probability for it, and its class probabilities.
 
     Routed by the gate (pass its record), the record also carries the gate record's `instances` and
     `confident` on, so that a later step of the graph (the RAG graph's retriever) can read the text and
-    knows whether the route is trusted.
+    knows whether the route is trusted, and its `model_versions`, followed by the expert's own `version`.
     """
     record = {
         "expert": expert,
@@ -124,7 +134,18 @@ def expert_record(
     carried = (
         {key: gate[key] for key in ("instances", "confident") if key in gate} if gate is not None else {}
     )
-    return record | carried
+    return with_versions(record | carried, gate, version)
+
+
+def with_versions(
+    record: dict[str, Any], before: Mapping[str, Any] | None, version: str | None
+) -> dict[str, Any]:
+    """`record` with the `model_versions` of the step `before` (its record, if any) and then `version`; the
+    key is left out when there are none (servers loading local folders)."""
+    carried = before.get(MODEL_VERSIONS) if before is not None else None
+    versions = [v for v in carried if isinstance(v, str)] if isinstance(carried, list) else []
+    versions += [version] if version else []
+    return record | {MODEL_VERSIONS: versions} if versions else record
 
 
 def gate_probability(record: Mapping[str, Any] | None, expert: str) -> float:

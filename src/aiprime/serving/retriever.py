@@ -8,9 +8,11 @@ Requests (the contract is `kserve/graphs/README.md`), under `instances` or, as a
   record says the gate was unsure (`"confident": false`: below its calibrated threshold).
 An optional `"parameters": {"k": N}` overrides the server's `--k`.
 
-Answers: one record per question, `{"question", "expert" (when routed), "domain", "hits": [...]}`, with the
-expert's `probability`, `scores` and `label` passed on, so the generator sees the whole route; with a
-calibrated re-ranker also `"min_score"`, the re-ranked score below which the generator abstains.
+Answers: one record per question, `{"question", "expert" (when routed), "domain", "hits": [...],
+"chunk_ids": [...]}` (the stored chunks the hits are, in order: the generator passes them on, so the gateway's
+audit log names what an answer was grounded on), with the expert's `probability`, `scores`, `label` and
+`model_versions` passed on, so the generator sees the whole route; with a calibrated re-ranker also
+`"min_score"`, the re-ranked score below which the generator abstains.
 """
 
 from __future__ import annotations
@@ -30,13 +32,14 @@ from aiprime.rag import store
 from aiprime.rag.embed import Embedder, make_embedder
 from aiprime.rag.search import MAX_K, RERANK_CANDIDATES, Hit, check_k, search
 from aiprime.serving.names import domain_name
-from aiprime.serving.protocol import upstream_records
+from aiprime.serving.protocol import MODEL_VERSIONS, upstream_records
 from aiprime.serving.tracing import database_span
 from aiprime.settings import Settings
 
 log = logging.getLogger(__name__)
 V1_SHAPE = '{"instances": ["a question", {"text": "another"}]} or an expert\'s response'
-PASSED_ON = ("probability", "scores", "label", "confident")  # the expert's keys each answer record carries on
+# the expert's keys each answer record carries on
+PASSED_ON = ("probability", "scores", "label", "confident", MODEL_VERSIONS)
 Rerank = Callable[[str, list[Hit], int], list[Hit]]  # (question, candidates, top_n) -> best first
 
 
@@ -118,7 +121,8 @@ def answer_record(question: Question, hits: Sequence[Hit], min_score: float | No
     route = {"expert": question.expert} if question.expert else {}
     threshold = {"min_score": min_score} if min_score is not None else {}
     return {"question": question.text, **route, "domain": question.domain, **question.passed_on,
-            "hits": [hit_record(h) for h in hits], **threshold}  # fmt: skip
+            "hits": [hit_record(h) for h in hits], "chunk_ids": [h.chunk_id for h in hits],
+            **threshold}  # fmt: skip
 
 
 @dataclass(frozen=True)
