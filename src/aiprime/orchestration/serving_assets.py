@@ -4,7 +4,9 @@ Materialising `deployment` restarts the serving stack of `aiprime serve --rag` (
 retriever, generator and the InferenceGraph router on `kserve/graphs/rag.yaml`) on the MLflow champions,
 records the version each server loaded, and sends the sample queries through the graph; with `rag: false`
 it serves `top1.yaml` without the retriever and generator. The gateway (`aiprime gateway`, with the console)
-runs in front of the router unless `gateway: false`. The stack keeps running afterwards (`aiprime serve stop` stops it).
+runs in front of the router unless `gateway: false`; the sample queries then go through it as the run's
+service account `aiprime-run`, so that each lands in the audit log and `aiprime lineage` resolves it. The
+stack keeps running afterwards (`aiprime serve stop` stops it).
 A second run that changed nothing the stack serves (champions, graph, settings, code) keeps it and only asks.
 On a cluster the same versions go out through the InferenceServices in `kustomize/`.
 
@@ -17,6 +19,7 @@ and the re-ranker fill in (the retriever reads the live table); `deployment` res
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -63,12 +66,12 @@ def deployment(
     settings = workspace.settings
     options = serve_options(config)
     serving_key = serving_fingerprint(workspace, options)
-    served = current_stack(context.instance, settings, serving_key)
+    served, token = current_stack(context.instance, settings, serving_key), run_token(workspace, options)
     if served is not None:
-        answers = samples.ask_samples(served)
+        answers = samples.ask_samples(served, token=token)
         context.log.info(f"kept the running stack behind {served.router_url}: nothing it serves changed")
     else:
-        served, answers = samples.serve_and_ask(settings, options=options)
+        served, answers = samples.serve_and_ask(settings, options=options, token=token)
     versions = samples.served_versions(served, settings.mlflow_url)
     context.log.info(f"serving {versions} behind {served.router_url}")
     fingerprint = hashlib.sha256(json.dumps(versions, sort_keys=True).encode()).hexdigest()[:16]
@@ -104,11 +107,11 @@ def first_answer(
     with progress.stage("serving early: the first answer through the graph"):
         options = serve_options(DeploymentConfig())
         served = current_stack(context.instance, settings, serving_fingerprint(workspace, options))
-        reused = served is not None
+        reused, token = served is not None, run_token(workspace, options)
         if served is None:
-            served, answers = samples.serve_and_ask(settings, query, options=options)
+            served, answers = samples.serve_and_ask(settings, query, options=options, token=token)
         else:
-            answers = samples.ask_samples(served, query)
+            answers = samples.ask_samples(served, query, token)
     context.log.info(f"first answer at {time.strftime('%H:%M:%S')}: {answers[0]}")
     return dg.MaterializeResult(
         metadata={
@@ -142,6 +145,17 @@ def serve_options(config: DeploymentConfig) -> Any:
 
     graph = launcher.RAG_GRAPH if config.rag else launcher.ServeOptions.graph
     return launcher.ServeOptions(router_port=0, rag=config.rag, graph=graph, gateway=config.gateway)
+
+
+def run_token(workspace: Workspace, options: Any) -> Callable[[], str] | None:
+    """What mints tokens of the run's service account when the stack runs the gateway (the samples go through
+    it as that principal); None without a gateway (they go straight to the router)."""
+    if not options.gateway:
+        return None
+    from aiprime.gateway.console.access import run_token as account_token  # FastAPI and security: on use
+
+    engine = workspace.app_db()
+    return lambda: account_token(workspace.settings, engine)
 
 
 def serving_fingerprint(workspace: Workspace, options: Any) -> str:

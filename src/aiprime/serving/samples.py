@@ -1,11 +1,15 @@
 """The served champions and sample queries answered through their graph: how `aiprime run` ends.
 
 The stack is (re)started on the current champions, so the answers come from the models this run
-registered, and it is left running for `aiprime ask`; `aiprime serve stop` stops it.
+registered, and it is left running for `aiprime ask`; `aiprime serve stop` stops it. When the stack runs the
+gateway and the caller gives a token (the run's service identity, made at the edge), each query goes through
+the gateway's ask route, so its audit row names who asked and the versions and chunks that answered, and
+`aiprime lineage <request id>` resolves it; otherwise straight to the router.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from aiprime.serving import client, launcher
@@ -35,34 +39,46 @@ class SampleAnswer:
     reply: str | None = None  # the generator's answer (RAG graph only)
     citations: list[str] = field(default_factory=list)  # the retrieved doc ids the reply cites
     mode: str | None = None  # generated, extractive (the best passage quoted) or abstained (RAG graph only)
+    request_id: str | None = None  # the X-Request-Id it was sent under: `aiprime lineage` takes it
 
 
 def serve_and_ask(
-    settings: Settings, queries: tuple[str, ...] = SAMPLE_QUERIES, options: ServeOptions | None = None
+    settings: Settings,
+    queries: tuple[str, ...] = SAMPLE_QUERIES,
+    options: ServeOptions | None = None,
+    token: Callable[[], str] | None = None,
 ) -> tuple[Stack, list[SampleAnswer]]:
-    """Restart the serving stack on the champions and send each query through its InferenceGraph.
+    """Restart the serving stack on the champions and send each query through its InferenceGraph (through its
+    gateway as the principal of the tokens `token()` mints when it runs one: see `ask_samples`).
 
     Raises:
         ServiceUnavailable: a server did not start or did not answer.
     """
     launcher.stop(settings)
     stack = launcher.start(options or ServeOptions(router_port=0), settings)
-    return stack, ask_samples(stack, queries)
+    return stack, ask_samples(stack, queries, token)
 
 
-def ask_samples(stack: Stack, queries: tuple[str, ...] = SAMPLE_QUERIES) -> list[SampleAnswer]:
-    """Send each query through the running `stack`'s InferenceGraph.
+def ask_samples(
+    stack: Stack, queries: tuple[str, ...] = SAMPLE_QUERIES, token: Callable[[], str] | None = None
+) -> list[SampleAnswer]:
+    """Send each query through the running `stack`'s InferenceGraph: through its gateway's `POST /v1/ask` as
+    the principal of a fresh bearer token from `token()` (one allowed to `ask`; minted per query, so a slow
+    graph never outlives it) when the stack runs a gateway and `token` is given, so that the audit log
+    records each; else straight to the router.
 
     Raises:
-        ServiceUnavailable: a server did not answer.
+        ServiceUnavailable: a server did not answer, or the gateway refused the token.
     """
     answers = []
     for text in queries:
-        a = client.ask(text, stack.router_url, stack.services(), explain=False)
+        if stack.gateway_url is not None and token is not None:
+            a = client.ask_gateway(text, stack.gateway_url, token(), stack.services())
+        else:
+            a = client.ask(text, stack.router_url, stack.services(), explain=False)
         route = dict(list(zip(a.experts, a.probabilities, strict=True))[:2])
-        answers.append(
-            SampleAnswer(text, route, a.answered_by, a.label, a.scores[a.label], a.reply, a.citations, a.mode)
-        )
+        answers.append(SampleAnswer(text, route, a.answered_by, a.label, a.scores[a.label], a.reply,
+                                    a.citations, a.mode, a.request_id))  # fmt: skip
     return answers
 
 

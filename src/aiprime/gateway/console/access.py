@@ -1,4 +1,5 @@
-"""The console's address and a login link for the local admin, for `aiprime run`'s closing summary."""
+"""The console's address and a login link for the local admin, for `aiprime run`'s closing summary; and the
+token of the run's own service account, which its sample queries go through the gateway as."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from aiprime.settings import Settings
 LOCAL_ADMIN = "admin"  # the local user the summary's login link is for; created with the role admin
 GATEWAY_PORT = 8000  # `aiprime gateway`'s default port
 ACTOR = Actor("system:console-login")  # who the audit log says created the local admin
+RUN_ACCOUNT = "aiprime-run"  # the service account `aiprime run` asks its sample queries as (role viewer)
+RUN_ACTOR = Actor("system:aiprime-run")  # who the audit log says created it
 
 
 @dataclass(frozen=True)
@@ -51,21 +54,32 @@ def console_login(
         user: the local user to log in.
     """
     gateway = gateway or GatewaySettings()
-    identity = _local_admin(engine, user)
+    token, ttl = _token(settings, gateway, _principal(engine, user, "user", "admin", ACTOR))
+    url = f"{(base_url or f'http://{settings.host}:{GATEWAY_PORT}').rstrip('/')}/console/"
+    return ConsoleLogin(url, f"{url}#login={token}", user, ttl)
+
+
+def run_token(settings: Settings, engine: Engine, gateway: GatewaySettings | None = None) -> str:
+    """A fresh access token of the service account `aiprime-run` (created holding `viewer`, which may `ask`,
+    when it is absent): the principal the gateway's audit log names for `aiprime run`'s sample queries."""
+    identity = _principal(engine, RUN_ACCOUNT, "service", "viewer", RUN_ACTOR)
+    return _token(settings, gateway or GatewaySettings(), identity)[0]
+
+
+def _token(settings: Settings, gateway: GatewaySettings, identity: rbac.Identity) -> tuple[str, int]:
+    """One of the gateway's own access tokens for `identity`, and its lifetime in seconds."""
     key = load_signing_key(secret_store(settings, gateway))
     issuer = TokenIssuer(key, gateway.issuer, gateway.audience, gateway.token_ttl_s)
-    token, ttl = issuer.issue(identity.name, identity.kind, identity.principal_id)
-    url = f"{(base_url or f'http://{settings.host}:{GATEWAY_PORT}').rstrip('/')}/console/"
-    return ConsoleLogin(url, f"{url}#login={token}", identity.name, ttl)
+    return issuer.issue(identity.name, identity.kind, identity.principal_id)
 
 
-def _local_admin(engine: Engine, user: str) -> rbac.Identity:
-    """The identity of `user`, first created as a password-less user holding `admin` when it is absent."""
+def _principal(engine: Engine, name: str, kind: str, role: str, actor: Actor) -> rbac.Identity:
+    """The identity of `name`, first created (password-less, of `kind`) holding `role` when it is absent."""
     with engine.connect() as conn:
-        found = rbac.identity(conn, user)
+        found = rbac.identity(conn, name)
     if found is None:
-        Admin(engine).add_principal(ACTOR, user, "user")
-        Admin(engine).grant(ACTOR, user, "admin")
+        Admin(engine).add_principal(actor, name, kind)
+        Admin(engine).grant(actor, name, role)
         with engine.connect() as conn:
-            found = rbac.identity(conn, user)
+            found = rbac.identity(conn, name)
     return found
