@@ -60,9 +60,9 @@ class RetrieverModel(ServingModel):
         embedder = self.embedder or query_embedder(settings)
         check_collection(engine, self.collection, embedder)  # before the slow part: fail fast, say the fix
         embedder.embed(["warm up"])  # loads the model now, so ready means ready
-        rerank, min_score = load_rerank(self.reranker, self.tracking_uri or settings.mlflow_url, self.alias)
+        rerank, min_scores = load_rerank(self.reranker, self.tracking_uri or settings.mlflow_url, self.alias)
         self.retriever = Retriever(
-            engine, embedder, self.collection, self.k, rerank, min_score, self.prefer_route_domain
+            engine, embedder, self.collection, self.k, rerank, min_scores, self.prefer_route_domain
         )
         self.ready = True
         return self.ready

@@ -101,7 +101,10 @@ def test_the_reranker_is_trained_registered_calibrated_then_kept_when_nothing_ch
     assert set(json.loads(trained["blend"])) >= {"sense"}
     assert 0.0 <= trained["val/blended_mrr"] <= 1.0
     champion = load_reranker(mlflow_url)
-    assert champion.min_score == pytest.approx(calibrated["min_score"], rel=1e-5)
+    thresholds = champion.thresholds()
+    assert champion.calibrated_per_kind() and set(thresholds) == {"sense", "definition", "keyword", "code"}
+    for kind, threshold in thresholds.items():
+        assert threshold == pytest.approx(calibrated[f"min_score_{kind}"], rel=1e-5)
     assert champion.blend == json.loads(trained["blend"])
     kept = _metadata(again, "reranker")
     assert kept["kept"] is True and kept["champion_version"] == trained["champion_version"]

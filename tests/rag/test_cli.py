@@ -191,9 +191,9 @@ def test_calibrate_stores_min_score_with_a_reranker_folder(ingested: str, tiny_s
     )
 
     assert result.exit_code == 0, result.output
-    stored = load_reranker(folder).min_score
-    assert stored is not None and (folder / "calibration.json").is_file()
-    assert f"min_score {stored:.4f} stored with" in result.output
+    stored = load_reranker(folder)
+    assert stored.calibrated_per_kind() and (folder / "calibration.json").is_file()
+    assert f"min_score per kind (sense {stored.min_score:.4f}, definition" in " ".join(result.output.split())
 
 
 def test_calibrate_without_a_reranker_is_one_line_with_the_fix(env) -> None:

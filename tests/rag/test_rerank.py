@@ -276,6 +276,11 @@ def test_a_calibrated_folder_loads_with_its_min_score_and_a_bad_file_says_the_fi
     save_calibration(folder, {"min_score": 0.625, "calibration/questions": 200.0})
     assert load_reranker(folder).min_score == 0.625
 
+    save_calibration(folder, {"min_score": 0.625, "min_score/code": 0.25, "calibration/code/questions": 9.0})
+    per_kind = load_reranker(folder)
+    assert per_kind.thresholds() == {"sense": 0.625, "definition": 0.625, "keyword": 0.625, "code": 0.25}
+    assert not per_kind.calibrated_per_kind()  # definition and keyword still take sense's
+
     (folder / CALIBRATION_FILE).write_text('{"threshold": 1}')
     with pytest.raises(DataCorrupt, match="aiprime rag calibrate"):
         load_reranker(folder)
@@ -291,6 +296,16 @@ def test_a_calibration_is_tagged_on_the_registered_version(untrained, mined, mlf
 
     assert where.startswith("aiprime-reranker v") and where.endswith("(challenger)")
     assert load_reranker(mlflow_url, alias="challenger").min_score == 0.25
+    kinds = {
+        "min_score": 0.25,
+        "min_score/definition": 0.5,
+        "min_score/keyword": 0.75,
+        "min_score/code": 0.125,
+    }
+    save_calibration(mlflow_url, kinds, alias="challenger")
+    tagged = load_reranker(mlflow_url, alias="challenger")
+    assert tagged.calibrated_per_kind()
+    assert tagged.thresholds() == {"sense": 0.25, "definition": 0.5, "keyword": 0.75, "code": 0.125}
     with pytest.raises(ModelNotReady, match="train-reranker"):
         save_calibration(mlflow_url, {"min_score": 0.25}, alias="nobody")
 

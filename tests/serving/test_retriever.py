@@ -135,12 +135,12 @@ def test_a_reranker_picks_k_from_a_wider_pool(engine, embedder, bats) -> None:
 
 def test_a_reranker_folder_rescores_the_hits_as_probabilities(engine, embedder, bats, tmp_path) -> None:
     folder = save_reranker(new_reranker(), tmp_path / "reranker")  # untrained head: real, if not yet useful
-    rerank, min_score = load_rerank(str(folder), "http://unused", "x")
-    retriever = Retriever(engine, embedder, bats, k=2, rerank=rerank, min_score=min_score)
+    rerank, min_scores = load_rerank(str(folder), "http://unused", "x")
+    retriever = Retriever(engine, embedder, bats, k=2, rerank=rerank, min_scores=min_scores)
     (record,) = retriever.answer(parse_request({"instances": ["bat"]}))["predictions"]
     scores = [h["score"] for h in record["hits"]]
     assert len(scores) == 2 and all(0 <= p <= 1 for p in scores) and scores == sorted(scores, reverse=True)
-    assert min_score is None and "min_score" not in record  # never calibrated: the generator's own applies
+    assert min_scores == {} and "min_score" not in record  # never calibrated: the generator's own applies
 
 
 def test_a_calibrated_reranker_passes_its_min_score_to_the_generator(
@@ -149,16 +149,34 @@ def test_a_calibrated_reranker_passes_its_min_score_to_the_generator(
     folder = save_reranker(new_reranker(), tmp_path / "reranker")
     save_calibration(folder, {"min_score": 0.375, "calibration/questions": 2.0})
 
-    rerank, min_score = load_rerank(str(folder), "http://unused", "x")
-    reranked = Retriever(engine, embedder, bats, k=2, rerank=rerank, min_score=min_score)
-    fused = Retriever(engine, embedder, bats, k=2, min_score=min_score)  # RRF scores: another scale
+    rerank, min_scores = load_rerank(str(folder), "http://unused", "x")
+    reranked = Retriever(engine, embedder, bats, k=2, rerank=rerank, min_scores=min_scores)
+    fused = Retriever(engine, embedder, bats, k=2, min_scores=min_scores)  # RRF scores: another scale
 
     assert reranked.answer(parse_request({"instances": ["bat"]}))["predictions"][0]["min_score"] == 0.375
     assert "min_score" not in fused.answer(parse_request({"instances": ["bat"]}))["predictions"][0]
 
 
+def test_each_query_kind_gets_its_own_threshold(engine, embedder, bats, tmp_path) -> None:
+    folder = save_reranker(new_reranker(), tmp_path / "reranker")
+    save_calibration(folder, {"min_score": 0.625, "min_score/keyword": 0.25, "min_score/code": 0.125})
+
+    rerank, min_scores = load_rerank(str(folder), "http://unused", "x")
+    retriever = Retriever(engine, embedder, bats, k=2, rerank=rerank, min_scores=min_scores)
+    asked = [
+        'What does "bat" mean in "the bat flew out"?',
+        "bat",
+        "bat.swing()",
+        "an animal that flies at night",
+    ]
+    records = retriever.answer(parse_request({"instances": asked}))["predictions"]
+
+    # sense, keyword, code, then definition: calibrated before it had its own, so sense's applies
+    assert [r["min_score"] for r in records] == [0.625, 0.25, 0.125, 0.625]
+
+
 def test_auto_without_a_reachable_registry_serves_the_fused_ranking() -> None:
-    assert load_rerank("auto", f"http://127.0.0.1:{free_port()}", "champion") == (None, None)
+    assert load_rerank("auto", f"http://127.0.0.1:{free_port()}", "champion") == (None, {})
 
 
 def test_the_collection_check_names_the_fix(engine, embedder, bats) -> None:
@@ -176,6 +194,6 @@ def test_k_out_of_range_is_refused_at_start() -> None:
 
 
 def test_reranker_none_loads_nothing_and_a_missing_folder_is_a_config_error(tmp_path) -> None:
-    assert load_rerank("none", "http://unused", "champion") == (None, None)
+    assert load_rerank("none", "http://unused", "champion") == (None, {})
     with pytest.raises(ConfigError, match="is not a folder; pass auto, none"):
         load_rerank(str(tmp_path / "nope"), "http://unused", "champion")

@@ -192,19 +192,19 @@ def grounded_answers(
     generator: str = "model", kinds: tuple[str, ...] = KINDS,
 ) -> dict[str, dict[str, float]]:  # fmt: skip
     """Answer and check `n` test questions of each query kind end to end (kind -> figures), abstaining below
-    the re-ranker's stored min_score (as the served stack does), or below one calibrated now on `n` val sense
-    questions when it has none."""
+    the re-ranker's stored threshold of each kind (as the served stack does), or below ones calibrated now on
+    `n` val queries of each kind when it has none of its own per kind."""
     from aiprime.rag import answer_eval
     from aiprime.rag.rerank import rerank
 
     engine, embedder = stack.ready_app_db(settings), make_embedder(settings)
     bound = (lambda q, hits, top_n: rerank(q, hits, reranker, top_n)) if reranker is not None else None
-    if reranker is not None and reranker.min_score is not None:
-        min_score, figures = reranker.min_score, {"calibration/min_score (stored)": reranker.min_score}
+    if reranker is not None and reranker.calibrated_per_kind():
+        min_score = reranker.thresholds()
+        figures = {f"calibration/min_score (stored, {kind})": t for kind, t in min_score.items()}
     else:
-        val = rag_eval.sample_queries(splits, n, seed, split="val")
-        min_score, figures = answer_eval.calibrate(
-            engine, embedder, val, k=4, rerank=bound, collection=collection
+        min_score, figures = answer_eval.calibrate_kinds(
+            engine, embedder, splits, n, seed=seed, rerank=bound, collection=collection
         )
     by_kind = answer_eval.answers_by_kind(
         engine, embedder, splits, n, drafting_model(settings, generator), seed=seed, kinds=kinds,
@@ -233,18 +233,21 @@ def drafting_model(settings: Settings, choice: str) -> Generator | None:
 @app.command("calibrate")
 def calibrate_command(
     splits: Annotated[Path, _QUERY_SPLITS] = SPLITS,
-    questions: Annotated[int, typer.Option(min=2, help="Val-split questions to calibrate on.")] = 200,
+    questions: Annotated[
+        int, typer.Option(min=2, help="Val-split queries of each kind to calibrate on.")
+    ] = 200,
     seed: Annotated[int, _SEED] = 0,
     collection: Annotated[str, _COLLECTION] = DEFAULT_COLLECTION,
     reranker: Annotated[
         str, typer.Option(help="The re-ranker: an MLflow alias (champion) or a folder.")
     ] = "champion",
 ) -> None:
-    """Choose the score below which answers abstain, on val questions, and store it with the re-ranker.
+    """Choose the score below which answers abstain, one per query kind on val queries of that kind, and store
+    them with the re-ranker.
 
-    The retriever server reads it with the re-ranker and passes it to the generator in every record."""
+    The retriever server reads them with the re-ranker and passes each question's kind's to the generator."""
     from aiprime.rag import answer_eval
-    from aiprime.rag.rerank import MIN_SCORE, rerank, resolve_reranker, save_calibration
+    from aiprime.rag.rerank import rerank, resolve_reranker, save_calibration, threshold_figures
 
     settings = Settings()
     model = resolve_reranker(reranker, settings.mlflow_url)
@@ -253,15 +256,15 @@ def calibrate_command(
             f"No re-ranker {reranker!r} (no aiprime-reranker@{reranker} at {settings.mlflow_url}, or it is down). "
             "min_score is a probability of the re-ranker: train one with `aiprime rag train-reranker`."
         )
-    val = rag_eval.sample_queries(splits, questions, seed, split="val")
-    min_score, figures = answer_eval.calibrate(
-        stack.ready_app_db(settings), make_embedder(settings), val, k=4, collection=collection,
-        rerank=lambda q, hits, top_n: rerank(q, hits, model, top_n),
+    thresholds, figures = answer_eval.calibrate_kinds(
+        stack.ready_app_db(settings), make_embedder(settings), splits, questions, seed=seed,
+        rerank=lambda q, hits, top_n: rerank(q, hits, model, top_n), collection=collection,
     )  # fmt: skip
     where = save_calibration(reranker if Path(reranker).is_dir() else settings.mlflow_url,
-                             {MIN_SCORE: min_score, **figures}, alias=reranker)  # fmt: skip
+                             threshold_figures(thresholds) | figures, alias=reranker)  # fmt: skip
     console.print(figures_table("Calibration", figures))
-    console.print(f"min_score {min_score:.4f} stored with {where}; restart the retriever to serve it.")
+    chosen = ", ".join(f"{kind} {t:.4f}" for kind, t in thresholds.items())
+    console.print(f"min_score per kind ({chosen}) stored with {where}; restart the retriever to serve them.")
 
 
 def figures_table(title: str, figures: dict[str, float]) -> Table:

@@ -35,6 +35,7 @@ from aiprime import versioning
 from aiprime.observability import progress
 from aiprime.orchestration.resources import Workspace
 from aiprime.rag import store
+from aiprime.rag.query_kinds import KINDS
 
 GROUP = "retrieval"
 RERANKING = "reranking"  # the re-ranker's own group: materialising retrieval alone trains nothing
@@ -42,7 +43,7 @@ RECALL_TARGET = 0.95  # the issue's bar for HNSW recall@10 against exact search
 RECALL_QUERIES = 200  # test-split questions the check embeds (about 3 s of MiniLM here)
 PROGRESS_EVERY = 20  # log one line per this many batches
 RERANKER_CODE = ("rerank", "rerank_train", "query_kinds", "fusion", "search", "lexical", "evaluate", "embed")
-CALIBRATION_QUESTIONS = 100  # val sense questions `reranker_calibration` retrieves and re-ranks
+CALIBRATION_QUESTIONS = 100  # val queries of each kind `reranker_calibration` retrieves and re-ranks
 EARLY_SOURCES = ("wordnet",)  # the store's part the first answer needs; FOLDOC and Python docs fill in later
 # Dagster's in-process executor runs, among the steps it can run, the highest priority first (default 0): a step
 # tagged so waits until the first answer's steps (the models, the WordNet part of the store) are done.
@@ -366,8 +367,8 @@ def train_and_register(
 
 @dg.asset(group_name=RERANKING, deps=[dg.AssetKey("reranker")], kinds={"mlflow"})
 def reranker_calibration(workspace: dg.ResourceParam[Workspace]) -> dg.MaterializeResult:
-    """The champion re-ranker's abstention threshold `min_score`, chosen on val sense questions and tagged on
-    its MLflow version (kept when that version already carries one)."""
+    """The champion re-ranker's abstention thresholds, one per query kind chosen on that kind's val queries,
+    tagged on its MLflow version (kept when that version already carries them all)."""
     from aiprime.rag.rerank import load_reranker
 
     tracking_uri = workspace.settings.mlflow_url
@@ -375,27 +376,37 @@ def reranker_calibration(workspace: dg.ResourceParam[Workspace]) -> dg.Materiali
     if version is None:
         return dg.MaterializeResult(metadata={"calibrated": "no champion re-ranker: nothing to calibrate"})
     model = load_reranker(tracking_uri)
-    figures = {"min_score": model.min_score} if model.min_score is not None else calibrate(workspace, model)
-    kept = model.min_score is not None
+    kept = model.calibrated_per_kind()
+    figures = (
+        {f"min_score_{kind}": t for kind, t in model.thresholds().items()}
+        if kept
+        else calibrate(workspace, model)
+    )
     return dg.MaterializeResult(
         metadata={**figures, "reranker_version": version, "kept": kept},
-        data_version=dg.DataVersion(f"v{version}-{figures['min_score']:.6g}"),
+        data_version=dg.DataVersion(calibration_version(version, figures)),
     )
 
 
+def calibration_version(version: str, figures: dict[str, Any]) -> str:
+    """The calibration's data version: the re-ranker's version and each kind's threshold."""
+    return f"v{version}-" + "-".join(f"{figures[f'min_score_{kind}']:.6g}" for kind in KINDS)
+
+
 def calibrate(workspace: Workspace, model: Any) -> dict[str, float]:
-    """Choose `min_score` on CALIBRATION_QUESTIONS val questions and tag it on the champion's version."""
+    """Choose a threshold per query kind on CALIBRATION_QUESTIONS val queries of each and tag them on the
+    champion's version."""
     from aiprime.rag import answer_eval
     from aiprime.rag.embed import make_embedder
-    from aiprime.rag.evaluate import sample_queries
-    from aiprime.rag.rerank import MIN_SCORE, rerank, save_calibration
+    from aiprime.rag.rerank import rerank, save_calibration, threshold_figures
 
     settings = workspace.settings
-    val = sample_queries(workspace.root / "data" / "splits", CALIBRATION_QUESTIONS, seed=0, split="val")
-    with progress.stage("calibrating the re-ranker"):
-        min_score, figures = answer_eval.calibrate(
-            workspace.app_db(), make_embedder(settings), val, k=4, collection=settings.rag_collection,
-            rerank=lambda q, hits, top_n: rerank(q, hits, model, top_n),
+    with progress.stage(f"calibrating the re-ranker ({len(KINDS)} query kinds)"):
+        thresholds, figures = answer_eval.calibrate_kinds(
+            workspace.app_db(), make_embedder(settings), workspace.root / "data" / "splits",
+            CALIBRATION_QUESTIONS, rerank=lambda q, hits, top_n: rerank(q, hits, model, top_n),
+            collection=settings.rag_collection,
         )  # fmt: skip
-    save_calibration(settings.mlflow_url, {MIN_SCORE: min_score, **figures})
-    return {MIN_SCORE: min_score, **{k.replace("/", "_"): v for k, v in figures.items()}}
+    save_calibration(settings.mlflow_url, threshold_figures(thresholds) | figures)
+    chosen = {f"min_score_{kind}": t for kind, t in thresholds.items()}
+    return chosen | {k.replace("/", "_"): v for k, v in figures.items()}

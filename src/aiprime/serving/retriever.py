@@ -30,6 +30,7 @@ from aiprime.db.urls import database_url
 from aiprime.errors import ConfigError, InvalidInput
 from aiprime.rag import store
 from aiprime.rag.embed import Embedder, make_embedder
+from aiprime.rag.query_kinds import query_kind
 from aiprime.rag.search import MAX_K, RERANK_CANDIDATES, Hit, check_k, search
 from aiprime.serving.names import domain_name
 from aiprime.serving.protocol import MODEL_VERSIONS, upstream_records
@@ -134,7 +135,8 @@ class Retriever:
     collection: str  # the collection searched
     k: int = 4  # hits per question unless the request says otherwise
     rerank: Rerank | None = None  # the re-ranker champion, when one was loaded
-    min_score: float | None = None  # the re-ranker's calibrated abstention threshold, passed to the generator
+    min_scores: Mapping[str, float] = field(default_factory=dict)  # query kind -> the re-ranker's calibrated
+    # abstention threshold, passed to the generator with each question of that kind
     prefer_route_domain: bool = True  # boost the routed expert's domain (off: search every domain alike)
 
     def __post_init__(self) -> None:
@@ -143,8 +145,13 @@ class Retriever:
     def answer(self, request: RetrieverRequest) -> dict[str, Any]:
         """`{"predictions": [...]}`, one record per question, hybrid search preferring the route's domain."""
         k = request.k or self.k
-        min_score = self.min_score if self.rerank else None  # a threshold on the re-ranker's scores only
-        return {"predictions": [answer_record(q, self.hits(q, k), min_score) for q in request.questions]}
+        return {
+            "predictions": [answer_record(q, self.hits(q, k), self.min_score(q)) for q in request.questions]
+        }
+
+    def min_score(self, question: Question) -> float | None:
+        """The abstention threshold of `question`'s kind: one on the re-ranker's scores only."""
+        return self.min_scores.get(query_kind(question.text)) if self.rerank else None
 
     def hits(self, question: Question, k: int) -> list[Hit]:
         """The best `k` chunks for one question (re-ranked from a wider pool when a re-ranker is loaded)."""
@@ -186,16 +193,16 @@ def query_embedder(settings: Settings) -> Embedder:
     return make_embedder(settings, cached=False)
 
 
-def load_rerank(choice: str, tracking_uri: str, alias: str) -> tuple[Rerank | None, float | None]:
-    """The re-ranker that `--reranker` names, bound as a `Rerank`, and its calibrated `min_score` (None when
-    uncalibrated); (None, None) for `none` or when none is registered.
+def load_rerank(choice: str, tracking_uri: str, alias: str) -> tuple[Rerank | None, dict[str, float]]:
+    """The re-ranker that `--reranker` names, bound as a `Rerank`, and its calibrated threshold per query kind
+    (empty when uncalibrated); (None, {}) for `none` or when none is registered.
 
     `auto` is the `alias` version of `aiprime-reranker` on the MLflow server at `tracking_uri`: while none is
     registered (or the server does not answer) the retriever serves the fused ranking as it is. Anything
     else is a folder written by `aiprime rag train-reranker --out`.
     """
     if choice == "none":
-        return None, None
+        return None, {}
     if choice != "auto" and not Path(choice).is_dir():
         raise ConfigError(f"--reranker {choice!r} is not a folder; pass auto, none or a re-ranker's folder.")
     from aiprime.rag import rerank  # torch and transformers: only for a server that re-ranks
@@ -203,11 +210,19 @@ def load_rerank(choice: str, tracking_uri: str, alias: str) -> tuple[Rerank | No
     reranker = rerank.resolve_reranker(alias if choice == "auto" else choice, tracking_uri)
     if reranker is None:
         log.warning("no %r re-ranker is registered at %s; serving the fused ranking", alias, tracking_uri)
-        return None, None
+        return None, {}
     if reranker.min_score is None:
         log.warning(
             "%s is not calibrated (`aiprime rag calibrate`): answers abstain only below the generator's "
             "own --min_score",
             reranker.source,
         )
-    return (lambda question, hits, top_n: rerank.rerank(question, hits, reranker, top_n)), reranker.min_score
+    elif not reranker.calibrated_per_kind():
+        log.warning(
+            "%s has no threshold of its own per query kind: every kind abstains below the sense questions' "
+            "min_score; run `aiprime rag calibrate` again",
+            reranker.source,
+        )
+    return (
+        lambda question, hits, top_n: rerank.rerank(question, hits, reranker, top_n)
+    ), reranker.thresholds()
