@@ -178,8 +178,10 @@ MEDIA_DOC = {"requestBody": MEDIA_BODY}
 async def _forward_media(request: Request, name: str, caller: Caller) -> Response:
     """Forward the body byte for byte to the multimodal graph, with the headers that say how to read it."""
     body, headers = await _media_body(request)
-    rt = runtime(request)
-    return await rt.upstreams.forward(name, body, request.state.ctx.request_id, caller.name, headers)
+    ctx = request.state.ctx
+    answer = await runtime(request).upstreams.forward(name, body, ctx.request_id, caller.name, headers)
+    ctx.served = served_by(answer)  # as `_forward`: the audit entry keeps what served it
+    return answer
 
 
 async def _media_body(request: Request) -> tuple[bytes, dict[str, str]]:

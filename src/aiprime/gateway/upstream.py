@@ -138,5 +138,4 @@ def served_by(answer: Response) -> dict[str, list]:
         values = [v for values in named for v in values if isinstance(v, kind) and not isinstance(v, bool)]
         if values:
             found[key] = [v[:MAX_VERSION_CHARS] if isinstance(v, str) else v for v in dict.fromkeys(values)]
-            found[key] = found[key][:MAX_SERVED]
-    return found
+    return {key: values[:MAX_SERVED] for key, values in found.items()}
