@@ -127,8 +127,8 @@ def eval_command(
         int,
         typer.Option(
             min=0,
-            help="Also answer and check N test questions (min_score calibrated on N val "
-            "questions); 0 = retrieval only.",
+            help="Also answer and check N test questions of each kind (abstaining below the re-ranker's "
+            "threshold for the kind, or one calibrated now on N val queries of each kind); 0 = retrieval only.",
         ),
     ] = 0,
     generator: Annotated[
