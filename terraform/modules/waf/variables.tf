@@ -20,13 +20,28 @@ variable "rate_limit_per_5min" {
 }
 
 variable "max_body_kib" {
-  description = "Largest request body in KiB that the gateway accepts; larger ones are blocked at the edge. Inference requests with retrieved context exceed the managed rule set's 8 KiB, so the managed check only counts and this rule blocks."
+  description = "Largest request body in KiB that the gateway accepts, except on `media_upload_paths`; larger ones are blocked at the edge. Inference requests with retrieved context exceed the managed rule set's 8 KiB, so the managed check only counts and this rule blocks. Behind an ALB, WAF sees only a body's first 8 KiB and blocks any larger body as too big to inspect, so values above 8 take effect only where the inspection limit is raised (CloudFront, API Gateway: up to 64 KiB)."
   type        = number
   default     = 64
 
   validation {
     condition     = var.max_body_kib >= 8 && var.max_body_kib <= 64
-    error_message = "max_body_kib must be 8-64: ALB-attached WAF inspects at most 64 KiB of a body."
+    error_message = "max_body_kib must be 8-64: WAF inspects at most 64 KiB of a body (8 KiB behind an ALB)."
+  }
+}
+
+variable "media_upload_paths" {
+  description = "URI paths of the gateway routes that take media uploads (images, speech clips) as binary bodies, matched exactly. They are exempt from `max_body_kib` and from the common rule set's body rules (which would read the bytes as text); every other rule still applies to them. The gateway bounds their bodies itself (AIPRIME_GATEWAY_MAX_BODY_BYTES). tests/infra checks the default against the gateway's routes."
+  type        = list(string)
+  default     = ["/v1/predict/media", "/v1/ask/media"]
+
+  validation {
+    condition = (
+      length(var.media_upload_paths) <= 9 &&
+      length(distinct(var.media_upload_paths)) == length(var.media_upload_paths) &&
+      alltrue([for path in var.media_upload_paths : can(regex("^/[A-Za-z0-9._~/-]{0,199}$", path))])
+    )
+    error_message = "media_upload_paths must be at most 9 distinct URI paths, each starting with / (letters, digits, . _ ~ - /; at most 200 characters), for example /v1/predict/media."
   }
 }
 
