@@ -55,14 +55,16 @@ def calibrate(
     k: int,
     rerank: Rerank | None,
     collection: str,
+    balanced: bool = True,
 ) -> tuple[float, dict[str, float]]:
-    """`min_score` from `queries` (with `question` and `relevant`), and the figures it was chosen from."""
+    """`min_score` from `queries` (with `question` and `relevant`), and the figures it was chosen from
+    (`balanced`: see `grounding.calibrate_min_score`)."""
     found, missed = [], []
     for row in queries.itertuples(index=False):
         hits = retrieve(engine, embedder, row.question, k, rerank, collection)
         top = hits[0].score if hits else 0.0
         (found if row.relevant in {h.doc_id for h in hits} else missed).append(top)
-    threshold = calibrate_min_score(found, missed) if found and missed else 0.0
+    threshold = calibrate_min_score(found, missed, balanced) if found and missed else 0.0
     return threshold, {
         "calibration/questions": float(len(queries)),
         "calibration/relevant_retrieved": len(found) / max(len(queries), 1),
@@ -86,12 +88,19 @@ def calibrate_kinds(
 ) -> tuple[dict[str, float], dict[str, float]]:
     """`calibrate` on `n` val queries of each query kind: kind -> `min_score`, and the figures (sense's under
     `calibration/`, another kind's under `calibration/<kind>/`). A kind without val queries in the store takes
-    sense's threshold."""
+    sense's threshold.
+
+    Sense's maximises balanced accuracy: 40% of val sense questions miss their sense in the hits. The other
+    kinds' maximise plain accuracy: their document is retrieved for 86-96% of val queries, and balanced
+    accuracy, weighing each miss like 6-25 hits, cut the answered share of 100 test queries on the full store
+    from 92% to 76% (definition) and from 99% to 53% (keyword) for a gain in precision under 7 points."""
     stored = stored_doc_ids(engine, collection)
     thresholds, figures = {}, {}
     for kind in KINDS:  # sense first
         queries = queries_of(splits_dir, kind, "val", n, seed, stored)
-        threshold, found = calibrate(engine, embedder, queries, k=4, rerank=rerank, collection=collection)
+        threshold, found = calibrate(
+            engine, embedder, queries, k=4, rerank=rerank, collection=collection, balanced=kind == "sense"
+        )
         thresholds[kind] = threshold if len(queries) else thresholds["sense"]
         prefix = "calibration/" if kind == "sense" else f"calibration/{kind}/"
         figures |= {prefix + key.removeprefix("calibration/"): value for key, value in found.items()}

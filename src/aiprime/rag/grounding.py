@@ -133,12 +133,16 @@ def groundedness(answer: Answer, hits: Sequence[Hit | Mapping[str, Any]]) -> dic
             "grounded": bool(cited) and share == 1.0 and overlap >= MIN_OVERLAP}  # fmt: skip
 
 
-def calibrate_min_score(relevant_scores: Sequence[float], irrelevant_scores: Sequence[float]) -> float:
+def calibrate_min_score(
+    relevant_scores: Sequence[float], irrelevant_scores: Sequence[float], balanced: bool = True
+) -> float:
     """The `min_score` that best tells answerable questions (`relevant_scores`) from unanswerable ones.
 
     Scores are each question's top-hit retrieval score. A question is answered when its score >= the
     threshold; the threshold maximises balanced accuracy (the mean of the fraction of relevant scores kept
-    and of irrelevant ones refused), so the larger sample does not dominate. Candidates are the midpoints
+    and of irrelevant ones refused), so the larger sample does not dominate; with `balanced` False, plain
+    accuracy (the share of questions kept or refused rightly), for when unanswerable questions are rare and
+    balanced accuracy would give each the weight of many answerable ones. Candidates are the midpoints
     between neighbouring distinct scores (and one below and above them all); ties go to the lowest, which
     abstains least.
 
@@ -147,10 +151,14 @@ def calibrate_min_score(relevant_scores: Sequence[float], irrelevant_scores: Seq
     """
     relevant, irrelevant = _scores(relevant_scores, "relevant"), _scores(irrelevant_scores, "irrelevant")
     values = np.unique(np.concatenate([relevant, irrelevant]))  # sorted
-    candidates = np.concatenate([[values[0] - 1.0], (values[:-1] + values[1:]) / 2, [values[-1] + 1.0]])
+    below_all = 0.0 if values[0] > 0 else values[0] - 1.0  # 0 for scores that are probabilities
+    candidates = np.concatenate([[below_all], (values[:-1] + values[1:]) / 2, [values[-1] + 1.0]])
     kept = (relevant[None, :] >= candidates[:, None]).mean(axis=1)  # (C,)
     refused = (irrelevant[None, :] < candidates[:, None]).mean(axis=1)  # (C,)
-    return float(candidates[np.argmax((kept + refused) / 2)])
+    if balanced:
+        return float(candidates[np.argmax((kept + refused) / 2)])
+    right = kept * len(relevant) + refused * len(irrelevant)  # (C,) questions kept or refused rightly
+    return float(candidates[np.argmax(right)])
 
 
 def _scores(scores: Sequence[float], name: str) -> np.ndarray:
