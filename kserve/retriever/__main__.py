@@ -14,6 +14,7 @@ import argparse
 from kserve import model_server
 from model import RetrieverModel  # kserve/retriever/model.py: `python kserve/retriever` puts it on sys.path
 
+from aiprime.rag.search import ANSWER_K
 from aiprime.serving import base_server
 from aiprime.settings import Settings
 
@@ -33,7 +34,9 @@ def parser() -> argparse.ArgumentParser:
         "unset: the embedded server.",
     )
     parser.add_argument("--collection", default=settings.rag_collection, help="The collection to search.")
-    parser.add_argument("--k", type=int, default=4, help="Hits per question (a request's parameters.k wins).")
+    parser.add_argument(
+        "--k", type=int, default=ANSWER_K, help="Hits per question (a request's parameters.k wins)."
+    )
     parser.add_argument(
         "--reranker",
         default="auto",

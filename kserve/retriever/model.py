@@ -14,6 +14,7 @@ from kserve import InferRequest
 
 from aiprime.errors import InvalidInput
 from aiprime.rag.embed import Embedder
+from aiprime.rag.search import ANSWER_K
 from aiprime.serving.base_server import ServingModel
 from aiprime.serving.retriever import (
     Retriever,
@@ -31,7 +32,7 @@ class RetrieverModel(ServingModel):
     """Searches one retrieval collection for each question."""
 
     def __init__(
-        self, name: str, *, server_url: str | None, collection: str, k: int = 4, reranker: str = "auto",
+        self, name: str, *, server_url: str | None, collection: str, k: int = ANSWER_K, reranker: str = "auto",
         tracking_uri: str | None = None, alias: str = "champion", embedder: Embedder | None = None,
         max_in_flight: int = 0, prefer_route_domain: bool = True,
     ) -> None:  # fmt: skip

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from aiprime.rag.search import ANSWER_K
 from aiprime.security.passwords import MAX_LENGTH, MIN_LENGTH
 from aiprime.security.rbac import NAME_PATTERN, RESERVED_PATTERN, ROLES
 
@@ -53,7 +54,7 @@ class AskRequest(_Strict):
     """A question for retrieval-augmented answering."""
 
     question: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
-    top_k: int = Field(5, ge=1, le=50, description="Passages to retrieve.")
+    top_k: int = Field(ANSWER_K, ge=1, le=50, description="Passages to retrieve.")
 
 
 class SearchRequest(_Strict):

@@ -31,7 +31,7 @@ from aiprime.rag.generate import MIN_SENSE_SHARE, answer, chosen_passage, named_
 from aiprime.rag.generators import Generator
 from aiprime.rag.grounding import calibrate_min_score, groundedness, is_echo, support
 from aiprime.rag.query_kinds import KINDS
-from aiprime.rag.search import RERANK_CANDIDATES, Hit, search
+from aiprime.rag.search import ANSWER_K, RERANK_CANDIDATES, Hit, search
 
 COVERAGE_POINTS = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1)  # shares of answered questions kept
 
@@ -99,7 +99,13 @@ def calibrate_kinds(
     for kind in KINDS:  # sense first
         queries = queries_of(splits_dir, kind, "val", n, seed, stored)
         threshold, found = calibrate(
-            engine, embedder, queries, k=4, rerank=rerank, collection=collection, balanced=kind == "sense"
+            engine,
+            embedder,
+            queries,
+            k=ANSWER_K,
+            rerank=rerank,
+            collection=collection,
+            balanced=kind == "sense",
         )
         thresholds[kind] = threshold if len(queries) else thresholds["sense"]
         prefix = "calibration/" if kind == "sense" else f"calibration/{kind}/"
@@ -119,7 +125,7 @@ def evaluate_answers(
     queries: pd.DataFrame,
     generator: Generator | None,
     *,
-    k: int = 4,
+    k: int = ANSWER_K,
     rerank: Rerank | None = None,
     min_score: float = 0.0,
     min_share: float = MIN_SENSE_SHARE,
@@ -247,7 +253,7 @@ def sense_choices(
     embedder: Embedder,
     queries: pd.DataFrame,
     *,
-    k: int = 4,
+    k: int = ANSWER_K,
     rerank: Rerank | None,
     min_score: float = 0.0,
     collection: str,

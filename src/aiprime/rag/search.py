@@ -33,6 +33,9 @@ from aiprime.rag.query_kinds import query_kind
 RRF_K = 60  # the constant of Cormack et al. (2009): rank r contributes 1 / (60 + r)
 MAX_QUERY_CHARS = 2000  # a question, not a document; longer input is refused
 MAX_K = 200
+ANSWER_K = (
+    4  # passages an answer stands on: the retriever's and the gateway's default; calibrated and evaluated at
+)
 RERANK_CANDIDATES = 20  # with a re-ranker, hybrid search's top 20 (or k, if more) are re-ordered
 DEPTH = 50  # candidates each retriever hands to the fusion
 EF_SEARCH = 64  # recall@10 0.96 at p95 5 ms over 147k chunks (bench/rag_hnsw.py); pgvector's 40 gives 0.93

@@ -31,7 +31,7 @@ from aiprime.errors import ConfigError, InvalidInput
 from aiprime.rag import store
 from aiprime.rag.embed import Embedder, make_embedder
 from aiprime.rag.query_kinds import query_kind
-from aiprime.rag.search import MAX_K, RERANK_CANDIDATES, Hit, check_k, search
+from aiprime.rag.search import ANSWER_K, MAX_K, RERANK_CANDIDATES, Hit, check_k, search
 from aiprime.serving.names import domain_name
 from aiprime.serving.protocol import MODEL_VERSIONS, upstream_records
 from aiprime.serving.tracing import database_span
@@ -133,7 +133,7 @@ class Retriever:
     engine: Engine  # the `aiprime` database
     embedder: Embedder  # the model the collection was embedded with
     collection: str  # the collection searched
-    k: int = 4  # hits per question unless the request says otherwise
+    k: int = ANSWER_K  # hits per question unless the request says otherwise
     rerank: Rerank | None = None  # the re-ranker champion, when one was loaded
     min_scores: Mapping[str, float] = field(default_factory=dict)  # query kind -> the re-ranker's calibrated
     # abstention threshold, passed to the generator with each question of that kind
