@@ -98,7 +98,11 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path, help="An older gate's folder, scored as it is.")
     parser.add_argument("--cache", type=Path, help="Embedding cache (default AIPRIME_HOME/embeddings).")
     parser.add_argument(
-        "--hidden", type=int, nargs="+", default=[0, 16, 256], help="Gate hidden widths (0: linear)."
+        "--hidden",
+        type=int,
+        nargs="*",
+        default=[0, 16, 256],
+        help="Gate hidden widths (0: linear; none: score --baseline only).",
     )
     parser.add_argument("--train-questions", type=int, default=8192)
     parser.add_argument("--val-questions", type=int, default=2048)
