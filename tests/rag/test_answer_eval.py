@@ -172,6 +172,24 @@ def test_calibration_threshold_lies_within_the_top_scores(engine, embedder, inde
     assert balanced >= 0.5 or threshold == 0.0  # at least as good as answering everything
 
 
+def test_held_out_documents_make_an_unanswerable_question_of_every_query(
+    engine, embedder, indexed, questions
+) -> None:
+    _, plain = calibrate(engine, embedder, questions, k=4, rerank=None, collection=indexed)
+    _, held = calibrate(
+        engine, embedder, questions, k=4, rerank=None, collection=indexed, hold_out=True
+    )
+
+    n, misses = len(questions), round(len(questions) * (1 - held["calibration/relevant_retrieved"]))
+    assert plain["calibration/unanswerable_scored"] == misses
+    assert (
+        held["calibration/unanswerable_scored"] == n + misses
+    )  # each query once more, its document held out
+    assert (
+        held["calibration/answerable_kept"] + held["calibration/unanswerable_refused"] >= 1.0
+    )  # beats all-in
+
+
 def test_answer_figures_count_only_answered_questions_for_grounding() -> None:
     rows = [
         {

@@ -133,16 +133,12 @@ def groundedness(answer: Answer, hits: Sequence[Hit | Mapping[str, Any]]) -> dic
             "grounded": bool(cited) and share == 1.0 and overlap >= MIN_OVERLAP}  # fmt: skip
 
 
-def calibrate_min_score(
-    relevant_scores: Sequence[float], irrelevant_scores: Sequence[float], balanced: bool = True
-) -> float:
+def calibrate_min_score(relevant_scores: Sequence[float], irrelevant_scores: Sequence[float]) -> float:
     """The `min_score` that best tells answerable questions (`relevant_scores`) from unanswerable ones.
 
     Scores are each question's top-hit retrieval score. A question is answered when its score >= the
     threshold; the threshold maximises balanced accuracy (the mean of the fraction of relevant scores kept
-    and of irrelevant ones refused), so the larger sample does not dominate; with `balanced` False, plain
-    accuracy (the share of questions kept or refused rightly), for when unanswerable questions are rare and
-    balanced accuracy would give each the weight of many answerable ones. Candidates are the midpoints
+    and of irrelevant ones refused), so the larger sample does not dominate. Candidates are the midpoints
     between neighbouring distinct scores (and one below and above them all); ties go to the lowest, which
     abstains least.
 
@@ -155,10 +151,7 @@ def calibrate_min_score(
     candidates = np.concatenate([[below_all], (values[:-1] + values[1:]) / 2, [values[-1] + 1.0]])
     kept = (relevant[None, :] >= candidates[:, None]).mean(axis=1)  # (C,)
     refused = (irrelevant[None, :] < candidates[:, None]).mean(axis=1)  # (C,)
-    if balanced:
-        return float(candidates[np.argmax((kept + refused) / 2)])
-    right = kept * len(relevant) + refused * len(irrelevant)  # (C,) questions kept or refused rightly
-    return float(candidates[np.argmax(right)])
+    return float(candidates[np.argmax((kept + refused) / 2)])
 
 
 def _scores(scores: Sequence[float], name: str) -> np.ndarray:
