@@ -176,9 +176,7 @@ def test_held_out_documents_make_an_unanswerable_question_of_every_query(
     engine, embedder, indexed, questions
 ) -> None:
     _, plain = calibrate(engine, embedder, questions, k=4, rerank=None, collection=indexed)
-    _, held = calibrate(
-        engine, embedder, questions, k=4, rerank=None, collection=indexed, hold_out=True
-    )
+    _, held = calibrate(engine, embedder, questions, k=4, rerank=None, collection=indexed, hold_out=True)
 
     n, misses = len(questions), round(len(questions) * (1 - held["calibration/relevant_retrieved"]))
     assert plain["calibration/unanswerable_scored"] == misses
