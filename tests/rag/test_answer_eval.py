@@ -180,12 +180,8 @@ def test_held_out_documents_make_an_unanswerable_question_of_every_query(
 
     n, misses = len(questions), round(len(questions) * (1 - held["calibration/relevant_retrieved"]))
     assert plain["calibration/unanswerable_scored"] == misses
-    assert (
-        held["calibration/unanswerable_scored"] == n + misses
-    )  # each query once more, its document held out
-    assert (
-        held["calibration/answerable_kept"] + held["calibration/unanswerable_refused"] >= 1.0
-    )  # beats all-in
+    # each query once more, its document held out
+    assert held["calibration/unanswerable_scored"] == n + misses
 
 
 def test_answer_figures_count_only_answered_questions_for_grounding() -> None:
