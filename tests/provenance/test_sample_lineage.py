@@ -98,7 +98,11 @@ def test_the_first_answer_is_audited_as_the_run_and_its_lineage_resolves(
     expert = registered_model_name("expert", domain_of(f"expert-{answer['answered_by'][0]}"))
     assert [v.split("@")[0] for v in detail["model_versions"]] == ["aiprime-gate", expert]
     assert len(detail["chunk_ids"]) >= 1
-    _eventually(lambda: facts.gate_decisions(engine, answer["request_id"]))
+    # the gate logs the graph's call (the router forwards X-Request-Id) and the summary's route call under it
+    decisions = _eventually(
+        lambda: d if len(d := facts.gate_decisions(engine, answer["request_id"])) > 1 else []
+    )
+    assert [d.server for d in decisions] == ["gate", "gate"]
     where = document.Sources(fresh_mlflow_url, checkout, (checkout / ".dvc" / "cache",), served_home)
 
     lineage = document.request_lineage(where, engine, answer["request_id"])

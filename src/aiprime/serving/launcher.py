@@ -45,6 +45,7 @@ from aiprime.settings import Settings
 RAG_GRAPH = Path("kserve/graphs/rag.yaml")  # the graph that `aiprime serve --rag` runs unless told otherwise
 RAG_SERVICES = ("retriever", "generator")  # started only with ServeOptions.rag
 MEDIA_GRAPHS = {False: Path("kserve/graphs/multimodal.yaml"), True: Path("kserve/graphs/rag-multimodal.yaml")}
+REQUEST_HEADERS = "X-Request-Id"  # forwarded to every step, so each server logs the request it served
 # A v2 binary body is the JSON header's length in this header plus raw bytes: the router must forward it
 MEDIA_HEADERS = "Inference-Header-Content-Length,Content-Type"
 STATE_FILE = "stack.json"
@@ -277,7 +278,7 @@ def _router(port: int, options: ServeOptions, settings: Settings) -> Server:
     if options.trace:
         argv += ["--trace-file", str(state_dir(settings) / "traces" / f"{ROUTER}.jsonl")]
     base = f"http://{settings.host}:{port}"
-    env = {"PROPAGATE_HEADERS": MEDIA_HEADERS} if options.media else {}
+    env = {"PROPAGATE_HEADERS": f"{REQUEST_HEADERS},{MEDIA_HEADERS}" if options.media else REQUEST_HEADERS}
     return Server(ROUTER, port, tuple(argv), f"{base}/", f"{base}/readyz", env)
 
 
