@@ -1,7 +1,8 @@
-"""The gate's explanation methods measured on the same held-out glosses in one run.
+"""The explanation methods of the gate (or an expert) measured on the same held-out glosses in one run.
 
 Per method (aiprime.explain.METHODS: Captum integrated gradients, Kernel SHAP, Shapley value sampling,
-auto), on `--count` test-split glosses of the gate's task, explaining the gate's own first choice:
+auto), on `--count` test-split glosses of the gate's task (with `--expert`, of the expert's domain), explaining
+the model's own first choice:
 - faithfulness: mean drop of its probability when the top 20% of words by attribution are deleted, over the
   mean drop when as many random words are (target >= 2);
 - stability: mean Spearman of the words' attributions before and after one word is swapped for a WordNet
@@ -13,9 +14,10 @@ auto), on `--count` test-split glosses of the gate's task, explaining the gate's
 Every `--every` texts it prints the figures so far (a run stopped early still reports), with the load
 average; `--records FILE` appends one JSON line per text. `--ig-steps 16 24 32` instead prints how many
 explanations integrated gradients completes per step count, with their CPU time.
-Reads files only (the gate's model.pt, the splits and the WordNet synsets): it starts no service.
+Reads files only (the model's model.pt, the splits and the WordNet synsets): it starts no service.
 
-Usage: OMP_NUM_THREADS=1 python bench/explanations.py --gate DIR/model.pt --data DIR/data [--count 500]
+Usage: OMP_NUM_THREADS=1 python bench/explanations.py --gate DIR/model.pt | --expert DIR/model.pt --domain D
+    --data DIR/data [--count 500]
     [--methods ig shap sampling] [--every 50] [--records FILE]
 """
 
@@ -40,10 +42,11 @@ from aiprime.serving.served_models import load_served
 from aiprime.serving.text import TextClassifier, TextEncoder
 
 
-def held_out(data: Path, count: int) -> list[str]:
-    """`count` test-split glosses sampled with a fixed seed."""
-    table = pd.read_parquet(data / "splits" / "classification.parquet", columns=["text", "split"])
-    return table.query("split == 'test'").text.sample(count, random_state=0).tolist()
+def held_out(data: Path, count: int, domain: str | None = None) -> list[str]:
+    """`count` test-split glosses (of `domain` only, when given) sampled with a fixed seed."""
+    table = pd.read_parquet(data / "splits" / "classification.parquet", columns=["text", "domain", "split"])
+    test = table[(table.split == "test") & ((table.domain == domain) if domain else True)]
+    return test.text.sample(count, random_state=0).tolist()
 
 
 def gate_classifier(path: Path) -> TextClassifier:
@@ -51,6 +54,12 @@ def gate_classifier(path: Path) -> TextClassifier:
     served = load_served(path, "gate")
     routes = tuple(route_name(domain) for domain in served.classes)
     return TextClassifier(TextEncoder.load(), served.module, routes, served.temperature)
+
+
+def expert_classifier(path: Path, domain: str) -> TextClassifier:
+    """The expert of `domain` at `path` behind the encoder, as the expert server composes them."""
+    served = load_served(path, "expert", domain)
+    return TextClassifier(TextEncoder.load(), served.module, served.classes)
 
 
 def summary(method: str, measures: list[TextMeasures]) -> str:
@@ -111,7 +120,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--gate", type=Path, required=True, help="The gate's model.pt (e.g. the champion's).")
+    model = parser.add_mutually_exclusive_group(required=True)
+    model.add_argument("--gate", type=Path, help="The gate's model.pt (e.g. the champion's).")
+    model.add_argument(
+        "--expert", type=Path, help="An expert's model.pt; its domain's glosses are explained."
+    )
+    parser.add_argument("--domain", help="The expert's domain (living, artifacts, ...): with --expert.")
     parser.add_argument("--data", type=Path, default=Path("data"), help="Holds splits/ and processed/.")
     parser.add_argument("--count", type=int, default=500)
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
@@ -119,8 +133,11 @@ def main() -> None:
     parser.add_argument("--records", type=Path, help="Append one JSON line of measures per text here.")
     parser.add_argument("--ig-steps", type=int, nargs="+", help="Only sweep IG's step counts.")
     args = parser.parse_args()
-    texts = held_out(args.data, args.count)
-    explainer = TextExplainer(gate_classifier(args.gate))
+    if args.expert and not args.domain:
+        parser.error("--expert needs --domain, the expert's domain (e.g. artifacts).")
+    texts = held_out(args.data, args.count, args.domain if args.expert else None)
+    classifier = expert_classifier(args.expert, args.domain) if args.expert else gate_classifier(args.gate)
+    explainer = TextExplainer(classifier)
     if args.ig_steps:
         ig_steps(explainer, texts, args.ig_steps)
         return
