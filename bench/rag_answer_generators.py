@@ -2,8 +2,8 @@
 
 Each question is retrieved once as the served stack does (hybrid search, re-ranked by the champion
 re-ranker, the best 4 hits), then every choice answers it from those hits, checked as served
-(`aiprime.rag.generate.answer`, abstaining below the re-ranker's calibrated min_score and, for sense
-questions, below MIN_SENSE_SHARE). Prints, per choice and query kind, the share generated / extractive /
+(`aiprime.rag.generate.answer`, abstaining below the re-ranker's calibrated threshold of the query's kind
+and, for sense questions, below MIN_SENSE_SHARE). Prints, per choice and query kind, the share generated / extractive /
 abstained, answers shown that fail the re-check (must be 0), the share of answered that cite the relevant
 passage, and the answer latency p50 including the check, with each p50 as a ratio of SmolLM2's measured in
 the same run. With AIPRIME_GENERATOR_URL set, that OpenAI-compatible endpoint is measured too.
@@ -53,7 +53,7 @@ def main() -> None:
     engine, embedder = stack.ready_app_db(settings), make_embedder(settings)
     model = resolve_reranker(args.reranker, settings.mlflow_url)
     bound = (lambda q, hits, top_n: rerank(q, hits, model, top_n)) if model is not None else None
-    min_score = (model.min_score or 0.0) if model is not None else 0.0
+    min_scores = model.thresholds() if model is not None else {}  # per query kind, as the served stack
     with engine.connect() as conn:
         stored = set(doc_ids_by_chunk(conn, store.collection_id(conn, args.collection)).values())
     for kind in args.kinds.split(","):
@@ -62,6 +62,7 @@ def main() -> None:
             (q.question, q.relevant, retrieve(engine, embedder, q.question, 4, bound, args.collection))
             for q in questions.itertuples(index=False)
         ]
+        min_score = min_scores.get(kind, 0.0)
         print(f"{kind}: {len(retrieved)} test questions, min_score {min_score:.4g}", flush=True)
         compare(retrieved, choices(settings, args.gguf), min_score)
 
