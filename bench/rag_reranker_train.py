@@ -6,8 +6,8 @@ the held-out val queries, and prints each kind's val MRR@10 (hybrid, re-ranker a
 time of mining and training. Score the saved folder on test with
 `python bench/rag_quality.py --home H --reranker OUT`.
 
-Run: `python bench/rag_reranker_train.py --home PATH --out DIR [--splits data/splits] [--train-queries 300]
-[--kind-queries 300] [--val-queries 100] [--epochs 1] [--max-len 64] [--layers 6] [--frozen-layers 2]`
+Run: `python bench/rag_reranker_train.py --home PATH --out DIR [--splits data/splits] [--train-queries 900]
+[--kind-queries 100] [--val-queries 100] [--epochs 1] [--max-len 64] [--layers 6] [--frozen-layers 2]`
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ def main() -> None:
     parser.add_argument("--home", type=Path, help="AIPRIME_HOME of the store to mine")
     parser.add_argument("--out", type=Path, required=True, help="folder the re-ranker is saved into")
     parser.add_argument("--splits", type=Path, default=Path("data/splits"))
-    parser.add_argument("--train-queries", type=int, default=300, help="train-split sense questions")
-    parser.add_argument("--kind-queries", type=int, default=300, help="val-split queries of each built kind")
+    parser.add_argument("--train-queries", type=int, default=900, help="train-split sense questions")
+    parser.add_argument("--kind-queries", type=int, default=100, help="val-split queries of each built kind")
     parser.add_argument("--val-queries", type=int, default=100, help="held-out val queries per kind")
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--max-len", type=int, default=64)
