@@ -59,6 +59,24 @@ def test_the_sample_table_says_how_each_answer_was_made() -> None:
     assert "(extractive) From WordNet [wn:n02084071]: dog: a canine [wn:n02084071]" in captured.get()
 
 
+def test_the_sample_table_shortens_a_long_quoted_passage_and_keeps_its_citation() -> None:
+    from rich.console import Console
+
+    from aiprime.cli.platform import REPLY_CHARS, answers_table
+
+    section = "From the Python docs [pydoc:library/sqlite3#x]: " + "sqlite3.connect(database)\n   " * 60
+    sample = {"text": "sqlite3.connect", "route": {"artifacts": 0.6}, "answered_by": ["artifacts"],
+              "label": "noun.artifact", "score": 0.7, "reply": section, "citations": ["pydoc:library/sqlite3#x"],
+              "mode": "extractive"}  # fmt: skip
+    console = Console(width=1000)
+    with console.capture() as captured:
+        console.print(answers_table([sample], "rag.yaml", {"aiprime-gate": "2"}))
+
+    cell = next(line for line in captured.get().splitlines() if "(extractive)" in line)
+    assert "connect(database) ... [pydoc:library/sqlite3#x]" in cell
+    assert cell.count("sqlite3.connect(database)") < 60 and len(section) > REPLY_CHARS
+
+
 def test_the_summary_says_when_the_first_answer_came_and_what_was_still_filling_in() -> None:
     from aiprime.cli.platform import first_answer_line
 

@@ -31,6 +31,8 @@ from aiprime.services.stack import ServiceStatus
 from aiprime.services.supervise import interrupt_on_stop_signals, run_supervised
 from aiprime.settings import Settings
 
+REPLY_CHARS = 240  # of an answer in the summary's table; `aiprime ask` shows it whole
+
 
 def run() -> None:
     """Run the platform's main job: services up, every Dagster asset materialised, sample queries served."""
@@ -138,12 +140,17 @@ def answers_table(answers: list[dict], graph: str, versions: dict[str, str | Non
         route = ", ".join(f"{expert} {p:.2f}" for expert, p in a["route"].items())
         row = [escape(a["text"]), route, ", ".join(a["answered_by"]), f"{a['label']} ({a['score']:.2f})"]
         mode = f"({a['mode']}) " if a.get("mode") else ""  # generated, extractive or abstained
-        reply = escape(
-            f"{mode}{a.get('reply') or ''} [{', '.join(a.get('citations') or [])}]"
-        )  # ids look like markup
+        shown = shortened(a.get("reply") or "")  # a quoted docs section runs to a thousand characters
+        reply = escape(f"{mode}{shown} [{', '.join(a.get('citations') or [])}]")  # ids look like markup
         table.add_row(*row, *((reply,) if grounded else ()))
     table.caption = "served: " + ", ".join(f"{name} v{version}" for name, version in versions.items())
     return table
+
+
+def shortened(text: str, limit: int = REPLY_CHARS) -> str:
+    """`text` with its whitespace collapsed, cut at the last word within `limit` characters and marked."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " ..."
 
 
 def metadata_of(result: Any, asset: str) -> dict[str, Any] | None:
