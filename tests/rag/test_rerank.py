@@ -110,7 +110,9 @@ def test_a_kind_whose_share_is_zero_keeps_the_retrieval_order_and_a_share_mixes_
     kept = rerank(QUESTION, hits(), replace(untrained, blend={"sense": 0.0}), top_n=3)
     mixed = rerank(QUESTION, hits(), replace(untrained, blend={"sense": 0.5, "code": 0.0}), top_n=3)
 
-    assert [h.chunk_id for h in kept] == [100, 101, 102]  # retrieval scores 10, 9, 8: scaled 1, 0.5, 0
+    assert [h.chunk_id for h in kept] == [100, 101, 102]  # retrieval scores 10, 9, 8: the fused order
+    # scored by their probabilities, not the scaled retrieval score that gives the first 1.0 whatever it is
+    assert [h.score for h in kept] == pytest.approx(probabilities[:3])
     expected = 0.5 * probabilities + 0.5 * np.array([1.0, 0.5, 0.0])
     assert sorted(h.score for h in mixed) == pytest.approx(sorted(expected))
     assert [h.chunk_id for h in mixed] == [100 + i for i in np.argsort(-expected, kind="stable")]

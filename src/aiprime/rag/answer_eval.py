@@ -90,8 +90,8 @@ def calibrate(
 
 
 def top_score(hits: list[Hit]) -> float:
-    """The best hit's score; 0 without hits."""
-    return hits[0].score if hits else 0.0
+    """The best score among the hits, as the generator abstains below it; 0 without hits."""
+    return max((hit.score for hit in hits), default=0.0)
 
 
 def calibrate_kinds(
@@ -217,7 +217,7 @@ def confidence_of(given: Any, hits: list[Hit]) -> float:
     """What a stricter threshold would act on: the answer's `confidence`, else the best hit's score."""
     if given.confidence is not None:
         return float(given.confidence)
-    return hits[0].score if hits else 0.0
+    return top_score(hits)
 
 
 def answer_figures(rows: list[dict[str, Any]]) -> dict[str, float]:

@@ -154,7 +154,9 @@ def blended(probabilities: np.ndarray, retrieval: Sequence[float], share: float)
 
 def rerank(question: str, hits: Sequence[Hit], reranker: Reranker, top_n: int) -> list[Hit]:
     """The best `top_n` of `hits` by the re-ranker, each `score` replaced by its probability (0 to 1),
-    blended with the retrieval score as `reranker.blend` says for the question's kind.
+    blended with the retrieval score as `reranker.blend` says for the question's kind. A kind whose share is
+    0 keeps the retrieval order, and its first `top_n` are scored by their probability alone: the scaled
+    retrieval score would give the first hit 1.0 whatever it is, leaving no score to abstain below.
 
     Raises:
         InvalidInput: no hits, or top_n below 1.
@@ -163,9 +165,12 @@ def rerank(question: str, hits: Sequence[Hit], reranker: Reranker, top_n: int) -
         raise InvalidInput("No hits to re-rank. Retrieve candidates first, e.g. `search(..., k=30)`.")
     if top_n < 1:
         raise InvalidInput(f"top_n={top_n}; ask for at least 1 re-ranked hit.")
-    share = reranker.share(question)  # 0: the retrieval order, and no encoder pass to pay for
-    texts = [hit.content for hit in hits]
-    probabilities = reranker.score(question, texts) if share > 0 else np.zeros(len(hits))  # (N,)
+    share = reranker.share(question)
+    if share == 0:  # the retrieval order: the encoder scores only the hits kept
+        kept = list(hits[:top_n])
+        probabilities = reranker.score(question, [hit.content for hit in kept])  # (top_n,)
+        return [replace(hit, score=float(p)) for hit, p in zip(kept, probabilities, strict=True)]
+    probabilities = reranker.score(question, [hit.content for hit in hits])  # (N,)
     scores = blended(probabilities, [hit.score for hit in hits], share)  # (N,)
     scored = [replace(hit, score=float(p)) for hit, p in zip(hits, scores, strict=True)]
     return sorted(scored, key=lambda hit: -hit.score)[:top_n]  # stable: ties keep retrieval order
