@@ -17,16 +17,16 @@ from aiprime.serving.launcher import ServeOptions, Stack
 from aiprime.serving.names import domain_of, registered_model_name
 from aiprime.settings import Settings
 
-# What a person sends, of three query kinds; none is a WordNet gloss or a test-split question. On a full make run's
-# store the first four are answered from the passage that defines them and the last two abstain (the README
-# measures how often each kind is answered, and right, on test questions).
+# What a person sends, of three query kinds; none is a WordNet gloss or a test-split question. On a full make
+# run's store with its re-ranker (4eb321e) four were answered and "honesty" and "bank" abstained; the README
+# measures how often each kind is answered, and right, on test questions.
 SAMPLE_QUERIES = (
     'What does "cell" mean in "the prisoner sat alone in his cell"?',
     'What does "whisper" mean in "she began to whisper the secret"?',
     'What does "honesty" mean in "honesty is the best policy"?',
     "sqlite3.connect",  # a code name: the docs section that defines it
-    "a small dog that barks",  # a description the store holds no passage for: the stack abstains
-    'What does "bank" mean in "we sat on the bank of the river"?',  # its sense is ranked third: abstains
+    "a small dog that barks",  # a description, answered only if a gloss scores above the threshold
+    'What does "bank" mean in "we sat on the bank of the river"?',  # the river sense is ranked third
 )
 
 
