@@ -27,8 +27,9 @@ def sent(record_dir: Path, server_round: int) -> dict[int, np.ndarray]:
 
 
 def best_correlation(update: np.ndarray, vectors: list[np.ndarray]) -> float:
-    """The highest |correlation| between `update` and a received vector of its length."""
-    same = [v for v in vectors if len(v) == len(update)]
+    """The highest |correlation| between `update` and a finite received vector of its length. A client's NaNs
+    (refused by the server) correlate as NaN, and `max` keeps a NaN that comes first."""
+    same = [v for v in vectors if len(v) == len(update) and np.isfinite(v).all()]
     return max((abs(float(np.corrcoef(update, v)[0, 1])) for v in same), default=0.0)
 
 
