@@ -28,51 +28,43 @@ def test_the_summary_of_a_local_run_is_read_and_a_submitted_run_has_none(tmp_pat
     assert training_summary(materialised({"kfp_run_id": "run-1", "kfp_host": "http://kfp"})) is None
 
 
-def test_the_sample_table_shows_answers_with_their_bracketed_citations() -> None:
+def sample_table(sample: dict, width: int = 300) -> str:
+    """The summary's sample table for one answer, as the console prints it."""
     from rich.console import Console
 
     from aiprime.cli.platform import answers_table
 
+    console = Console(width=width)
+    with console.capture() as captured:
+        console.print(answers_table([sample], "rag.yaml", {"aiprime-gate": "2"}))
+    return captured.get()
+
+
+def test_the_sample_table_shows_answers_with_their_bracketed_citations() -> None:
     sample = {"text": "the ___ of the river", "route": {"living": 0.8}, "answered_by": ["living"],
               "label": "noun.object", "score": 0.9, "reply": "Sloping land [wn:n09213565].",
               "citations": ["wn:n09213565"]}  # fmt: skip
-    console = Console(width=300)
-    with console.capture() as captured:
-        console.print(answers_table([sample], "rag.yaml", {"aiprime-gate": "2"}))
-
-    assert "Sloping land [wn:n09213565]. [wn:n09213565]" in captured.get()
+    assert "Sloping land [wn:n09213565]. [wn:n09213565]" in sample_table(sample)
 
 
 def test_the_sample_table_says_how_each_answer_was_made() -> None:
-    from rich.console import Console
-
-    from aiprime.cli.platform import answers_table
-
     sample = {"text": "a small dog that barks", "route": {"living": 0.8}, "answered_by": ["living"],
               "label": "noun.animal", "score": 0.9, "reply": "From WordNet [wn:n02084071]: dog: a canine",
               "citations": ["wn:n02084071"], "mode": "extractive"}  # fmt: skip
-    console = Console(width=300)
-    with console.capture() as captured:
-        console.print(answers_table([sample], "rag.yaml", {"aiprime-gate": "2"}))
+    printed = sample_table(sample)
 
-    assert "answer (mode) [citations]" in captured.get()
-    assert "(extractive) From WordNet [wn:n02084071]: dog: a canine [wn:n02084071]" in captured.get()
+    assert "answer (mode) [citations]" in printed
+    assert "(extractive) From WordNet [wn:n02084071]: dog: a canine [wn:n02084071]" in printed
 
 
 def test_the_sample_table_shortens_a_long_quoted_passage_and_keeps_its_citation() -> None:
-    from rich.console import Console
-
-    from aiprime.cli.platform import REPLY_CHARS, answers_table
+    from aiprime.cli.platform import REPLY_CHARS
 
     section = "From the Python docs [pydoc:library/sqlite3#x]: " + "sqlite3.connect(database)\n   " * 60
     sample = {"text": "sqlite3.connect", "route": {"artifacts": 0.6}, "answered_by": ["artifacts"],
               "label": "noun.artifact", "score": 0.7, "reply": section, "citations": ["pydoc:library/sqlite3#x"],
               "mode": "extractive"}  # fmt: skip
-    console = Console(width=1000)
-    with console.capture() as captured:
-        console.print(answers_table([sample], "rag.yaml", {"aiprime-gate": "2"}))
-
-    cell = next(line for line in captured.get().splitlines() if "(extractive)" in line)
+    cell = next(line for line in sample_table(sample, width=1000).splitlines() if "(extractive)" in line)
     assert "connect(database) ... [pydoc:library/sqlite3#x]" in cell
     assert cell.count("sqlite3.connect(database)") < 60 and len(section) > REPLY_CHARS
 
