@@ -1,7 +1,8 @@
 """Retrieval quality per query kind: dense, BM25, ts_rank_cd, hybrid (fusion chosen on val), hybrid + re-rank.
 
 For each query kind (`aiprime.rag.query_kinds`: sense questions, definition-style queries, keyword queries,
-code lookups) it draws `--queries` val and `--queries` test queries whose target is in the collection, ranks
+code lookups) it draws `--val-queries` val and `--queries` test queries whose target is in the collection
+(code has about 3,400 of each; 500 val queries let code's and sense's fusions differ by a query or two), ranks
 them by every arm, chooses the fusion on val (`aiprime.rag.evaluate_kinds`) and prints R@1, R@10, MRR@10 and
 nDCG@10 on test, the fusion chosen per kind (paste into `aiprime.rag.fusion.FUSIONS`), hybrid's retrieval
 latency p50/p95 (no embedding, no re-rank), and the issue's targets as ratios measured in this one run.
@@ -12,7 +13,7 @@ are not (an ingest made before migration 0007); `--ingest` also brings the colle
 `--splits` first (only what changed is embedded).
 
 Run: `python bench/rag_quality.py [--home PATH] [--collection documents] [--splits data/splits]
-[--queries 500] [--seed 0] [--kinds sense,definition,keyword,code] [--reranker none|champion|DIR]
+[--queries 500] [--val-queries 2000] [--seed 0] [--kinds sense,definition,keyword,code] [--reranker none|champion|DIR]
 [--rerank-queries 100] [--ingest]`
 """
 
@@ -62,7 +63,10 @@ def main() -> None:
     parser.add_argument("--home", type=Path, help="AIPRIME_HOME of the store to search")
     parser.add_argument("--collection", default=None, help="default: the settings' rag_collection")
     parser.add_argument("--splits", type=Path, default=SPLITS)
-    parser.add_argument("--queries", type=int, default=500, help="val and test queries per kind, each")
+    parser.add_argument("--queries", type=int, default=500, help="test queries per kind")
+    parser.add_argument(
+        "--val-queries", type=int, default=2000, help="val queries per kind the fusion is chosen on"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--kinds", default="sense,definition,keyword,code")
     parser.add_argument("--reranker", default="none", help="MLflow alias (champion), a folder, or none")
@@ -102,7 +106,8 @@ def run(args: argparse.Namespace, console: Console) -> None:
         start = time.perf_counter()
         ranked = {}
         for split in ("val", "test"):
-            frame = queries_of(args.splits, kind, split, args.queries, args.seed, stored)
+            n = args.val_queries if split == "val" else args.queries
+            frame = queries_of(args.splits, kind, split, n, args.seed, stored)
             vectors = np.asarray(embedder.embed(list(frame.question)), dtype=np.float32)
             arms = ("dense", "bm25") if split == "val" else ARMS  # ts_rank_cd is only compared, on test
             ranked[split] = rank_arms(engine, cid, frame, vectors, 100, arms)
