@@ -42,16 +42,18 @@ def prepare_data(
     import torch
 
     from aiprime.moe.dataset import build_splits, sample_questions
+    from aiprime.observability import progress
     from aiprime.settings import Settings
 
     if threads:
         torch.set_num_threads(threads)
     cache = Path(embedding_cache) if embedding_cache else Settings().home / "embeddings"
-    splits, version = build_splits(Path(repo_root), cache, limit)
+    with progress.reporting_to(progress.LineRelay()):  # the embedding's stages, for `aiprime run` to show
+        splits, version = build_splits(Path(repo_root), cache, limit)
+        asked, asked_version = sample_questions(Path(repo_root), cache, questions, seed)
     for name, artifact in (("train", train), ("val", val), ("test", test)):
         splits[name].save(Path(artifact.path))
         artifact.metadata.update({"rows": len(splits[name]), "data_version": version, "limit": limit})
-    asked, asked_version = sample_questions(Path(repo_root), cache, questions, seed)
     for name, artifact in (("train", train_questions), ("val", val_questions)):
         asked[name].save(Path(artifact.path))
         artifact.metadata.update({"rows": len(asked[name]), "questions_version": asked_version})

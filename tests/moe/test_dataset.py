@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from _helpers.progress import Recording
 
 from aiprime.data.domains import load_domains
 from aiprime.errors import DataCorrupt, NotFound
@@ -17,11 +18,13 @@ from aiprime.moe.dataset import (
     TaskSplit,
     all_classes,
     build_splits,
+    embed,
     file_md5,
     fine_classes,
     read_table,
     sample,
 )
+from aiprime.observability import progress
 
 GLOSSES = [
     "a domesticated carnivorous mammal",
@@ -129,3 +132,14 @@ def test_the_domains_partition_the_45_lexnames() -> None:
     classes = fine_classes()
     assert sorted(lex for lexnames in classes.values() for lex in lexnames) == list(all_classes())
     assert len(all_classes()) == 45 and len(classes) == 6
+
+
+def test_embedding_texts_not_cached_yet_is_a_stage_with_its_items(tmp_path: Path) -> None:
+    recording = Recording()
+    with progress.reporting_to(recording):
+        embed(GLOSSES * 3, tmp_path, chunk=4)  # 18 texts: chunks of 4, 4, 4, 4, 2
+        embed(GLOSSES * 3, tmp_path, chunk=4)  # cached now: no stage
+    name = "embedding 18 texts (fp32 MiniLM)"
+    assert recording.events[0] == ("started", name, 0, 18)
+    assert [done for event, _, done, _ in recording.events if event == "advanced"] == [4, 8, 12, 16, 18]
+    assert recording.events[-1] == ("finished", name, 18, 18)

@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
+import io
+
+from _helpers.progress import Recording
+
 from aiprime.observability import progress
-
-
-class Recording:
-    """A reporter that keeps what it was told, as (event, name, done, total)."""
-
-    def __init__(self) -> None:
-        self.events: list[tuple[str, str, int, int | None]] = []
-
-    def started(self, stage: progress.Stage) -> None:
-        self.events.append(("started", stage.name, stage.done, stage.total))
-
-    def advanced(self, stage: progress.Stage) -> None:
-        self.events.append(("advanced", stage.name, stage.done, stage.total))
-
-    def finished(self, stage: progress.Stage) -> None:
-        self.events.append(("finished", stage.name, stage.done, stage.total))
 
 
 def test_stage_reports_start_advances_and_end_once():
@@ -54,3 +42,39 @@ def test_without_a_reporter_stages_report_nowhere_and_the_previous_one_comes_bac
     progress.stage("unreported", total=1).advance()
     assert [e[1] for e in inner.events] == ["inner", "inner"]
     assert [e[1] for e in outer.events] == ["outer", "outer"]
+
+
+def relayed(*events: tuple[str, int, int | None], name: str = "embedding 10 texts") -> list[str]:
+    """The lines a LineRelay prints for a stage of `name` that goes through `events` (event, done, total)."""
+    out = io.StringIO()
+    relay = progress.LineRelay(out)
+    for event, done, total in events:
+        getattr(relay, event)(progress.Stage(name, total, done))
+    return out.getvalue().splitlines()
+
+
+def test_a_relayed_stage_is_mirrored_with_its_items_in_the_reading_process():
+    lines = relayed(("started", 0, 10), ("advanced", 4, 10), ("advanced", 10, 10), ("finished", 10, 10))
+    recording, mirror = Recording(), progress.Mirror()
+    with progress.reporting_to(recording):
+        assert [mirror.line("    " + line) for line in lines] == [True] * 4  # kfp.local indents task output
+    assert recording.events == [
+        ("started", "embedding 10 texts", 0, 10),
+        ("advanced", "embedding 10 texts", 4, 10),
+        ("advanced", "embedding 10 texts", 10, 10),
+        ("finished", "embedding 10 texts", 10, 10),
+    ]
+    assert mirror.open == {}
+
+
+def test_other_lines_and_broken_relays_are_left_as_output_and_open_stages_close_at_the_end():
+    recording, mirror = Recording(), progress.Mirror()
+    with progress.reporting_to(recording):
+        assert not mirror.line("Batches: 39%|███▉      | 25/64")
+        assert not mirror.line(progress.RELAY + "{not json")
+        assert not mirror.line(progress.RELAY + '{"event": "started"}')  # no name
+        (started,) = relayed(("started", 0, 5), name="a task that died")
+        assert mirror.line(started)
+        mirror.close()
+    assert [e[0] for e in recording.events] == ["started", "finished"]
+    assert mirror.open == {}

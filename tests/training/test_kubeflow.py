@@ -8,16 +8,19 @@ the champion gate refuses.
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
 import pytest
+from _helpers.progress import Recording
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from aiprime import versioning
 from aiprime.cli import app
 from aiprime.moe.dataset import TABLE
+from aiprime.observability import progress
 from aiprime.registry import mlflow_registry as registry
 from aiprime.training import kubeflow
 
@@ -164,3 +167,23 @@ def test_aiprime_train_with_a_crippled_config_leaves_the_champions(
     for name, version in champions.items():
         assert registry.version_for(mlflow_url, name, "champion") == version, name
         assert registry.version_for(mlflow_url, name, "challenger") != version, name
+
+
+def test_the_log_tap_mirrors_a_task_s_relayed_progress_and_reports_its_start(tmp_path: Path) -> None:
+    tasks, recording, log = [], Recording(), io.StringIO()
+    stage = progress.Stage("embedding 8 texts (fp32 MiniLM)", total=8)
+    relay = io.StringIO()
+    for event, done in (("started", 0), ("advanced", 8), ("finished", 8)):
+        stage.done = done
+        getattr(progress.LineRelay(relay), event)(stage)
+    with progress.reporting_to(recording), kubeflow._tapped_stdout(log, lambda *task: tasks.append(task)):
+        print("15:49:51.666 - INFO - Executing task \x1b[96m'prepare-data'\x1b[0m")
+        for line in relay.getvalue().splitlines():
+            print("    " + line)  # as kfp.local streams a task's output
+    assert tasks == [("prepare-data", "running")]
+    assert [(event, done) for event, _, done, _ in recording.events] == [
+        ("started", 0),
+        ("advanced", 8),
+        ("finished", 8),
+    ]
+    assert progress.RELAY in log.getvalue()  # the log keeps everything the task printed

@@ -31,6 +31,7 @@ from aiprime.data.splits import SPLITS
 from aiprime.errors import DataCorrupt, NotFound, StageFailed
 from aiprime.moe import feedback_rows
 from aiprime.moe.embeddings import EMBED_DIM, cache_key, embed_texts
+from aiprime.observability import progress
 
 TABLE = "splits/classification.parquet"  # under data/, as data/dvc.lock names it
 QUERIES = "splits/queries.parquet"  # the retrieval task's queries, one per example sentence
@@ -226,10 +227,24 @@ def sample(table: pd.DataFrame, limit: int) -> pd.DataFrame:
 
 
 def embed(texts: Sequence[str], cache_dir: Path, chunk: int = CHUNK) -> np.ndarray:
-    """Embeddings (N, 384) of `texts`, cached in chunks of `chunk` texts under `cache_dir`."""
+    """Embeddings (N, 384) of `texts`, cached in chunks of `chunk` texts under `cache_dir`; a progress stage
+    counts the texts while any chunk is not cached yet."""
     texts = list(texts)
-    parts = [embed_texts(texts[i : i + chunk], cache_dir) for i in range(0, len(texts), chunk)]
+    if is_cached(texts, cache_dir, chunk):
+        parts = [embed_texts(texts[i : i + chunk], cache_dir) for i in range(0, len(texts), chunk)]
+    else:
+        parts = embed_counted(texts, cache_dir, chunk)
     return np.concatenate(parts) if parts else np.zeros((0, EMBED_DIM), dtype=np.float32)
+
+
+def embed_counted(texts: list[str], cache_dir: Path, chunk: int) -> list[np.ndarray]:
+    """`texts` embedded a chunk at a time in a progress stage ("embedding N texts (fp32 MiniLM)")."""
+    parts = []
+    with progress.stage(f"embedding {len(texts):,} texts (fp32 MiniLM)", total=len(texts)) as embedding:
+        for i in range(0, len(texts), chunk):
+            parts.append(embed_texts(texts[i : i + chunk], cache_dir))
+            embedding.advance(len(parts[-1]))
+    return parts
 
 
 def is_cached(texts: Sequence[str], cache_dir: Path, chunk: int = CHUNK) -> bool:

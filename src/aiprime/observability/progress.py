@@ -9,15 +9,24 @@ Library code (ingest, training, index builds) opens a stage and advances it; it 
 
 An edge (the CLI) installs a `Reporter` for the duration of a command with `reporting_to(reporter)`;
 without one, stages cost a few attribute updates and report nowhere.
+
+A process whose output another process reads (a KFP task under kfp.local) reports through `LineRelay`: one
+`RELAY` line per event on stdout. The reading process feeds its lines to a `Mirror`, which opens, advances and
+closes the same stages on its own reporter, so the task's embedding shows with its items, rate and ETA.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
+import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Protocol, Self
+from typing import Protocol, Self, TextIO
+
+RELAY = "aiprime-progress "  # starts the line a relaying process prints per stage event (`LineRelay`)
 
 
 @dataclass
@@ -108,3 +117,63 @@ def reporting_to(reporter: Reporter) -> Iterator[Reporter]:
         yield reporter
     finally:
         _reporter = saved
+
+
+class LineRelay:
+    """A reporter that prints each stage event as one line, `RELAY` then JSON, for a `Mirror` to read."""
+
+    def __init__(self, out: TextIO | None = None) -> None:
+        self.out = out  # None: sys.stdout at the time of the event
+
+    def started(self, stage: Stage) -> None:
+        self._print("started", stage)
+
+    def advanced(self, stage: Stage) -> None:
+        self._print("advanced", stage)
+
+    def finished(self, stage: Stage) -> None:
+        self._print("finished", stage)
+
+    def _print(self, event: str, stage: Stage) -> None:
+        fields = {"event": event, "name": stage.name, "done": stage.done, "total": stage.total}
+        print(RELAY + json.dumps(fields), file=self.out or sys.stdout, flush=True)
+
+
+class Mirror:
+    """Stages opened, advanced and closed here as a relaying process's `RELAY` lines say (thread-safe)."""
+
+    def __init__(self) -> None:
+        self.open: dict[str, Stage] = {}
+        self.lock = threading.Lock()
+
+    def line(self, text: str) -> bool:
+        """Mirror `text` when it holds a relayed event (anywhere in it: a runner may indent it); whether it did."""
+        start = text.find(RELAY)
+        if start < 0:
+            return False
+        try:
+            event = json.loads(text[start + len(RELAY) :])
+            kind, name, done, total = event["event"], str(event["name"]), int(event["done"]), event["total"]
+        except (ValueError, KeyError, TypeError):
+            return False  # a line that only looks like one: left as output
+        with self.lock:
+            self._apply(kind, name, done, None if total is None else int(total))
+        return True
+
+    def _apply(self, kind: str, name: str, done: int, total: int | None) -> None:
+        if kind == "started" and name in self.open:
+            self.open.pop(name).close()  # its end was not relayed
+        if name not in self.open:
+            self.open[name] = stage(name, total)
+        mirrored = self.open[name]
+        if (done, total) != (mirrored.done, mirrored.total):
+            mirrored.update(done, total)
+        if kind == "finished":
+            self.open.pop(name).close()
+
+    def close(self) -> None:
+        """Close every stage still open (its process ended without saying so)."""
+        with self.lock:
+            for opened in self.open.values():
+                opened.close()
+            self.open.clear()

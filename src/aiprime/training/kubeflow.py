@@ -24,6 +24,7 @@ from types import ModuleType
 from typing import Any, TextIO
 
 from aiprime.errors import NotFound, ServiceUnavailable, StageFailed
+from aiprime.observability import progress
 from aiprime.versioning import find_repo_root
 
 BASE_IMAGE = "ghcr.io/aiprime/aiprime:latest"  # docker/aiprime.Dockerfile; the components' default image
@@ -118,13 +119,15 @@ _EVENT = re.compile(r"(Executing task|Task) '([^']+)'(?: finished with status (\
 
 
 class _LogTap:
-    """A stdout stand-in that copies kfp.local's output to a log and reports task starts and ends.
+    """A stdout stand-in that copies kfp.local's output to a log and reports task starts and ends, and the
+    progress a task relays (`progress.LineRelay`) as stages here (`progress.Mirror`).
 
     ParallelFor iterations run in threads that write at once, hence the lock.
     """
 
     def __init__(self, log: TextIO, on_task: Callable[[str, str], None]) -> None:
         self.log, self.on_task, self.pending, self.lock = log, on_task, "", threading.Lock()
+        self.mirror = progress.Mirror()
 
     def write(self, text: str) -> int:
         with self.lock:
@@ -132,6 +135,8 @@ class _LogTap:
             self.pending += text
             *lines, self.pending = self.pending.split("\n")
         for line in lines:
+            if self.mirror.line(line):
+                continue
             match = _EVENT.search(_ANSI.sub("", line))
             if match and (match.group(1) == "Executing task" or match.group(3)):
                 self.on_task(
@@ -152,10 +157,12 @@ def _tapped_stdout(log: TextIO, on_task: Callable[[str, str], None]) -> Iterator
     """
     before, root = sys.stdout, logging.getLogger()
     handlers, level = root.handlers[:], root.level
-    sys.stdout = _LogTap(log, on_task)  # type: ignore[assignment]
+    tap = _LogTap(log, on_task)
+    sys.stdout = tap  # type: ignore[assignment]
     try:
         yield
     finally:
+        tap.mirror.close()
         sys.stdout = before
         root.handlers[:] = handlers
         root.setLevel(level)
