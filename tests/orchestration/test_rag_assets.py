@@ -163,3 +163,4 @@ def test_an_index_build_reports_the_tuples_loaded_of_the_total(app_db_url) -> No
             conn.execute(sa.text(f"DROP TABLE {table}"))
     assert recorder.updates and {total for _, total in recorder.updates} <= {rows, None}
     assert max(done for done, _ in recorder.updates) > 0 and all(done <= rows for done, _ in recorder.updates)
+    assert recorder.updates[-1] == (rows, rows)  # built: all of them, whatever the last poll saw
