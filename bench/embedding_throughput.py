@@ -102,31 +102,27 @@ def speeds(sets: dict[str, list[str]], repeats: int) -> dict[tuple[str, str], tu
 
 
 def speed_table(sets: dict[str, list[str]], best: dict, counts: dict[str, int]) -> Table:
-    """ms per text of both paths per set, the new/old ratio, and each set's full count projected."""
+    """ms per text of every path per set (wall, CPU, wall against "old fp32"), and each set's full count
+    projected in minutes of wall time per path."""
     table = Table(title=f"Embedding speed, ms per text, uncached (load average {os.getloadavg()[0]:.1f})")
-    for column in (
-        "texts",
-        "old wall",
-        "new wall",
-        "new/old",
-        "old CPU",
-        "new CPU",
-        "full count",
-        "old min",
-        "new min",
-    ):
-        table.add_column(column, justify="left" if column == "texts" else "right")
+    table.add_column("texts")
+    for path in PATHS:
+        for column in ("wall", "CPU", "/old") if path != "old fp32" else ("wall", "CPU"):
+            table.add_column(f"{path} {column}", justify="right")
+    table.add_column("full count", justify="right")
+    for path in PATHS:
+        table.add_column(f"{path} min", justify="right")
     for name, texts in sets.items():
-        (old_wall, old_cpu), (new_wall, new_cpu) = best[name, "old fp32"], best[name, "new int8"]
+        old_wall = best[name, "old fp32"][0]
+        cells = []
+        for path in PATHS:
+            wall, cpu = best[name, path]
+            cells += [f"{wall:.2f}", f"{cpu:.2f}"] + (
+                [f"{wall / old_wall:.2f}"] if path != "old fp32" else []
+            )
         full = counts[name]
-        table.add_row(
-            f"{name} ({len(texts):,})",
-            *(f"{v:.2f}" for v in (old_wall, new_wall)),
-            f"{new_wall / old_wall:.2f}",
-            *(f"{v:.2f}" for v in (old_cpu, new_cpu)),
-            f"{full:,}",
-            *(f"{full * ms / 60000:.1f}" for ms in (old_wall, new_wall)),
-        )
+        minutes = [f"{full * best[name, path][0] / 60000:.1f}" for path in PATHS]
+        table.add_row(f"{name} ({len(texts):,})", *cells, f"{full:,}", *minutes)
     return table
 
 
