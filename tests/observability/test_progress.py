@@ -73,6 +73,8 @@ def test_other_lines_and_broken_relays_are_left_as_output_and_open_stages_close_
         assert not mirror.line("Batches: 39%|███▉      | 25/64")
         assert not mirror.line(progress.RELAY + "{not json")
         assert not mirror.line(progress.RELAY + '{"event": "started"}')  # no name
+        assert not mirror.line(progress.RELAY + '{"event": "paused", "name": "a", "done": 0, "total": 1}')
+        assert not mirror.line(progress.RELAY + '{"event": "started", "name": "a", "done": 0, "total": "x"}')
         (started,) = relayed(("started", 0, 5), name="a task that died")
         assert mirror.line(started)
         mirror.close()

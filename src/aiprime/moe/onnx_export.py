@@ -29,8 +29,6 @@ from torch import nn
 from aiprime.moe import onnx_minilm
 from aiprime.moe.embeddings import model_path
 
-INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-HIDDEN = "last_hidden_state"  # the output name onnx_embed reads
 RECIPE = 1  # bump when export_fp32 changes what it writes: the file's name holds it
 MAX_DIFFERENCE = 1e-4  # largest |torch - onnxruntime| per vector component tests allow (unit-norm vectors)
 
@@ -66,11 +64,12 @@ def export_fp32(path: Path) -> None:
 
     model = AutoModel.from_pretrained(str(model_path()), attn_implementation="eager").eval()
     ids = torch.ones(2, 8, dtype=torch.long)  # (B, T)
-    axes = {name: {0: "batch", 1: "tokens"} for name in (*INPUTS, HIDDEN)}
+    axes = {name: {0: "batch", 1: "tokens"} for name in (*onnx_minilm.INPUTS, onnx_minilm.HIDDEN)}
     with quiet(), torch.no_grad():
         torch.onnx.export(
             HiddenStates(model), (ids, ids, torch.zeros_like(ids)), str(path), dynamo=False,
-            input_names=list(INPUTS), output_names=[HIDDEN], dynamic_axes=axes, opset_version=17,
+            input_names=list(onnx_minilm.INPUTS), output_names=[onnx_minilm.HIDDEN], dynamic_axes=axes,
+            opset_version=17,
         )  # fmt: skip
 
 

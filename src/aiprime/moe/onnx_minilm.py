@@ -39,6 +39,8 @@ BATCH_TOKENS = (
 )
 WORKERS = min(2, os.cpu_count() or 1)  # threads running passes at once, one core each
 INSTALL = "Run `pip install onnxruntime` (or `pip install -e .[dev]`)"
+INPUTS = ("input_ids", "attention_mask", "token_type_ids")  # what every file here takes
+HIDDEN = "last_hidden_state"  # and gives, (B, T, 384)
 
 Sessions = Callable[[int], "InferenceSession"]  # thread count -> the session of one file
 
@@ -126,8 +128,8 @@ def embed_batch(ids: Sequence[Sequence[int]], session: InferenceSession) -> np.n
         ids: each text's word-piece ids, [CLS] and [SEP] included.
     """
     padded, mask = pad(ids)  # (B, T), (B, T)
-    feeds = {"input_ids": padded, "attention_mask": mask, "token_type_ids": np.zeros_like(padded)}
-    (hidden,) = session.run(["last_hidden_state"], feeds)  # (B, T, 384)
+    feeds = dict(zip(INPUTS, (padded, mask, np.zeros_like(padded)), strict=True))
+    (hidden,) = session.run([HIDDEN], feeds)  # (B, T, 384)
     pooled = mean_pool(hidden, mask)  # (B, 384)
     norms = np.linalg.norm(pooled, axis=1, keepdims=True)  # (B, 1)
     return (pooled / np.maximum(norms, 1e-12)).astype(np.float32)

@@ -153,11 +153,14 @@ class Mirror:
             return False
         try:
             event = json.loads(text[start + len(RELAY) :])
-            kind, name, done, total = event["event"], str(event["name"]), int(event["done"]), event["total"]
+            kind, name, done = event["event"], str(event["name"]), int(event["done"])
+            total = None if event["total"] is None else int(event["total"])
         except (ValueError, KeyError, TypeError):
             return False  # a line that only looks like one: left as output
+        if kind not in ("started", "advanced", "finished"):
+            return False
         with self.lock:
-            self._apply(kind, name, done, None if total is None else int(total))
+            self._apply(kind, name, done, total)
         return True
 
     def _apply(self, kind: str, name: str, done: int, total: int | None) -> None:

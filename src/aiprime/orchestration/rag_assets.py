@@ -194,9 +194,8 @@ def index_build_progress(
         finally:
             stopped.set()
             poller.join()
-        with (
-            engine.connect() as conn
-        ):  # built: every row is in, whatever the last poll saw (147,218 of 147,278)
+        # built: every row is in, whatever the last poll saw (147,218 of 147,278 once)
+        with engine.connect() as conn:
             rows = conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one()
         stage.update(int(rows), int(rows))
 
