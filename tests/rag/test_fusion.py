@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from aiprime.rag.fusion import GRID, Fusion, choose, normalised
+from aiprime.rag.fusion import GRID, Fusion, choose, completed, normalised
 
 DENSE = [(1, 0.9), (2, 0.8), (3, 0.5)]
 LEXICAL = [(3, 12.0), (4, 6.0), (1, 2.0)]
@@ -61,3 +61,41 @@ def test_a_fusion_that_loses_a_metric_to_the_better_arm_is_not_chosen_for_a_high
 
     assert Fusion("convex", 0.5).fuse(dense, lexical)[0][0] == 2  # mean 0.675, but "a" below dense's 0.5
     assert chosen.fuse(dense, lexical)[0][0] == 1 and best == pytest.approx(0.5)
+
+
+def test_completing_a_list_merges_the_looked_up_scores_in_order() -> None:
+    assert completed(LEXICAL, {2: 4.0, 3: 99.0}) == [
+        (3, 12.0),
+        (4, 6.0),
+        (2, 4.0),
+        (1, 2.0),
+    ]  # 3 kept as ranked
+
+
+def test_a_chunk_just_outside_one_list_is_not_scored_as_if_that_arm_never_matched_it() -> None:
+    dense = [(1, 0.9), (2, 0.6), (3, 0.5)]  # 4 is dense's 4th: just past this list
+    lexical = [(4, 10.0), (5, 9.0), (6, 1.0)]
+    whole_dense, whole_lexical = (
+        completed(dense, {4: 0.55, 5: 0.1, 6: 0.1}),
+        completed(lexical, {1: 0, 2: 0, 3: 0}),
+    )
+
+    plain = [item for item, _ in Fusion("convex", 0.5).fuse(dense, lexical)]
+    complete = [item for item, _ in Fusion("convex", 0.5, complete=True).fuse(whole_dense, whole_lexical)]
+
+    assert plain[:2] == [1, 4]  # 4 tied with 1 at 0.5: dense's 0.55 was scored as 0
+    assert complete[0] == 4 and str(Fusion("convex", 0.5, complete=True)) == "convex(w_lex=0.5, complete)"
+
+
+def test_completed_fusions_are_tried_only_with_completed_lists() -> None:
+    dense, lexical = [(1, 1.0), (2, 0.5)], [(2, 2.0), (3, 1.0)]
+    whole = (completed(dense, {3: 0.9}), completed(lexical, {1: 0.0}))
+
+    def first_is_3(i: int, fused) -> dict[str, float]:
+        return {"hit": float(fused[0][0] == 3)}
+
+    plain, _ = choose([(dense, lexical)], first_is_3)
+    chosen, best = choose([(dense, lexical)], first_is_3, [whole])
+
+    assert not plain.complete
+    assert chosen.complete and best == 1.0  # only completed dense knows 3 is near: it then comes first

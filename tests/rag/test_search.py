@@ -12,11 +12,21 @@ from sqlalchemy.engine import Engine
 
 from aiprime.db.urls import parse_url
 from aiprime.errors import ConfigError, InvalidInput, NotFound
-from aiprime.rag import store
+from aiprime.rag import fusion, store
 from aiprime.rag.corpus import Document
 from aiprime.rag.embed import Embedder
 from aiprime.rag.ingest import ingest
-from aiprime.rag.search import Filters, dense_ranking, key_terms, rrf, search, tsquery_text
+from aiprime.rag.search import (
+    Filters,
+    completed_arms,
+    dense_ranking,
+    key_terms,
+    lexical_ranking,
+    ranking,
+    rrf,
+    search,
+    tsquery_text,
+)
 
 
 @pytest.fixture(scope="module")
@@ -223,3 +233,27 @@ def test_a_query_of_stop_words_finds_nothing_lexically_and_hybrid_falls_back_to_
 ):
     assert search(engine, "the ___ of it", embedder, mode="lexical", collection=indexed) == []
     assert len(search(engine, "the ___ of it", embedder, k=7, collection=indexed)) == 7
+
+
+@pytest.mark.parametrize("ranker", ["bm25", "ts_rank_cd"])
+def test_completed_arms_score_every_chunk_of_the_union_as_each_arm_would(engine, indexed, embedder, ranker):
+    text = "a program that runs on a computer"
+    vector = np.asarray(embedder.embed([text]), dtype=np.float32)[0]
+    complete = fusion.Fusion("convex", 0.5, complete=True)
+    with engine.begin() as conn:
+        cid = store.collection_id(conn, indexed)
+        dense, lexical = (
+            dense_ranking(conn, cid, vector, 5),
+            lexical_ranking(conn, cid, text, 5, ranker=ranker),
+        )
+        whole_dense, whole_lexical = completed_arms(conn, cid, text, vector, dense, lexical, "key", ranker)
+        fused = ranking(conn, cid, text, vector, "hybrid", 5, ranker=ranker, fused_by=complete)
+        every_match = dict(lexical_ranking(conn, cid, text, 100_000, ranker=ranker))
+        conn.execute(sa.text("SET LOCAL enable_indexscan = off"))  # exact cosine for every chunk
+        exact = dict(dense_ranking(conn, cid, vector, 100_000))
+
+    union = {item for item, _ in dense + lexical}
+    assert {i for i, _ in whole_dense} == {i for i, _ in whole_lexical} == union > {i for i, _ in dense}
+    assert dict(whole_dense) == pytest.approx({i: exact[i] for i in union}, abs=1e-5)
+    assert dict(whole_lexical) == pytest.approx({i: every_match.get(i, 0.0) for i in union}, abs=1e-5)
+    assert fused == complete.fuse(whole_dense, whole_lexical)

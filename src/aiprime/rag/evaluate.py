@@ -31,7 +31,15 @@ from aiprime.rag.embed import Embedder
 from aiprime.rag.fusion import Ranking, for_kind
 from aiprime.rag.ingest import DEFAULT_COLLECTION
 from aiprime.rag.query_kinds import query_kind
-from aiprime.rag.search import DEPTH, Filters, dense_ranking, hydrate, lexical_ranking, ranking
+from aiprime.rag.search import (
+    DEPTH,
+    Filters,
+    completed_arms,
+    dense_ranking,
+    hydrate,
+    lexical_ranking,
+    ranking,
+)
 
 if TYPE_CHECKING:
     from aiprime.rag.rerank import Reranker
@@ -243,12 +251,15 @@ def _rankings(
     """Chunks ranked by each method, with their scores; hybrid fuses the dense and BM25 lists, as `search` would."""
     dense = dense_ranking(conn, cid, vector, depth)
     bm25 = lexical_ranking(conn, cid, text, depth)  # the quoted word (match `key`)
+    by = for_kind(query_kind(text))
     lists = {
         "dense": dense,
         "lexical": bm25,
         "lexical_ts_rank_cd": lexical_ranking(conn, cid, text, depth, ranker="ts_rank_cd"),
         "lexical_every_word": lexical_ranking(conn, cid, text, depth, match="any"),
-        "hybrid": for_kind(query_kind(text)).fuse(dense, bm25),
+        "hybrid": by.fuse(
+            *(completed_arms(conn, cid, text, vector, dense, bm25) if by.complete else (dense, bm25))
+        ),
         "hybrid+true_domain": ranking(
             conn, cid, text, vector, "hybrid", depth, Filters(), prefer_domain=domain
         ),

@@ -1,7 +1,8 @@
 """Retrieval quality per query kind: each arm on test, the fusion chosen on validation, hybrid's latency.
 
 For every kind (`aiprime.rag.query_kinds`) the val and test queries are ranked once by dense search, BM25
-and `ts_rank_cd` (depth `DEPTH` each). The fusion of `fusion.GRID` with the best mean of recall@10, MRR@10
+and `ts_rank_cd` (depth `DEPTH` each), and the dense and BM25 lists also completed over their union
+(`search.completed_arms`). The fusion of `fusion.GRID` with the best mean of recall@10, MRR@10
 and nDCG@10 on val is then scored on test beside the arms, plain RRF (k=60, BM25) and, given a re-ranker,
 the chosen hybrid's top `RERANK_DEPTH` re-ordered. Hybrid's latency is timed through `search.ranking` (both
 SQL queries and the fusion; the query's embedding is not included) on the test queries.
@@ -31,7 +32,7 @@ from aiprime.rag.evaluate import (
 )
 from aiprime.rag.fusion import Fusion, Ranking
 from aiprime.rag.query_kinds import built_queries
-from aiprime.rag.search import DEPTH, dense_ranking, lexical_ranking, ranking
+from aiprime.rag.search import DEPTH, completed_arms, dense_ranking, lexical_ranking, ranking
 
 if TYPE_CHECKING:
     from aiprime.rag.rerank import Reranker
@@ -47,7 +48,12 @@ class Ranked:
     question: str
     relevant: str
     vector: np.ndarray  # (dim,)
-    arms: dict[str, Ranking]
+    arms: dict[str, Ranking]  # with dense and bm25 also `dense@union` and `bm25@union`, completed
+
+    def pair(self, by: Fusion) -> tuple[Ranking, Ranking]:
+        """The dense and BM25 rankings `by` fuses: plain, or completed over their union."""
+        suffix = "@union" if by.complete else ""
+        return self.arms[f"dense{suffix}"], self.arms[f"bm25{suffix}"]
 
 
 def queries_of(splits: Path, kind: str, split: str, n: int, seed: int, stored: set[str]) -> pd.DataFrame:
@@ -72,6 +78,9 @@ def rank_arms(
         with engine.begin() as conn:
             store.set_search_params(conn, ef_search, iterative=True)
             ranked = {arm: arm_ranking(conn, cid, arm, query.question, vector) for arm in arms}
+            if {"dense", "bm25"} <= ranked.keys():
+                union = completed_arms(conn, cid, query.question, vector, ranked["dense"], ranked["bm25"])
+                ranked |= {"dense@union": union[0], "bm25@union": union[1]}
         out.append(Ranked(query.question, query.relevant, vector, ranked))
     return out
 
@@ -103,16 +112,20 @@ def objective(ranked: Ranking, relevant: str, doc_of: dict[int, str]) -> float:
 def choose_fusion(val: Sequence[Ranked], doc_of: dict[int, str]) -> Fusion:
     """The fusion of GRID that loses to neither arm on OBJECTIVE's metrics on `val` (dense and BM25), or
     comes closest, with the best mean of them (`fusion.choose`)."""
-    pairs = [(q.arms["dense"], q.arms["bm25"]) for q in val]
-    chosen, _ = fusion.choose(pairs, lambda i, fused: objective_metrics(fused, val[i].relevant, doc_of))
+    plain, complete = fusion.Fusion("rrf", 0.5), fusion.Fusion("rrf", 0.5, complete=True)
+    chosen, _ = fusion.choose(
+        [q.pair(plain) for q in val],
+        lambda i, fused: objective_metrics(fused, val[i].relevant, doc_of),
+        [q.pair(complete) for q in val],
+    )
     return chosen
 
 
 def methods_on_test(test: Sequence[Ranked], chosen: Fusion) -> dict[str, list[Ranking]]:
     """Every method's ranking of each test query (re-ranking comes after, from `hybrid`)."""
-    methods = {arm: [q.arms[arm] for q in test] for arm in ARMS}
-    methods["hybrid"] = [chosen.fuse(q.arms["dense"], q.arms["bm25"]) for q in test]
-    methods["hybrid_rrf60"] = [fusion.DEFAULT.fuse(q.arms["dense"], q.arms["bm25"]) for q in test]
+    methods = {arm: [q.arms[arm] for q in test] for arm in ARMS}  # the @union lists are not methods
+    methods["hybrid"] = [chosen.fuse(*q.pair(chosen)) for q in test]
+    methods["hybrid_rrf60"] = [fusion.DEFAULT.fuse(*q.pair(fusion.DEFAULT)) for q in test]
     return methods
 
 

@@ -2,8 +2,10 @@
 
 Two families: weighted reciprocal rank fusion (score = (1 - w) / (k + dense rank) + w / (k + lexical rank))
 and a convex combination of min-max normalised scores ((1 - w) * dense + w * lexical, a chunk missing from a
-list scoring 0 there). `GRID` holds both with w from 0 (dense alone) to 1 (lexical alone), so the fusion
-chosen on validation is never worse there than its better arm. `FUSIONS` is what `bench/rag_quality.py`
+list scoring 0 there). Either can first complete the two lists (`complete`): every chunk of their union is
+scored exactly by both arms (`aiprime.rag.search.completed_arms` looks the missing scores up), so a chunk one arm
+ranked 51st is not scored like one it never matched. `GRID` holds all four with w from 0 (dense alone) to 1
+(lexical alone), so the fusion chosen on validation is never worse there than its better arm. `FUSIONS` is what `bench/rag_quality.py`
 picked per kind (`aiprime.rag.query_kinds`); `search` uses it for hybrid queries.
 """
 
@@ -27,13 +29,11 @@ class Fusion:
     method: Method  # rrf: by ranks; convex: by min-max normalised scores
     weight: float  # the lexical ranking's share, 0..1
     k: int = 60  # the RRF constant (Cormack et al. 2009 use 60); unused by convex
+    complete: bool = False  # fuse the two lists completed over their union (`completed`)
 
     def __str__(self) -> str:
-        return (
-            f"rrf(k={self.k}, w_lex={self.weight})"
-            if self.method == "rrf"
-            else f"convex(w_lex={self.weight})"
-        )
+        args = f"k={self.k}, w_lex={self.weight}" if self.method == "rrf" else f"w_lex={self.weight}"
+        return f"{self.method}({args}{', complete' if self.complete else ''})"
 
     def fuse(self, dense: Ranking, lexical: Ranking) -> Ranking:
         """The fused ranking, best first; ties keep the order items were first seen (dense first)."""
@@ -52,6 +52,13 @@ def _rrf_scores(ranking: Ranking, k: int) -> Ranking:
     return [(item, 1.0 / (k + rank)) for rank, (item, _) in enumerate(ranking, start=1)]
 
 
+def completed(ranking: Ranking, extra: Mapping[int, float]) -> Ranking:
+    """`ranking` with the `extra` chunks and their scores merged in, best first (ties keep `ranking` first)."""
+    seen = {item for item, _ in ranking}
+    merged = list(ranking) + [(item, score) for item, score in extra.items() if item not in seen]
+    return sorted(merged, key=lambda pair: -pair[1])
+
+
 def normalised(ranking: Ranking) -> Ranking:
     """Scores min-max scaled to 0..1 within the list (all 1.0 when they are equal)."""
     if not ranking:
@@ -62,7 +69,8 @@ def normalised(ranking: Ranking) -> Ranking:
 
 
 GRID: tuple[Fusion, ...] = tuple(
-    [Fusion("rrf", w, k) for k in RRF_KS for w in WEIGHTS] + [Fusion("convex", w) for w in WEIGHTS]
+    [Fusion("rrf", w, k, c) for c in (False, True) for k in RRF_KS for w in WEIGHTS]
+    + [Fusion("convex", w, complete=c) for c in (False, True) for w in WEIGHTS]
 )
 DEFAULT = Fusion("rrf", 0.5, 60)  # plain RRF: for a kind no validation chose for
 # Chosen on val by `python bench/rag_quality.py --home H` on the full store of a fresh `make run` (147,278 chunks,
@@ -85,22 +93,30 @@ def for_kind(kind: str) -> Fusion:
 
 
 def choose(
-    pairs: Sequence[tuple[Ranking, Ranking]], score: Callable[[int, Ranking], Mapping[str, float]]
+    pairs: Sequence[tuple[Ranking, Ranking]],
+    score: Callable[[int, Ranking], Mapping[str, float]],
+    complete_pairs: Sequence[tuple[Ranking, Ranking]] | None = None,
 ) -> tuple[Fusion, float]:
     """The fusion of GRID chosen on validation queries, and the mean of its metrics there.
 
     Hybrid must not lose to its better arm on any metric, so a fusion is first judged by its worst ratio to
     the better arm's mean (capped at 1: every metric at least the better arm's), then by the mean of its
-    metrics; ties go to the earlier fusion (rrf before convex, lower weights first).
+    metrics; ties go to the earlier fusion (rrf before convex, lower weights first, plain lists before
+    completed ones).
 
     Args:
         pairs: Each validation query's dense and lexical rankings.
         score: (query index, ranking) -> its metrics, e.g. recall@10, MRR@10 and nDCG@10 of distinct documents.
+        complete_pairs: The same rankings completed over their union (`completed`); without them only the
+            fusions of plain lists are tried.
     """
     floor = _arm_floor(pairs, score)
     best, best_key = DEFAULT, (float("-inf"), float("-inf"))
     for fusion in GRID:
-        means = _mean_metrics([score(i, fusion.fuse(d, lex)) for i, (d, lex) in enumerate(pairs)])
+        if fusion.complete and complete_pairs is None:
+            continue
+        lists = complete_pairs if fusion.complete else pairs
+        means = _mean_metrics([score(i, fusion.fuse(d, lex)) for i, (d, lex) in enumerate(lists)])
         key = (round(_worst_ratio(means, floor), 12), round(sum(means.values()) / max(len(means), 1), 12))
         if key > best_key:
             best, best_key = fusion, key

@@ -277,3 +277,16 @@ def bm25_ranking(
         .limit(depth)
     )
     return [(row.id, -float(row.d)) for row in conn.execute(query)]
+
+
+def bm25_scores(conn: Connection, cid: int, terms: list[str], ids: Iterable[int]) -> dict[int, float]:
+    """The BM25 score of each chunk of `ids` for the query terms (0 for one that shares none)."""
+    ids = sorted(set(ids))
+    weights = query_weights(conn, cid, terms) if ids else None
+    if weights is None:
+        return dict.fromkeys(ids, 0.0)
+    b = store.chunk_bm25.c
+    rows = conn.execute(
+        sa.select(b.chunk_id, b.lex_bm25.max_inner_product(weights).label("d")).where(b.chunk_id.in_(ids))
+    )
+    return dict.fromkeys(ids, 0.0) | {row.chunk_id: -float(row.d) for row in rows}
