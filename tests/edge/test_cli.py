@@ -14,7 +14,7 @@ runner = CliRunner()
 def test_an_unknown_quantization_names_the_choices():
     result = runner.invoke(app, ["edge", "build", "--quantization", "int4"])
     assert result.exit_code == 1
-    assert "use one of static, dynamic, none" in result.output
+    assert "use one of static, dynamic, weights8, none" in result.output
 
 
 def test_serving_a_folder_that_is_no_bundle_says_how_to_build_one(tmp_path: Path):

@@ -23,7 +23,10 @@ def build(
         "edge-bundle"
     ),
     quantization: Annotated[
-        str, typer.Option(help="Heads: static (val-calibrated), dynamic or none.")
+        str,
+        typer.Option(
+            help="Heads: static (val-calibrated), dynamic, weights8 (int8 weights, fp32 arithmetic) or none."
+        ),
     ] = "static",
     limit: Annotated[int, typer.Option(min=0, help="Score on at most N val rows per lexname (0 = all).")] = 0,
     alias: Annotated[str, typer.Option(help="The MLflow alias of the models to package.")] = "champion",

@@ -6,8 +6,10 @@ sizes its buffers from the data), with the TorchScript exporter at a fixed batch
 buffer sizes that hold for one row (the runtime then runs such a head row by row). Either way the file is
 checked against the module on real rows before it is kept.
 
-`quantize_head` quantises a float file with onnxruntime: "static" calibrates activation ranges on rows of
-the val split (QDQ, int8 weights and activations), "dynamic" quantises weights only and activations per call.
+`quantize_head` quantises a float file: "static" calibrates activation ranges on rows of the val split
+(onnxruntime's QDQ, int8 weights and activations), "dynamic" quantises weights ahead and activations per call
+(onnxruntime's), "weights8" stores each 2-D weight as int8 with one scale per output channel behind a
+DequantizeLinear (`quantize_weights`: only the weights are rounded; the arithmetic stays fp32).
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ from aiprime.edge.runtime import INPUT, OUTPUT
 from aiprime.errors import StageFailed
 from aiprime.moe.onnx_export import quiet
 
-Quantization = Literal["static", "dynamic", "none"]
-QUANTIZATIONS: tuple[str, ...] = ("static", "dynamic", "none")
+Quantization = Literal["static", "dynamic", "weights8", "none"]
+QUANTIZATIONS: tuple[str, ...] = ("static", "dynamic", "weights8", "none")
 OPSET = 18  # torch 2.13's dynamo exporter emits 18; the TorchScript one is asked for it too
 TOLERANCE = 1e-3  # largest |logit difference| between the exported float file and the module
 
@@ -132,6 +134,9 @@ def quantize_head(source: Path, target: Path, how: Quantization, calibration: np
     if how == "none":
         target.write_bytes(source.read_bytes())
         return
+    if how == "weights8":
+        quantize_weights(source, target)
+        return
     with quiet():
         if how == "dynamic":
             quantization.quantize_dynamic(str(source), str(target), weight_type=quantization.QuantType.QInt8)
@@ -142,6 +147,41 @@ def quantize_head(source: Path, target: Path, how: Quantization, calibration: np
             activation_type=quantization.QuantType.QInt8, weight_type=quantization.QuantType.QInt8,
             per_channel=True,
         )  # fmt: skip
+
+
+def quantize_weights(source: Path, target: Path) -> None:
+    """Write `source` with each MatMul's and Gemm's constant 2-D float weight as int8, one symmetric scale per
+    output channel, read through DequantizeLinear; biases, activations and arithmetic stay fp32."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load(str(source))
+    graph = model.graph
+    weights = {init.name: init for init in graph.initializer}
+    for node in list(graph.node):
+        name = node.input[1] if node.op_type in ("MatMul", "Gemm") else ""
+        w = numpy_helper.to_array(weights[name]) if name in weights else None
+        if w is None or w.ndim != 2 or w.dtype != np.float32:
+            continue
+        transposed = node.op_type == "Gemm" and any(a.name == "transB" and a.i for a in node.attribute)
+        axis = 0 if transposed else 1  # the output channel: (N, K) under transB, else (K, N)
+        q, scale = int8_per_channel(w, axis)
+        graph.initializer.remove(weights.pop(name))
+        graph.initializer.extend(
+            [numpy_helper.from_array(q, f"{name}_int8"), numpy_helper.from_array(scale, f"{name}_scale")]
+        )
+        graph.node.insert(
+            0, helper.make_node("DequantizeLinear", [f"{name}_int8", f"{name}_scale"], [name], axis=axis)
+        )
+    onnx.save(model, str(target))
+
+
+def int8_per_channel(w: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """`w` (2-D) rounded to int8 with one scale per index of `axis`: (q like w, scale (w.shape[axis],))."""
+    scale = np.abs(w).max(axis=1 - axis) / 127.0  # (channels,)
+    scale = np.where(scale > 0, scale, 1.0).astype(np.float32)
+    shape = (-1, 1) if axis == 0 else (1, -1)
+    return np.clip(np.rint(w / scale.reshape(shape)), -127, 127).astype(np.int8), scale
 
 
 class Calibration:
