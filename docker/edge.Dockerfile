@@ -19,16 +19,12 @@ RUN groupadd --gid 10001 aiprime \
 
 WORKDIR /app
 
-# Only the runtime's pins (pyproject's `edge` extra) and what they need, resolved against the lock: 20
-# packages, torch not among them. `pip install 'aiprime[edge]'` would add the base dependencies, torch first.
-COPY requirements.lock ./
-RUN pip install -c requirements.lock onnxruntime==1.32.0 tokenizers==0.23.3 numpy==2.4.6
-
-# The library without its dependencies: the runtime's modules import none of the rest. The check fails the
-# build if the server's imports reach for torch (aiprime.edge.notorch refuses it).
-COPY pyproject.toml README.md ./
+# The library with its base dependencies, which are the runtime's (pyproject's `edge` extra adds nothing):
+# resolved against the lock, torch not among them. The check fails the build if torch got in, or if the
+# server's imports reach for it (aiprime.edge.notorch refuses it).
+COPY requirements.lock pyproject.toml README.md ./
 COPY src ./src
-RUN pip install --no-deps . \
+RUN pip install -c requirements.lock ".[edge]" \
     && rm -rf src \
     && python -c "import importlib.util as u; assert u.find_spec('torch') is None, 'torch is installed'" \
     && python -m aiprime.edge.notorch aiprime.edge.server --help > /dev/null

@@ -7,9 +7,11 @@ declared pin that differs from `requirements.lock` installs something other than
 from __future__ import annotations
 
 import ast
+import subprocess
 import sys
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from importlib import metadata
 from importlib.metadata import packages_distributions
 from pathlib import Path
 
@@ -88,10 +90,10 @@ def is_local(name: str, path: Path) -> bool:
     return name == "aiprime" or (path.parent / f"{name}.py").exists() or (path.parent / name).is_dir()
 
 
-def test_every_imported_third_party_package_is_declared() -> None:
-    dists, runtime = packages_distributions(), declared()
-    missing = set()
-    for path in code_files():
+def undeclared(paths: Iterable[Path], runtime: dict[str, Requirement]) -> set[str]:
+    """The third-party imports of `paths` that no requirement of `runtime` provides, one line each."""
+    dists, missing = packages_distributions(), set()
+    for path in paths:
         for name in imported_top_levels(path):
             if name in sys.stdlib_module_names or is_local(name, path) or in_federated_venv(name, path):
                 continue
@@ -99,17 +101,67 @@ def test_every_imported_third_party_package_is_declared() -> None:
             if not candidates & runtime.keys():
                 where = path.relative_to(REPO)
                 missing.add(f"{where} imports {name} (distribution {sorted(candidates) or 'not installed'})")
+    return missing
+
+
+def test_every_imported_third_party_package_is_declared() -> None:
+    missing = undeclared(code_files(), declared() | declared("platform"))
     assert not missing, (
-        "Imported but not declared in pyproject.toml [project] dependencies; add each, pinned to its "
-        "requirements.lock version:\n" + "\n".join(sorted(missing))
+        "Imported but not declared in pyproject.toml [project] dependencies or the platform extra; add "
+        "each, pinned to its requirements.lock version:\n" + "\n".join(sorted(missing))
     )
+
+
+EDGE_RUNTIME = ("src/aiprime/edge/server.py", "src/aiprime/edge/runtime.py")
+LOADED = 'import sys; print("\\n".join({name.partition(".")[0] for name in sys.modules}))'
+EDGE_SERVER = "import aiprime.edge.server, onnxruntime, tokenizers; "  # the last two load with a bundle
+
+
+def loaded_modules(code: str = "") -> set[str]:
+    """The top-level modules a fresh interpreter holds after running `code`."""
+    run = subprocess.run([sys.executable, "-c", code + LOADED], check=False, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    return set(run.stdout.split())
+
+
+def requirement_closure(requirements: Iterable[Requirement]) -> set[str]:
+    """The distributions `requirements` install, their own requirements followed (extras' left out)."""
+    todo, seen = [canonicalize_name(r.name) for r in requirements], set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for line in metadata.requires(name) or []:
+            requirement = Requirement(line)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                todo.append(canonicalize_name(requirement.name))
+    return seen
+
+
+def test_the_edge_runtime_needs_only_the_base_dependencies() -> None:
+    """`pip install 'aiprime[edge]'` installs the base alone: what the edge server imports must come from it."""
+    base = declared()
+    imported = loaded_modules(EDGE_SERVER) - loaded_modules()  # not what site's .pth files load at start-up
+    dists, installed = packages_distributions(), requirement_closure(base.values())
+    outside = {
+        f"{name} ({', '.join(dists[name])})"
+        for name in imported
+        if name in dists and name != "aiprime" and not {canonicalize_name(d) for d in dists[name]} & installed
+    }
+    lazy = undeclared([REPO / path for path in EDGE_RUNTIME], base)
+    assert not outside | lazy, (
+        "The edge runtime imports packages outside [project] dependencies, which `aiprime[edge]` installs; "
+        "keep them out of its modules or move them to the base:\n" + "\n".join(sorted(outside | lazy))
+    )
+    assert "torch" not in installed and not declared("edge")
 
 
 def test_every_declared_pin_is_the_locked_version() -> None:
     lock = locked()
     wrong = [
         f"{requirement} (requirements.lock: {lock.get(name, 'absent')})"
-        for name, requirement in (declared() | declared("dev")).items()
+        for name, requirement in (declared() | declared("platform") | declared("dev")).items()
         if not requirement.specifier or not requirement.specifier.contains(lock.get(name, "0"))
     ]
     assert not wrong, "Pin these to the version requirements.lock holds:\n" + "\n".join(wrong)

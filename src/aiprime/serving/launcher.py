@@ -307,7 +307,7 @@ def _aiprime_command() -> str:
     found = str(beside) if beside.is_file() else shutil.which("aiprime")
     if not found:
         raise ConfigError(
-            "The `aiprime` command is not installed beside this Python; run `pip install -e .`."
+            "The `aiprime` command is not installed beside this Python; run `pip install -e '.[platform]'`."
         )
     return found
 
