@@ -3,10 +3,11 @@
 Two families: weighted reciprocal rank fusion (score = (1 - w) / (k + dense rank) + w / (k + lexical rank))
 and a convex combination of min-max normalised scores ((1 - w) * dense + w * lexical, a chunk missing from a
 list scoring 0 there). Either can first complete the two lists (`complete`): every chunk of their union is
-scored exactly by both arms (`aiprime.rag.search.completed_arms` looks the missing scores up), so a chunk one arm
-ranked 51st is not scored like one it never matched. `GRID` holds all four with w from 0 (dense alone) to 1
-(lexical alone), so the fusion chosen on validation is never worse there than its better arm. `FUSIONS` is what `bench/rag_quality.py`
-picked per kind (`aiprime.rag.query_kinds`); `search` uses it for hybrid queries.
+scored exactly by both arms (`aiprime.rag.search.completed_arms` looks the missing scores up), so a chunk
+one arm ranked 51st is not scored like one it never matched. `GRID` holds all four with w from 0 (dense
+alone) to 1 (lexical alone), so the fusion chosen on validation is never worse there than its better arm.
+`FUSIONS` is what `bench/rag_quality.py` picked per kind (`aiprime.rag.query_kinds`); `search` uses it for
+hybrid queries.
 """
 
 from __future__ import annotations
