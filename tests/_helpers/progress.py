@@ -10,6 +10,7 @@ class Recording:
 
     def __init__(self) -> None:
         self.events: list[tuple[str, str, int, int | None]] = []
+        self.closed: list[progress.Stage] = []  # the stages it was told finished
 
     def started(self, stage: progress.Stage) -> None:
         self.events.append(("started", stage.name, stage.done, stage.total))
@@ -19,3 +20,4 @@ class Recording:
 
     def finished(self, stage: progress.Stage) -> None:
         self.events.append(("finished", stage.name, stage.done, stage.total))
+        self.closed.append(stage)

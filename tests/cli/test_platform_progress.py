@@ -61,3 +61,16 @@ def test_durations_and_details_read_as_a_person_would_say_them():
     stage = progress.Stage("x", total=100, done=50, started=0.0, finished=10.0)
     assert stage_detail(stage) == "50/100 · 5.0/s · ETA 10.0 s · 10.0 s"
     assert stage_detail(progress.Stage("y", started=0.0, finished=2.0)) == "2.0 s"
+
+
+def test_a_stage_that_ends_by_an_exception_is_shown_failed_not_done():
+    buffer = io.StringIO()
+    display = StageDisplay(console_on(buffer, terminal=False), every=3600)
+    with display, progress.reporting_to(display):
+        try:
+            with progress.stage("serving early: the first answer through the graph"):
+                raise RuntimeError("the generator died")
+        except RuntimeError:
+            pass
+    (line,) = buffer.getvalue().splitlines()[1:]
+    assert line.startswith("✗ serving early: the first answer through the graph failed after ")

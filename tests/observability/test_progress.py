@@ -80,3 +80,18 @@ def test_other_lines_and_broken_relays_are_left_as_output_and_open_stages_close_
         mirror.close()
     assert [e[0] for e in recording.events] == ["started", "finished"]
     assert mirror.open == {}
+
+
+def test_a_failed_stage_is_relayed_and_mirrored_as_failed():
+    out, recording, mirror = io.StringIO(), Recording(), progress.Mirror()
+    relay = progress.LineRelay(out)
+    with progress.reporting_to(relay):
+        try:
+            with progress.stage("prepare-data", total=3):
+                raise OSError("disk full")
+        except OSError:
+            pass
+    with progress.reporting_to(recording):
+        assert all(mirror.line(line) for line in out.getvalue().splitlines())
+    assert [e[0] for e in recording.events] == ["started", "finished"]
+    assert recording.closed[-1].failed and recording.closed[-1].name == "prepare-data"

@@ -121,9 +121,8 @@ class StageDisplay:
         self.last_line.pop(id(stage), None)
         self.done_stages.append(stage)
         count = f" ({stage.done:,} items)" if stage.done else ""
-        self.out.print(
-            f"[green]✓[/] {escape(stage.name)} in {duration(stage.elapsed)}{count}", highlight=False
-        )
+        mark = "[red]✗[/] {} failed after" if stage.failed else "[green]✓[/] {} in"
+        self.out.print(f"{mark.format(escape(stage.name))} {duration(stage.elapsed)}{count}", highlight=False)
 
 
 def stage_times_table(stages: Iterable[Stage]) -> Table:

@@ -38,6 +38,7 @@ class Stage:
     done: int = 0
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
+    failed: bool = False  # it ended by an exception: shown as failed, not done
 
     def advance(self, n: int = 1) -> None:
         """Count `n` more items done."""
@@ -73,7 +74,8 @@ class Stage:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        self.failed = exc_type is not None
         self.close()
 
 
@@ -136,6 +138,7 @@ class LineRelay:
 
     def _print(self, event: str, stage: Stage) -> None:
         fields = {"event": event, "name": stage.name, "done": stage.done, "total": stage.total}
+        fields |= {"failed": True} if stage.failed else {}
         print(RELAY + json.dumps(fields), file=self.out or sys.stdout, flush=True)
 
 
@@ -155,15 +158,16 @@ class Mirror:
             event = json.loads(text[start + len(RELAY) :])
             kind, name, done = event["event"], str(event["name"]), int(event["done"])
             total = None if event["total"] is None else int(event["total"])
-        except (ValueError, KeyError, TypeError):
+            failed = bool(event.get("failed", False))
+        except (ValueError, KeyError, TypeError, AttributeError):
             return False  # a line that only looks like one: left as output
         if kind not in ("started", "advanced", "finished"):
             return False
         with self.lock:
-            self._apply(kind, name, done, total)
+            self._apply(kind, name, done, total, failed)
         return True
 
-    def _apply(self, kind: str, name: str, done: int, total: int | None) -> None:
+    def _apply(self, kind: str, name: str, done: int, total: int | None, failed: bool = False) -> None:
         if kind == "started" and name in self.open:
             self.open.pop(name).close()  # its end was not relayed
         if name not in self.open:
@@ -172,6 +176,7 @@ class Mirror:
         if (done, total) != (mirrored.done, mirrored.total):
             mirrored.update(done, total)
         if kind == "finished":
+            mirrored.failed = failed
             self.open.pop(name).close()
 
     def close(self) -> None:
