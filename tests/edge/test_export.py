@@ -28,6 +28,17 @@ class TwoLayers(nn.Module):
         return SimpleNamespace(logits=self.net(x))
 
 
+class StackedExperts(nn.Module):
+    """Weights stacked per expert, as the SwitchMoE experts hold them: (E, 384, 45) in one MatMul."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(4, 384, 45) / 20)
+
+    def forward(self, x: torch.Tensor) -> SimpleNamespace:
+        return SimpleNamespace(logits=(x.unsqueeze(0) @ self.w).mean(0))  # (E, N, 45) -> (N, 45)
+
+
 @pytest.fixture(scope="module")
 def head_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray]:
     torch.manual_seed(0)
@@ -61,14 +72,29 @@ def test_weights8_stores_every_weight_as_int8_and_keeps_the_heads_answers(head_f
     assert (after.argmax(1) == before.argmax(1)).mean() >= 0.99
 
 
-@pytest.mark.parametrize("axis", [0, 1])
-def test_per_channel_rounding_is_within_half_a_step_of_each_channel(axis: int) -> None:
-    w = np.random.default_rng(1).standard_normal((7, 5)).astype(np.float32)
-    w[:, 2] = 0.0  # an all-zero channel keeps a usable scale
+def test_weights8_quantises_weights_stacked_per_expert(head_file, tmp_path: Path) -> None:
+    _, rows = head_file
+    fp32, target = tmp_path / "stacked.fp32.onnx", tmp_path / "stacked.onnx"
+    export.export_head(StackedExperts().eval(), fp32, rows[:8])
+
+    export.quantize_head(fp32, target, "weights8", rows[:64], batch=0)
+
+    floats = [i for i in onnx.load(str(target)).graph.initializer if numpy_helper.to_array(i).size > 1000]
+    assert floats and all(numpy_helper.to_array(i).dtype == np.dtype(np.int8) for i in floats)
+    before, after = logits(fp32, rows), logits(target, rows)
+    assert np.abs(after - before).max() < 0.02 * np.abs(before).max()
+
+
+@pytest.mark.parametrize(("shape", "axis"), [((7, 5), 0), ((7, 5), 1), ((4, 7, 5), 2)])
+def test_per_channel_rounding_is_within_half_a_step_of_each_channel(
+    shape: tuple[int, ...], axis: int
+) -> None:
+    w = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
+    w[..., 2] = 0.0  # an all-zero channel (along the last axis) keeps a usable scale
 
     q, scale = export.int8_per_channel(w, axis)
 
-    shape = (-1, 1) if axis == 0 else (1, -1)
+    step = scale.reshape([-1 if i == axis else 1 for i in range(w.ndim)])
     assert q.dtype == np.int8 and scale.shape == (w.shape[axis],) and np.all(scale > 0)
-    assert np.all(np.abs(q * scale.reshape(shape) - w) <= scale.reshape(shape) / 2 + 1e-7)
+    assert np.all(np.abs(q * step - w) <= step / 2 + 1e-7)
     assert np.abs(q).max() == 127

@@ -150,8 +150,12 @@ def quantize_head(source: Path, target: Path, how: Quantization, calibration: np
 
 
 def quantize_weights(source: Path, target: Path) -> None:
-    """Write `source` with each MatMul's and Gemm's constant 2-D float weight as int8, one symmetric scale per
-    output channel, read through DequantizeLinear; biases, activations and arithmetic stay fp32."""
+    """Write `source` with each MatMul's and Gemm's constant float weight as int8, one symmetric scale per
+    output channel, read through DequantizeLinear; biases, activations and arithmetic stay fp32.
+
+    A weight is (K, N), (N, K) under Gemm's transB, or (E, K, N) for the SwitchMoE experts' stacked weights,
+    whose E experts then share each output channel's scale.
+    """
     import onnx
     from onnx import helper, numpy_helper
 
@@ -161,10 +165,10 @@ def quantize_weights(source: Path, target: Path) -> None:
     for node in list(graph.node):
         name = node.input[1] if node.op_type in ("MatMul", "Gemm") else ""
         w = numpy_helper.to_array(weights[name]) if name in weights else None
-        if w is None or w.ndim != 2 or w.dtype != np.float32:
+        if w is None or w.ndim < 2 or w.dtype != np.float32:
             continue
         transposed = node.op_type == "Gemm" and any(a.name == "transB" and a.i for a in node.attribute)
-        axis = 0 if transposed else 1  # the output channel: (N, K) under transB, else (K, N)
+        axis = 0 if transposed else w.ndim - 1  # the output channel
         q, scale = int8_per_channel(w, axis)
         graph.initializer.remove(weights.pop(name))
         graph.initializer.extend(
@@ -177,10 +181,11 @@ def quantize_weights(source: Path, target: Path) -> None:
 
 
 def int8_per_channel(w: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
-    """`w` (2-D) rounded to int8 with one scale per index of `axis`: (q like w, scale (w.shape[axis],))."""
-    scale = np.abs(w).max(axis=1 - axis) / 127.0  # (channels,)
+    """`w` rounded to int8 with one scale per index of `axis`: (q like w, scale (w.shape[axis],))."""
+    others = tuple(i for i in range(w.ndim) if i != axis)
+    scale = np.abs(w).max(axis=others) / 127.0  # (channels,)
     scale = np.where(scale > 0, scale, 1.0).astype(np.float32)
-    shape = (-1, 1) if axis == 0 else (1, -1)
+    shape = [-1 if i == axis else 1 for i in range(w.ndim)]
     return np.clip(np.rint(w / scale.reshape(shape)), -127, 127).astype(np.int8), scale
 
 
