@@ -75,16 +75,15 @@ GRID: tuple[Fusion, ...] = tuple(
 )
 DEFAULT = Fusion("rrf", 0.5, 60)  # plain RRF: for a kind no validation chose for
 # Chosen on val by `python bench/rag_quality.py --home H` on the full store of a fresh `make run` (147,278 chunks,
-# int8 MiniLM; 2,000 val and 500 test queries per kind; 7583b60). On test each scored at least its better arm on
-# R@10, MRR@10 and nDCG@10 (1.000-1.133x), except code's R@10: 0.964 against BM25's 0.966, one query of 500.
-# Code's candidate fusions differ on val by a query or two, and each fresh store's HNSW graph shifts dense a
-# little: an earlier store chose convex(0.7) for code (0.960 on test there). With 500 val queries sense chose
-# convex(0.5): on the earlier store R@10 0.718 and MRR@10 0.419 on test, against rrf(k=5, 0.4)'s 0.748 and 0.425.
+# int8 MiniLM; 2,000 val and 500 test queries per kind; store of 78f1620, fusions of ed62a4b). Every kind chose
+# lists completed over their union; on test each scored at least its better arm on R@10, MRR@10 and nDCG@10
+# (1.000-1.208x). Before completion code's convex(0.8) lost R@10 to BM25 by one query of 500 (0.964 against
+# 0.966); rrf(k=20, 0.7) on completed lists scores 0.968.
 FUSIONS: dict[str, Fusion] = {
-    "sense": Fusion("rrf", 0.4, 5),
-    "definition": Fusion("convex", 0.7),
-    "keyword": Fusion("convex", 1.0),  # BM25 alone: dense only added noise on validation
-    "code": Fusion("convex", 0.8),
+    "sense": Fusion("convex", 0.3, complete=True),
+    "definition": Fusion("convex", 0.6, complete=True),
+    "keyword": Fusion("convex", 1.0, complete=True),  # BM25 over the union: dense only added noise on val
+    "code": Fusion("rrf", 0.7, 20, complete=True),
 }
 
 
