@@ -50,9 +50,9 @@ class Ranked:
     vector: np.ndarray  # (dim,)
     arms: dict[str, Ranking]  # with dense and bm25 also `dense@union` and `bm25@union`, completed
 
-    def pair(self, by: Fusion) -> tuple[Ranking, Ranking]:
-        """The dense and BM25 rankings `by` fuses: plain, or completed over their union."""
-        suffix = "@union" if by.complete else ""
+    def pair(self, complete: bool = False) -> tuple[Ranking, Ranking]:
+        """The dense and BM25 rankings, plain or completed over their union (what a `complete` fusion fuses)."""
+        suffix = "@union" if complete else ""
         return self.arms[f"dense{suffix}"], self.arms[f"bm25{suffix}"]
 
 
@@ -112,11 +112,10 @@ def objective(ranked: Ranking, relevant: str, doc_of: dict[int, str]) -> float:
 def choose_fusion(val: Sequence[Ranked], doc_of: dict[int, str]) -> Fusion:
     """The fusion of GRID that loses to neither arm on OBJECTIVE's metrics on `val` (dense and BM25), or
     comes closest, with the best mean of them (`fusion.choose`)."""
-    plain, complete = fusion.Fusion("rrf", 0.5), fusion.Fusion("rrf", 0.5, complete=True)
     chosen, _ = fusion.choose(
-        [q.pair(plain) for q in val],
+        [q.pair() for q in val],
         lambda i, fused: objective_metrics(fused, val[i].relevant, doc_of),
-        [q.pair(complete) for q in val],
+        [q.pair(complete=True) for q in val],
     )
     return chosen
 
@@ -124,8 +123,8 @@ def choose_fusion(val: Sequence[Ranked], doc_of: dict[int, str]) -> Fusion:
 def methods_on_test(test: Sequence[Ranked], chosen: Fusion) -> dict[str, list[Ranking]]:
     """Every method's ranking of each test query (re-ranking comes after, from `hybrid`)."""
     methods = {arm: [q.arms[arm] for q in test] for arm in ARMS}  # the @union lists are not methods
-    methods["hybrid"] = [chosen.fuse(*q.pair(chosen)) for q in test]
-    methods["hybrid_rrf60"] = [fusion.DEFAULT.fuse(*q.pair(fusion.DEFAULT)) for q in test]
+    methods["hybrid"] = [chosen.fuse(*q.pair(chosen.complete)) for q in test]
+    methods["hybrid_rrf60"] = [fusion.DEFAULT.fuse(*q.pair()) for q in test]
     return methods
 
 
