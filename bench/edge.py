@@ -42,7 +42,7 @@ from rich.table import Table
 from aiprime.edge.bundle import Champions, Distillation, ValRows, assemble, score
 from aiprime.edge.distil import TRAIN_LIMIT
 from aiprime.edge.encoder import ENCODERS, EncoderChoice
-from aiprime.edge.export import QUANTIZATIONS
+from aiprime.edge.export import DEFAULT_QUANTIZATION, QUANTIZATIONS
 from aiprime.edge.runtime import EdgeModel
 from aiprime.moe.system import MoESystem
 
@@ -56,7 +56,7 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--models", type=Path, help="Champion folders (default: HOME/models).")
     parser.add_argument("--limit", type=int, default=30, help="Val rows per lexname (0: all).")
     parser.add_argument("--requests", type=int, default=300, help="Texts sent, one per request.")
-    parser.add_argument("--quantization", choices=QUANTIZATIONS, default="weights8")
+    parser.add_argument("--quantization", choices=QUANTIZATIONS, default=DEFAULT_QUANTIZATION)
     parser.add_argument(
         "--distil-limit", type=int, default=TRAIN_LIMIT, help="Train rows per lexname (-1: none)."
     )

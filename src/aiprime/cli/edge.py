@@ -27,7 +27,7 @@ def build(
         typer.Option(
             help="Heads: weights8 (int8 weights, fp32 arithmetic), static (val-calibrated), dynamic or none."
         ),
-    ] = "weights8",
+    ] = "weights8",  # export.DEFAULT_QUANTIZATION, not imported here: it imports torch
     limit: Annotated[int, typer.Option(min=0, help="Score on at most N val rows per lexname (0 = all).")] = 0,
     alias: Annotated[str, typer.Option(help="The MLflow alias of the models to package.")] = "champion",
     encoder: Annotated[

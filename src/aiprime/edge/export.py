@@ -29,6 +29,7 @@ from aiprime.moe.onnx_export import quiet
 
 Quantization = Literal["static", "dynamic", "weights8", "none"]
 QUANTIZATIONS: tuple[str, ...] = ("static", "dynamic", "weights8", "none")
+DEFAULT_QUANTIZATION: Quantization = "weights8"  # static's int8 activations cost the bundle its 99% agreement
 OPSET = 18  # torch 2.13's dynamo exporter emits 18; the TorchScript one is asked for it too
 TOLERANCE = 1e-3  # largest |logit difference| between the exported float file and the module
 
