@@ -148,3 +148,42 @@ def test_the_code_lookup_finds_the_section_by_its_dotted_name(engine, embedder) 
 
     assert hits[0].doc_id == "pydoc:os.path#join"
     assert cache[0].doc_id == "pydoc:functools#lru"
+
+
+def common_and_rare_docs() -> list[Document]:
+    """300 one-line documents: `use` in all, `make` in two of three (tf 1 or 2), each `zx..` word in two to four."""
+    rare = ["zx" + a + b for a in "abcdefghijklm" for b in "abcdefghijklm"]
+    return [
+        Document(
+            f"t:{i}", "wordnet", "living", "note", f"use {'make ' * (i % 3)}{rare[i // 2]} {rare[i // 2 + 1]}"
+        )
+        for i in range(300)
+    ]
+
+
+@pytest.fixture(scope="module")
+def common_and_rare(engine, embedder) -> str:
+    collection = f"test-maxscore-{uuid.uuid4().hex[:8]}"
+    ingest(engine, common_and_rare_docs(), embedder, collection=collection)
+    return collection
+
+
+@pytest.mark.parametrize(
+    "query", ["use zxaa", "make use zxab zxca", "make use", "zxaa zxbm", "use make make zxmm"]
+)
+@pytest.mark.parametrize("depth", [1, 3, 50])
+def test_maxscore_ranks_exactly_as_scoring_every_posting(
+    engine, common_and_rare, query, depth, monkeypatch
+) -> None:
+    read = []
+    bm25_top = lexical._bm25_top
+    monkeypatch.setattr(lexical, "_bm25_top", lambda *args: read.append(args[3]) or bm25_top(*args))
+    with engine.connect() as conn:
+        cid = store.collection_id(conn, common_and_rare)
+        found = lexical.bm25_ranking(conn, cid, lexical.tokens(query), depth)
+        weights = lexical.query_weights(conn, cid, lexical.tokens(query))
+        every_posting = bm25_top(conn, cid, weights, set(weights.indices()), depth, [])
+
+    assert found == every_posting
+    if query == "use zxaa" and depth == 1:  # zxaa's two chunks outscore any chunk with `use` alone
+        assert read == [{lexical.term_id("zxaa")}]

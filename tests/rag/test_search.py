@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from aiprime.db.urls import parse_url
 from aiprime.errors import ConfigError, InvalidInput, NotFound
 from aiprime.rag import fusion, store
+from aiprime.rag import search as search_module
 from aiprime.rag.corpus import Document
 from aiprime.rag.embed import Embedder
 from aiprime.rag.ingest import ingest
@@ -257,3 +258,26 @@ def test_completed_arms_score_every_chunk_of_the_union_as_each_arm_would(engine,
     assert dict(whole_dense) == pytest.approx({i: exact[i] for i in union}, abs=1e-5)
     assert dict(whole_lexical) == pytest.approx({i: every_match.get(i, 0.0) for i in union}, abs=1e-5)
     assert fused == complete.fuse(whole_dense, whole_lexical)
+
+
+@pytest.mark.parametrize("prefer_domain", [None, "computing"])
+def test_the_dense_arms_on_a_side_connection_rank_as_on_one(
+    engine, indexed, embedder, prefer_domain, monkeypatch
+):
+    text = 'What does "program" mean in "the program crashed"?'
+    vector = np.asarray(embedder.embed([text]), dtype=np.float32)[0]
+    dense_on = []
+    dense = search_module.dense_ranking
+    monkeypatch.setattr(
+        search_module, "dense_ranking", lambda on, **kw: dense_on.append(on) or dense(on, **kw)
+    )
+    with engine.begin() as conn, engine.begin() as side:
+        cid = store.collection_id(conn, indexed)
+        for each in (conn, side):
+            store.set_search_params(each, 64, iterative=True)
+        one = ranking(conn, cid, text, vector, "hybrid", 10, prefer_domain=prefer_domain)
+        beside = ranking(conn, cid, text, vector, "hybrid", 10, prefer_domain=prefer_domain, side=side)
+
+    assert beside == one and len(one) >= 10
+    scopes = 2 if prefer_domain else 1
+    assert dense_on == [conn] * scopes + [side] * scopes

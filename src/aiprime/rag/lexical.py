@@ -35,6 +35,10 @@ K1 = 1.2  # term-frequency saturation: Robertson's and Lucene's default
 B = 0.75  # length normalisation: Robertson's and Lucene's default
 TERM_SPACE = store.TERM_SPACE  # sparsevec dimension: hashed term ids (pgvector allows up to 1e9)
 AVGDL_TOLERANCE = 0.01  # re-weight every chunk when the collection's avgdl moves more than 1%
+COMMON_IDF = math.log(
+    1 + 99
+)  # a term in more than about 1% of chunks: MaxScore skips its postings when it can
+FLOAT4_SLACK = 1e-6  # weights are stored as float4: the pruning bound allows for their rounding
 TOKENIZER_VERSION = "1"  # part of the stored params: a new tokenizer re-weights every chunk
 WORD = re.compile(r"\w+(?:\.\w+)*")  # words, numbers and dotted identifiers (os.path.join)
 CAMEL = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")  # lruCache -> lru, Cache; HTTPServer -> HTTP, Server
@@ -245,26 +249,56 @@ def _write_stats(conn: Connection, cid: int, stats: Stats) -> None:
 def query_weights(conn: Connection, cid: int, terms: Iterable[str]) -> SparseVector | None:
     """The query's sparse vector: each distinct term's IDF in the collection; None when no term is known."""
     ids = sorted({term_id(term) for term in terms})
-    stats = read_stats(conn, cid)
-    if not ids or stats is None:
+    if not ids:
         return None
-    rows = conn.execute(
-        sa.select(lexicon.c.term_id, lexicon.c.df).where(
-            lexicon.c.collection_id == cid, lexicon.c.term_id.in_(ids)
-        )
+    t = stats_table.c
+    rows = conn.execute(  # one round trip: the query's document frequencies beside the collection's size
+        sa.select(lexicon.c.term_id, lexicon.c.df, t.chunks)
+        .join(stats_table, t.collection_id == lexicon.c.collection_id)
+        .where(lexicon.c.collection_id == cid, lexicon.c.term_id.in_(ids))
     ).all()
     if not rows:
         return None
-    return SparseVector({t: idf(stats.chunks, df) for t, df in rows}, TERM_SPACE)
+    return SparseVector({row.term_id: idf(row.chunks, row.df) for row in rows}, TERM_SPACE)
 
 
 def bm25_ranking(
     conn: Connection, cid: int, terms: list[str], depth: int, clauses: Iterable[sa.ColumnElement[bool]] = ()
 ) -> list[tuple[int, float]]:
-    """Chunks by BM25 score for the query terms, as (id, score), best first; exact (GIN candidates)."""
+    """Chunks by BM25 score for the query terms, as (id, score), best first; exact (GIN candidates).
+
+    MaxScore (Turtle and Flood, 1995) spares the long posting lists of common terms (IDF below COMMON_IDF):
+    the chunks sharing a rare term are ranked first; a chunk sharing only common terms scores below
+    `(K1 + 1)` times the sum of their IDF, so the common terms whose sum stays under the last score of that
+    list are never read, and the chunks sharing one of the others are ranked and merged in.
+    """
     weights = query_weights(conn, cid, terms)
     if weights is None:
         return []
+    idfs = dict(zip(weights.indices(), weights.values(), strict=True))
+    common = sorted((t for t, w in idfs.items() if w < COMMON_IDF), key=lambda t: (idfs[t], t))
+    if not common or len(common) == len(idfs):
+        return _bm25_top(conn, cid, weights, set(idfs), depth, clauses)
+    ranked = _bm25_top(conn, cid, weights, set(idfs) - set(common), depth, clauses)
+    floor = ranked[-1][1] if len(ranked) == depth else 0.0  # the score a chunk must beat to enter the list
+    ceiling = 0.0
+    while common and (ceiling := ceiling + (K1 + 1) * idfs[common[0]] * (1 + FLOAT4_SLACK)) < floor:
+        common.pop(0)  # a chunk sharing only this term and the ones before it cannot reach the list
+    if common:
+        more = _bm25_top(conn, cid, weights, set(common), depth, clauses)
+        ranked = sorted(dict(ranked + more).items(), key=lambda pair: (-pair[1], pair[0]))[:depth]
+    return ranked
+
+
+def _bm25_top(
+    conn: Connection,
+    cid: int,
+    weights: SparseVector,
+    candidates_by: set[int],
+    depth: int,
+    clauses: Iterable[sa.ColumnElement[bool]],
+) -> list[tuple[int, float]]:
+    """The top `depth` chunks by the full query's BM25 among those sharing a term of `candidates_by`."""
     b, c = store.chunk_bm25.c, store.chunks.c
     distance = b.lex_bm25.max_inner_product(weights)  # -(BM25 score)
     clauses = list(clauses)
@@ -272,21 +306,8 @@ def bm25_ranking(
     if clauses:  # source and domain live on the chunk
         query = query.join(store.chunks, c.id == b.chunk_id).where(*clauses)
     query = (
-        query.where(b.collection_id == cid, b.lex_terms.overlap(sorted(weights.indices())))
+        query.where(b.collection_id == cid, b.lex_terms.overlap(sorted(candidates_by)))
         .order_by(distance, b.chunk_id)
         .limit(depth)
     )
     return [(row.id, -float(row.d)) for row in conn.execute(query)]
-
-
-def bm25_scores(conn: Connection, cid: int, terms: list[str], ids: Iterable[int]) -> dict[int, float]:
-    """The BM25 score of each chunk of `ids` for the query terms (0 for one that shares none)."""
-    ids = sorted(set(ids))
-    weights = query_weights(conn, cid, terms) if ids else None
-    if weights is None:
-        return dict.fromkeys(ids, 0.0)
-    b = store.chunk_bm25.c
-    rows = conn.execute(
-        sa.select(b.chunk_id, b.lex_bm25.max_inner_product(weights).label("d")).where(b.chunk_id.in_(ids))
-    )
-    return dict.fromkeys(ids, 0.0) | {row.chunk_id: -float(row.d) for row in rows}

@@ -4,7 +4,8 @@ Each retriever returns a ranking of chunk ids. Lexical search ranks by BM25 (`ai
 BM25 weights in pgvector, scored exactly over the chunks sharing a query term) or, as before, by `ts_rank_cd`
 over the GIN-indexed `tsvector`. Hybrid search fuses the two by the fusion validation chose for the query's
 kind (`aiprime.rag.fusion`, `aiprime.rag.query_kinds`), first scoring each list's missing chunks exactly
-when that fusion completes them (`completed_arms`); `rrf` fuses any rankings by reciprocal rank. Metadata
+when that fusion completes them (`completed_arms`); given a second connection, its dense arm runs beside the
+lexical one (`ranked_arms`). `rrf` fuses any rankings by reciprocal rank. Metadata
 filters go into the SQL, and pgvector 0.8's iterative index scan (`hnsw.iterative_scan = relaxed_order`) keeps
 the HNSW scan going until enough rows pass them; if a very selective filter still leaves fewer than asked,
 the query is rerun exactly (index scans off), so a filter never shortens the list while rows match it.
@@ -14,15 +15,20 @@ its documents without hiding the others.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import functools
+import itertools
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import REGCONFIG
+from sqlalchemy.dialects.postgresql import ARRAY, REGCONFIG
 from sqlalchemy.engine import Connection, Engine
 
 from aiprime.errors import InvalidInput
@@ -141,13 +147,6 @@ def dense_ranking(
     return [(row.id, 1.0 - row.d) for row in rows]
 
 
-def dense_scores(conn: Connection, vector: np.ndarray, ids: Iterable[int]) -> dict[int, float]:
-    """The cosine similarity of each chunk of `ids` to `vector`, computed exactly."""
-    c = store.chunks.c
-    query = sa.select(c.id, c.embedding.cosine_distance(vector).label("d")).where(c.id.in_(sorted(set(ids))))
-    return {row.id: 1.0 - row.d for row in conn.execute(query)}
-
-
 def key_terms(text: str) -> list[str]:
     """The short quoted spans of `text` (at most KEY_WORDS words): the terms a question is about."""
     spans = (" ".join(re.findall(r"[^\W_]+", span)) for span in QUOTED.findall(text))
@@ -192,17 +191,18 @@ def lexical_ranking(
     return ts_rank_ranking(conn, cid, text, depth, filters, match)
 
 
-def lexical_scores(
-    conn: Connection, cid: int, text: str, ids: Iterable[int], match: Match, ranker: Lexical
-) -> dict[int, float]:
-    """The lexical score of each chunk of `ids` for `text` (0 for one that does not match)."""
-    if ranker == "bm25":
-        return lexical.bm25_scores(conn, cid, query_terms(text, match), ids)
-    c = store.chunks.c
-    tsquery = sa.func.websearch_to_tsquery(sa.cast("english", REGCONFIG), tsquery_text(text, match))
-    rank = sa.func.ts_rank_cd(c.tsv, tsquery, RANK_NORMALIZATION)
-    query = sa.select(c.id, rank.label("r")).where(c.id.in_(sorted(set(ids))))
-    return {row.id: float(row.r) for row in conn.execute(query)}
+def lexical_score(conn: Connection, cid: int, text: str, match: Match, ranker: Lexical) -> sa.ColumnElement:
+    """A chunk's lexical score for `text` as SQL (0 where it does not match); BM25's reads `chunk_bm25`."""
+    if ranker == "ts_rank_cd":
+        return sa.func.ts_rank_cd(store.chunks.c.tsv, _tsquery(text, match), RANK_NORMALIZATION)
+    weights = lexical.query_weights(conn, cid, query_terms(text, match))
+    if weights is None:
+        return sa.literal(0.0)
+    return sa.func.coalesce(-store.chunk_bm25.c.lex_bm25.max_inner_product(weights), 0.0)
+
+
+def _tsquery(text: str, match: Match) -> sa.ColumnElement:
+    return sa.func.websearch_to_tsquery(sa.cast("english", REGCONFIG), tsquery_text(text, match))
 
 
 def ts_rank_ranking(
@@ -210,7 +210,7 @@ def ts_rank_ranking(
 ) -> Ranking:
     """Chunks matching `text` in full text, by `ts_rank_cd` on the GIN-indexed `tsv`, as (id, rank)."""
     c = store.chunks.c
-    tsquery = sa.func.websearch_to_tsquery(sa.cast("english", REGCONFIG), tsquery_text(text, match))
+    tsquery = _tsquery(text, match)
     rank = sa.func.ts_rank_cd(c.tsv, tsquery, RANK_NORMALIZATION)
     query = (
         sa.select(c.id, rank.label("r"))
@@ -233,20 +233,23 @@ def ranking(
     match: Match = "key",
     ranker: Lexical = "bm25",
     fused_by: fusion.Fusion | None = None,
+    side: Connection | None = None,
 ) -> Ranking:
     """The ranking of one query by `mode`.
 
     Hybrid fuses dense and lexical by `fused_by` (default: the fusion chosen for the query's kind). With a
     preferred domain, the domain-restricted dense and lexical rankings join the unrestricted ones in plain
-    RRF, which lifts the domain's documents and keeps the others' best among them.
+    RRF, which lifts the domain's documents and keeps the others' best among them. Given `side`, a second
+    connection with the same search parameters, the dense arms run on it beside the lexical ones.
     """
     scopes = [filters]
     if prefer_domain and prefer_domain != filters.domain:
         scopes.append(replace(filters, domain=prefer_domain))
-    arms: list[Ranking] = []
-    for scope in scopes:
-        arms += [dense_ranking(conn, cid, vector, depth, scope)] if mode != "lexical" else []
-        arms += [lexical_ranking(conn, cid, text, depth, scope, match, ranker)] if mode != "dense" else []
+    dense = functools.partial(dense_ranking, cid=cid, vector=vector, depth=depth)
+    lexical_ = functools.partial(lexical_ranking, conn, cid, text, depth, match=match, ranker=ranker)
+    arms = ranked_arms(
+        conn, side, scopes, dense if mode != "lexical" else None, lexical_ if mode != "dense" else None
+    )
     if len(arms) == 1:
         return arms[0]
     if len(scopes) == 1:
@@ -255,6 +258,32 @@ def ranking(
             arms = list(completed_arms(conn, cid, text, vector, *arms, match, ranker))
         return by.fuse(*arms)
     return rrf([[item for item, _ in ranked] for ranked in arms])
+
+
+def ranked_arms(
+    conn: Connection,
+    side: Connection | None,
+    scopes: Sequence[Filters],
+    dense: Callable[..., Ranking] | None,
+    lexical_: Callable[[Filters], Ranking] | None,
+) -> list[Ranking]:
+    """Each scope's dense and lexical rankings, in that order; with both and `side`, the dense ones run there."""
+
+    def dense_arms(on: Connection) -> list[Ranking]:
+        return [dense(on, filters=scope) for scope in scopes] if dense else []
+
+    def lexical_arms() -> list[Ranking]:
+        return [lexical_(scope) for scope in scopes] if lexical_ else []
+
+    if side is None or not (dense and lexical_):
+        dense_ranked, lexical_ranked = dense_arms(conn), lexical_arms()
+    else:  # both PostgreSQL backends work at once: hybrid waits for the slower arm, not for their sum
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="aiprime-dense") as pool:
+            future = pool.submit(contextvars.copy_context().run, dense_arms, side)  # spans nest as on `conn`
+            lexical_ranked = lexical_arms()
+            dense_ranked = future.result()
+    pairs = itertools.zip_longest(dense_ranked, lexical_ranked)
+    return [arm for pair in pairs for arm in pair if arm is not None]
 
 
 def completed_arms(
@@ -270,15 +299,41 @@ def completed_arms(
     """Both rankings over the union of their chunks: a chunk missing from one is scored there exactly.
 
     Fused as if this arm had never matched it, a chunk the other arm ranked 51st can push out one that an arm
-    ranks inside its top 10 (`aiprime.rag.fusion`). The look-ups read at most `2 * depth` rows by primary
-    key; on the 2-core machine they added 10-20 ms to hybrid's p95 (README "Retrieval").
+    ranks inside its top 10 (`aiprime.rag.fusion`). One statement scores the missing chunks (at most
+    `2 * depth`, by primary key) on both arms (README "Retrieval" has its cost).
     """
-    union = {item for item, _ in dense} | {item for item, _ in lexical_ranked}
-    missing_dense = union.difference(item for item, _ in dense)
-    dense_extra = dense_scores(conn, vector, missing_dense) if missing_dense else {}
-    missing = union.difference(item for item, _ in lexical_ranked)
-    lexical_extra = lexical_scores(conn, cid, text, missing, match, ranker) if missing else {}
-    return fusion.completed(dense, dense_extra), fusion.completed(lexical_ranked, lexical_extra)
+    both = {item for item, _ in dense} & {item for item, _ in lexical_ranked}
+    missing = {item for item, _ in [*dense, *lexical_ranked]} - both
+    if not missing:
+        return dense, lexical_ranked
+    scores = exact_scores(conn, cid, text, vector, missing, match, ranker)
+    return (
+        fusion.completed(dense, {item: cosine for item, (cosine, _) in scores.items()}),
+        fusion.completed(lexical_ranked, {item: score for item, (_, score) in scores.items()}),
+    )
+
+
+def exact_scores(
+    conn: Connection,
+    cid: int,
+    text: str,
+    vector: np.ndarray,
+    ids: Iterable[int],
+    match: Match,
+    ranker: Lexical,
+) -> dict[int, tuple[float, float]]:
+    """Each chunk of `ids` scored by both arms, as id -> (cosine similarity, lexical score)."""
+    c, b = store.chunks.c, store.chunk_bm25.c
+    cosine = 1.0 - c.embedding.cosine_distance(vector)
+    query = sa.select(
+        c.id, cosine.label("cosine"), lexical_score(conn, cid, text, match, ranker).label("lex")
+    )
+    if ranker == "bm25":
+        query = query.outerjoin(store.chunk_bm25, b.chunk_id == c.id)
+    rows = conn.execute(query.where(c.id == sa.any_(sa.literal(sorted(set(ids)), ARRAY(sa.BigInteger)))))
+    return {
+        row.id: (float(row.cosine), float(row.lex)) for row in rows
+    }  # one array bound: a statement cached
 
 
 def hydrate(conn: Connection, scored: Ranking) -> list[Hit]:
@@ -311,6 +366,9 @@ def search(
 ) -> list[Hit]:
     """The top `k` chunks for `query`.
 
+    Hybrid search holds two of the engine's connections while it runs: the dense arm runs on the second,
+    beside the lexical one (p95 over the 147k-chunk store in the README's "Retrieval").
+
     Args:
         engine: The `aiprime` database.
         query: The user's text (1 to MAX_QUERY_CHARS characters).
@@ -339,7 +397,7 @@ def search(
         raise InvalidInput(f"match={match!r}; use key (quoted terms), any (every word) or all (as typed).")
     if ranker not in LEXICAL_RANKERS:
         raise InvalidInput(f"ranker={ranker!r}; use bm25 or ts_rank_cd.")
-    with engine.begin() as conn:
+    with engine.begin() as conn, engine.begin() if mode == "hybrid" else contextlib.nullcontext() as side:
         cid = store.collection_id(conn, collection)
         vector = None
         if mode != "lexical":
@@ -347,6 +405,9 @@ def search(
             store.check_model(conn, cid, embedder.name)
             vector = np.asarray(embedder.embed([text]), dtype=np.float32)[0]  # (dim,)
             store.check_dim(conn, vector.shape[0], f"The query vector of {embedder.name}")
-        store.set_search_params(conn, ef_search, iterative=True)
-        scored = ranking(conn, cid, text, vector, mode, max(depth, k), filters, prefer_domain, match, ranker)
+        for each in (conn, side) if side else (conn,):
+            store.set_search_params(each, ef_search, iterative=True)
+        scored = ranking(
+            conn, cid, text, vector, mode, max(depth, k), filters, prefer_domain, match, ranker, side=side
+        )
         return hydrate(conn, scored[:k])
