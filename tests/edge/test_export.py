@@ -14,7 +14,8 @@ from onnx import numpy_helper
 from torch import nn
 
 from aiprime.edge import export
-from aiprime.edge.runtime import INPUT
+from aiprime.edge.runtime import INPUT, session
+from aiprime.moe.layers import MoEConfig, SwitchMoE
 
 
 class TwoLayers(nn.Module):
@@ -26,6 +27,19 @@ class TwoLayers(nn.Module):
 
     def forward(self, x: torch.Tensor) -> SimpleNamespace:
         return SimpleNamespace(logits=self.net(x))
+
+
+class SwitchHead(nn.Module):
+    """A SwitchMoE layer (4 experts, top-1, no capacity in eval) before a linear head, as an expert net."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.moe = SwitchMoE(MoEConfig(d_model=384, d_hidden=64, n_experts=4))
+        self.head = nn.Linear(384, 45)
+
+    def forward(self, x: torch.Tensor) -> SimpleNamespace:
+        y, aux = self.moe(x)  # (N, 384)
+        return SimpleNamespace(logits=self.head(x + y), aux=aux.loss)
 
 
 class StackedExperts(nn.Module):
@@ -98,3 +112,27 @@ def test_per_channel_rounding_is_within_half_a_step_of_each_channel(
     assert q.dtype == np.int8 and scale.shape == (w.shape[axis],) and np.all(scale > 0)
     assert np.all(np.abs(q * step - w) <= step / 2 + 1e-7)
     assert np.abs(q).max() == 127
+
+
+def test_a_switch_layer_exports_with_any_batch_and_the_routed_answers(head_file, tmp_path: Path) -> None:
+    _, rows = head_file
+    torch.manual_seed(0)
+    module, path = SwitchHead().eval(), tmp_path / "switch.onnx"
+
+    assert export.export_head(module, path, rows[:8]) == 0  # traced densely: no per-row buffers
+
+    with torch.no_grad():
+        routed = module(torch.from_numpy(rows)).logits.numpy()
+    np.testing.assert_allclose(logits(path, rows), routed, atol=1e-4)
+    assert type(module.moe).forward is SwitchMoE.forward and "forward" not in vars(module.moe)  # restored
+
+
+def test_heads_folded_at_load_answer_as_the_int8_file(head_file, tmp_path: Path) -> None:
+    _, rows = head_file
+    fp32, target = tmp_path / "stacked.fp32.onnx", tmp_path / "stacked.onnx"
+    export.export_head(StackedExperts().eval(), fp32, rows[:8])
+    export.quantize_head(fp32, target, "weights8", rows[:64], batch=0)
+
+    folded = session(target, threads=1, fold_weights=True).run(None, {INPUT: rows})[0]
+
+    np.testing.assert_allclose(folded, logits(target, rows), rtol=1e-5, atol=1e-5)

@@ -155,3 +155,15 @@ def test_invalid_config_names_the_field(field: str, value: object) -> None:
     overrides = {"top_k": 2} if field == "n_experts" else {}
     with pytest.raises(InvalidInput, match=field):
         MoEConfig(**(overrides | {field: value}))
+
+
+@pytest.mark.parametrize("top_k", [1, 2])
+def test_the_dense_form_gives_the_routed_output_when_capacity_is_not_enforced(top_k: int) -> None:
+    torch.manual_seed(0)
+    moe = SwitchMoE(MoEConfig(d_model=8, d_hidden=16, n_experts=4, top_k=top_k)).eval()
+    x = torch.randn(50, 8)
+    with torch.no_grad():
+        routed, aux = moe(x)
+        dense = moe.forward_dense(x)
+    assert int(aux.n_dropped) == 0 and len(set(aux.expert_counts.tolist())) > 1  # uneven, nothing dropped
+    torch.testing.assert_close(dense, routed, rtol=1e-5, atol=1e-6)

@@ -187,6 +187,19 @@ class SwitchMoE(nn.Module):
         out = self.run_experts(x, routing, weight.to(x.dtype))  # (T, d)
         return out, self.report(logits, probs, ranked, routing, capacity)
 
+    def forward_dense(self, x: Tensor) -> Tensor:
+        """Every expert on every token, each weighted by its gate among the token's top-k (0 elsewhere).
+
+        `forward`'s output whenever capacity is not enforced (eval without `capacity_in_eval`), in a few ops
+        of static shape: the edge bundle exports this (`aiprime.edge.export`). (T, d_model) -> (T, d_model).
+        """
+        probs = self.router(x).float().softmax(dim=-1)  # (T, E)
+        top = torch.topk(probs, self.config.top_k, dim=-1).indices  # (T, k)
+        weight = self.gates(probs, top) * torch.zeros_like(probs).scatter(1, top, 1.0)  # (T, E) 0 off top-k
+        h = F.gelu(torch.matmul(x.unsqueeze(0), self.w1))  # (E, T, h)
+        y = torch.matmul(h, self.w2)  # (E, T, d)
+        return (y * weight.to(x.dtype).T.unsqueeze(-1)).sum(dim=0)  # (T, d)
+
     def report(
         self, logits: Tensor, probs: Tensor, ranked: Tensor, routing: Routing, capacity: int
     ) -> MoEAux:
