@@ -35,9 +35,7 @@ K1 = 1.2  # term-frequency saturation: Robertson's and Lucene's default
 B = 0.75  # length normalisation: Robertson's and Lucene's default
 TERM_SPACE = store.TERM_SPACE  # sparsevec dimension: hashed term ids (pgvector allows up to 1e9)
 AVGDL_TOLERANCE = 0.01  # re-weight every chunk when the collection's avgdl moves more than 1%
-COMMON_IDF = math.log(
-    1 + 99
-)  # a term in more than about 1% of chunks: MaxScore skips its postings when it can
+COMMON_IDF = math.log(100)  # ln(1 + 99): a term in over ~1% of chunks, whose postings MaxScore may skip
 FLOAT4_SLACK = 1e-6  # weights are stored as float4: the pruning bound allows for their rounding
 TOKENIZER_VERSION = "1"  # part of the stored params: a new tokenizer re-weights every chunk
 WORD = re.compile(r"\w+(?:\.\w+)*")  # words, numbers and dotted identifiers (os.path.join)
