@@ -330,10 +330,9 @@ def exact_scores(
     )
     if ranker == "bm25":
         query = query.outerjoin(store.chunk_bm25, b.chunk_id == c.id)
-    rows = conn.execute(query.where(c.id == sa.any_(sa.literal(sorted(set(ids)), ARRAY(sa.BigInteger)))))
-    return {
-        row.id: (float(row.cosine), float(row.lex)) for row in rows
-    }  # one array bound: a statement cached
+    ids_bound = sa.literal(sorted(set(ids)), ARRAY(sa.BigInteger))  # one array: the same SQL for any count
+    rows = conn.execute(query.where(c.id == sa.any_(ids_bound)))
+    return {row.id: (float(row.cosine), float(row.lex)) for row in rows}
 
 
 def hydrate(conn: Connection, scored: Ranking) -> list[Hit]:
