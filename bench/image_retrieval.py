@@ -27,7 +27,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from aiprime.data.domains import DOMAINS
 from aiprime.multimodal.evaluation import fit_link, retrieval_metrics, set_ranks
@@ -36,6 +35,7 @@ from aiprime.multimodal.image_tower import encode_images, split_outputs
 from aiprime.multimodal.link import synset_vectors
 from aiprime.multimodal.stamps import FOLDS, read_stamps
 from aiprime.multimodal.training import StampPairs, stamp_pairs
+from aiprime.serving.base_server import limit_threads
 from aiprime.settings import Settings
 
 
@@ -104,7 +104,7 @@ def main() -> None:
     if not args.latency_only:
         report["retrieval"] = retrieval(data, synset_matrix)
         report["domain"] = domain_accuracy(data, settings.wordnet_dir)
-    torch.set_num_threads(args.threads)
+    limit_threads(args.threads)  # as a model server sets its threads
     link = fit_link(data.role(4, "train"), data.role(4, "val"), synset_matrix)
     step = max(1, len(stamps) // args.latency_images)
     report["latency"] = latency([s.image.read_bytes() for s in stamps[::step]], link, synset_matrix)

@@ -196,12 +196,24 @@ def common_arguments() -> argparse.ArgumentParser:
 
 def prepare(args: argparse.Namespace, uses_torch: bool = True) -> None:
     """Set up the process before models load: torch's thread count, JSON logs and the span exporter."""
-    if uses_torch:
-        import torch  # the combiner never imports torch
-
-        torch.set_num_threads(args.torch_threads)
+    if uses_torch:  # the combiner never imports torch
+        limit_threads(args.torch_threads)
     configure_json_logging(args.model_name, args.log_dir)
     configure_tracing(args.model_name, args.trace_file, Settings())  # OTLP when AIPRIME_OTLP_ENDPOINT is set
+
+
+def limit_threads(torch_threads: int) -> None:
+    """torch's intra-op threads, and numpy's BLAS pool held to one thread for the process.
+
+    A server's numpy products are small (an image's link: (1, 1000) by (1000, 384)), and a BLAS pool of several
+    threads keeps spinning after each one beside torch's threads: with two torch threads on two cores, an
+    image's bytes -> vector took p95 163 ms with numpy's default pool and 79 ms with one BLAS thread
+    (`OMP_NUM_THREADS=2 python bench/image_retrieval.py --threads 2 --latency-only`, quiet 2-core machine)."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(torch_threads)
+    threadpool_limits(limits=1, user_api="blas")  # stays in force: only a `with` block restores it
 
 
 def serve(models: list[kserve.Model], args: argparse.Namespace) -> None:
