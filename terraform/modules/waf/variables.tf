@@ -31,9 +31,9 @@ variable "max_body_kib" {
 }
 
 variable "media_upload_paths" {
-  description = "URI paths of the gateway routes that take media uploads (images, speech clips) as binary bodies, matched exactly. They are exempt from `max_body_kib` and from the common rule set's body rules (which would read the bytes as text); every other rule still applies to them. The gateway bounds their bodies itself (AIPRIME_GATEWAY_MAX_BODY_BYTES). tests/infra checks the default against the gateway's routes."
+  description = "URI paths of the gateway routes that take media uploads (images, speech clips), as binary bodies or as base64 in JSON, matched exactly. They are exempt from `max_body_kib` and from the common rule set's body rules (which would read the bytes as text); every other rule still applies to them. The gateway bounds their bodies itself (AIPRIME_GATEWAY_MAX_BODY_BYTES). tests/infra checks the default against the gateway's routes."
   type        = list(string)
-  default     = ["/v1/predict/media", "/v1/ask/media"]
+  default     = ["/v1/predict/media", "/v1/ask/media", "/v1/transcribe", "/v1/search/image"]
 
   validation {
     condition = (
