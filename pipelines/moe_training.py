@@ -11,6 +11,7 @@ from pathlib import Path
 
 from kfp import dsl
 
+from aiprime.moe.dataset import QUESTIONS
 from aiprime.moe.experts import GATE
 from aiprime.training.kubeflow import load_component
 from aiprime.training.planning import DENSE
@@ -59,7 +60,7 @@ def moe_training(
     retrain: bool = False,
     embedding_cache: str = "/tmp/aiprime/embeddings",
     experiment: str = "aiprime-moe",
-    questions: int = 8192,
+    questions: int = QUESTIONS,
 ) -> str:
     """The pipeline's output is `register`'s JSON summary (metrics, promotions, reused models).
 

@@ -19,7 +19,7 @@ def prepare_data(
     test: Output[Dataset],
     train_questions: Output[Dataset],
     val_questions: Output[Dataset],
-    questions: int = 8192,
+    questions: int,
     seed: int = 0,
 ) -> NamedTuple("Versions", [("data_version", str), ("questions_version", str)]):
     """Read `data/splits/classification.parquet` (checked against data/dvc.lock), embed it, write the splits;
@@ -30,7 +30,8 @@ def prepare_data(
         limit: at most this many rows per (split, lexname); 0 keeps every row.
         embedding_cache: folder of the embedding cache; empty: `$AIPRIME_HOME/embeddings`.
         threads: torch threads for the embedding model; 0 keeps torch's default.
-        questions: train sense questions, drawn with `seed` (val: a quarter as many); 0: none.
+        questions: train sense questions, drawn with `seed` (val: a quarter as many); 0: none (the pipeline's
+            default is `aiprime.moe.dataset.QUESTIONS`; none here, where the function's source runs alone).
 
     Returns:
         data_version: the DVC md5 of the classification table; questions_version: the questions' DVC md5s

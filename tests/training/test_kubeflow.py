@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from aiprime import versioning
 from aiprime.cli import app
-from aiprime.moe.dataset import TABLE
+from aiprime.moe.dataset import QUESTIONS, TABLE, VAL_SHARE
 from aiprime.observability import progress
 from aiprime.registry import mlflow_registry as registry
 from aiprime.training import kubeflow
@@ -114,7 +114,8 @@ def test_the_pipeline_trains_the_gate_on_sense_questions_too(first_run: dict, ml
     version = client.get_model_version(name, registry.version_for(mlflow_url, name, "champion"))
     params = client.get_run(version.run_id).data.params
     assert int(params["questions.train"]) > 0 and int(params["questions.val"]) > 0, params
-    assert params["questions.version"].endswith("|train=8192|val=2048|seed=0"), params
+    bounds = f"|train={QUESTIONS}|val={QUESTIONS // VAL_SHARE}|seed=0"  # the pipeline's default
+    assert params["questions.version"].endswith(bounds), params
 
 
 @pytest.mark.slow

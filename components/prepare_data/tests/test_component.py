@@ -53,6 +53,7 @@ def test_a_table_that_differs_from_its_dvc_lock_is_refused(
     table().head(2).to_parquet(root / "data" / TABLE)  # edited behind DVC's back
     outs = {name: artifact(dsl.Dataset, name) for name in OUTPUTS}
     with pytest.raises(DataCorrupt, match="dvc checkout"):
+        cache = str(tmp_path / "cache")
         component("prepare_data")(
-            repo_root=str(root), limit=0, embedding_cache=str(tmp_path / "cache"), threads=1, **outs
+            repo_root=str(root), limit=0, embedding_cache=cache, threads=1, questions=0, **outs
         )
