@@ -91,6 +91,10 @@ class Settings(BaseSettings):
         Path("/usr/share/tuxpaint/stamps"),
         description="Tux Paint stamps: images with English captions (Debian tuxpaint-stamps-default, GPL-2).",
     )
+    clipart_dir: Path = Field(
+        Path("/usr/share/openclipart/svg"),
+        description="openclipart drawings: SVGs titled in their metadata (Debian openclipart-svg, public domain).",
+    )
     generator_url: str | None = Field(
         None,
         description="An OpenAI-compatible server that writes RAG answers (`{url}/v1/chat/completions`; a KServe "

@@ -48,17 +48,22 @@ def _image_of(stem: Path) -> Path | None:
     return next((p for s in IMAGE_SUFFIXES if (p := stem.with_suffix(s)).is_file()), None)
 
 
+def require_installed(folder: Path, what: str, package: str, setting: str) -> None:
+    """Raise DataSourceMissing naming the Debian package that installs `folder` and the setting that moves it."""
+    if not folder.is_dir():
+        raise DataSourceMissing(
+            f"{what} not found at {folder}. Run `sudo apt-get install {package}` (`make setup` does) or set "
+            f"{setting}."
+        )
+
+
 def read_stamps(stamps_dir: Path) -> list[Stamp]:
     """Every captioned stamp image under `stamps_dir`, sorted by name.
 
     Raises:
         DataSourceMissing: The folder is absent (the Debian package is not installed).
     """
-    if not stamps_dir.is_dir():
-        raise DataSourceMissing(
-            f"Tux Paint stamps not found at {stamps_dir}. Run `sudo apt-get install {STAMPS_PACKAGE}` "
-            "(`make setup` does) or set AIPRIME_STAMPS_DIR."
-        )
+    require_installed(stamps_dir, "Tux Paint stamps", STAMPS_PACKAGE, "AIPRIME_STAMPS_DIR")
     stamps = []
     for text_file in sorted(stamps_dir.rglob("*.txt")):
         stem = text_file.with_suffix("")
