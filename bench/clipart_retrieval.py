@@ -1,16 +1,16 @@
 """Benchmark: image -> caption retrieval on the openclipart drawings, with links trained on the stamps, on the
 drawings, and on both.
 
-Run: .venv/bin/python bench/clipart_retrieval.py [--drawings 2000] [--seed 0] [--with-keywords] [--cache-dir DIR]
+Run: .venv/bin/python bench/clipart_retrieval.py [--drawings 2000] [--seed 0] [--cache-dir DIR]
 Data: the titled drawings of Debian's openclipart-svg (AIPRIME_CLIPART_DIR, `aiprime.multimodal.clipart`), a
-seeded sample of `--drawings` of those whose title is not a collection's (`clipart.captioned`), rendered and run through the image tower like any SVG upload (a drawing the
-upload checks refuse is counted with its reason and left out). Drawings get caption-disjoint folds like the
-stamps (`stamps.caption_fold` of the caption: its title, with its keywords after it under `--with-keywords`).
-Each fold is tested in turn on both data sets (the next fold validates, the rest train), as
-`bench/image_retrieval.py` does for the stamps: three links are fitted (projection on train, floor weight on
-val), on the stamps, on the drawings and on both, and each is scored on both test folds (every image ranks its
-test fold's distinct captions; floor alone, projection alone and link), pooled over the five folds. Tower outputs and MiniLM embeddings are cached
-by content under --cache-dir (default AIPRIME_HOME/embeddings).
+seeded sample of `--drawings` of those whose title is not a collection's (`clipart.captioned`), rendered and run
+through the image tower like any SVG upload (a drawing the upload checks refuse is counted and left out), with
+caption-disjoint folds like the stamps' (`training.drawing_pairs`). Each fold is tested in turn on both sets (the
+next fold validates, the rest train), as `bench/image_retrieval.py` does for the stamps: three links are fitted
+(projection on train, floor weight on val) on the stamps, on the drawings and on both (`image_link`'s recipe),
+and each is scored on both test folds (every image ranks its test fold's distinct captions; floor alone,
+projection alone and link), pooled over the five folds. Tower outputs and MiniLM embeddings are cached by
+content under --cache-dir (default AIPRIME_HOME/embeddings).
 """
 
 from __future__ import annotations
@@ -18,49 +18,16 @@ from __future__ import annotations
 import argparse
 import json
 import random
-from collections import Counter
 from dataclasses import replace
 
 import numpy as np
 
-from aiprime.errors import AIPrimeError
-from aiprime.moe.embeddings import embed_texts
 from aiprime.multimodal.clipart import captioned, read_drawings
-from aiprime.multimodal.evaluation import PairSet, fit_link, retrieval_metrics, set_ranks
-from aiprime.multimodal.image_tower import cached_tower_outputs
+from aiprime.multimodal.evaluation import fit_link, joined, retrieval_metrics, set_ranks
 from aiprime.multimodal.link import synset_vectors
-from aiprime.multimodal.preprocess import image_tensor
-from aiprime.multimodal.stamps import FOLDS, caption_fold, read_stamps
-from aiprime.multimodal.training import StampPairs, stamp_pairs
+from aiprime.multimodal.stamps import FOLDS, read_stamps
+from aiprime.multimodal.training import StampPairs, drawing_pairs, stamp_pairs
 from aiprime.settings import Settings
-
-
-def renderable(drawings: list, refused: Counter) -> list:
-    """The drawings the upload checks accept; `refused` counts the others by the first words of the reason."""
-    kept = []
-    for drawing in drawings:
-        try:
-            image_tensor(drawing.image.read_bytes(), drawing.name)
-        except AIPrimeError as e:
-            refused[str(e).split(":", 2)[-1].strip()[:60]] += 1
-        else:
-            kept.append(drawing)
-    return kept
-
-
-def joined(a: PairSet, b: PairSet) -> PairSet:
-    """The pairs of `a` then `b`."""
-    outputs = np.concatenate([a.outputs, b.outputs])
-    return PairSet(outputs, a.captions + b.captions, np.concatenate([a.caption_vectors, b.caption_vectors]))
-
-
-def drawing_pairs(drawings: list, with_keywords: bool, cache_dir) -> StampPairs:
-    """The drawings' tower outputs and caption embeddings, with caption-disjoint folds."""
-    captions = [d.caption(with_keywords) for d in drawings]
-    outputs = cached_tower_outputs([d.image.read_bytes() for d in drawings], cache_dir)
-    folds = np.array([caption_fold(c) for c in captions])
-    return StampPairs(PairSet(outputs, captions, embed_texts(captions, cache_dir)), folds)
-
 
 WEIGHTS = {"floor": lambda link: 1.0, "projection": lambda link: 0.0, "link": lambda link: link.floor_weight}
 
@@ -70,7 +37,7 @@ def fold_ranks(data: dict[str, StampPairs], fold: int, synset_matrix: np.ndarray
     the drawings and on both."""
     role = lambda role: {name: pairs.role(fold, role) for name, pairs in data.items()}
     train, val, test = role("train"), role("val"), role("test")
-    train["both"], val["both"] = (joined(r["stamps"], r["drawings"]) for r in (train, val))
+    train["both"], val["both"] = (joined([r["stamps"], r["drawings"]]) for r in (train, val))
     ranks = {}
     for trained_on in ("stamps", "drawings", "both"):
         link = fit_link(train[trained_on], val[trained_on], synset_matrix)
@@ -85,18 +52,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--drawings", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--with-keywords", action="store_true", help="caption = title: keywords")
     parser.add_argument("--cache-dir", default=None, help="default: AIPRIME_HOME/embeddings")
     args = parser.parse_args()
     settings = Settings()
     cache_dir = args.cache_dir or settings.home / "embeddings"
     titled = captioned(read_drawings(settings.clipart_dir))
     sample = random.Random(args.seed).sample(titled, min(args.drawings, len(titled)))
-    refused: Counter = Counter()
-    data = {
-        "stamps": stamp_pairs(read_stamps(settings.stamps_dir), cache_dir),
-        "drawings": drawing_pairs(renderable(sample, refused), args.with_keywords, cache_dir),
-    }
+    drawings, refused = drawing_pairs(sample, cache_dir)
+    data = {"stamps": stamp_pairs(read_stamps(settings.stamps_dir), cache_dir), "drawings": drawings}
     synset_matrix = synset_vectors(settings.wordnet_dir, cache_dir)
     pooled: dict[tuple, list] = {}
     for fold in range(FOLDS):
@@ -105,7 +68,7 @@ def main() -> None:
     report = {
         "captioned_drawings": len(titled),
         "sampled": len(sample),
-        "refused": dict(refused),
+        "refused": refused,
         "pairs": {name: len(pairs.folds) for name, pairs in data.items()},
     }
     for (trained_on, tested_on, method), ranks in pooled.items():

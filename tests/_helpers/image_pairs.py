@@ -40,3 +40,33 @@ def write_stamp(folder: Path, name: str, caption: str | None, suffixes: tuple[st
         (folder / f"{name}{suffix}").write_bytes(out.getvalue() if suffix == ".png" else SVG)
     if caption is not None:
         (folder / f"{name}.txt").write_text(f"\n{caption}\nfr.utf8=Une traduction.\n", encoding="utf-8")
+
+
+DRAWING_HEAD = (
+    '<svg xmlns="http://www.w3.org/2000/svg" xmlns:cc="http://web.resource.org/cc/" '
+    'xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" '
+    'width="16" height="16">'
+)
+
+
+def drawing(
+    title: str | None,
+    keywords: tuple[str, ...] = (),
+    agent_first: bool = False,
+    width: int = 10,
+    fill: str = "black",
+) -> str:
+    """An SVG whose metadata holds a work with `title` and `keywords` and, as the package's do, agents."""
+    agent = "<dc:publisher><cc:Agent><dc:title>Open Clip Art Library</dc:title></cc:Agent></dc:publisher>"
+    own = "" if title is None else f"<dc:title>{title}</dc:title>"
+    subjects = "".join(f"<rdf:li>{k}</rdf:li>" for k in keywords)
+    work = f"{agent if agent_first else ''}{own}<dc:subject><rdf:Bag>{subjects}</rdf:Bag></dc:subject>"
+    work += "" if agent_first else agent
+    body = f'<rect width="{width}" height="10" fill="{fill}"/>'
+    return f"{DRAWING_HEAD}<metadata><rdf:RDF><cc:Work>{work}</cc:Work></rdf:RDF></metadata>{body}</svg>"
+
+
+def write_drawing(folder: Path, name: str, title: str, width: int = 10, fill: str = "black") -> None:
+    """An openclipart-like drawing NAME.svg titled `title`, a rectangle `width` wide."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.svg").write_text(drawing(title, ("test",), width=width, fill=fill))

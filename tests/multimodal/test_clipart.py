@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from _helpers.image_pairs import drawing
 
 from aiprime.errors import DataSourceMissing
 from aiprime.multimodal.clipart import (
@@ -12,22 +13,6 @@ from aiprime.multimodal.clipart import (
     drawing_metadata,
     read_drawings,
 )
-
-HEAD = (
-    '<svg xmlns="http://www.w3.org/2000/svg" xmlns:cc="http://web.resource.org/cc/" '
-    'xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
-)
-
-
-def drawing(title: str | None, keywords: tuple[str, ...] = (), agent_first: bool = False) -> str:
-    """An SVG whose metadata holds a work with `title` and `keywords` and, as the package's do, agents."""
-    agent = "<dc:publisher><cc:Agent><dc:title>Open Clip Art Library</dc:title></cc:Agent></dc:publisher>"
-    own = "" if title is None else f"<dc:title>{title}</dc:title>"
-    subjects = "".join(f"<rdf:li>{k}</rdf:li>" for k in keywords)
-    work = f"{agent if agent_first else ''}{own}<dc:subject><rdf:Bag>{subjects}</rdf:Bag></dc:subject>"
-    work += "" if agent_first else agent
-    body = '<rect width="10" height="10"/>'
-    return f"{HEAD}<metadata><rdf:RDF><cc:Work>{work}</cc:Work></rdf:RDF></metadata>{body}</svg>"
 
 
 def test_the_works_title_and_keywords_not_an_agents(tmp_path):

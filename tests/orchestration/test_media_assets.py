@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 
 import dagster as dg
-from _helpers.image_pairs import write_stamp
+from _helpers.image_pairs import write_drawing, write_stamp
 
 from aiprime.orchestration.media_assets import (
     MANIFEST,
+    drawing_embeddings,
     fold_overlaps,
     image_link,
     stamp_dataset,
@@ -51,17 +52,27 @@ def test_a_caption_in_two_folds_is_reported():
 
 
 def test_media_assets_train_and_register_the_link(tmp_path, fresh_mlflow_url, embedding_cache):
-    stamps = tmp_path / "stamps"
+    stamps, clipart = tmp_path / "stamps", tmp_path / "clipart"
     for n in range(30):
         write_stamp(stamps / "set", f"stamp{n:02d}", f"Stamp number {n}.")
+    for n in range(20):
+        write_drawing(
+            clipart / "set", f"drawing{n:02d}", f"Drawing number {n}", width=2 + n % 14, fill=f"#{n:02x}8040"
+        )
+    damaged = (clipart / "set" / "drawing00.svg").read_text().replace("</svg>", "<rect width='1'")
+    (clipart / "set" / "damaged.svg").write_text(damaged.replace("Drawing number 0", "Damaged"))
     settings = Settings(
-        home=tmp_path / "home", stamps_dir=stamps, mlflow_tracking_uri=fresh_mlflow_url, _env_file=None
-    )
+        home=tmp_path / "home", stamps_dir=stamps, clipart_dir=clipart, mlflow_tracking_uri=fresh_mlflow_url,
+        _env_file=None,
+    )  # fmt: skip
     settings.home.mkdir()
     (settings.home / "embeddings").symlink_to(embedding_cache)  # the glosses' embeddings, kept across runs
-    assets = [stamp_dataset, stamp_folds_caption_disjoint, stamp_embeddings, image_link]
+    assets = [stamp_dataset, stamp_folds_caption_disjoint, stamp_embeddings, drawing_embeddings, image_link]
     result = dg.materialize(assets, resources={"workspace": Workspace(tmp_path, settings)})
     assert result.success
+    (drawings,) = result.asset_materializations_for_node("drawing_embeddings")
+    assert drawings.metadata["drawings"].value == 20 and drawings.metadata["refused"].value == 1
     (link,) = result.asset_materializations_for_node("image_link")
     assert link.metadata["promoted"].value is True
     assert link.tags["dagster/data_version"] == "aiprime-image-link@1"
+    assert 0 <= link.metadata["drawings_test/recall_at_10"].value <= 1  # scored on the drawings' test fold

@@ -20,6 +20,7 @@ from aiprime.cli import app
 from aiprime.db.engine import connect
 from aiprime.errors import InvalidInput, PayloadTooLarge
 from aiprime.orchestration.media_assets import (
+    drawing_embeddings,
     image_link,
     stamp_dataset,
     stamp_embeddings,
@@ -49,11 +50,14 @@ def stamp_store(tmp_path_factory, mlflow_url, pg_server_url, embedding_cache) ->
     root = tmp_path_factory.mktemp("media-search")
     for n in range(STAMPS):
         write_noise_stamp(root / "stamps" / "set", f"stamp{n:02d}", f"Stamp number {n}.", seed=n)
-    settings = Settings(home=root / "home", stamps_dir=root / "stamps", mlflow_tracking_uri=mlflow_url,
-                        database_url=pg_server_url, rag_collection="media-search-text", _env_file=None)  # fmt: skip
+    (root / "clipart").mkdir()  # no drawings: the link trains on the stamps alone
+    settings = Settings(home=root / "home", stamps_dir=root / "stamps", clipart_dir=root / "clipart",
+                        mlflow_tracking_uri=mlflow_url, database_url=pg_server_url,
+                        rag_collection="media-search-text", _env_file=None)  # fmt: skip
     settings.home.mkdir()
     (settings.home / "embeddings").symlink_to(embedding_cache)
-    assets = [stamp_dataset, stamp_folds_caption_disjoint, stamp_embeddings, image_link, stamp_search_vectors]
+    assets = [stamp_dataset, stamp_folds_caption_disjoint, stamp_embeddings, drawing_embeddings, image_link,
+              stamp_search_vectors]  # fmt: skip
     result = dg.materialize(assets, resources={"workspace": Workspace(root, settings)})
     assert result.success
     (stored,) = result.asset_materializations_for_node("stamp_search_vectors")

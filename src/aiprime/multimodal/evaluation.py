@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,6 +36,15 @@ class PairSet:
         index = {c: i for i, c in enumerate(distinct)}
         first = [self.captions.index(c) for c in distinct]
         return self.caption_vectors[first], np.array([index[c] for c in self.captions])
+
+
+def joined(sets: Sequence[PairSet]) -> PairSet:
+    """The pairs of every set in `sets`, in order (captions shared across sets share a gallery entry)."""
+    return PairSet(
+        np.concatenate([s.outputs for s in sets]),
+        [c for s in sets for c in s.captions],
+        np.concatenate([s.caption_vectors for s in sets]),
+    )
 
 
 def truth_ranks(image_vectors: np.ndarray, gallery: np.ndarray, truth: np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from aiprime.errors import DataSourceMissing
+from aiprime.errors import DataSourceMissing, InvalidInput, PayloadTooLarge
 from aiprime.moe.embeddings import cached_embeddings
 from aiprime.multimodal.preprocess import DEFAULT_CONFIG, ImageConfig, config_hash, image_tensor
 
@@ -95,14 +95,31 @@ def encode_images(images: Sequence[bytes], config: ImageConfig = DEFAULT_CONFIG)
     return np.concatenate(rows)
 
 
+def encode_or_refuse(images: Sequence[bytes], config: ImageConfig = DEFAULT_CONFIG) -> np.ndarray:
+    """`encode_images(images)`, with a row of NaN for each image the upload checks refuse (a data set's
+    damaged file is left out by its reader instead of failing the whole set)."""
+    rows = [np.zeros((0, OUTPUT_DIM), np.float32)]
+    for data in images:
+        try:
+            rows.append(encode_images([data], config))
+        except (InvalidInput, PayloadTooLarge):
+            rows.append(np.full((1, OUTPUT_DIM), np.nan, np.float32))
+    return np.concatenate(rows)
+
+
 def cached_tower_outputs(
-    images: Sequence[bytes], cache_dir: Path, config: ImageConfig = DEFAULT_CONFIG
+    images: Sequence[bytes],
+    cache_dir: Path,
+    config: ImageConfig = DEFAULT_CONFIG,
+    refused_as_nan: bool = False,
 ) -> np.ndarray:
-    """`encode_images(images)`, stored under `cache_dir` by the images' sha256 and `tower_id(config)`."""
+    """`encode_images(images)` (`encode_or_refuse` with `refused_as_nan`: a refusal is cached too, so each
+    file is decoded once), stored under `cache_dir` by the images' sha256 and `tower_id(config)`."""
     by_digest = {hashlib.sha256(data).hexdigest(): data for data in images}
     digests = [hashlib.sha256(data).hexdigest() for data in images]
+    encode = encode_or_refuse if refused_as_nan else encode_images
     return cached_embeddings(
-        digests, cache_dir, tower_id(config), lambda todo: encode_images([by_digest[d] for d in todo], config)
+        digests, cache_dir, tower_id(config), lambda todo: encode([by_digest[d] for d in todo], config)
     )
 
 

@@ -1,9 +1,12 @@
-"""Train the image-text link on the stamps' training folds and register it in MLflow as `aiprime-image-link`.
+"""Train the image-text link on the training folds of the stamps and of the openclipart drawings, and register it
+in MLflow as `aiprime-image-link`.
 
 The registered folder holds `link.npz` (numpy only: serving needs no torch beyond the tower). Its tags name
 the tower and the preprocessing hash (`preprocess_hash`), so a server can refuse a link trained on other
 inputs, and the projection's training settings. Like every model it is a `challenger` first and becomes
-`champion` only if it beats the champion on the same validation fold.
+`champion` only if it beats the champion on the same validation folds. Trained on both sets, one link does
+as well as a link trained on either alone on that set's test folds (README "Images": stamps R@10 0.649 against
+0.648, drawings 0.420 against 0.418), and a stamps-only link reaches 0.177 on the drawings.
 """
 
 from __future__ import annotations
@@ -16,11 +19,12 @@ from pathlib import Path
 import numpy as np
 
 from aiprime.moe.embeddings import embed_texts
-from aiprime.multimodal.evaluation import PairSet, fit_link, retrieval_metrics, set_ranks
+from aiprime.multimodal.clipart import Drawing
+from aiprime.multimodal.evaluation import PairSet, fit_link, joined, retrieval_metrics, set_ranks
 from aiprime.multimodal.image_tower import cached_tower_outputs, tower_id
 from aiprime.multimodal.link import DEFAULT_PROJECTION, ImageTextLink, ProjectionConfig, config_tags
 from aiprime.multimodal.preprocess import DEFAULT_CONFIG, config_hash
-from aiprime.multimodal.stamps import Stamp, fold_roles
+from aiprime.multimodal.stamps import Stamp, caption_fold, fold_roles
 
 ROLE = "image-link"
 EXPERIMENT = "aiprime-multimodal"
@@ -41,6 +45,18 @@ class StampPairs:
         index = np.flatnonzero([roles[int(f)] == role for f in self.folds])
         p = self.pairs
         return PairSet(p.outputs[index], [p.captions[i] for i in index], p.caption_vectors[index])
+
+
+def drawing_pairs(drawings: list[Drawing], cache_dir: Path) -> tuple[StampPairs, int]:
+    """The drawings' tower outputs and caption embeddings (cached by content under `cache_dir`), with
+    caption-disjoint folds like the stamps'; and how many drawings the upload checks refused (left out)."""
+    outputs = cached_tower_outputs([d.image.read_bytes() for d in drawings], cache_dir, refused_as_nan=True)
+    kept = np.flatnonzero(~np.isnan(outputs).any(axis=1))
+    captions = [drawings[i].caption() for i in kept]
+    pairs = PairSet(outputs[kept], captions, embed_texts(captions, cache_dir))
+    return StampPairs(pairs, np.array([caption_fold(c) for c in captions], dtype=int)), len(drawings) - len(
+        kept
+    )
 
 
 def stamp_pairs(stamps: list[Stamp], cache_dir: Path) -> StampPairs:
@@ -66,13 +82,18 @@ def train_link(
     synset_matrix: np.ndarray,
     test_fold: int = REGISTERED_TEST_FOLD,
     config: ProjectionConfig = DEFAULT_PROJECTION,
+    drawings: StampPairs | None = None,
 ) -> TrainedLink:
-    """Fit on the training folds, choose the floor's weight on the validation fold, score val and test."""
+    """Fit on the training folds (the stamps', and the drawings' when given), choose the floor's weight on the
+    validation folds, score val, the stamps' test fold (`test/`) and the drawings' (`drawings_test/`)."""
     started = time.perf_counter()
-    val = data.role(test_fold, "val")
-    link = fit_link(data.role(test_fold, "train"), val, synset_matrix, config)
+    sets = [data] if drawings is None else [data, drawings]
+    val = joined([s.role(test_fold, "val") for s in sets])
+    link = fit_link(joined([s.role(test_fold, "train") for s in sets]), val, synset_matrix, config)
     metrics = {"train/seconds": time.perf_counter() - started, "floor_weight": link.floor_weight}
-    for role, pairs in (("val", val), ("test", data.role(test_fold, "test"))):
+    scored = [("val", val), ("test", data.role(test_fold, "test"))]
+    scored += [] if drawings is None else [("drawings_test", drawings.role(test_fold, "test"))]
+    for role, pairs in (item for item in scored if item[1].captions):  # a fold with no pairs has no score
         ranks = set_ranks(link, pairs, synset_matrix)
         metrics |= {f"{role}/{name}": value for name, value in retrieval_metrics(ranks).items()}
     return TrainedLink(link, metrics, val, config)

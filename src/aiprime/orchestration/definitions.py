@@ -34,6 +34,7 @@ from aiprime.orchestration.federated_assets import federated_heads, federated_jo
 from aiprime.orchestration.lineage_events import lineage_sensors
 from aiprime.orchestration.media_assets import GROUP as MEDIA
 from aiprime.orchestration.media_assets import (
+    drawing_embeddings,
     image_link,
     media_job,
     stamp_dataset,
@@ -85,6 +86,7 @@ def build_definitions(settings: Settings, repo_root: Path) -> dg.Definitions:
             agent_traffic_drift,
             stamp_dataset,
             stamp_embeddings,
+            drawing_embeddings,
             image_link,
             stamp_search_vectors,
         ],

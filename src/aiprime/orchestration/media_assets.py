@@ -1,9 +1,11 @@
-"""Images as assets: the Tux Paint stamp dataset, its tower outputs and caption embeddings, the image-text link.
+"""Images as assets: the Tux Paint stamp dataset, the openclipart drawings, their tower outputs and caption
+embeddings, the image-text link.
 
 Group "media", kept out of `everything` (the first run embeds ~950 images: minutes on 2 cores); `media` runs
 them. `stamp_dataset` writes a manifest (name, caption, fold, image sha256) to `<AIPRIME_HOME>/media/` whose
-hash is its data version; the images stay where Debian installed them (GPL-2, never copied). `image_link`
-trains the projection on the training folds and registers it in MLflow (`aiprime-image-link`);
+hash is its data version; the images stay where Debian installed them (GPL-2, never copied).
+`drawing_embeddings` does the same for the drawings whose title names them (`clipart.captioned`, about 3,300).
+`image_link` trains the projection on both sets' training folds and registers it in MLflow (`aiprime-image-link`);
 `stamp_search_vectors` stores every stamp's image vector through the champion link as an `image` chunk of
 the `stamps` collection, beside the text chunks in pgvector, for cross-modal search.
 """
@@ -14,10 +16,11 @@ from collections import Counter
 
 import dagster as dg
 
+from aiprime.multimodal.clipart import captioned, read_drawings
 from aiprime.multimodal.image_tower import tower_id
 from aiprime.multimodal.link import synset_vectors
 from aiprime.multimodal.stamps import FOLDS, Stamp, read_stamps
-from aiprime.multimodal.training import load_link, register_link, stamp_pairs, train_link
+from aiprime.multimodal.training import drawing_pairs, load_link, register_link, stamp_pairs, train_link
 from aiprime.orchestration.resources import Workspace
 from aiprime.serving.media_search import ingest_stamps
 
@@ -92,16 +95,35 @@ def stamp_embeddings(workspace: dg.ResourceParam[Workspace]) -> dg.MaterializeRe
     )
 
 
-@dg.asset(group_name=GROUP, deps=[stamp_embeddings], kinds={"mlflow", "pytorch"})
+@dg.asset(group_name=GROUP, kinds={"pytorch"})
+def drawing_embeddings(workspace: dg.ResourceParam[Workspace]) -> dg.MaterializeResult:
+    """EfficientNet-Lite0 outputs of the captioned openclipart drawings and MiniLM embeddings of their titles,
+    cached by content under `<AIPRIME_HOME>/embeddings`; a drawing the upload checks refuse is left out."""
+    drawings = captioned(read_drawings(workspace.settings.clipart_dir))
+    data, refused = drawing_pairs(drawings, workspace.settings.home / "embeddings")
+    folds = Counter(int(f) for f in data.folds)
+    return dg.MaterializeResult(
+        metadata={
+            "drawings": len(data.folds),
+            "refused": refused,
+            "captions": len(set(data.pairs.captions)),
+            **{f"fold_{f}": folds.get(f, 0) for f in range(FOLDS)},
+        }
+    )
+
+
+@dg.asset(group_name=GROUP, deps=[stamp_embeddings, drawing_embeddings], kinds={"mlflow", "pytorch"})
 def image_link(
     context: dg.AssetExecutionContext, workspace: dg.ResourceParam[Workspace]
 ) -> dg.MaterializeResult:
-    """The image-text link trained on the training folds, registered in MLflow (`aiprime-image-link`) and
-    promoted only if it beats the champion on the validation fold."""
+    """The image-text link trained on the stamps' and the drawings' training folds, registered in MLflow
+    (`aiprime-image-link`) and promoted only if it beats the champion on the validation folds."""
     settings = workspace.settings
-    data = stamp_pairs(read_stamps(settings.stamps_dir), settings.home / "embeddings")
-    synsets = synset_vectors(settings.wordnet_dir, settings.home / "embeddings")
-    trained = train_link(data, synsets)
+    cache = settings.home / "embeddings"
+    data = stamp_pairs(read_stamps(settings.stamps_dir), cache)
+    drawings, _ = drawing_pairs(captioned(read_drawings(settings.clipart_dir)), cache)
+    synsets = synset_vectors(settings.wordnet_dir, cache)
+    trained = train_link(data, synsets, drawings=drawings)
     promotion = register_link(settings.mlflow_url, trained, synsets)
     context.log.info(promotion.reason)
     return dg.MaterializeResult(
@@ -127,5 +149,5 @@ def stamp_search_vectors(workspace: dg.ResourceParam[Workspace]) -> dg.Materiali
 media_job = dg.define_asset_job(
     "media",
     selection=dg.AssetSelection.groups(GROUP),
-    description="Build the stamp dataset, embed it and train the image-text link (kept out of `everything`).",
+    description="Build the stamp dataset, embed it and the drawings, train the image-text link (kept out of `everything`).",
 )
