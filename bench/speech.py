@@ -12,7 +12,7 @@ sound effects `NAME.ogg`), and optionally espeak-ng (a synthetic voice) speaking
   test fold is transcribed, embedded with MiniLM and ranks the test fold's images (its own stamp's image is the
   hit). Target (issue 16): R@10 >= 0.35. The caption text itself is ranked the same way for scale.
 - Speech vs other sound: silero-vad on the spoken captions (speech) and the sound effects (not speech).
-  Stamp sounds that are speech (`SPOKEN_SOUNDS`) are left out of both sets and reported apart. Target: >= 95%
+  Stamp sounds that are speech (`sounds.SPOKEN_SOUNDS`) are left out of both sets and reported apart. Target: >= 95%
   correct.
 """
 
@@ -32,26 +32,11 @@ from aiprime.moe.embeddings import embed_texts
 from aiprime.multimodal.audio_preprocess import decode_audio
 from aiprime.multimodal.evaluation import fit_link, retrieval_metrics
 from aiprime.multimodal.link import synset_vectors
+from aiprime.multimodal.sounds import librivox_clips, stamp_clips
 from aiprime.multimodal.speech import is_speech, transcribe_samples, word_error_rate
 from aiprime.multimodal.stamps import FOLDS, read_stamps
 from aiprime.multimodal.training import stamp_pairs
 from aiprime.settings import Settings
-
-LIBRIVOX = Path("/usr/share/pocketsphinx/test/data/librivox")
-# Stamp sounds that are speech, not effects: spoken digits, letters and dreidel letters, and the Apollo lander's
-# "one small step" (its transcript). Left out of both sets of the speech-vs-sound score and reported apart.
-SPOKEN_SOUNDS = ("symbols/math/", "symbols/alphabets/", "seasonal/hanukkah/dreydl-", "space/apollo_lander")
-
-
-def librivox_clips() -> list[tuple[Path, str]]:
-    """Each LibriVox clip and its reference transcript (pocketsphinx's `transcription` file)."""
-    clips = []
-    for line in (LIBRIVOX / "transcription").read_text().splitlines():
-        text, _, clip_id = line.rpartition("(")
-        clips.append(
-            (LIBRIVOX / f"{clip_id.strip(' )')}.wav", text.replace("<s>", "").replace("</s>", "").strip())
-        )
-    return clips
 
 
 def timed_transcripts(clips: list[bytes]) -> tuple[list[str], list[float], list[float]]:
@@ -79,26 +64,6 @@ def transcription(clips: list[bytes], references: list[str]) -> tuple[dict[str, 
         "load_average_1m": os.getloadavg()[0],
     }
     return report, texts
-
-
-def spoken_captions(stamps_dir: Path, names: set[str]) -> dict[str, Path]:
-    """Each stamp's recorded English caption `NAME_desc.ogg`, keyed by stamp name."""
-    found = {}
-    for clip in sorted(stamps_dir.rglob("*_desc.ogg")):
-        name = clip.relative_to(stamps_dir).as_posix().removesuffix("_desc.ogg")
-        if name in names:
-            found[name] = clip
-    return found
-
-
-def sound_effects(stamps_dir: Path, names: set[str]) -> dict[str, Path]:
-    """Each stamp's sound `NAME.ogg` or `NAME.wav` (not its translations, `NAME_xx.ogg`)."""
-    found = {}
-    for clip in sorted([*stamps_dir.rglob("*.ogg"), *stamps_dir.rglob("*.wav")]):
-        name = clip.relative_to(stamps_dir).with_suffix("").as_posix()
-        if name in names:
-            found[name] = clip
-    return found
 
 
 def espeak_clips(texts: list[str]) -> list[bytes]:
@@ -160,10 +125,11 @@ def main() -> None:
     names = [s.name for s in stamps]
     captions = {s.name: s.caption for s in stamps}
     report: dict[str, object] = {}
-    clips = librivox_clips()
-    report["librivox"], _ = transcription([p.read_bytes() for p, _ in clips], [t for _, t in clips])
+    clips = librivox_clips(settings.librivox_dir)
+    report["librivox"], _ = transcription([c.path.read_bytes() for c in clips], [c.text for c in clips])
 
-    spoken = spoken_captions(settings.stamps_dir, set(names))
+    stamp_sounds = stamp_clips(stamps, settings.stamps_dir)
+    spoken = {c.name: c.path for c in stamp_sounds if c.kind == "spoken_caption"}
     report["spoken_captions"], texts = transcription([p.read_bytes() for p in spoken.values()],
                                                      [captions[n] for n in spoken])  # fmt: skip
     data = stamp_pairs(stamps, cache_dir)
@@ -179,14 +145,14 @@ def main() -> None:
         by_espeak = dict(zip(chosen, embed_texts(said, cache_dir), strict=True))
         report["espeak_to_image"] = retrieval_metrics(image_ranks(folds, names, by_espeak))
 
-    effects = sound_effects(settings.stamps_dir, set(names))
-    spoken_sounds = {n: p for n, p in effects.items() if n.startswith(SPOKEN_SOUNDS)}
-    others = [p.read_bytes() for n, p in effects.items() if n not in spoken_sounds]
-    report["speech_vs_sound"] = vad_accuracy([p.read_bytes() for p in spoken.values()], others)
+    effects = {c.name: c.path for c in stamp_sounds if c.kind == "effect"}
+    spoken_sounds = [c.path for c in stamp_sounds if c.kind == "spoken_sound"]
+    report["speech_vs_sound"] = vad_accuracy([p.read_bytes() for p in spoken.values()],
+                                             [p.read_bytes() for p in effects.values()])  # fmt: skip
     report["spoken_sounds_heard_as_speech"] = float(np.mean([is_speech(decode_audio(p.read_bytes()))
-                                                              for p in spoken_sounds.values()]))  # fmt: skip
+                                                              for p in spoken_sounds]))  # fmt: skip
     report["effects_heard_as_speech"] = [
-        n for n, p in effects.items() if n not in spoken_sounds and is_speech(decode_audio(p.read_bytes()))
+        n for n, p in effects.items() if is_speech(decode_audio(p.read_bytes()))
     ]
     print(json.dumps(report, indent=2))
 

@@ -95,6 +95,10 @@ class Settings(BaseSettings):
         Path("/usr/share/openclipart/svg"),
         description="openclipart drawings: SVGs titled in their metadata (Debian openclipart-svg, public domain).",
     )
+    librivox_dir: Path = Field(
+        Path("/usr/share/pocketsphinx/test/data/librivox"),
+        description="LibriVox clips with reference transcripts (Debian pocketsphinx-testdata).",
+    )
     generator_url: str | None = Field(
         None,
         description="An OpenAI-compatible server that writes RAG answers (`{url}/v1/chat/completions`; a KServe "

@@ -70,3 +70,12 @@ def write_drawing(folder: Path, name: str, title: str, width: int = 10, fill: st
     """An openclipart-like drawing NAME.svg titled `title`, a rectangle `width` wide."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{name}.svg").write_text(drawing(title, ("test",), width=width, fill=fill))
+
+
+def write_librivox(folder: Path, transcripts: dict[str, str]) -> None:
+    """A pocketsphinx-testdata-like folder: a WAV per clip id and the `transcription` file that lists them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for clip_id in transcripts:
+        (folder / f"{clip_id}.wav").write_bytes(b"RIFF")
+    lines = [f"<s> {text} </s> ({clip_id})" for clip_id, text in transcripts.items()]
+    (folder / "transcription").write_text("\n".join(lines) + "\n")

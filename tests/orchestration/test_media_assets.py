@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 
 import dagster as dg
-from _helpers.image_pairs import write_drawing, write_stamp
+from _helpers.image_pairs import write_drawing, write_librivox, write_stamp
 
 from aiprime.orchestration.media_assets import (
+    AUDIO_MANIFEST,
     MANIFEST,
+    audio_clips_follow_their_stamps,
+    audio_dataset,
+    clip_problems,
     drawing_embeddings,
     fold_overlaps,
     image_link,
@@ -76,3 +80,38 @@ def test_media_assets_train_and_register_the_link(tmp_path, fresh_mlflow_url, em
     assert link.metadata["promoted"].value is True
     assert link.tags["dagster/data_version"] == "aiprime-image-link@1"
     assert 0 <= link.metadata["drawings_test/recall_at_10"].value <= 1  # scored on the drawings' test fold
+
+
+def test_audio_dataset_lists_every_clip_in_its_stamps_fold_and_passes_its_check(tmp_path):
+    stamps, librivox = tmp_path / "stamps", tmp_path / "librivox"
+    for n in range(6):
+        write_stamp(stamps / "animals", f"animal{n}", f"Animal number {n}.")
+        (stamps / "animals" / f"animal{n}_desc.ogg").write_bytes(b"OggS" + bytes([n]))
+    (stamps / "animals" / "animal0.ogg").write_bytes(b"OggS effect")
+    write_librivox(librivox, {"book-0870": "and mister john dashwood"})
+    settings = Settings(home=tmp_path / "home", stamps_dir=stamps, librivox_dir=librivox, _env_file=None)
+    assets = [stamp_dataset, audio_dataset, audio_clips_follow_their_stamps]
+    result = dg.materialize(assets, resources={"workspace": Workspace(tmp_path, settings)})
+    assert result.success
+    (check,) = result.get_asset_check_evaluations()
+    assert check.passed
+    (audio,) = result.asset_materializations_for_node("audio_dataset")
+    counts = {k: audio.metadata[k].value for k in ("spoken_caption", "effect", "spoken_sound", "librivox")}
+    assert counts == {"spoken_caption": 6, "effect": 1, "spoken_sound": 0, "librivox": 1}
+    manifest = json.loads((settings.home / "media" / AUDIO_MANIFEST).read_text())
+    stamp_folds = {
+        row["name"]: row["fold"] for row in json.loads((settings.home / "media" / MANIFEST).read_text())
+    }
+    assert all(row["fold"] == stamp_folds[row["name"]] for row in manifest if row["kind"] != "librivox")
+
+
+def test_a_clip_outside_its_stamps_fold_or_saying_nothing_is_reported():
+    stamps = [{"name": "animals/frog", "fold": 2}, {"name": "animals/cat", "fold": 0}]
+    clips = [
+        {"kind": "spoken_caption", "name": "animals/frog", "text": "A frog.", "fold": 2},
+        {"kind": "effect", "name": "animals/cat", "text": "", "fold": 1},
+        {"kind": "spoken_caption", "name": "animals/cat", "text": "", "fold": 0},
+        {"kind": "librivox", "name": "book-0870", "text": "", "fold": None},
+    ]
+    assert clip_problems(stamps, clips) == (["animals/cat"], ["animals/cat", "book-0870"])
+    assert clip_problems(stamps, clips[:1]) == ([], [])

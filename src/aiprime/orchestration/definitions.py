@@ -34,6 +34,8 @@ from aiprime.orchestration.federated_assets import federated_heads, federated_jo
 from aiprime.orchestration.lineage_events import lineage_sensors
 from aiprime.orchestration.media_assets import GROUP as MEDIA
 from aiprime.orchestration.media_assets import (
+    audio_clips_follow_their_stamps,
+    audio_dataset,
     drawing_embeddings,
     image_link,
     media_job,
@@ -85,12 +87,18 @@ def build_definitions(settings: Settings, repo_root: Path) -> dg.Definitions:
             agent_policy,
             agent_traffic_drift,
             stamp_dataset,
+            audio_dataset,
             stamp_embeddings,
             drawing_embeddings,
             image_link,
             stamp_search_vectors,
         ],
-        asset_checks=[*DATA_CHECKS, index_recall, stamp_folds_caption_disjoint],
+        asset_checks=[
+            *DATA_CHECKS,
+            index_recall,
+            stamp_folds_caption_disjoint,
+            audio_clips_follow_their_stamps,
+        ],
         jobs=[everything_job, federated_job, agent_policy_job, agent_drift_check_job, media_job, *DRIFT_JOBS],
         schedules=[*DRIFT_SCHEDULES, hourly_agent_drift_check],
         sensors=[drift_sensor, agent_drift_sensor, *lineage_sensors(settings)],

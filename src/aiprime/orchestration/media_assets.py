@@ -13,12 +13,15 @@ the `stamps` collection, beside the text chunks in pgvector, for cross-modal sea
 import hashlib
 import json
 from collections import Counter
+from pathlib import Path
+from typing import get_args
 
 import dagster as dg
 
 from aiprime.multimodal.clipart import captioned, read_drawings
 from aiprime.multimodal.image_tower import tower_id
 from aiprime.multimodal.link import synset_vectors
+from aiprime.multimodal.sounds import ClipKind, librivox_clips, stamp_clips
 from aiprime.multimodal.stamps import FOLDS, Stamp, read_stamps
 from aiprime.multimodal.training import drawing_pairs, load_link, register_link, stamp_pairs, train_link
 from aiprime.orchestration.resources import Workspace
@@ -26,6 +29,7 @@ from aiprime.serving.media_search import ingest_stamps
 
 GROUP = "media"
 MANIFEST = "stamps.json"  # under <AIPRIME_HOME>/media/
+AUDIO_MANIFEST = "audio.json"
 
 
 def stamp_manifest(stamps: list[Stamp]) -> list[dict]:
@@ -35,10 +39,15 @@ def stamp_manifest(stamps: list[Stamp]) -> list[dict]:
             "name": s.name,
             "caption": s.caption,
             "fold": s.fold,
-            "sha256": hashlib.sha256(s.image.read_bytes()).hexdigest(),
+            "sha256": sha256_of(s.image),
         }
         for s in stamps
     ]
+
+
+def sha256_of(path: Path) -> str:
+    """The sha256 of a file's bytes, hex."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def fold_overlaps(manifest: list[dict]) -> list[str]:
@@ -80,6 +89,57 @@ def stamp_folds_caption_disjoint(workspace: dg.ResourceParam[Workspace]) -> dg.A
     return dg.AssetCheckResult(
         passed=not overlaps and not empty,
         metadata={"captions_in_two_folds": ", ".join(overlaps[:20]), "empty_folds": str(empty)},
+    )
+
+
+def clip_problems(stamps: list[dict], clips: list[dict]) -> tuple[list[str], list[str]]:
+    """Of the audio manifest's clips: the stamp clips outside their stamp's fold (or of no stamp), and the
+    spoken captions and LibriVox clips with no text."""
+    folds = {row["name"]: row["fold"] for row in stamps}
+    wrong_fold = [c["name"] for c in clips if c["kind"] != "librivox" and folds.get(c["name"]) != c["fold"]]
+    silent = [c["name"] for c in clips if c["kind"] in ("spoken_caption", "librivox") and not c["text"]]
+    return wrong_fold, silent
+
+
+@dg.asset(group_name=GROUP, deps=[stamp_dataset], kinds={"debian"})
+def audio_dataset(workspace: dg.ResourceParam[Workspace]) -> dg.MaterializeResult:
+    """The stamps' recorded captions and sounds, each in its stamp's fold, and the LibriVox clips with their
+    transcripts, read in place (manifest only: kind, name, text, fold, sha256)."""
+    settings = workspace.settings
+    clips = [
+        *stamp_clips(read_stamps(settings.stamps_dir), settings.stamps_dir),
+        *librivox_clips(settings.librivox_dir),
+    ]
+    manifest = [
+        {"kind": c.kind, "name": c.name, "text": c.text, "fold": c.fold, "sha256": sha256_of(c.path)}
+        for c in clips
+    ]
+    text = json.dumps(manifest, indent=1) + "\n"
+    path = settings.home / "media" / AUDIO_MANIFEST
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    kinds = Counter(c.kind for c in clips)
+    return dg.MaterializeResult(
+        metadata={
+            **{kind: kinds.get(kind, 0) for kind in get_args(ClipKind)},
+            "manifest": dg.MetadataValue.path(str(path)),
+        },
+        data_version=dg.DataVersion(hashlib.sha256(text.encode()).hexdigest()[:16]),
+    )
+
+
+@dg.asset_check(asset=audio_dataset, blocking=True)
+def audio_clips_follow_their_stamps(workspace: dg.ResourceParam[Workspace]) -> dg.AssetCheckResult:
+    """Every stamp clip is in its stamp's fold, every spoken caption and LibriVox clip says something."""
+    media = workspace.settings.home / "media"
+    clips = json.loads((media / AUDIO_MANIFEST).read_text())
+    wrong_fold, silent = clip_problems(json.loads((media / MANIFEST).read_text()), clips)
+    passed = not wrong_fold and not silent
+    fix = "The manifests disagree: materialise stamp_dataset and audio_dataset together (the job `media`)."
+    return dg.AssetCheckResult(
+        passed=passed,
+        metadata={"wrong_fold": wrong_fold[:20], "without_text": silent[:20], "clips": len(clips)},
+        description=None if passed else fix,
     )
 
 
