@@ -10,7 +10,14 @@ import numpy as np
 import pytest
 
 from aiprime.errors import NotSpeech
-from aiprime.multimodal.speech import normalise_words, transcribe, word_edits, word_error_rate
+from aiprime.multimodal import speech
+from aiprime.multimodal.speech import (
+    cached_transcripts,
+    normalise_words,
+    transcribe,
+    word_edits,
+    word_error_rate,
+)
 from aiprime.settings import Settings
 
 # espeak-ng (a synthetic voice) saying these: tiny.en measured 2 word errors in 22 (WER 0.09; "jump", "nog").
@@ -68,3 +75,17 @@ def test_word_error_rate_counts_edits_after_normalising():
     ]  # fmt: skip
     assert word_edits(["a", "b", "c"], ["a", "x", "c", "d"]) == 2
     assert word_error_rate(["one two three four"], ["one too three"]) == 0.5
+
+
+def test_transcripts_are_cached_by_content(tmp_path, monkeypatch):
+    clips = [espeak_wav(SENTENCES[0], tmp_path), espeak_wav(SENTENCES[1], tmp_path)]
+    first = cached_transcripts(clips, tmp_path / "cache")
+    assert word_error_rate(list(SENTENCES[:2]), first) <= 0.2
+
+    def not_again(*args, **kwargs):
+        raise AssertionError("transcribed again")
+
+    monkeypatch.setattr(speech, "transcribe_samples", not_again)
+    assert cached_transcripts(clips, tmp_path / "cache") == first
+    with pytest.raises(AssertionError, match="transcribed again"):  # other bytes: another key
+        cached_transcripts(clips[:1], tmp_path / "cache")

@@ -1,17 +1,20 @@
-"""The image assets: the stamp manifest and its caption-disjoint check, materialised by Dagster."""
+"""The media assets: the stamp and audio manifests and their checks, the drawings, the link and the audio embeddings."""
 
 from __future__ import annotations
 
 import json
+import shutil
 
 import dagster as dg
 from _helpers.image_pairs import write_drawing, write_librivox, write_stamp
 
+from aiprime.multimodal.sounds import librivox_clips
 from aiprime.orchestration.media_assets import (
     AUDIO_MANIFEST,
     MANIFEST,
     audio_clips_follow_their_stamps,
     audio_dataset,
+    audio_embeddings,
     clip_problems,
     drawing_embeddings,
     fold_overlaps,
@@ -115,3 +118,26 @@ def test_a_clip_outside_its_stamps_fold_or_saying_nothing_is_reported():
     ]
     assert clip_problems(stamps, clips) == (["animals/cat"], ["animals/cat", "book-0870"])
     assert clip_problems(stamps, clips[:1]) == ([], [])
+
+
+def test_audio_embeddings_transcribe_what_is_said_and_check_librivox(tmp_path, embedding_cache):
+    installed = Settings(_env_file=None)
+    stamps, librivox = tmp_path / "stamps", tmp_path / "librivox"
+    write_stamp(stamps / "animals", "frog", "A frog.")
+    shutil.copyfile(
+        installed.stamps_dir / "animals/amphibians/frog_desc.ogg", stamps / "animals" / "frog_desc.ogg"
+    )
+    clip = librivox_clips(installed.librivox_dir)[0]
+    write_librivox(librivox, {clip.name: clip.text})
+    shutil.copyfile(clip.path, librivox / clip.path.name)  # the real recording over the placeholder
+    settings = Settings(home=tmp_path / "home", stamps_dir=stamps, librivox_dir=librivox, _env_file=None)
+    settings.home.mkdir()
+    (settings.home / "embeddings").symlink_to(embedding_cache)
+    assets = [stamp_dataset, audio_dataset, audio_embeddings]
+    result = dg.materialize(assets, resources={"workspace": Workspace(tmp_path, settings)})
+    assert result.success
+    (audio,) = result.asset_materializations_for_node("audio_embeddings")
+    assert audio.metadata["spoken_caption_clips"].value == 1 and audio.metadata["librivox_clips"].value == 1
+    assert audio.metadata["librivox_wer"].value <= 0.15
+    (check,) = result.get_asset_check_evaluations()
+    assert check.check_name == "librivox_word_error_rate" and check.passed

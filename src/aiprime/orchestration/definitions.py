@@ -36,6 +36,7 @@ from aiprime.orchestration.media_assets import GROUP as MEDIA
 from aiprime.orchestration.media_assets import (
     audio_clips_follow_their_stamps,
     audio_dataset,
+    audio_embeddings,
     drawing_embeddings,
     image_link,
     media_job,
@@ -88,6 +89,7 @@ def build_definitions(settings: Settings, repo_root: Path) -> dg.Definitions:
             agent_traffic_drift,
             stamp_dataset,
             audio_dataset,
+            audio_embeddings,
             stamp_embeddings,
             drawing_embeddings,
             image_link,

@@ -18,18 +18,24 @@ from typing import get_args
 
 import dagster as dg
 
+from aiprime.moe.embeddings import embed_texts
 from aiprime.multimodal.clipart import captioned, read_drawings
 from aiprime.multimodal.image_tower import tower_id
 from aiprime.multimodal.link import synset_vectors
-from aiprime.multimodal.sounds import ClipKind, librivox_clips, stamp_clips
+from aiprime.multimodal.sounds import Clip, ClipKind, librivox_clips, stamp_clips
+from aiprime.multimodal.speech import cached_transcripts, word_error_rate
 from aiprime.multimodal.stamps import FOLDS, Stamp, read_stamps
 from aiprime.multimodal.training import drawing_pairs, load_link, register_link, stamp_pairs, train_link
 from aiprime.orchestration.resources import Workspace
 from aiprime.serving.media_search import ingest_stamps
+from aiprime.settings import Settings
 
 GROUP = "media"
 MANIFEST = "stamps.json"  # under <AIPRIME_HOME>/media/
 AUDIO_MANIFEST = "audio.json"
+SPOKEN_KINDS = ("spoken_caption", "librivox")  # the clips that say something: transcribed
+# Whisper tiny.en measured 0.042 on the 5 LibriVox clips (bench/speech.py); more than this is a regression.
+MAX_LIBRIVOX_WER = 0.15
 
 
 def stamp_manifest(stamps: list[Stamp]) -> list[dict]:
@@ -101,15 +107,20 @@ def clip_problems(stamps: list[dict], clips: list[dict]) -> tuple[list[str], lis
     return wrong_fold, silent
 
 
+def audio_clips(settings: Settings) -> list[Clip]:
+    """The stamps' recorded captions and sounds, then the LibriVox clips."""
+    return [
+        *stamp_clips(read_stamps(settings.stamps_dir), settings.stamps_dir),
+        *librivox_clips(settings.librivox_dir),
+    ]
+
+
 @dg.asset(group_name=GROUP, deps=[stamp_dataset], kinds={"debian"})
 def audio_dataset(workspace: dg.ResourceParam[Workspace]) -> dg.MaterializeResult:
     """The stamps' recorded captions and sounds, each in its stamp's fold, and the LibriVox clips with their
     transcripts, read in place (manifest only: kind, name, text, fold, sha256)."""
     settings = workspace.settings
-    clips = [
-        *stamp_clips(read_stamps(settings.stamps_dir), settings.stamps_dir),
-        *librivox_clips(settings.librivox_dir),
-    ]
+    clips = audio_clips(settings)
     manifest = [
         {"kind": c.kind, "name": c.name, "text": c.text, "fold": c.fold, "sha256": sha256_of(c.path)}
         for c in clips
@@ -141,6 +152,39 @@ def audio_clips_follow_their_stamps(workspace: dg.ResourceParam[Workspace]) -> d
         metadata={"wrong_fold": wrong_fold[:20], "without_text": silent[:20], "clips": len(clips)},
         description=None if passed else fix,
     )
+
+
+@dg.asset(
+    group_name=GROUP,
+    deps=[audio_dataset],
+    kinds={"pytorch"},
+    check_specs=[dg.AssetCheckSpec("librivox_word_error_rate", asset="audio_embeddings")],
+)
+def audio_embeddings(workspace: dg.ResourceParam[Workspace]) -> dg.MaterializeResult:
+    """Whisper's transcripts of the spoken captions and the LibriVox clips and their MiniLM embeddings (the
+    vectors a spoken query searches with), cached by content under `<AIPRIME_HOME>/embeddings`; each kind's
+    word error rate against what it says, and a check that LibriVox's stays within MAX_LIBRIVOX_WER."""
+    cache = workspace.settings.home / "embeddings"
+    spoken = [c for c in audio_clips(workspace.settings) if c.kind in SPOKEN_KINDS]
+    heard = cached_transcripts([c.path.read_bytes() for c in spoken], cache)
+    embed_texts(heard, cache)
+    metadata: dict[str, float] = {}
+    for kind in SPOKEN_KINDS:
+        said = [c.text for c in spoken if c.kind == kind]
+        metadata[f"{kind}_clips"] = len(said)
+        metadata[f"{kind}_wer"] = word_error_rate(
+            said, [h for c, h in zip(spoken, heard, strict=True) if c.kind == kind]
+        )
+    wer = metadata["librivox_wer"]
+    check = dg.AssetCheckResult(
+        check_name="librivox_word_error_rate",
+        passed=wer <= MAX_LIBRIVOX_WER,
+        metadata={"librivox_wer": wer, "bound": MAX_LIBRIVOX_WER},
+        description=None
+        if wer <= MAX_LIBRIVOX_WER
+        else "The speech model or its decoding changed: run bench/speech.py.",
+    )
+    return dg.MaterializeResult(metadata=metadata, check_results=[check])
 
 
 @dg.asset(group_name=GROUP, deps=[stamp_dataset], kinds={"pytorch"})
