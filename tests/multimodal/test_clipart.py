@@ -42,7 +42,6 @@ def test_reads_titled_drawings_within_the_size_bound_sorted(tmp_path):
     drawings = read_drawings(tmp_path)
     assert [(d.name, d.title) for d in drawings] == [("animal", "Frog"), ("food/pizza", "Pizza_Slice")]
     assert drawings[1].caption() == "Pizza Slice"
-    assert drawings[1].caption(with_keywords=True) == "Pizza Slice: food"
 
 
 def test_a_missing_folder_names_the_package(tmp_path):

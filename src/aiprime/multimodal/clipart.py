@@ -42,10 +42,9 @@ class Drawing:
     title: str
     keywords: tuple[str, ...]
 
-    def caption(self, with_keywords: bool = False) -> str:
-        """The title as words ("AIGA_Symbol_Signs" -> "AIGA Symbol Signs"), its keywords after it if asked."""
-        words = " ".join(self.title.replace("_", " ").split())
-        return f"{words}: {', '.join(self.keywords)}" if with_keywords and self.keywords else words
+    def caption(self) -> str:
+        """The title as words: "AIGA_Symbol_Signs" -> "AIGA Symbol Signs"."""
+        return " ".join(self.title.replace("_", " ").split())
 
 
 def drawing_metadata(svg: Path) -> tuple[str, tuple[str, ...]]:

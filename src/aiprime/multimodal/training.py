@@ -54,9 +54,8 @@ def drawing_pairs(drawings: list[Drawing], cache_dir: Path) -> tuple[StampPairs,
     kept = np.flatnonzero(~np.isnan(outputs).any(axis=1))
     captions = [drawings[i].caption() for i in kept]
     pairs = PairSet(outputs[kept], captions, embed_texts(captions, cache_dir))
-    return StampPairs(pairs, np.array([caption_fold(c) for c in captions], dtype=int)), len(drawings) - len(
-        kept
-    )
+    folds = np.array([caption_fold(c) for c in captions], dtype=int)
+    return StampPairs(pairs, folds), len(drawings) - len(kept)
 
 
 def stamp_pairs(stamps: list[Stamp], cache_dir: Path) -> StampPairs:

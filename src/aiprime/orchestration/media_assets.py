@@ -1,5 +1,5 @@
-"""Images as assets: the Tux Paint stamp dataset, the openclipart drawings, their tower outputs and caption
-embeddings, the image-text link.
+"""Images and sound as assets: the Tux Paint stamp dataset, the openclipart drawings, their tower outputs and
+caption embeddings, the image-text link; the audio clips and their transcripts.
 
 Group "media", kept out of `everything` (the first run embeds ~950 images: minutes on 2 cores); `media` runs
 them. `stamp_dataset` writes a manifest (name, caption, fold, image sha256) to `<AIPRIME_HOME>/media/` whose
@@ -7,7 +7,9 @@ hash is its data version; the images stay where Debian installed them (GPL-2, ne
 `drawing_embeddings` does the same for the drawings whose title names them (`clipart.captioned`, about 3,300).
 `image_link` trains the projection on both sets' training folds and registers it in MLflow (`aiprime-image-link`);
 `stamp_search_vectors` stores every stamp's image vector through the champion link as an `image` chunk of
-the `stamps` collection, beside the text chunks in pgvector, for cross-modal search.
+the `stamps` collection, beside the text chunks in pgvector, for cross-modal search. `audio_dataset` writes the
+audio manifest (the stamps' recorded captions and sounds, the LibriVox clips), and `audio_embeddings`
+transcribes what they say and embeds the transcripts.
 """
 
 import hashlib
@@ -103,7 +105,7 @@ def clip_problems(stamps: list[dict], clips: list[dict]) -> tuple[list[str], lis
     spoken captions and LibriVox clips with no text."""
     folds = {row["name"]: row["fold"] for row in stamps}
     wrong_fold = [c["name"] for c in clips if c["kind"] != "librivox" and folds.get(c["name"]) != c["fold"]]
-    silent = [c["name"] for c in clips if c["kind"] in ("spoken_caption", "librivox") and not c["text"]]
+    silent = [c["name"] for c in clips if c["kind"] in SPOKEN_KINDS and not c["text"]]
     return wrong_fold, silent
 
 
