@@ -163,9 +163,10 @@ def audio_clips_follow_their_stamps(workspace: dg.ResourceParam[Workspace]) -> d
     check_specs=[dg.AssetCheckSpec("librivox_word_error_rate", asset="audio_embeddings")],
 )
 def audio_embeddings(workspace: dg.ResourceParam[Workspace]) -> dg.MaterializeResult:
-    """Whisper's transcripts of the spoken captions and the LibriVox clips and their MiniLM embeddings (the
-    vectors a spoken query searches with), cached by content under `<AIPRIME_HOME>/embeddings`; each kind's
-    word error rate against what it says, and a check that LibriVox's stays within MAX_LIBRIVOX_WER."""
+    """Whisper's transcripts of the spoken captions and the LibriVox clips and their MiniLM embeddings, cached
+    by content under `<AIPRIME_HOME>/embeddings` (serving embeds each query's own transcript; nothing reads
+    these at serving time); each kind's word error rate against what it says, and a check that LibriVox's
+    stays within MAX_LIBRIVOX_WER."""
     cache = workspace.settings.home / "embeddings"
     spoken = [c for c in audio_clips(workspace.settings) if c.kind in SPOKEN_KINDS]
     heard = cached_transcripts([c.path.read_bytes() for c in spoken], cache)
